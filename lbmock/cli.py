@@ -1,0 +1,128 @@
+"""The ``lbmock`` command: generate, validate, serve."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+from lbmock.render.v2 import ExportParams
+
+
+class Progress:
+    """Rows-per-second progress on stderr, at most about once a second."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.enabled = total, enabled
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if self.enabled and now - self.last >= 1.0:
+            self.last = now
+            print(f"lbmock: {self.done}/{self.total} rows, {self.done / (now - self.start):,.0f} rows/s",
+                  file=sys.stderr, flush=True)
+
+    def finish(self, what: str) -> None:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        print(f"lbmock: {what}: {self.done} rows in {elapsed:.2f} s, {self.done / elapsed:,.0f} rows/s",
+              file=sys.stderr, flush=True)
+
+
+def _counted(rows: Iterator, progress: Progress) -> Iterator:
+    for row in rows:
+        yield row
+        progress.tick()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
+    from lbmock.render.common import Urls
+    from strategies.served import seeded_world
+
+    world = seeded_world(args.seed, args.rows, args.project_id)
+    params = ExportParams(**{name: name not in set(args.exclude) for name in ExportParams.names()})
+    urls = Urls(api_base=args.base_url) if args.base_url else Urls()
+    progress = Progress(args.rows, enabled=not args.quiet)
+    rows = _counted(iter(world), progress)
+    out = sys.stdout.buffer
+    try:
+        if args.format == "v2":
+            for line in v2_lines(world, rows, params, urls):
+                out.write(line)
+        else:
+            for chunk in legacy_array_chunks(world.project, rows, LegacyWindow(), urls):
+                out.write(chunk)
+            out.write(b"\n")
+        out.flush()
+    except BrokenPipeError:  # `lbmock generate | head` is fine
+        sys.stderr.close()
+        return 0
+    if not args.quiet:
+        progress.finish(f"generated {args.format} export")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lbmock.validate import validate_path
+
+    return validate_path(args.file, out=sys.stdout, max_reports=args.max_errors)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mockserver.cli import serve
+
+    return serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lbmock", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="stream a seeded world's export to stdout")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--rows", type=_row_count, default=100)
+    gen.add_argument("--project-id", default=None)
+    gen.add_argument("--format", choices=("v2", "legacy"), default="v2")
+    gen.add_argument("--exclude", action="append", default=[], choices=ExportParams.names(),
+                     metavar="FIELD",
+                     help=f"leave out a part ({', '.join(ExportParams.names())}); repeatable")
+    gen.add_argument("--base-url", default=None, help="base of mask/frames URLs (default the real API)")
+    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    gen.set_defaults(func=cmd_generate)
+
+    val = sub.add_parser("validate", help="check a v2 NDJSON or legacy JSON export file")
+    val.add_argument("file", help="path, or - for stdin")
+    val.add_argument("--max-errors", type=int, default=200)
+    val.set_defaults(func=cmd_validate)
+
+    srv = sub.add_parser("serve", help="run the mock Labelbox server")
+    from mockserver.cli import add_serve_arguments
+
+    add_serve_arguments(srv)
+    srv.set_defaults(func=cmd_serve)
+    return parser
+
+
+def _row_count(text: str) -> int:
+    from lbmock.ids import MAX_ROWS
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= n <= MAX_ROWS:
+        raise argparse.ArgumentTypeError(f"rows must be between 0 and {MAX_ROWS}")
+    return n
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

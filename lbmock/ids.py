@@ -1,0 +1,69 @@
+"""Labelbox-shaped ids that are unique by construction.
+
+A Labelbox id (a cuid) is 25 characters of lowercase base36 starting with
+``c``.  Ours are laid out as::
+
+    c | created-at ms (8) | row slot (4) | counter (2) | salt mix (10)
+
+The row slot is the data row's index + 1 (0 for project-level objects), so
+any id minted for a row names the row that owns it: the server finds a
+label or feature from its id alone, in any worker, without an index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+ID_RE = re.compile(r"^c[0-9a-z]{24}$")
+PROJECT_SLOT = 0
+MAX_ROWS = 36**4 - 1  # row slots 1..36**4-1
+MAX_IDS_PER_OWNER = 36**2
+
+
+def base36(n: int, width: int) -> str:
+    if n < 0 or n >= 36**width:
+        raise ValueError(f"{n} does not fit {width} base36 digits")
+    out = []
+    for _ in range(width):
+        n, r = divmod(n, 36)
+        out.append(ALPHABET[r])
+    return "".join(reversed(out))
+
+
+def is_labelbox_id(value: object) -> bool:
+    return isinstance(value, str) and ID_RE.match(value) is not None
+
+
+def row_index_of(entity_id: str) -> int | None:
+    """The data row index an id was minted for, or None (project-level / foreign)."""
+    if not is_labelbox_id(entity_id):
+        return None
+    slot = int(entity_id[9:13], 36)
+    return slot - 1 if slot > PROJECT_SLOT else None
+
+
+@dataclass
+class IdMinter:
+    """Mints the ids of one owner (the project, or one data row)."""
+
+    slot: int
+    salt: int
+    counter: int = 0
+
+    def mint(self, created_at_ms: int) -> str:
+        if self.counter >= MAX_IDS_PER_OWNER:
+            raise OverflowError("too many ids for one data row")
+        n = self.counter
+        self.counter += 1
+        mix = (self.salt * 6364136223846793005 + (n + 1) * 1442695040888963407) % 36**10
+        ts = min(max(created_at_ms, 0), 36**8 - 1)
+        return "c" + base36(ts, 8) + base36(self.slot, 4) + base36(n, 2) + base36(mix, 10)
+
+
+def uuid_from(salt: int, n: int) -> str:
+    """A deterministic, UUID-formatted id (workflow tasks and batches use UUIDs)."""
+    h = hashlib.blake2b(f"{salt}:{n}".encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"

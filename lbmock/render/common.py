@@ -1,0 +1,97 @@
+"""Pieces every renderer shares: URLs, timestamp formats, answers.
+
+URLs are built from one :class:`Urls` value so the server can point every
+link (frames, masks, editor) at itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from lbmock.world import Answer, Option
+
+DEFAULT_API_BASE = "https://api.labelbox.com"
+DEFAULT_EDITOR_BASE = "https://editor.labelbox.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    """Where exported links point.  The server passes its own base URL."""
+
+    api_base: str = DEFAULT_API_BASE
+    editor_base: str = DEFAULT_EDITOR_BASE
+
+    def mask_v2(self, project_id: str, feature_id: str, frame: int) -> str:
+        return (f"{self.api_base}/api/v1/projects/{quote(project_id)}/annotations/"
+                f"{feature_id}/index/{frame}/mask")
+
+    def mask_legacy(self, feature_id: str, frame: int) -> str:
+        return f"{self.api_base}/masks/feature/{feature_id}/{frame}"
+
+    def frames(self, label_id: str, plane: str) -> str:
+        return f"{self.api_base}/v1/frames/{label_id}?group={plane.lower()}"
+
+    def view_label(self, project_id: str, label_id: str) -> str:
+        return f"{self.editor_base}?project={quote(project_id)}&label={label_id}"
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def iso_z_millis(ms: int) -> str:
+    """``2022-05-09T03:14:41.000Z``: legacy exports and GraphQL DateTime values."""
+    return _utc(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_offset_millis(ms: int) -> str:
+    """``2024-02-16T17:49:08.951+00:00``: v2 data row and label details."""
+    return _utc(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+00:00"
+
+
+def iso_offset_micros(ms: int) -> str:
+    """``2023-02-09T20:52:24.428000+00:00``: v2 workflow history."""
+    return _utc(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}000+00:00"
+
+
+def v2_answer(answer: Answer) -> dict:
+    """A classification answer as export v2 writes it."""
+    schema = answer.schema
+    out: dict = {"feature_id": answer.feature_id, "feature_schema_id": schema.schema_id,
+                 "name": schema.name, "value": schema.value}
+    if schema.kind == "text":
+        out["text_answer"] = {"content": answer.text}
+    elif schema.kind == "radio":
+        opt = answer.options[0]
+        out["radio_answer"] = _v2_option(opt)
+    else:
+        out["checklist_answers"] = [_v2_option(o) for o in answer.options]
+    return out
+
+
+def _v2_option(option: Option) -> dict:
+    return {"feature_id": option.feature_id, "feature_schema_id": option.schema_id,
+            "name": option.name, "value": option.value, "classifications": []}
+
+
+def legacy_answer(answer: Answer) -> dict:
+    """A classification answer as the legacy export and frame records write it."""
+    schema = answer.schema
+    out: dict = {"featureId": answer.feature_id, "schemaId": schema.schema_id,
+                 "title": schema.name, "value": schema.value}
+    if schema.kind == "text":
+        out["answer"] = answer.text
+    elif schema.kind == "radio":
+        opt = answer.options[0]
+        out["answer"] = {"featureId": opt.feature_id, "schemaId": opt.schema_id,
+                         "title": opt.name, "value": opt.value}
+    else:
+        out["answers"] = [{"featureId": o.feature_id, "schemaId": o.schema_id,
+                           "title": o.name, "value": o.value} for o in answer.options]
+    return out
+
+
+def point_list(points: tuple[tuple[float, float], ...]) -> list[dict]:
+    return [{"x": x, "y": y} for x, y in points]

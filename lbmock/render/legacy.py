@@ -1,0 +1,70 @@
+"""Legacy export rows (``project.export_labels``): one JSON object per label."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lbmock.render.common import Urls, iso_z_millis, legacy_answer
+from lbmock.world import PLANES, DataRow, Label, Project, WorkflowEvent
+
+
+def _legacy_event(event: WorkflowEvent) -> dict:
+    out = {"actorId": event.created_by.id, "action": event.action,
+           "createdAt": iso_z_millis(event.created_at)}
+    if event.previous_task:
+        out["previousTaskId"] = event.previous_task.id
+        out["previousTaskName"] = event.previous_task.name
+    if event.next_task:
+        out["nextTaskId"] = event.next_task.id
+        out["nextTaskName"] = event.next_task.name
+    return out
+
+
+def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) -> dict:
+    """The legacy export object for one label of ``row``.
+
+    Objects live behind each group's ``frames`` URL (see
+    :func:`lbmock.render.frames.render_frame_records`); group names are
+    lower-case plane names.
+    """
+    return {
+        "ID": label.id,
+        "DataRow ID": row.id,
+        "Labeled Data": row.row_data,
+        "Label": {
+            "objects": [],
+            "classifications": [legacy_answer(a) for a in label.classifications],
+            "relationships": [],
+            "groups": [{"name": plane.lower(), "objects": [], "classifications": [],
+                        "relationships": [], "frames": urls.frames(label.id, plane)}
+                       for plane in PLANES],
+        },
+        "Created By": label.created_by.email,
+        "Project Name": project.name,
+        "Created At": iso_z_millis(label.created_at),
+        "Updated At": iso_z_millis(label.updated_at),
+        "Seconds to Label": label.seconds_to_create,
+        "External ID": row.external_id,
+        "Global Key": row.global_key,
+        "Agreement": -1,
+        "Benchmark Agreement": -1,
+        "Benchmark ID": None,
+        "Dataset Name": row.dataset.name,
+        "Reviews": [{"id": r.id, "score": 1 if r.action == "Approve" else -1,
+                     "createdAt": iso_z_millis(r.created_at), "createdBy": r.created_by.email,
+                     "labelId": label.id} for r in label.reviews],
+        "View Label": urls.view_label(project.id, label.id),
+        "Has Open Issues": 0,
+        "Skipped": label.skipped,
+        "DataRow Workflow Info": {
+            "taskName": row.task_name,
+            "Workflow History": [_legacy_event(e) for e in reversed(row.history)],
+        },
+    }
+
+
+def render_legacy_rows(project: Project, rows, urls: Urls) -> Iterator[dict]:
+    """Every label of ``rows`` as legacy export objects, in row order."""
+    for row in rows:
+        for label in row.labels:
+            yield render_legacy_row(project, row, label, urls)

@@ -1,0 +1,176 @@
+"""Export v2 rows (``project.export_v2`` / ``project.export``): one JSON object per data row."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, fields
+
+from lbmock.render.common import (
+    Urls,
+    iso_offset_micros,
+    iso_offset_millis,
+    iso_z_millis,
+    point_list,
+    v2_answer,
+)
+from lbmock.world import (
+    PLANES,
+    DataRow,
+    Feature,
+    Label,
+    MetadataValue,
+    Option,
+    Polyline,
+    Project,
+    WorkflowEvent,
+    WorkflowStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportParams:
+    """Which optional parts an export includes.  An excluded part is absent."""
+
+    attachments: bool = False
+    metadata_fields: bool = False
+    data_row_details: bool = False
+    project_details: bool = False
+    label_details: bool = False
+    performance_details: bool = False
+    embeddings: bool = False
+    interpolated_frames: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def all(cls) -> ExportParams:
+        return cls(**{name: True for name in cls.names()})
+
+
+# project_details.workflow_status spells statuses in upper snake case ("IN_REVIEW").
+V2_WORKFLOW_STATUS = {s: s.name for s in WorkflowStatus}
+
+
+def _metadata_value(mv: MetadataValue) -> object:
+    if isinstance(mv.value, Option):
+        return mv.value.name
+    if mv.schema.kind == "datetime":
+        return iso_z_millis(int(mv.value))
+    return mv.value
+
+
+def embedding_vector(row: DataRow, dims: int) -> list[float]:
+    """A unit-ish vector fixed by the row's drawn embedding seed."""
+    digest = hashlib.blake2b(struct.pack(">Q", row.embedding_seed), digest_size=dims * 2).digest()
+    return [round(int.from_bytes(digest[i:i + 2], "big") / 32767.5 - 1.0, 6) for i in range(0, dims * 2, 2)]
+
+
+def _v2_event(event: WorkflowEvent) -> dict:
+    out = {"action": event.action, "created_at": iso_offset_micros(event.created_at),
+           "created_by": event.created_by.email}
+    if event.previous_task:
+        out["previous_task_name"] = event.previous_task.name
+        out["previous_task_id"] = event.previous_task.id
+    if event.next_task:
+        out["next_task_name"] = event.next_task.name
+        out["next_task_id"] = event.next_task.id
+    return out
+
+
+def _v2_object(project: Project, feature: Feature, frame: int, geometry, answers, urls: Urls) -> dict:
+    tool = feature.tool
+    obj = {"feature_id": feature.feature_id, "feature_schema_id": tool.schema_id, "name": tool.name,
+           "value": tool.value, "annotation_kind": tool.annotation_kind,
+           "classifications": [v2_answer(a) for a in answers]}
+    if isinstance(geometry, Polyline):
+        obj["line"] = point_list(geometry.points)
+    else:
+        obj["mask"] = {"url": urls.mask_v2(project.id, feature.feature_id, frame)}
+    return obj
+
+
+def render_v2_annotations(project: Project, label: Label, params: ExportParams, urls: Urls) -> dict:
+    """The ``annotations`` object of a DICOM label: groups, segments, key frames."""
+    groups = {plane: {"name": plane, "classifications": [], "frames": {}} for plane in PLANES}
+    segments: dict[str, dict] = {plane: {} for plane in PLANES}
+    key_map: dict[str, dict] = {}
+    for feature in label.features:
+        frames = groups[feature.plane]["frames"]
+        for frame, geometry, _is_key, answers in feature.frames(params.interpolated_frames):
+            slot = frames.setdefault(str(frame), {"objects": {}, "classifications": []})
+            slot["objects"][feature.feature_id] = _v2_object(project, feature, frame, geometry, answers, urls)
+        segments[feature.plane][feature.feature_id] = [list(r) for r in feature.segment_ranges()]
+        key_map[feature.feature_id] = {plane: {} for plane in sorted(PLANES)}
+        key_map[feature.feature_id][feature.plane] = {str(kf.frame): True for kf in feature.keyframes}
+    for fc in label.frame_classifications:
+        frames = groups[fc.plane]["frames"]
+        slot = frames.setdefault(str(fc.frame), {"objects": {}, "classifications": []})
+        slot["classifications"].append(v2_answer(fc.answer))
+    for group in groups.values():  # frames in numeric order, whatever the insertion order
+        group["frames"] = dict(sorted(group["frames"].items(), key=lambda kv: int(kv[0])))
+    return {"groups": groups, "segments": segments,
+            "classifications": [v2_answer(a) for a in label.classifications],
+            "key_frame_feature_map": key_map}
+
+
+def render_v2_label(project: Project, label: Label, params: ExportParams, urls: Urls) -> dict:
+    out: dict = {"label_kind": "DICOM", "version": "1.0.0", "id": label.id}
+    if params.label_details:
+        out["label_details"] = {
+            "created_at": iso_offset_millis(label.created_at),
+            "updated_at": iso_offset_millis(label.updated_at),
+            "created_by": label.created_by.email,
+            "content_last_updated_at": iso_offset_millis(label.updated_at),
+            "reviews": [{"reviewed_at": iso_offset_millis(r.created_at), "reviewed_by": r.created_by.email,
+                         "review_action": r.action, "label_id": label.id} for r in label.reviews],
+        }
+    if params.performance_details:
+        out["performance_details"] = {"seconds_to_create": label.seconds_to_create,
+                                      "seconds_to_review": label.seconds_to_review,
+                                      "skipped": label.skipped}
+    out["annotations"] = render_v2_annotations(project, label, params, urls)
+    return out
+
+
+def render_export_v2_row(project: Project, row: DataRow, params: ExportParams, urls: Urls) -> dict:
+    """One data row of a DICOM project's export v2, with exactly the requested parts."""
+    data_row: dict = {"id": row.id, "global_key": row.global_key, "row_data": row.row_data,
+                      "external_id": row.external_id}
+    if params.data_row_details:
+        data_row["details"] = {
+            "dataset_id": row.dataset.id, "dataset_name": row.dataset.name,
+            "created_at": iso_offset_millis(row.created_at), "updated_at": iso_offset_millis(row.updated_at),
+            "last_activity_at": iso_offset_millis(row.last_activity_at),
+            "created_by": row.created_by.email,
+        }
+    out: dict = {"data_row": data_row, "media_attributes": {"mime_type": "application/dicom"}}
+    if params.attachments:
+        out["attachments"] = [{"type": a.type, "value": a.value, "id": a.id, "name": a.name}
+                              for a in row.attachments]
+    if params.metadata_fields:
+        out["metadata_fields"] = [{"schema_id": m.schema.schema_id, "schema_name": m.schema.name,
+                                   "value": _metadata_value(m)} for m in row.metadata]
+    if params.embeddings:
+        out["embeddings"] = [{"id": project.embedding_id, "name": project.embedding_name,
+                              "dimensions": project.embedding_dims, "is_custom": False,
+                              "values": [{"value": embedding_vector(row, project.embedding_dims)}]}]
+    project_out: dict = {"name": project.name,
+                         "labels": [render_v2_label(project, lb, params, urls) for lb in row.labels]}
+    if params.project_details:
+        project_out["project_details"] = {
+            "ontology_id": project.ontology.id,
+            "task_name": row.task_name,
+            "task_id": (row.history[-1].next_task.id if row.history[-1].next_task
+                        else project.workflow.done.id),
+            "workflow_status": V2_WORKFLOW_STATUS[row.status],
+            "batch_id": row.batch.id,
+            "batch_name": row.batch.name,
+            "priority": row.priority,
+            "consensus_expected_label_count": project.consensus_expected_label_count,
+            "workflow_history": [_v2_event(e) for e in reversed(row.history)],
+        }
+    out["projects"] = {project.id: project_out}
+    return out

@@ -1,0 +1,422 @@
+"""The canonical DICOM export world: plain, immutable data, no I/O.
+
+Every payload lbmock serves (export v2 rows, legacy rows, per-frame records,
+mask PNGs) is a *view* rendered from these objects by :mod:`lbmock.render`.
+Nothing here knows about JSON, HTTP or Hypothesis.
+
+Conventions (documented once, relied on everywhere):
+
+* Timestamps are integer milliseconds since the Unix epoch, UTC.
+* Frame numbers are **1-based**: frame ``n`` of a plane with ``frame_count``
+  frames satisfies ``1 <= n <= frame_count``.  Labelbox's sample export keys
+  frames by number with no frame 0 anywhere, and Labelbox numbers video
+  frames (the model DICOM planes share) from 1.
+* Plane geometry follows the DICOM volume: a volume of ``rows`` x ``cols``
+  pixels per slice and ``slices`` slices has an Axial plane of ``cols`` x
+  ``rows`` (width x height) with ``slices`` frames, a Sagittal plane of
+  ``rows`` x ``slices`` with ``cols`` frames and a Coronal plane of
+  ``cols`` x ``slices`` with ``rows`` frames.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+PLANES: tuple[str, ...] = ("Axial", "Sagittal", "Coronal")
+FIRST_FRAME = 1
+
+ToolKind = Literal["polyline", "mask"]
+ClassificationKind = Literal["radio", "checklist", "text"]
+ClassificationScope = Literal["global", "frame", "object"]
+
+
+class WorkflowStatus(str, enum.Enum):
+    """Where a data row sits in the project's workflow (Labelbox's names)."""
+
+    TO_LABEL = "ToLabel"
+    IN_REVIEW = "InReview"
+    IN_REWORK = "InRework"
+    DONE = "Done"
+
+
+# ---------------------------------------------------------------- people, org
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    id: str
+    name: str
+    created_at: int
+
+
+# ---------------------------------------------------------------- ontology
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    schema_id: str
+    feature_id: str  # answers carry the option's feature id in exports
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationSchema:
+    schema_id: str
+    name: str
+    value: str
+    kind: ClassificationKind
+    scope: ClassificationScope
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    schema_id: str
+    name: str
+    value: str
+    color: str  # "#RRGGBB", upper-case hex as in Labelbox exports
+    kind: ToolKind
+    classifications: tuple[ClassificationSchema, ...] = ()
+
+    @property
+    def annotation_kind(self) -> str:
+        return "DICOMPolyline" if self.kind == "polyline" else "DICOMSegmentationMask"
+
+
+@dataclass(frozen=True, slots=True)
+class Ontology:
+    id: str
+    name: str
+    tools: tuple[Tool, ...]
+    classifications: tuple[ClassificationSchema, ...]  # global and per-frame
+
+
+# ---------------------------------------------------------------- project
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowTask:
+    """A node of the project's workflow (ids are UUIDs, as in exports)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: str  # a UUID, as in Labelbox's project_details.batch_id
+    name: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataSchema:
+    schema_id: str
+    name: str
+    kind: Literal["string", "number", "datetime", "enum"]
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    labeling: WorkflowTask
+    review: WorkflowTask
+    rework: WorkflowTask
+    done: WorkflowTask
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    description: str
+    created_at: int
+    updated_at: int
+    organization: Organization
+    owner: Person  # the user the API key belongs to
+    people: tuple[Person, ...]
+    ontology: Ontology
+    workflow: Workflow
+    datasets: tuple[Dataset, ...]
+    batches: tuple[Batch, ...]
+    metadata_schemas: tuple[MetadataSchema, ...]
+    embedding_id: str
+    embedding_name: str
+    embedding_dims: int
+    consensus_expected_label_count: int = 1
+
+
+# ---------------------------------------------------------------- geometry
+
+
+@dataclass(frozen=True, slots=True)
+class Plane:
+    name: str
+    width: int
+    height: int
+    frame_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A DICOM series: ``rows`` x ``cols`` pixels per slice, ``slices`` slices."""
+
+    rows: int
+    cols: int
+    slices: int
+
+    def plane(self, name: str) -> Plane:
+        if name == "Axial":
+            return Plane(name, self.cols, self.rows, self.slices)
+        if name == "Sagittal":
+            return Plane(name, self.rows, self.slices, self.cols)
+        if name == "Coronal":
+            return Plane(name, self.cols, self.slices, self.rows)
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Polyline:
+    points: tuple[tuple[float, float], ...]  # (x, y) in plane pixels
+
+
+@dataclass(frozen=True, slots=True)
+class MaskShape:
+    """A filled ellipse or rectangle; rasterises to a non-empty binary image.
+
+    ``(cx, cy)`` lies inside the plane, so the pixel under it is always set.
+    """
+
+    shape: Literal["ellipse", "rectangle"]
+    cx: float
+    cy: float
+    rx: float
+    ry: float
+
+
+Geometry = Polyline | MaskShape
+
+
+# ---------------------------------------------------------------- annotations
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A classification answer: radio -> one option, checklist -> several,
+    text -> a string."""
+
+    feature_id: str
+    schema: ClassificationSchema
+    options: tuple[Option, ...] = ()
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    frame: int
+    geometry: Geometry
+    classifications: tuple[Answer, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One annotated object on one plane, alive over one or more segments.
+
+    Each segment is a run of keyframes; the segment covers the frame range
+    from its first to its last keyframe.  Segments never overlap.
+    """
+
+    feature_id: str
+    tool: Tool
+    plane: str
+    segments: tuple[tuple[Keyframe, ...], ...]
+
+    @property
+    def keyframes(self) -> tuple[Keyframe, ...]:
+        return tuple(kf for seg in self.segments for kf in seg)
+
+    def segment_ranges(self) -> list[tuple[int, int]]:
+        return [(seg[0].frame, seg[-1].frame) for seg in self.segments]
+
+    def frames(self, interpolated: bool) -> Iterator[tuple[int, Geometry, bool, tuple[Answer, ...]]]:
+        """Yield ``(frame, geometry, is_keyframe, classifications)`` in frame order.
+
+        With ``interpolated`` the frames between keyframes of a segment are
+        included, their polylines linearly interpolated (masks are never
+        interpolated: their segments are single keyframes).
+        """
+        for seg in self.segments:
+            for i, kf in enumerate(seg):
+                yield kf.frame, kf.geometry, True, kf.classifications
+                if not interpolated or i + 1 == len(seg):
+                    continue
+                nxt = seg[i + 1]
+                span = nxt.frame - kf.frame
+                for step in range(1, span):
+                    yield (kf.frame + step, interpolate(kf.geometry, nxt.geometry, step / span),
+                           False, kf.classifications)
+
+
+def interpolate(a: Geometry, b: Geometry, t: float) -> Geometry:
+    """Linear interpolation between two keyframe geometries of one feature."""
+    if isinstance(a, Polyline) and isinstance(b, Polyline):
+        return Polyline(tuple(
+            (round(ax + (bx - ax) * t, 3), round(ay + (by - ay) * t, 3))
+            for (ax, ay), (bx, by) in zip(a.points, b.points, strict=True)
+        ))
+    return a  # masks hold their keyframe's shape
+
+
+@dataclass(frozen=True, slots=True)
+class FrameClassification:
+    plane: str
+    frame: int
+    answer: Answer
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: str
+    action: Literal["Approve", "Reject"]
+    created_at: int
+    created_by: Person
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    id: str
+    created_by: Person
+    created_at: int
+    updated_at: int
+    seconds_to_create: int
+    seconds_to_review: int
+    skipped: bool
+    reviews: tuple[Review, ...]
+    features: tuple[Feature, ...]
+    classifications: tuple[Answer, ...]  # global
+    frame_classifications: tuple[FrameClassification, ...]
+
+    def feature(self, feature_id: str) -> Feature | None:
+        for f in self.features:
+            if f.feature_id == feature_id:
+                return f
+        return None
+
+    @property
+    def last_activity_at(self) -> int:
+        return max([self.updated_at, *(r.created_at for r in self.reviews)])
+
+
+# ---------------------------------------------------------------- data rows
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataValue:
+    schema: MetadataSchema
+    value: str | float | int | Option  # datetime values are epoch ms (int)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    id: str
+    type: str  # Labelbox attachment types: TEXT, IMAGE, VIDEO, HTML, RAW_TEXT, ...
+    value: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEvent:
+    action: Literal["MOVE", "APPROVE", "REJECT", "REWORK"]
+    created_at: int
+    created_by: Person
+    previous_task: WorkflowTask | None
+    next_task: WorkflowTask | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataRow:
+    index: int  # position in the world; also encoded in every id of the row
+    id: str
+    global_key: str
+    external_id: str
+    row_data: str
+    dataset: Dataset
+    batch: Batch
+    created_at: int
+    updated_at: int
+    created_by: Person
+    volume: Volume
+    metadata: tuple[MetadataValue, ...]
+    attachments: tuple[Attachment, ...]
+    status: WorkflowStatus
+    history: tuple[WorkflowEvent, ...]  # chronological, oldest first
+    labels: tuple[Label, ...]
+    embedding_seed: int
+    priority: int
+
+    @property
+    def last_activity_at(self) -> int:
+        times = [self.updated_at]
+        times += [e.created_at for e in self.history]
+        times += [lb.last_activity_at for lb in self.labels]
+        return max(times)
+
+    @property
+    def task_name(self) -> str:
+        return self.history[-1].next_task.name if self.history and self.history[-1].next_task else "Done"
+
+    def label(self, label_id: str) -> Label | None:
+        for lb in self.labels:
+            if lb.id == label_id:
+                return lb
+        return None
+
+
+# ---------------------------------------------------------------- the world
+
+
+class RowSource(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> DataRow: ...
+
+
+@dataclass(frozen=True)
+class World:
+    """A project and its data rows.
+
+    ``rows`` is any indexable sequence: a tuple for worlds drawn inside
+    ``@given``, or a lazy, cached, per-row-seeded source for served worlds
+    (see :func:`strategies.seeded_world`) so that row ``i`` never needs rows
+    ``0..i-1``.
+    """
+
+    project: Project
+    rows: Sequence[DataRow] | RowSource
+    seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[DataRow]:
+        for i in range(len(self.rows)):
+            yield self.rows[i]
+
+    def row(self, index: int) -> DataRow:
+        return self.rows[index]

@@ -1,0 +1,62 @@
+"""Worlds built from a seed, lazily, row by row: what ``lbmock serve`` serves.
+
+Row ``i`` is drawn from :func:`strategies.data_rows` with a seed derived
+from the world seed and ``i`` alone, so any row can be produced without the
+rows before it, by any process or worker, with identical bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from lbmock.ids import MAX_ROWS
+from lbmock.world import DataRow, Project, World
+from strategies.seeded import derive_seed, draw_seeded
+from strategies.world import data_rows, projects
+
+
+class SeededRows:
+    """A read-only sequence of data rows drawn on demand, with a small LRU cache."""
+
+    def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512) -> None:
+        if not 0 <= n_rows <= MAX_ROWS:
+            raise ValueError(f"rows must be between 0 and {MAX_ROWS}, got {n_rows}")
+        self.project = project
+        self.seed = seed
+        self.n_rows = n_rows
+        self._cache: OrderedDict[int, DataRow] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __getitem__(self, index: int) -> DataRow:
+        if not isinstance(index, int):
+            raise TypeError("row indices are integers")
+        if index < 0:
+            index += self.n_rows
+        if not 0 <= index < self.n_rows:
+            raise IndexError(index)
+        with self._lock:
+            row = self._cache.get(index)
+            if row is not None:
+                self._cache.move_to_end(index)
+                return row
+        row = draw_seeded(data_rows(self.project, index), derive_seed(self.seed, "row", index))
+        with self._lock:
+            self._cache[index] = row
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return row
+
+    def __iter__(self):
+        for i in range(self.n_rows):
+            yield self[i]
+
+
+def seeded_world(seed: int, n_rows: int, project_id: str | None = None) -> World:
+    """The world for ``seed``: same strategies as ``@given``, drawn deterministically."""
+    project = draw_seeded(projects(project_id), derive_seed(seed, "project"))
+    return World(project, SeededRows(project, seed, n_rows), seed=seed)
