@@ -10,7 +10,7 @@ from lbmock.people import person_pool
 from lbmock.render.common import Urls
 from lbmock.render.masks import decode_png_gray8, rasterise, render_mask_png
 from lbmock.render.v2 import ExportParams, render_export_v2_row
-from lbmock.world import PLANES, MaskShape, Polyline, World, WorkflowStatus
+from lbmock.world import PLANES, MaskShape, Polyline, WorkflowStatus, World
 from strategies import worlds
 
 URLS = Urls()
