@@ -1,0 +1,304 @@
+"""GraphQL execution: Labelbox's schema subset, resolved against a MockBackend.
+
+Documents are parsed, validated and executed by graphql-core against
+``schema.graphql``; nothing looks at query text any other way.  Resolvers
+are views: they read the backend and the world and build plain values.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    IntValueNode,
+    OperationDefinitionNode,
+    StringValueNode,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
+
+from lbmock.render.common import Urls, iso_z_millis
+from lbmock.render.v2 import ExportParams
+from lbmock.world import Person
+from mockserver.filters import parse_legacy_filters, parse_search_query
+from mockserver.models import RESULT, BadInput, ExportFile, ExportTask, MockBackend, NotFound
+
+PARAM_FLAGS = {
+    "includeAttachments": "attachments",
+    "includeEmbeddings": "embeddings",
+    "includeMetadata": "metadata_fields",
+    "includeDataRowDetails": "data_row_details",
+    "includeProjectDetails": "project_details",
+    "includePerformanceDetails": "performance_details",
+    "includeLabelDetails": "label_details",
+    "includeInterpolatedFrames": "interpolated_frames",
+}
+
+
+@dataclass
+class RequestContext:
+    """What a resolver may know about the request it serves."""
+
+    backend: MockBackend
+    api_key: str
+    urls: Urls  # where exported links point (the server's own base)
+    public_base: str  # base of signed file URLs
+
+    def signed(self, path: str) -> str:
+        return self.public_base + self.backend.signer.sign(path)
+
+
+# ---------------------------------------------------------------- scalars
+
+
+def _serialize_datetime(value: Any) -> str:
+    return iso_z_millis(value) if isinstance(value, int) else str(value)
+
+
+def _parse_uint64(value: Any) -> int:
+    if isinstance(value, bool):
+        raise GraphQLError("UInt64 cannot represent a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isdigit():
+        number = int(value)
+    else:
+        raise GraphQLError(f"UInt64 cannot represent {value!r}: expected a non-negative integer")
+    if not 0 <= number < 2**64:
+        raise GraphQLError(f"UInt64 cannot represent {value!r}: out of range")
+    return number
+
+
+def _parse_uint64_literal(node: Any, _variables: Any = None) -> int:
+    if isinstance(node, IntValueNode | StringValueNode):
+        return _parse_uint64(int(node.value) if isinstance(node, IntValueNode) else node.value)
+    raise GraphQLError("UInt64 literal must be an integer or a decimal string")
+
+
+def _configure_scalar(scalar: Any, output: Any, input_value: Any = None, input_literal: Any = None) -> None:
+    """Set a built scalar's coercers under both graphql-core 3.2 and 3.3 attribute names."""
+    scalar.serialize = scalar.coerce_output_value = output
+    if input_value is not None:
+        scalar.parse_value = scalar.coerce_input_value = input_value
+        scalar.parse_literal = input_literal
+
+
+@lru_cache(maxsize=1)
+def labelbox_schema() -> GraphQLSchema:
+    schema = build_schema(files("mockserver").joinpath("schema.graphql").read_text())
+    _configure_scalar(schema.type_map["DateTime"], _serialize_datetime)
+    _configure_scalar(schema.type_map["UInt64"], int, _parse_uint64, _parse_uint64_literal)
+    return schema
+
+
+# ---------------------------------------------------------------- views
+
+
+def user_view(person: Person, ctx: RequestContext, timezone_name: str) -> dict:
+    project = ctx.backend.world.project
+
+    def created_tasks(info, where=None, skip=0, first=100):
+        tasks = ctx.backend.tasks_of(ctx.api_key)
+        if where and where.get("id"):
+            tasks = [t for t in tasks if t.id == where["id"]]
+        return [task_view(t, ctx) for t in tasks[skip:skip + first]]
+
+    return {
+        "id": person.id, "email": person.email, "name": person.name, "nickname": person.name.split()[0],
+        "createdAt": project.created_at, "updatedAt": project.updated_at, "lastLoginAt": project.updated_at,
+        "intercomHash": None, "picture": None, "isViewer": False, "isExternalUser": False,
+        "timezone": timezone_name, "createdTasks": created_tasks,
+    }
+
+
+def task_view(task: ExportTask, ctx: RequestContext) -> dict:
+    backend = ctx.backend
+    status, percent = backend.task_progress(task)
+    complete = status == "COMPLETE"
+
+    def file_info(export_file: ExportFile | None, stream: str) -> dict | None:
+        if export_file is None:
+            return None
+        return {"offsets": {"start": export_file.offsets[0], "end": export_file.offsets[1]},
+                "lines": {"start": export_file.lines[0], "end": export_file.lines[1]},
+                "file": ctx.signed(f"/files/{task.id}/{stream}/{export_file.index}")}
+
+    def stream_plan(stream: str):
+        if not complete:
+            raise BadInput(f"task {task.id} is still {status}: its streams are not ready")
+        return backend.plan(task, stream)
+
+    def header(info, streamType):
+        plan = stream_plan(streamType)
+        return None if plan is None else {"totalSize": plan.total_size, "totalLines": plan.total_lines}
+
+    def from_offset(info, streamType, offset):
+        plan = stream_plan(streamType)
+        if plan is None:
+            raise BadInput(f"the {streamType} stream of task {task.id} is empty")
+        return file_info(plan.file_at_offset(offset), streamType)
+
+    def from_line(info, streamType, line):
+        plan = stream_plan(streamType)
+        if plan is None:
+            raise BadInput(f"the {streamType} stream of task {task.id} is empty")
+        return file_info(plan.file_at_line(line), streamType)
+
+    return {
+        "id": task.id, "name": task.name, "createdAt": task.created_at,
+        "updatedAt": task.created_at + (int(backend.task_delay * 1000) if complete else 0),
+        "status": status, "completionPercentage": percent, "type": "export-data-rows",
+        "result": ctx.signed(f"/files/{task.id}/{RESULT}/all") if complete else None,
+        "errors": None, "metadata": None,
+        "exportMetadataHeader": header, "exportFileFromOffset": from_offset, "exportFileFromLine": from_line,
+    }
+
+
+class Root:
+    """Root query and mutation fields."""
+
+    # -- queries
+
+    @staticmethod
+    def user(info, where=None):
+        ctx: RequestContext = info.context
+        owner = ctx.backend.world.project.owner
+        if where and where.get("id") not in (None, owner.id):
+            raise NotFound(f"user {where.get('id')}")
+        return user_view(owner, ctx, ctx.backend.user_timezone)
+
+    @staticmethod
+    def organization(info):
+        org = info.context.backend.world.project.organization
+        return {"id": org.id, "name": org.name, "createdAt": org.created_at, "updatedAt": org.created_at}
+
+    @staticmethod
+    def project(info, where):
+        ctx: RequestContext = info.context
+        project = ctx.backend.world.project
+        if where["id"] != project.id:
+            raise NotFound(f"project {where['id']}")
+        return {
+            "id": project.id, "name": project.name, "description": project.description,
+            "createdAt": project.created_at, "updatedAt": project.updated_at,
+            "setupComplete": project.created_at, "lastActivityTime": project.updated_at,
+            "queueMode": "BATCH", "autoAuditNumberOfLabels": 1, "autoAuditPercentage": 1.0,
+            "allowedMediaType": "DICOM", "editorTaskType": None, "dataRowCount": len(ctx.backend.world),
+            "modelSetupComplete": False, "uploadType": None, "isBenchmarkEnabled": False,
+            "isConsensusEnabled": False,
+            "organization": lambda info: Root.organization(info),
+            "createdBy": lambda info: user_view(project.owner, ctx, ctx.backend.user_timezone),
+            "labelingFrontend": _editor_frontend(project.id),
+        }
+
+    @staticmethod
+    def task(info, where=None):
+        ctx: RequestContext = info.context
+        if not where:
+            raise BadInput("task needs where: {id}")
+        return task_view(ctx.backend.task(ctx.api_key, where["id"]), ctx)
+
+    @staticmethod
+    def labelingFrontends(info, where=None, skip=0, first=100):
+        return [_editor_frontend(info.context.backend.world.project.id)][skip:skip + first]
+
+    # -- mutations
+
+    @staticmethod
+    def exportDataRowsInProject(info, input):
+        ctx: RequestContext = info.context
+        project = ctx.backend.world.project
+        filters_in = input["filters"]
+        if filters_in["projectId"] != project.id:
+            raise NotFound(f"project {filters_in['projectId']}")
+        raw = input["params"]
+        params = ExportParams(**{name: bool(raw.get(flag)) for flag, name in PARAM_FLAGS.items()})
+        filters = parse_search_query(filters_in["searchQuery"]["query"])
+        task = ctx.backend.create_export(ctx.api_key, params, filters, ctx.urls, input.get("taskName"),
+                                         bool(input.get("streamable")), int(time.time() * 1000))
+        return {"taskId": task.id, "isStreamable": True}
+
+    @staticmethod
+    def exportLabels(info, data):
+        ctx: RequestContext = info.context
+        if data["projectId"] != ctx.backend.world.project.id:
+            raise NotFound(f"project {data['projectId']}")
+        window = parse_legacy_filters(data.get("filters"))
+        export = ctx.backend.legacy_export(ctx.api_key, window, ctx.urls)
+        if not ctx.backend.legacy_ready(export):
+            return {"downloadUrl": None, "createdAt": None, "shouldPoll": True}
+        return {"downloadUrl": ctx.signed(f"/files/legacy/{export.id}"), "createdAt": int(time.time() * 1000),
+                "shouldPoll": False}
+
+
+def _editor_frontend(project_id: str) -> dict:
+    return {"id": "cjyq1g5arfz1b0704ttu9dzn5", "name": "Editor", "description": "Labelbox editor",
+            "iframeUrlPath": "https://editor.labelbox.com"}
+
+
+# ---------------------------------------------------------------- execution
+
+
+@dataclass
+class GraphQLOutcome:
+    status: int
+    body: dict
+    operation: str | None
+
+
+def _error(message: str, code: str, **extra: Any) -> dict:
+    return {"message": message, "extensions": {"code": code, **extra}}
+
+
+def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name: Any) -> GraphQLOutcome:
+    """Parse, validate and execute one request, mapping failures to the API's error shapes."""
+    if not isinstance(query, str) or not query.strip():
+        return GraphQLOutcome(400, {"errors": [_error("request body must carry a 'query' string",
+                                                      "GRAPHQL_PARSE_FAILED")]}, None)
+    if variables is not None and not isinstance(variables, dict):
+        return GraphQLOutcome(400, {"errors": [_error("'variables' must be an object or null",
+                                                      "GRAPHQL_VALIDATION_FAILED")]}, None)
+    if operation_name is not None and not isinstance(operation_name, str):
+        operation_name = None
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return GraphQLOutcome(400, {"errors": [_error(exc.message, "GRAPHQL_PARSE_FAILED")]}, None)
+    operation = next((d.name.value for d in document.definitions
+                      if isinstance(d, OperationDefinitionNode) and d.name), None)
+    schema = labelbox_schema()
+    problems = validate(schema, document)
+    if problems:
+        return GraphQLOutcome(400, {"errors": [_error(p.message, "GRAPHQL_VALIDATION_FAILED") for p in problems]},
+                              operation)
+    result = execute(schema, document, root_value=Root, context_value=ctx, variable_values=variables or {},
+                     operation_name=operation_name)
+    if not result.errors:
+        return GraphQLOutcome(200, {"data": result.data}, operation)
+    errors, status = [], 200
+    for err in result.errors:
+        original = err.original_error
+        if isinstance(original, NotFound):
+            errors.append(_error(f"Resource not found: {original}", "RESOURCE_NOT_FOUND"))
+        elif isinstance(original, BadInput):
+            errors.append(_error(str(original), "GRAPHQL_VALIDATION_FAILED"))
+            status = 400
+        elif original is None:  # variable coercion and similar request errors
+            errors.append(_error(err.message, "GRAPHQL_VALIDATION_FAILED"))
+            status = 400
+        else:  # a bug in lbmock: say so plainly, and not as a 5xx the SDK would retry for minutes
+            errors.append(_error(f"lbmock internal error: {type(original).__name__}: {original}",
+                                 "LBMOCK_INTERNAL_ERROR"))
+            status = 400
+    body: dict = {"errors": errors}
+    if result.data is not None or status == 200:
+        body["data"] = result.data
+    return GraphQLOutcome(status, body, operation)

@@ -1,0 +1,50 @@
+"""Helpers every handler family shares: the backend, auth, JSON errors."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+
+from lbmock.render.common import Urls
+from mockserver.models import MockBackend
+
+NDJSON = "application/x-ndjson; charset=utf-8"
+JSON = "application/json; charset=utf-8"
+
+
+def backend() -> MockBackend:
+    return current_app.extensions["lbmock"]
+
+
+def bearer_key() -> str | None:
+    """The API key of ``Authorization: Bearer <key>``, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def base_url() -> str:
+    """Where links in served payloads point: the configured public URL, else this request's host."""
+    configured = current_app.config.get("LBMOCK_PUBLIC_URL")
+    return (configured or request.host_url).rstrip("/")
+
+
+def request_urls() -> Urls:
+    return Urls(api_base=base_url())
+
+
+def json_error(status: int, message: str, code: str) -> Response:
+    import orjson
+
+    return Response(orjson.dumps({"error": message, "code": code}), status=status, mimetype=JSON)
+
+
+def require_key() -> tuple[str | None, Response | None]:
+    """(key, None) when the request carries an accepted key, else (None, a 401 response)."""
+    key = bearer_key()
+    if key is None:
+        return None, json_error(401, "missing 'Authorization: Bearer <api key>' header", "AUTHENTICATION_ERROR")
+    if not backend().accepts_key(key):
+        return None, json_error(401, "invalid API key", "AUTHENTICATION_ERROR")
+    return key, None

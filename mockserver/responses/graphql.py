@@ -1,0 +1,38 @@
+"""POST /graphql: the Labelbox GraphQL endpoint."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Response, request
+
+from mockserver.graphql_api import RequestContext, run_graphql
+from mockserver.responses.common import JSON, backend, base_url, bearer_key, request_urls
+
+
+def _reply(status: int, body: dict) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype=JSON)
+
+
+def _auth_failure(message: str) -> Response:
+    # 401 + AUTHENTICATION_ERROR: every supported SDK raises AuthenticationError.
+    return _reply(401, {"errors": [{"message": message, "extensions": {"code": "AUTHENTICATION_ERROR"}}]})
+
+
+def handle_graphql() -> Response:
+    key = bearer_key()
+    if key is None:
+        return _auth_failure("missing 'Authorization: Bearer <api key>' header")
+    if not backend().accepts_key(key):
+        return _auth_failure("Invalid API key")
+    try:
+        payload = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as exc:
+        return _reply(400, {"errors": [{"message": f"request body is not valid JSON: {exc}",
+                                        "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]})
+    if not isinstance(payload, dict):
+        return _reply(400, {"errors": [{"message": "request body must be a JSON object {query, variables}",
+                                        "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]})
+    ctx = RequestContext(backend(), key, request_urls(), base_url())
+    outcome = run_graphql(ctx, payload.get("query"), payload.get("variables"), payload.get("operationName"))
+    request.environ["lbmock.operation"] = outcome.operation
+    return _reply(outcome.status, outcome.body)

@@ -1,0 +1,38 @@
+"""Mask PNGs: the v2 URL (by project, feature and frame index) and the legacy instanceURI."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from lbmock.render.masks import render_mask_png
+from lbmock.world import MaskShape
+from mockserver.models import NotFound
+from mockserver.responses.common import backend, json_error, require_key
+
+
+def _mask(feature_id: str, frame: str) -> Response:
+    _key, refused = require_key()
+    if refused:
+        return refused
+    if not frame.isdigit():
+        return json_error(400, f"frame must be a positive integer, got {frame!r}", "BAD_REQUEST")
+    try:
+        row, feature = backend().mask_feature(feature_id)
+    except NotFound:
+        return json_error(404, f"unknown mask feature {feature_id}", "NOT_FOUND")
+    keyframe = next((kf for kf in feature.keyframes if kf.frame == int(frame)), None)
+    if keyframe is None or not isinstance(keyframe.geometry, MaskShape):
+        return json_error(404, f"feature {feature_id} has no mask at frame {frame}", "NOT_FOUND")
+    png = render_mask_png(keyframe.geometry, row.volume.plane(feature.plane))
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def v2_mask(project_id: str, feature_id: str, frame: str) -> Response:
+    if project_id != backend().world.project.id:
+        _key, refused = require_key()
+        return refused or json_error(404, f"unknown project {project_id}", "NOT_FOUND")
+    return _mask(feature_id, frame)
+
+
+def legacy_mask(feature_id: str, frame: str) -> Response:
+    return _mask(feature_id, frame)

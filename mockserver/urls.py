@@ -1,0 +1,31 @@
+"""Every route of the mock, by endpoint family (one blueprint each).
+
+Find any endpoint here in one hop; its handler lives in
+``mockserver/responses/<family>.py``.
+"""
+
+from __future__ import annotations
+
+from mockserver.responses import admin, files, frames, graphql, masks
+
+ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
+    "graphql": [
+        ("/graphql", graphql.handle_graphql, ["POST"]),
+    ],
+    "files": [
+        ("/files/<task_id>/<stream>/<index>", files.export_file, ["GET"]),
+        ("/files/legacy/<export_id>", files.legacy_file, ["GET"]),
+        ("/api/v1/export-results/<task_id>/<org_id>", files.export_results, ["GET"]),
+        ("/api/v1/export-errors/<task_id>/<org_id>", files.export_errors, ["GET"]),
+    ],
+    "frames": [
+        ("/v1/frames/<label_id>", frames.label_frames, ["GET"]),
+    ],
+    "masks": [
+        ("/api/v1/projects/<project_id>/annotations/<feature_id>/index/<frame>/mask", masks.v2_mask, ["GET"]),
+        ("/masks/feature/<feature_id>/<frame>", masks.legacy_mask, ["GET"]),
+    ],
+    "admin": [
+        ("/_mock/health", admin.health, ["GET"]),
+    ],
+}
