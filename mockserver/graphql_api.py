@@ -291,7 +291,7 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
         elif isinstance(original, BadInput):
             errors.append(_error(str(original), "GRAPHQL_VALIDATION_FAILED"))
             status = 400
-        elif original is None:  # variable coercion and similar request errors
+        elif original is None or isinstance(original, GraphQLError):  # variable coercion and the like
             errors.append(_error(err.message, "GRAPHQL_VALIDATION_FAILED"))
             status = 400
         else:  # a bug in lbmock: say so plainly, and not as a 5xx the SDK would retry for minutes
