@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 
@@ -46,8 +47,6 @@ def serve(args: argparse.Namespace) -> int:
     print(f"lbmock: project id {backend.world.project.id}", flush=True)
     print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
           f'rest_endpoint="{base}/api/v1")', flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -130,8 +130,8 @@ def test_malformed_bodies_get_a_clear_400(client, raw):
 def test_wrong_variable_types_and_bad_filters_are_client_errors(client, world):
     bad_inputs = [
         {"input": "nope"},
-        export_input(world, [{"type": "labeled_at", "value": {"operator": "BETWEEN", "value": {"min": "yesterday",
-                                                                                                "max": "2020-01-01"}}}]),
+        export_input(world, [{"type": "labeled_at",
+                              "value": {"operator": "BETWEEN", "value": {"min": "yesterday", "max": "2020-01-01"}}}]),
         export_input(world, [{"type": "data_row_id", "ids": [f"id{i}" for i in range(2001)], "operator": "is"}]),
         export_input(world, [{"type": "task_queue_status", "status": "Sleeping"}]),
         export_input(world, [{"type": "made_up"}]),
@@ -157,8 +157,8 @@ def test_unknown_ids_are_resource_not_found(client):
 
 def test_tasks_belong_to_the_key_that_created_them(client, world):
     task_id = run_export(client, world)
-    status, body = gql(client, HEADER, {"where": {"id": task_id}, "streamType": "RESULT"},
-                       headers={"Authorization": "Bearer someone-else"})
+    _, body = gql(client, HEADER, {"where": {"id": task_id}, "streamType": "RESULT"},
+                  headers={"Authorization": "Bearer someone-else"})
     assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
 
 
@@ -243,7 +243,9 @@ def test_date_filters_use_the_request_timezone(client, world):
 def legacy_download(client, world, filters="", polls_expected=None):
     """Poll exportLabels like the SDK; an export already prepared is served at once (cached)."""
     query = LEGACY % filters
-    for polls in range(1, 4):
+    polls = 0
+    while polls < 4:
+        polls += 1
         _, body = gql(client, query, {"projectId": world.project.id})
         payload = body["data"]["exportLabels"]
         if not payload["shouldPoll"]:
