@@ -1,0 +1,130 @@
+"""The lbmock pytest plugin (registered through the ``pytest11`` entry point).
+
+Fixtures serve the very objects ``lbmock serve`` serves: a seeded world,
+an in-process mock on the real hostnames, or a threaded loopback server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from lbmock.world import World
+from mockserver.inprocess import MockLabelbox, ThreadedMockServer
+
+DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
+TARGETS = ("mock", "server", "live")
+
+
+def _targets(value: str) -> list[str]:
+    kinds = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [k for k in kinds if k not in TARGETS]
+    if bad or not kinds:
+        raise pytest.UsageError(f"--lb-target takes a comma list of {', '.join(TARGETS)}; got {value!r}")
+    return kinds
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lbmock", "lbmock: an offline Labelbox for DICOM exports")
+    group.addoption("--lb-target", default="mock,server",
+                    help="what the contract suite runs against: mock (in-process), server (threaded loopback), "
+                         "live (a real deployment); a comma list runs each (default: mock,server)")
+    group.addoption("--lb-seed", type=int, default=0, help="seed of the served world (default 0)")
+    group.addoption("--lb-rows", type=int, default=40, help="data rows in the served world (default 40)")
+    group.addoption("--lb-endpoint", default=DEFAULT_ENDPOINT, help="live: GraphQL endpoint of the deployment")
+    group.addoption("--lb-api-key", default=None, help="live: API key (default $LABELBOX_API_KEY)")
+    group.addoption("--lb-project-id", default=None, help="live: id of a DICOM project to export")
+    group.addoption("--lb-record", default=None, metavar="DIR",
+                    help="live: save real responses (secrets stripped) to DIR as fixtures")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lb_world(seed=0, rows=40, project_id=None): the world lbmock fixtures serve")
+    _targets(config.getoption("--lb-target"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Tests taking lb_target run once per requested target.
+    if "lb_target" in metafunc.fixturenames:
+        kinds = _targets(metafunc.config.getoption("--lb-target"))
+        metafunc.parametrize("lb_target", kinds, indirect=True, ids=[f"target={k}" for k in kinds])
+
+
+_WORLDS: dict[tuple, World] = {}
+
+
+def _seeded(seed: int, rows: int, project_id: str | None) -> World:
+    from strategies.served import seeded_world
+
+    key = (seed, rows, project_id)
+    if key not in _WORLDS:  # worlds are immutable: share them across tests of one worker
+        _WORLDS[key] = seeded_world(seed, rows, project_id)
+    return _WORLDS[key]
+
+
+@pytest.fixture
+def lb_world(request: pytest.FixtureRequest) -> World:
+    """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=)`` or --lb-seed/--lb-rows)."""
+    marker = request.node.get_closest_marker("lb_world")
+    options = dict(marker.kwargs) if marker else {}
+    return _seeded(options.get("seed", request.config.getoption("--lb-seed")),
+                   options.get("rows", request.config.getoption("--lb-rows")), options.get("project_id"))
+
+
+@pytest.fixture
+def lb_mock(lb_world: World) -> Iterator[MockLabelbox]:
+    """In-process Labelbox intercepting api.labelbox.com (use ``labelbox.Client(**lb_mock.client_kwargs)``)."""
+    with MockLabelbox(lb_world) as mock:
+        yield mock
+
+
+@pytest.fixture
+def lb_server(lb_world: World) -> Iterator[ThreadedMockServer]:
+    """A threaded lbmock server on 127.0.0.1 and a free port; ``.base_url``, ``.client_kwargs``."""
+    with ThreadedMockServer(lb_world) as server:
+        yield server
+
+
+@dataclass
+class Target:
+    """Where the contract suite sends requests: endpoints, key and project."""
+
+    kind: str
+    graphql_url: str
+    rest_url: str
+    api_key: str
+    project_id: str
+    world: World | None = None  # only for mock targets; the contract never asserts generated values
+    record_dir: str | None = None
+
+    @property
+    def api_base(self) -> str:
+        return self.graphql_url.rsplit("/graphql", 1)[0]
+
+
+@pytest.fixture
+def lb_target(request: pytest.FixtureRequest, lb_world: World) -> Iterator[Target]:
+    """The API under contract: the in-process mock, a threaded server, or a live deployment."""
+    config = request.config
+    kind = getattr(request, "param", "mock")
+    if kind == "live":
+        key = config.getoption("--lb-api-key") or os.environ.get("LABELBOX_API_KEY")
+        project_id = config.getoption("--lb-project-id")
+        if not key:
+            pytest.skip("live target: no API key (pass --lb-api-key or set LABELBOX_API_KEY)")
+        if not project_id:
+            pytest.skip("live target: no project (pass --lb-project-id with a DICOM project's id)")
+        endpoint = config.getoption("--lb-endpoint")
+        base = endpoint.rsplit("/graphql", 1)[0]
+        yield Target("live", endpoint, f"{base}/api/v1", key, project_id, None, config.getoption("--lb-record"))
+    elif kind == "server":
+        with ThreadedMockServer(lb_world) as server:
+            kw = server.client_kwargs
+            yield Target("server", kw["endpoint"], kw["rest_endpoint"], server.api_key, server.project_id, lb_world)
+    else:
+        with MockLabelbox(lb_world) as mock:
+            yield Target("mock", DEFAULT_ENDPOINT, "https://api.labelbox.com/api/v1", mock.api_key,
+                         mock.project_id, lb_world)
