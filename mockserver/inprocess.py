@@ -40,13 +40,29 @@ def _world_or_seed(world: World | None, seed: int, rows: int) -> World:
     return seeded_world(seed, rows)
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_app() -> Flask:
+    return create_app(backend=_PLACEHOLDER)
+
+
+class _Placeholder:
+    """Stands in for a backend on the shared app; every in-process request brings its own."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("the shared in-process app was called without a backend")
+
+
+_PLACEHOLDER: Any = _Placeholder()
+
+
 class _Served:
     """What both runners share: a backend, an app over it, and world swapping."""
 
-    def __init__(self, world: World | None, seed: int, rows: int, backend_options: dict[str, Any]) -> None:
+    def __init__(self, world: World | None, seed: int, rows: int, backend_options: dict[str, Any],
+                 app: Flask | None = None) -> None:
         self._options = backend_options
         self.backend = MockBackend(_world_or_seed(world, seed, rows), **backend_options)
-        self.app: Flask = create_app(backend=self.backend)
+        self.app: Flask = app or create_app(backend=self.backend)
 
     @property
     def world(self) -> World:
@@ -59,7 +75,8 @@ class _Served:
     def serve(self, world: World) -> None:
         """Serve another world from now on (e.g. one drawn inside ``@given``); tasks reset."""
         self.backend = MockBackend(world, **self._options)
-        self.app.extensions["lbmock"] = self.backend
+        if self.app is not _shared_app():
+            self.app.extensions["lbmock"] = self.backend
 
 
 class MockLabelbox(_Served):
@@ -71,7 +88,9 @@ class MockLabelbox(_Served):
 
     def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20,
                  api_key: str = DEFAULT_KEY, **backend_options: Any) -> None:
-        super().__init__(world, seed, rows, backend_options)
+        # One app serves every in-process mock (building one costs ~40 ms of route
+        # compilation, too much per Hypothesis example); requests carry their backend.
+        super().__init__(world, seed, rows, backend_options, app=_shared_app())
         self.api_key = api_key
         self._responses: Any = None
 
@@ -80,7 +99,8 @@ class MockLabelbox(_Served):
         body = request.body.encode() if isinstance(request.body, str) else request.body
         response = self.app.test_client().open(
             path=parts.path, query_string=parts.query, method=request.method, headers=dict(request.headers),
-            data=body, base_url=f"{parts.scheme}://{parts.netloc}")
+            data=body, base_url=f"{parts.scheme}://{parts.netloc}",
+            environ_overrides={"lbmock.backend": self.backend})
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
         return response.status_code, headers, response.get_data()
 
@@ -139,7 +159,9 @@ class ThreadedMockServer(_Served):
         from werkzeug.serving import make_server
 
         self._server = make_server(self._host, self._port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="lbmock-server", daemon=True)
+        # poll often: shutdown() waits up to one poll interval (0.5 s by default) for the loop to notice
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="lbmock-server", daemon=True)
         self._thread.start()
         return self
 

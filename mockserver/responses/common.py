@@ -12,7 +12,9 @@ JSON = "application/json; charset=utf-8"
 
 
 def backend() -> MockBackend:
-    return current_app.extensions["lbmock"]
+    """The backend serving this request: the in-process mock passes its own in the
+    WSGI environ (one shared app serves many mocks); otherwise the app's."""
+    return request.environ.get("lbmock.backend") or current_app.extensions["lbmock"]
 
 
 def bearer_key() -> str | None:
