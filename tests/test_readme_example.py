@@ -15,11 +15,12 @@ from mockserver import mock_labelbox
 from strategies import worlds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from axial_volume import axial_mask_volume  # noqa: E402
+from axial_volume import axial_mask_volume
 
 
 # --8<-- [start:readme-test]
-@settings(max_examples=300, derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(worlds(min_rows=1, max_rows=1))
 def check_axial_volume_holds_every_axial_mask(world):
     with mock_labelbox(world) as lb:  # serves this drawn world on api.labelbox.com
