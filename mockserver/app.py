@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from lbmock.world import World
-from mockserver.models import DEFAULT_FILE_BYTES, MockBackend
+from mockserver.models import DEFAULT_FILE_BYTES, MockBackend, key_owner
 from mockserver.signing import UrlSigner
 from mockserver.urls import ROUTES
 
@@ -21,7 +22,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
                api_key: str | None = None, task_delay: float = 0.0, legacy_polls: int = 1,
                file_bytes: int = DEFAULT_FILE_BYTES, signing_key: bytes | None = None,
                public_url: str | None = None, user_timezone: str = "UTC",
-               backend: MockBackend | None = None) -> Flask:
+               backend: MockBackend | None = None, admin: bool = True) -> Flask:
     """A mock Labelbox serving ``world`` (or the seeded world of ``seed`` and ``rows``)."""
     if backend is None:
         if world is None:
@@ -38,10 +39,35 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
     for family, routes in ROUTES.items():
         blueprint = Blueprint(family, __name__)
         for rule, view, methods in routes:
+            if family == "admin" and not admin and rule != "/_mock/health":
+                continue  # --no-admin: the control API does not exist at all
             blueprint.add_url_rule(rule, view_func=view, methods=methods)
         app.register_blueprint(blueprint)
     _install_error_handlers(app)
+    _install_journal(app)
     return app
+
+
+def _install_journal(app: Flask) -> None:
+    """Record every request in the serving backend's journal (admin calls excepted)."""
+
+    @app.before_request
+    def _start() -> None:
+        request.environ["lbmock.started"] = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        if request.path.startswith("/_mock/"):
+            return response
+        backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
+        key = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        started = request.environ.get("lbmock.started", time.perf_counter())
+        backend.journal.record(
+            at_ms=int(time.time() * 1000), method=request.method, path=request.path,
+            operation=request.environ.get("lbmock.operation"), variables=request.environ.get("lbmock.variables"),
+            status=response.status_code, duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            client=key_owner(key) if key else None)
+        return response
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import sys
 
+from mockserver.faults import FAULTS, FaultError
+
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
@@ -21,6 +23,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file-bytes", type=int, default=None,
                         help="target size of one export file; larger exports span several files")
     parser.add_argument("--timezone", default="UTC", help="the user's timezone (export date filters use it)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
+                        help="inject a fault (repeatable): " + ", ".join(FAULTS))
+    parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -33,7 +38,14 @@ def serve(args: argparse.Namespace) -> int:
         print(f"lbmock: WARNING: binding {args.host} exposes the mock beyond this machine", file=sys.stderr)
     app = create_app(seed=args.seed, rows=args.rows, project_id=args.project_id, api_key=args.api_key,
                      task_delay=args.task_delay, legacy_polls=args.legacy_polls,
-                     file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone)
+                     file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
+                     admin=not args.no_admin)
+    for spec in args.fault:
+        try:
+            app.extensions["lbmock"].faults.add_spec(spec)
+        except FaultError as exc:
+            print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
+            return 2
     try:
         server = make_server(args.host, args.port, app, threaded=True)
     except OSError as exc:

@@ -29,7 +29,7 @@ from lbmock.render.common import Urls, iso_z_millis
 from lbmock.render.v2 import ExportParams
 from lbmock.world import Person
 from mockserver.filters import parse_legacy_filters, parse_search_query
-from mockserver.models import RESULT, BadInput, ExportFile, ExportTask, MockBackend, NotFound
+from mockserver.models import ERRORS, RESULT, BadInput, ExportFile, ExportTask, MockBackend, NotFound
 
 PARAM_FLAGS = {
     "includeAttachments": "attachments",
@@ -109,7 +109,10 @@ def user_view(person: Person, ctx: RequestContext, timezone_name: str) -> dict:
         tasks = ctx.backend.tasks_of(ctx.api_key)
         if where and where.get("id"):
             tasks = [t for t in tasks if t.id == where["id"]]
-        return [task_view(t, ctx) for t in tasks[skip:skip + first]]
+        page = tasks[skip:skip + first]
+        for task in page:  # this is the SDK's refresh: slow tasks advance per poll
+            ctx.backend.note_refresh(task)
+        return [task_view(t, ctx) for t in page]
 
     return {
         "id": person.id, "email": person.email, "name": person.name, "nickname": person.name.split()[0],
@@ -133,7 +136,7 @@ def task_view(task: ExportTask, ctx: RequestContext) -> dict:
 
     def stream_plan(stream: str):
         if not complete:
-            raise BadInput(f"task {task.id} is still {status}: its streams are not ready")
+            raise BadInput(f"task {task.id} is {status}: it has no streams to read")
         return backend.plan(task, stream)
 
     def header(info, streamType):
@@ -157,7 +160,9 @@ def task_view(task: ExportTask, ctx: RequestContext) -> dict:
         "updatedAt": task.created_at + (int(backend.task_delay * 1000) if complete else 0),
         "status": status, "completionPercentage": percent, "type": "export-data-rows",
         "result": ctx.signed(f"/files/{task.id}/{RESULT}/all") if complete else None,
-        "errors": None, "metadata": None,
+        "errors": (ctx.signed(f"/files/{task.id}/{ERRORS}/all")
+                   if status in ("COMPLETE", "FAILED") and backend.plan(task, ERRORS) else None),
+        "metadata": None,
         "exportMetadataHeader": header, "exportFileFromOffset": from_offset, "exportFileFromLine": from_line,
     }
 
@@ -231,7 +236,7 @@ class Root:
         ctx: RequestContext = info.context
         if data["projectId"] != ctx.backend.world.project.id:
             raise NotFound(f"project {data['projectId']}")
-        window = parse_legacy_filters(data.get("filters"))
+        window = parse_legacy_filters(data.get("filters"))  # legacy-never-ready: see MockBackend.legacy_ready
         export = ctx.backend.legacy_export(ctx.api_key, window, ctx.urls)
         if not ctx.backend.legacy_ready(export):
             return {"downloadUrl": None, "createdAt": None, "shouldPoll": True}

@@ -72,6 +72,24 @@ class _Served:
     def project_id(self) -> str:
         return self.backend.world.project.id
 
+    @property
+    def faults(self):
+        """The :class:`~mockserver.faults.FaultBook`: ``.add("rate-limit", times=1)``, ``.clear()``."""
+        return self.backend.faults
+
+    @property
+    def journal(self):
+        """The :class:`~mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
+        return self.backend.journal
+
+    def fault(self, name: str, arg: object = None, times: int | None = None) -> None:
+        """Inject a named fault, for the next ``times`` matching calls or until cleared."""
+        self.backend.faults.add(name, arg, times)
+
+    def reset(self) -> None:
+        """Back to the starting world: no tasks, faults or journal."""
+        self.backend.reset()
+
     def serve(self, world: World) -> None:
         """Serve another world from now on (e.g. one drawn inside ``@given``); tasks reset."""
         self.backend = MockBackend(world, **self._options)

@@ -7,17 +7,22 @@ pytest plugin drive the same :class:`MockBackend`.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from lbmock.export import ExportFilters, LegacyWindow, legacy_array_chunks, selected_rows, v2_lines
+import orjson
+
+from lbmock.export import ExportFilters, LegacyWindow, legacy_array_chunks, v2_lines
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, Feature, Label, World
+from mockserver.faults import FaultBook
+from mockserver.journal import Journal
 from mockserver.signing import UrlSigner
 
 RESULT, ERRORS = "RESULT", "ERRORS"
@@ -75,8 +80,17 @@ class ExportTask:
     created_at: int
     ready_at: float  # monotonic time when the task turns COMPLETE
     streamable: bool
-    _plan: StreamPlan | None = field(default=None, repr=False)
+    failed: bool = False  # fault export-fails
+    error_every: int | None = None  # fault export-errors: rows with index % n == n - 1 fail
+    slow_refreshes: int = 0  # fault slow-task: refreshes answered IN_PROGRESS
+    refreshes: int = 0
+    _plans: dict[str, StreamPlan] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def fails_row(self, row: DataRow) -> bool:
+        if self.failed:  # a failed task reports every selected row in its errors
+            return True
+        return self.error_every is not None and row.index % self.error_every == self.error_every - 1
 
 
 @dataclass
@@ -99,6 +113,9 @@ class MockBackend:
                  legacy_polls: int = 1, file_bytes: int = DEFAULT_FILE_BYTES,
                  signer: UrlSigner | None = None, user_timezone: str = "UTC") -> None:
         self.world = world
+        self.origin_world = world  # what /_mock/reset returns to
+        self.faults = FaultBook()
+        self.journal = Journal()
         self.api_key = api_key
         self.task_delay = task_delay
         self.legacy_polls = legacy_polls
@@ -109,12 +126,26 @@ class MockBackend:
         self.legacy: dict[str, LegacyExport] = {}
         self._lock = threading.Lock()
 
+    # ------------------------------------------------------------ mock control
+
+    def reset(self) -> None:
+        """Back to the world the mock started with: no tasks, faults or journal."""
+        self.load_world(self.origin_world)
+        self.faults.clear()
+        self.journal.clear()
+
+    def load_world(self, world: World) -> None:
+        with self._lock:
+            self.world = world
+            self.tasks.clear()
+            self.legacy.clear()
+
     # ------------------------------------------------------------ auth
 
     def accepts_key(self, api_key: str | None) -> bool:
-        if not api_key:
+        if not api_key or self.faults.take("auth-revoked"):
             return False
-        return self.api_key is None or api_key == self.api_key
+        return self.api_key is None or hmac.compare_digest(api_key.encode(), self.api_key.encode())
 
     # ------------------------------------------------------------ lookups
 
@@ -148,6 +179,12 @@ class MockBackend:
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
             created_at=now_ms, ready_at=time.monotonic() + self.task_delay, streamable=streamable)
+        if self.faults.take("export-fails"):
+            task.failed = True
+        if (fault := self.faults.take("export-errors")) is not None:
+            task.error_every = fault.arg or 3
+        if (fault := self.faults.take("slow-task")) is not None:
+            task.slow_refreshes = fault.arg or 3
         with self._lock:
             self.tasks[task.id] = task
         return task
@@ -162,35 +199,63 @@ class MockBackend:
         owner = key_owner(api_key)
         return [t for t in self.tasks.values() if t.owner_key == owner]
 
+    def note_refresh(self, task: ExportTask) -> None:
+        """A client re-read the task (the SDK's poll): slow tasks advance per refresh."""
+        with task._lock:
+            task.refreshes += 1
+
     def task_progress(self, task: ExportTask) -> tuple[str, float]:
-        """(status, completion percentage): IN_PROGRESS until the delay has passed."""
+        """(status, completion percentage)."""
+        if task.refreshes < task.slow_refreshes:
+            return "IN_PROGRESS", round(100.0 * task.refreshes / task.slow_refreshes, 1)
         remaining = task.ready_at - time.monotonic()
         if remaining > 0 and self.task_delay > 0:
             done = 1.0 - remaining / self.task_delay
             return "IN_PROGRESS", round(max(0.0, min(done, 0.99)) * 100, 1)
+        if task.failed:
+            return "FAILED", 100.0
         return "COMPLETE", 100.0
+
+    def stream_lines(self, task: ExportTask, stream: str, start_row: int = 0) -> Iterator[tuple[DataRow, bytes]]:
+        """(row, NDJSON line) of a stream, from world row ``start_row`` on.
+
+        RESULT holds the rendered rows; ERRORS one line per failed row (fault
+        export-errors), and those rows are missing from RESULT.
+        """
+        world = self.world
+        rows = (world.row(i) for i in range(start_row, len(world)))
+        for row in rows:
+            if not task.filters.matches(row):
+                continue
+            failed = task.fails_row(row)
+            if stream == RESULT and not failed:
+                yield row, next(v2_lines(world, (row,), task.params, task.urls))
+            elif stream == ERRORS and failed:
+                yield row, orjson.dumps({
+                    "data_row": {"id": row.id, "global_key": row.global_key},
+                    "errors": [{"code": "EXPORT_ROW_FAILED",
+                                "message": f"Failed to export data row {row.id}: injected by lbmock"}],
+                }) + b"\n"
 
     def plan(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The file plan of a stream; ``None`` for an empty stream (the API's null header)."""
-        if stream == ERRORS:
-            return None
         with task._lock:
-            if task._plan is None:
-                task._plan = self._plan_result(task)
-        return task._plan if task._plan.total_lines else None
+            if stream not in task._plans:
+                task._plans[stream] = self._plan_stream(task, stream)
+        plan = task._plans[stream]
+        return plan if plan.total_lines else None
 
-    def _plan_result(self, task: ExportTask) -> StreamPlan:
+    def _plan_stream(self, task: ExportTask, stream: str) -> StreamPlan:
+        # Cut on line boundaries once a file reaches file_bytes; only the
+        # boundaries are kept, rows are re-rendered when a file is downloaded.
         files: list[ExportFile] = []
-        line = offset = 0
-        start_line = start_offset = 0
+        line = offset = start_line = start_offset = count = 0
         first_row = -1
-        count = 0
-        for row in selected_rows(self.world, task.filters):
-            size = sum(len(b) for b in v2_lines(self.world, (row,), task.params, task.urls))
+        for row, data in self.stream_lines(task, stream):
             if count == 0:
                 first_row, start_line, start_offset = row.index, line, offset
             line += 1
-            offset += size
+            offset += len(data)
             count += 1
             if offset - start_offset >= self.file_bytes:
                 files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
@@ -201,18 +266,17 @@ class MockBackend:
                                     first_row, count))
         return StreamPlan(files, line, offset)
 
-    def file_bytes_of(self, task: ExportTask, export_file: ExportFile) -> Iterator[bytes]:
+    def file_bytes_of(self, task: ExportTask, stream: str, export_file: ExportFile) -> Iterator[bytes]:
         """The bytes of one export file, re-rendered from the world."""
-        rows = (self.world.row(i) for i in range(export_file.first_row, len(self.world)))
-        selected = (r for r in rows if task.filters.matches(r))
-        for emitted, line in enumerate(v2_lines(self.world, selected, task.params, task.urls), start=1):
-            yield line
+        lines = self.stream_lines(task, stream, export_file.first_row)
+        for emitted, (_row, data) in enumerate(lines, start=1):
+            yield data
             if emitted == export_file.row_count:
                 return
 
-    def whole_result(self, task: ExportTask) -> Iterator[bytes]:
-        """The whole RESULT stream (3.40.1's ``result`` URL, ``/export-results``)."""
-        return v2_lines(self.world, selected_rows(self.world, task.filters), task.params, task.urls)
+    def whole_stream(self, task: ExportTask, stream: str = RESULT) -> Iterator[bytes]:
+        """A whole stream (3.40.1's ``result``/``errors`` URLs, ``/export-results``)."""
+        return (data for _row, data in self.stream_lines(task, stream))
 
     # ------------------------------------------------------------ legacy export_labels
 
@@ -230,6 +294,8 @@ class MockBackend:
         return export
 
     def legacy_ready(self, export: LegacyExport) -> bool:
+        if self.faults.take("legacy-never-ready"):
+            return False
         return export.polls > self.legacy_polls
 
     def legacy_by_id(self, export_id: str) -> LegacyExport:

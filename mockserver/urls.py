@@ -27,5 +27,9 @@ ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     ],
     "admin": [
         ("/_mock/health", admin.health, ["GET"]),
+        ("/_mock/reset", admin.reset, ["POST"]),
+        ("/_mock/world", admin.load_world, ["POST"]),
+        ("/_mock/faults", admin.faults, ["GET", "POST", "DELETE"]),
+        ("/_mock/journal", admin.journal, ["GET", "DELETE"]),
     ],
 }

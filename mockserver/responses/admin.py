@@ -1,15 +1,101 @@
-"""The mock's own endpoints, under /_mock/ (never on a Labelbox path)."""
+"""The mock's own control API under /_mock/ (never on a Labelbox path).
+
+JSON in, JSON out.  ``lbmock serve --no-admin`` removes all of it but
+``/_mock/health``.
+"""
 
 from __future__ import annotations
 
-import orjson
-from flask import Response
+from typing import Any
 
-from mockserver.responses.common import JSON, backend
+import orjson
+from flask import Response, request
+
+from mockserver.faults import FAULTS, FaultError
+from mockserver.responses.common import JSON, backend, json_error
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype=JSON)
+
+
+def _body() -> dict:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FaultError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise FaultError("request body must be a JSON object")
+    return body
 
 
 def health() -> Response:
     be = backend()
     world = be.world
-    body = {"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed}
-    return Response(orjson.dumps(body), mimetype=JSON)
+    return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed})
+
+
+def reset() -> Response:
+    """POST /_mock/reset: back to the starting world; tasks, faults and journal cleared."""
+    backend().reset()
+    return _json({"status": "reset"})
+
+
+def load_world() -> Response:
+    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?}: serve another seeded world."""
+    from lbmock.ids import MAX_ROWS
+    from strategies.served import seeded_world
+
+    try:
+        body = _body()
+    except FaultError as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    seed, rows, project_id = body.get("seed", 0), body.get("rows", 100), body.get("project_id")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not isinstance(rows, int) or isinstance(rows, bool):
+        return json_error(400, "seed and rows must be integers", "BAD_REQUEST")
+    if not 0 <= rows <= MAX_ROWS:
+        return json_error(400, f"rows must be between 0 and {MAX_ROWS}", "BAD_REQUEST")
+    if project_id is not None and not isinstance(project_id, str):
+        return json_error(400, "project_id must be a string", "BAD_REQUEST")
+    world = seeded_world(seed, rows, project_id)
+    backend().load_world(world)
+    return _json({"status": "loaded", "project_id": world.project.id, "rows": rows, "seed": seed})
+
+
+def faults() -> Response:
+    """GET: faults in force and the catalogue.  POST {"name", "arg"?, "times"?}: set one.
+    DELETE (optionally ?name=): clear."""
+    book = backend().faults
+    if request.method == "GET":
+        return _json({"active": book.active(),
+                      "known": {name: {"matches": m, "arg": a} for name, (m, a) in FAULTS.items()}})
+    if request.method == "DELETE":
+        book.clear(request.args.get("name"))
+        return _json({"active": book.active()})
+    try:
+        body = _body()
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise FaultError("body needs a fault 'name'")
+        fault = book.add(name, body.get("arg"), body.get("times"))
+    except FaultError as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    return _json({"added": fault.as_dict(), "active": book.active()}, 201)
+
+
+def journal() -> Response:
+    """GET ?operation=&path=&path_prefix=&method=&status=: recorded requests.  DELETE: clear."""
+    log = backend().journal
+    if request.method == "DELETE":
+        log.clear()
+        return _json({"entries": []})
+    criteria: dict[str, Any] = {k: request.args[k] for k in ("operation", "path", "path_prefix", "method")
+                                if k in request.args}
+    if "status" in request.args:
+        if not request.args["status"].isdigit():
+            return json_error(400, "status must be a number", "BAD_REQUEST")
+        criteria["status"] = int(request.args["status"])
+    return _json({"entries": [e.as_dict() for e in log.entries(**criteria)]})

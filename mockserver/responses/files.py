@@ -3,6 +3,8 @@ and the bearer-authenticated ``/api/v1/export-results|errors`` URLs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Response, request
 
 from mockserver.models import ERRORS, RESULT, NotFound
@@ -11,6 +13,8 @@ from mockserver.signing import SignatureError
 
 
 def _check_signature() -> Response | None:
+    if backend().faults.take("expired-files"):
+        return json_error(403, "signed URL refused: signed URL has expired", "EXPIRED")
     try:
         backend().signer.verify(request.path, request.args.get("X-Lbmock-Expires"),
                                 request.args.get("X-Lbmock-Signature"))
@@ -19,11 +23,22 @@ def _check_signature() -> Response | None:
     return None
 
 
-def _task_for_file(task_id: str):
-    task = backend().tasks.get(task_id)
-    if task is None:
-        raise NotFound(task_id)
-    return task
+def _truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
+    """Fault truncated-files: the body ends ``cut`` bytes short of its advertised range."""
+    fault = backend().faults.take("truncated-files")
+    if fault is None:
+        return body, size
+    keep = max(0, size - (fault.arg or 10))
+
+    def shortened() -> Iterator[bytes]:
+        left = keep
+        for chunk in body:
+            if left <= 0:
+                return
+            yield chunk[:left]
+            left -= len(chunk)
+
+    return shortened(), keep
 
 
 def export_file(task_id: str, stream: str, index: str) -> Response:
@@ -32,22 +47,21 @@ def export_file(task_id: str, stream: str, index: str) -> Response:
         return refused
     if stream not in (RESULT, ERRORS):
         return json_error(404, f"unknown stream {stream!r}", "NOT_FOUND")
-    try:
-        task = _task_for_file(task_id)
-    except NotFound:
+    be = backend()
+    task = be.tasks.get(task_id)
+    if task is None:
         return json_error(404, f"unknown export task {task_id}", "NOT_FOUND")
-    plan = backend().plan(task, stream)
+    plan = be.plan(task, stream)
     if index == "all":
         if plan is None:
             return Response(b"", mimetype=NDJSON)
-        return Response(backend().whole_result(task), mimetype=NDJSON,
-                        headers={"Content-Length": str(plan.total_size)})
-    if plan is None or not index.isdigit() or int(index) >= len(plan.files):
-        return json_error(404, f"task {task_id} has no {stream} file {index}", "NOT_FOUND")
-    export_file_ = plan.files[int(index)]
-    size = export_file_.offsets[1] - export_file_.offsets[0] + 1
-    return Response(backend().file_bytes_of(task, export_file_), mimetype=NDJSON,
-                    headers={"Content-Length": str(size)})
+        body, size = _truncated(be.whole_stream(task, stream), plan.total_size)
+    else:
+        if plan is None or not index.isdigit() or int(index) >= len(plan.files):
+            return json_error(404, f"task {task_id} has no {stream} file {index}", "NOT_FOUND")
+        chosen = plan.files[int(index)]
+        body, size = _truncated(be.file_bytes_of(task, stream, chosen), chosen.offsets[1] - chosen.offsets[0] + 1)
+    return Response(body, mimetype=NDJSON, headers={"Content-Length": str(size)})
 
 
 def legacy_file(export_id: str) -> Response:
@@ -72,11 +86,12 @@ def export_results(task_id: str, org_id: str, stream: str = RESULT) -> Response:
         return json_error(404, f"unknown export task {task_id}", "NOT_FOUND")
     if org_id != be.world.project.organization.id:
         return json_error(404, f"unknown organization {org_id}", "NOT_FOUND")
-    if be.task_progress(task)[0] != "COMPLETE":
-        return json_error(409, f"task {task_id} is not complete yet", "NOT_READY")
-    if stream == ERRORS:
+    status = be.task_progress(task)[0]
+    if status != "COMPLETE":
+        return json_error(409, f"task {task_id} is {status}, not COMPLETE", "NOT_READY")
+    if be.plan(task, stream) is None and stream == ERRORS:
         return json_error(404, f"task {task_id} has no errors", "NOT_FOUND")
-    return Response(be.whole_result(task), mimetype=NDJSON)
+    return Response(be.whole_stream(task, stream), mimetype=NDJSON)
 
 
 def export_errors(task_id: str, org_id: str) -> Response:

@@ -24,6 +24,9 @@ def handle_graphql() -> Response:
         return _auth_failure("missing 'Authorization: Bearer <api key>' header")
     if not backend().accepts_key(key):
         return _auth_failure("Invalid API key")
+    faulted = _injected_fault()
+    if faulted is not None:
+        return faulted
     try:
         payload = orjson.loads(request.get_data(cache=False))
     except orjson.JSONDecodeError as exc:
@@ -35,4 +38,20 @@ def handle_graphql() -> Response:
     ctx = RequestContext(backend(), key, request_urls(), base_url())
     outcome = run_graphql(ctx, payload.get("query"), payload.get("variables"), payload.get("operationName"))
     request.environ["lbmock.operation"] = outcome.operation
+    request.environ["lbmock.variables"] = payload.get("variables")
     return _reply(outcome.status, outcome.body)
+
+
+def _injected_fault() -> Response | None:
+    faults = backend().faults
+    if (fault := faults.take("rate-limit")) is not None:
+        # A top-level "message" starting "You have exceeded": the SDK's ApiLimitError.
+        wait = fault.arg or 1
+        return Response(orjson.dumps({"message": f"You have exceeded the API rate limit. Retry after {wait} s.",
+                                      "errors": []}),
+                        status=429, mimetype=JSON, headers={"Retry-After": str(wait)})
+    if (fault := faults.take("server-error")) is not None:
+        # What Labelbox's proxy answers when a backend resets: the SDK retries it.
+        return Response(b"upstream connect error or disconnect/reset before headers. reset reason: "
+                        b"connection termination", status=fault.arg or 503, mimetype="text/plain")
+    return None

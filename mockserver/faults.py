@@ -1,0 +1,105 @@
+"""Named faults: Labelbox misbehaving the way it really does.
+
+A fault is active until cleared, or for the next N calls it matches.  The
+same :class:`FaultBook` is driven by ``lbmock serve --fault``, the admin API
+(``/_mock/faults``) and the Python objects of the pytest plugin.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+
+# name -> (what it matches, what its argument means or None)
+FAULTS: dict[str, tuple[str, str | None]] = {
+    "export-fails": ("export creations", None),
+    "export-errors": ("export creations", "failed rows: every Nth selected row fails (default 3)"),
+    "slow-task": ("export creations", "refreshes the task stays IN_PROGRESS (default 3)"),
+    "rate-limit": ("GraphQL calls", "Retry-After seconds (default 1)"),
+    "server-error": ("GraphQL calls", "HTTP status, 500-599 (default 503)"),
+    "expired-files": ("signed file downloads", None),
+    "truncated-files": ("signed file downloads", "bytes cut from the body (default 10)"),
+    "legacy-never-ready": ("exportLabels calls", None),
+    "auth-revoked": ("authenticated calls", None),
+}
+
+
+class FaultError(ValueError):
+    """An unknown fault name or a bad argument."""
+
+
+@dataclass
+class ActiveFault:
+    name: str
+    arg: int | None = None
+    remaining: int | None = None  # None: until cleared
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _parse_arg(name: str, arg: object) -> int | None:
+    if arg in (None, ""):
+        return None
+    if FAULTS[name][1] is None:
+        raise FaultError(f"fault {name!r} takes no argument")
+    try:
+        value = int(arg)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise FaultError(f"fault {name!r}: argument must be a whole number, got {arg!r}") from None
+    if name == "server-error" and not 500 <= value <= 599:
+        raise FaultError("server-error: the status must be 500-599")
+    if value < 1 and name != "server-error":
+        raise FaultError(f"fault {name!r}: argument must be >= 1")
+    return value
+
+
+class FaultBook:
+    """The faults in force; thread-safe."""
+
+    def __init__(self) -> None:
+        self._faults: dict[str, ActiveFault] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, arg: object = None, times: int | None = None) -> ActiveFault:
+        if name not in FAULTS:
+            raise FaultError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise FaultError("times must be a whole number >= 1 (or absent: until cleared)")
+        fault = ActiveFault(name, _parse_arg(name, arg), times)
+        with self._lock:
+            self._faults[name] = fault
+        return fault
+
+    def add_spec(self, spec: str) -> ActiveFault:
+        """``NAME``, ``NAME:ARG`` or ``NAME:ARG:TIMES`` / ``NAME::TIMES`` (the CLI form)."""
+        name, _, rest = spec.partition(":")
+        arg, _, times = rest.partition(":")
+        try:
+            count = int(times) if times else None
+        except ValueError:
+            raise FaultError(f"fault {spec!r}: TIMES must be a whole number") from None
+        return self.add(name, arg or None, count)
+
+    def clear(self, name: str | None = None) -> None:
+        with self._lock:
+            if name is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(name, None)
+
+    def take(self, name: str) -> ActiveFault | None:
+        """The fault if active, counting this call against its remaining uses."""
+        with self._lock:
+            fault = self._faults.get(name)
+            if fault is None:
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self._faults[name]
+            return fault
+
+    def active(self) -> list[dict]:
+        with self._lock:
+            return [f.as_dict() for f in self._faults.values()]
