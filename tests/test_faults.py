@@ -44,7 +44,7 @@ def test_export_fails(mock, project):
     v2 = project.export_v2(params=PARAMS)
     v2.wait_till_done()
     with pytest.raises(ExportTask.ExportTaskException):
-        v2.result
+        _ = v2.result
     assert len(buffered(project.export(params=PARAMS))) == len(WORLD)  # times=2: only two exports failed
 
 
@@ -123,7 +123,8 @@ def test_auth_revoked(mock):
 
 
 def test_journal_records_exports_with_their_filters(mock, project):
-    task = project.export(params=PARAMS, filters={"workflow_status": "Done", "batch_ids": [WORLD.project.batches[0].id]})
+    filters = {"workflow_status": "Done", "batch_ids": [WORLD.project.batches[0].id]}
+    task = project.export(params=PARAMS, filters=filters)
     task.wait_till_done()
     (created,) = mock.journal.exports_created()
     assert {"type": "task_queue_status", "status": "Done"} in created["filters"]["searchQuery"]["query"]
