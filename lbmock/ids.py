@@ -23,13 +23,18 @@ MAX_ROWS = 36**4 - 1  # row slots 1..36**4-1
 MAX_IDS_PER_OWNER = 36**2
 
 
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # two digits per divmod: ids are minted by the thousand
+
+
 def base36(n: int, width: int) -> str:
     if n < 0 or n >= 36**width:
         raise ValueError(f"{n} does not fit {width} base36 digits")
     out = []
-    for _ in range(width):
-        n, r = divmod(n, 36)
-        out.append(ALPHABET[r])
+    for _ in range(width // 2):
+        n, r = divmod(n, 1296)
+        out.append(_PAIRS[r])
+    if width % 2:
+        out.append(ALPHABET[n % 36])
     return "".join(reversed(out))
 
 
@@ -60,7 +65,8 @@ class IdMinter:
         self.counter += 1
         mix = (self.salt * 6364136223846793005 + (n + 1) * 1442695040888963407) % 36**10
         ts = min(max(created_at_ms, 0), 36**8 - 1)
-        return "c" + base36(ts, 8) + base36(self.slot, 4) + base36(n, 2) + base36(mix, 10)
+        # one 24-digit number: ts (8) | slot (4) | counter (2) | mix (10)
+        return "c" + base36(((ts * 36**4 + self.slot) * 36**2 + n) * 36**10 + mix, 24)
 
 
 def uuid_from(salt: int, n: int) -> str:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from lbmock.render.common import Urls
 from lbmock.render.frames import render_frame_records
 from lbmock.render.legacy import render_legacy_row
-from lbmock.render.masks import render_mask_png
 from lbmock.render.v2 import ExportParams, render_export_v2_row
 from lbmock.world import PLANES, MaskShape
 from strategies.world import worlds
@@ -58,6 +57,8 @@ def frame_records(draw: st.DrawFn, urls: Urls = DEFAULT_URLS) -> list[dict]:
 @st.composite
 def mask_pngs(draw: st.DrawFn) -> tuple[bytes, int, int]:
     """``(png, width, height)`` of one mask keyframe of a drawn world."""
+    from lbmock.render.masks import render_mask_png  # numpy: imported only when masks are drawn
+
     world = draw(worlds(min_rows=1, max_rows=3))
     masks = [(row, f, kf) for row in world for lb in row.labels for f in lb.features
              for kf in f.keyframes if isinstance(kf.geometry, MaskShape)]

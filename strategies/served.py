@@ -12,8 +12,8 @@ from collections import OrderedDict
 
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, World
-from strategies.seeded import derive_seed, draw_seeded
-from strategies.world import data_rows, projects
+from strategies.seeded import derive_seed, draw_seeded, draw_seeded_with
+from strategies.world import draw_data_row, projects
 
 
 class SeededRows:
@@ -44,7 +44,8 @@ class SeededRows:
             if row is not None:
                 self._cache.move_to_end(index)
                 return row
-        row = draw_seeded(data_rows(self.project, index), derive_seed(self.seed, "row", index))
+        # draw_data_row is the body of the data_rows() strategy: same choices, same row.
+        row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index)
         with self._lock:
             self._cache[index] = row
             if len(self._cache) > self._cache_size:

@@ -45,6 +45,7 @@ from lbmock.world import (
     WorkflowTask,
     World,
 )
+from strategies.choices import Choices
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -76,46 +77,51 @@ def people() -> st.SearchStrategy[tuple[str, str]]:
     return st.sampled_from(person_pool())
 
 
+SALT_MAX = 2**48
+SIDES = (64, 128, 256, 512)
+MAX_SLICES = 400
+GAP = 2 * DAY  # longest wait between two workflow events
+
+
 def salts() -> st.SearchStrategy[int]:
     """The salt of an :class:`~lbmock.ids.IdMinter` (one draw per owner)."""
-    return st.integers(0, 2**48)
+    return st.integers(0, SALT_MAX)
 
 
-def volumes() -> st.SearchStrategy[Volume]:
-    """DICOM volume geometry: square-ish slices, a realistic slice count."""
-    side = st.sampled_from((64, 128, 256, 512))
-    return st.builds(Volume, rows=side, cols=side, slices=st.integers(1, 400))
+def draw_volume(c: Choices) -> Volume:
+    return Volume(rows=c.pick(SIDES), cols=c.pick(SIDES), slices=c.integer(1, MAX_SLICES))
 
 
-def pick(draw: st.DrawFn, seq):
-    """One element of ``seq`` by index: cheaper than ``sampled_from`` on rich objects."""
-    return seq[draw(st.integers(0, len(seq) - 1))]
+@st.composite
+def volumes(draw: st.DrawFn) -> Volume:
+    """DICOM volume geometry: 64 to 512 pixels a side, 1 to 400 slices."""
+    return draw_volume(Choices(draw))
 
 
-def draw_polyline(draw: st.DrawFn, plane: Plane, n_points: int) -> Polyline:
-    xs, ys = st.floats(0, plane.width), st.floats(0, plane.height)
-    return Polyline(tuple((round(draw(xs), 3), round(draw(ys), 3)) for _ in range(n_points)))
+def draw_polyline(c: Choices, plane: Plane, n_points: int) -> Polyline:
+    return Polyline(tuple((round(c.floating(0, plane.width), 3), round(c.floating(0, plane.height), 3))
+                          for _ in range(n_points)))
 
 
 @st.composite
 def polylines(draw: st.DrawFn, plane: Plane, n_points: int) -> Polyline:
     """A polyline of ``n_points`` points inside ``plane`` (3-decimal coordinates)."""
-    return draw_polyline(draw, plane, n_points)
+    return draw_polyline(Choices(draw), plane, n_points)
 
 
-def draw_mask_shape(draw: st.DrawFn, plane: Plane) -> MaskShape:
-    shape = "ellipse" if draw(st.booleans()) else "rectangle"
-    cx = draw(st.integers(0, plane.width - 1)) + 0.5
-    cy = draw(st.integers(0, plane.height - 1)) + 0.5
-    rx = draw(st.integers(1, max(1, plane.width // 4)))
-    ry = draw(st.integers(1, max(1, plane.height // 4)))
+def draw_mask_shape(c: Choices, plane: Plane) -> MaskShape:
+    shape = "ellipse" if c.boolean() else "rectangle"
+    cx = c.integer(0, plane.width - 1) + 0.5
+    cy = c.integer(0, plane.height - 1) + 0.5
+    rx = c.integer(1, max(1, plane.width // 4))
+    ry = c.integer(1, max(1, plane.height // 4))
     return MaskShape(shape, cx, cy, float(rx), float(ry))
 
 
 @st.composite
 def mask_shapes(draw: st.DrawFn, plane: Plane) -> MaskShape:
     """A filled ellipse or rectangle whose centre pixel lies inside ``plane``: never an empty mask."""
-    return draw_mask_shape(draw, plane)
+    return draw_mask_shape(Choices(draw), plane)
 
 
 # ---------------------------------------------------------------- ontology & project
@@ -199,12 +205,12 @@ def _metadata_schemas(minter: ids.IdMinter, at: int) -> tuple[MetadataSchema, ..
 # ---------------------------------------------------------------- annotations
 
 
-def draw_answer(draw: st.DrawFn, schema: ClassificationSchema, minter: ids.IdMinter, at: int) -> Answer:
+def draw_answer(c: Choices, schema: ClassificationSchema, minter: ids.IdMinter, at: int) -> Answer:
     if schema.kind == "text":
-        return Answer(minter.mint(at), schema, text=" ".join(draw(words(1, 4))))
+        return Answer(minter.mint(at), schema, text=" ".join(c.words(word_pool(), 1, 4)))
     if schema.kind == "radio":
-        return Answer(minter.mint(at), schema, options=(pick(draw, schema.options),))
-    chosen = [o for o in schema.options if draw(st.booleans())] or [schema.options[0]]
+        return Answer(minter.mint(at), schema, options=(c.pick(schema.options),))
+    chosen = [o for o in schema.options if c.boolean()] or [schema.options[0]]
     return Answer(minter.mint(at), schema, options=tuple(chosen))
 
 
@@ -212,33 +218,33 @@ def draw_answer(draw: st.DrawFn, schema: ClassificationSchema, minter: ids.IdMin
 def answers(draw: st.DrawFn, schema: ClassificationSchema, minter: ids.IdMinter | None = None,
             at: int = EPOCH_MIN) -> Answer:
     """An answer to ``schema``: one radio option, some checklist options, or text."""
-    return draw_answer(draw, schema, minter or ids.IdMinter(1, draw(salts())), at)
+    return draw_answer(Choices(draw), schema, minter or ids.IdMinter(1, draw(salts())), at)
 
 
-def draw_feature(draw: st.DrawFn, tool: Tool, volume: Volume, minter: ids.IdMinter, at: int) -> Feature:
-    plane = volume.plane(pick(draw, PLANES))
-    n_key = draw(st.integers(1, min(3 if tool.kind == "polyline" else 2, plane.frame_count)))
-    n_points = draw(st.integers(2, 6)) if tool.kind == "polyline" else 0
+def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, at: int) -> Feature:
+    plane = volume.plane(c.pick(PLANES))
+    n_key = c.integer(1, min(3 if tool.kind == "polyline" else 2, plane.frame_count))
+    n_points = c.integer(2, 6) if tool.kind == "polyline" else 0
     # Keyframes sit a few frames apart, as annotators place them: sorted and
     # distinct by construction, and inside the plane.
-    frames = [draw(st.integers(1, plane.frame_count))]
+    frames = [c.integer(1, plane.frame_count)]
     for _ in range(n_key - 1):
-        nxt = frames[-1] + draw(st.integers(1, MAX_KEYFRAME_GAP))
+        nxt = frames[-1] + c.integer(1, MAX_KEYFRAME_GAP)
         if nxt > plane.frame_count:
             break
         frames.append(nxt)
     keyframes = []
     for frame in frames:
         if tool.kind == "polyline":
-            geometry: Polyline | MaskShape = draw_polyline(draw, plane, n_points)
+            geometry: Polyline | MaskShape = draw_polyline(c, plane, n_points)
         else:
-            geometry = draw_mask_shape(draw, plane)
-        nested = tuple(draw_answer(draw, q, minter, at) for q in tool.classifications if draw(st.booleans()))
+            geometry = draw_mask_shape(c, plane)
+        nested = tuple(draw_answer(c, q, minter, at) for q in tool.classifications if c.boolean())
         keyframes.append(Keyframe(frame, geometry, nested))
     if tool.kind == "mask":  # masks do not interpolate: one segment per keyframe
         segments = tuple((kf,) for kf in keyframes)
     else:  # split the sorted keyframes into consecutive runs
-        bounds = [0, *(i for i in range(1, len(keyframes)) if draw(st.booleans())), len(keyframes)]
+        bounds = [0, *(i for i in range(1, len(keyframes)) if c.boolean()), len(keyframes)]
         segments = tuple(tuple(keyframes[a:b]) for a, b in itertools.pairwise(bounds))
     return Feature(minter.mint(at), tool, plane.name, segments)
 
@@ -251,29 +257,29 @@ def features(draw: st.DrawFn, tool: Tool, volume: Volume, minter: ids.IdMinter |
     Polylines keep their point count across keyframes (so they interpolate);
     masks are keyframe-only, each keyframe its own segment.
     """
-    return draw_feature(draw, tool, volume, minter or ids.IdMinter(1, draw(salts())), at)
+    return draw_feature(Choices(draw), tool, volume, minter or ids.IdMinter(1, draw(salts())), at)
 
 
-def draw_label(draw: st.DrawFn, project: Project, volume: Volume, minter: ids.IdMinter,
+def draw_label(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
                created_at: int, reviews: tuple[Review, ...], updated_at: int) -> Label:
-    n_features = draw(st.integers(0, MAX_FEATURES_PER_LABEL))
+    n_features = c.integer(0, MAX_FEATURES_PER_LABEL)
     label_id = minter.mint(created_at)
-    feats = tuple(draw_feature(draw, pick(draw, project.ontology.tools), volume, minter, created_at)
+    feats = tuple(draw_feature(c, c.pick(project.ontology.tools), volume, minter, created_at)
                   for _ in range(n_features))
     questions = project.ontology.classifications
-    global_answers = tuple(draw_answer(draw, q, minter, created_at) for q in questions
-                           if q.scope == "global" and draw(st.booleans()))
+    global_answers = tuple(draw_answer(c, q, minter, created_at) for q in questions
+                           if q.scope == "global" and c.boolean())
     per_frame = []
     for q in questions:
-        if q.scope == "frame" and feats and draw(st.booleans()):
-            feat = pick(draw, feats)
-            frame = pick(draw, feat.keyframes).frame
-            per_frame.append(FrameClassification(feat.plane, frame, draw_answer(draw, q, minter, created_at)))
+        if q.scope == "frame" and feats and c.boolean():
+            feat = c.pick(feats)
+            frame = c.pick(feat.keyframes).frame
+            per_frame.append(FrameClassification(feat.plane, frame, draw_answer(c, q, minter, created_at)))
     return Label(
-        id=label_id, created_by=pick(draw, project.people), created_at=created_at, updated_at=updated_at,
-        seconds_to_create=draw(st.integers(1, 3600)),
-        seconds_to_review=draw(st.integers(1, 600)) if reviews else 0,
-        skipped=not feats and draw(st.booleans()), reviews=reviews,
+        id=label_id, created_by=c.pick(project.people), created_at=created_at, updated_at=updated_at,
+        seconds_to_create=c.integer(1, 3600),
+        seconds_to_review=c.integer(1, 600) if reviews else 0,
+        skipped=not feats and c.boolean(), reviews=reviews,
         features=feats, classifications=global_answers, frame_classifications=tuple(per_frame),
     )
 
@@ -281,38 +287,35 @@ def draw_label(draw: st.DrawFn, project: Project, volume: Volume, minter: ids.Id
 @st.composite
 def labels(draw: st.DrawFn, project: Project, volume: Volume | None = None) -> Label:
     """A DICOM label of ``project``: features on any planes, global and per-frame classifications."""
-    volume = volume or draw(volumes())
-    created = project.created_at + draw(st.integers(0, 180 * DAY))
-    return draw_label(draw, project, volume, ids.IdMinter(1, draw(salts())), created, (), created)
+    c = Choices(draw)
+    volume = volume or draw_volume(c)
+    created = project.created_at + c.integer(0, 180 * DAY)
+    return draw_label(c, project, volume, ids.IdMinter(1, c.integer(0, SALT_MAX)), created, (), created)
 
 
 # ---------------------------------------------------------------- workflow
 
 
-def _gap(max_ms: int = 2 * DAY) -> st.SearchStrategy[int]:
-    return st.integers(1, max_ms)
-
-
-def draw_workflow_history(draw: st.DrawFn, project: Project, status: WorkflowStatus,
+def draw_workflow_history(c: Choices, project: Project, status: WorkflowStatus,
                           start: int) -> tuple[WorkflowEvent, ...]:
     wf = project.workflow
-    cycles = 0 if status == WorkflowStatus.TO_LABEL else draw(st.integers(0, 2))
-    t = start + draw(_gap())
-    events = [WorkflowEvent("MOVE", t, pick(draw, project.people), None, wf.labeling)]
+    cycles = 0 if status == WorkflowStatus.TO_LABEL else c.integer(0, 2)
+    t = start + c.integer(1, GAP)
+    events = [WorkflowEvent("MOVE", t, c.pick(project.people), None, wf.labeling)]
     if status == WorkflowStatus.TO_LABEL:
         return tuple(events)
-    t += draw(_gap())
-    events.append(WorkflowEvent("MOVE", t, pick(draw, project.people), wf.labeling, wf.review))
+    t += c.integer(1, GAP)
+    events.append(WorkflowEvent("MOVE", t, c.pick(project.people), wf.labeling, wf.review))
     for i in range(cycles + (1 if status == WorkflowStatus.IN_REWORK else 0)):
-        t += draw(_gap())
-        events.append(WorkflowEvent("REJECT", t, pick(draw, project.people), wf.review, wf.rework))
+        t += c.integer(1, GAP)
+        events.append(WorkflowEvent("REJECT", t, c.pick(project.people), wf.review, wf.rework))
         if status == WorkflowStatus.IN_REWORK and i == cycles:
             return tuple(events)
-        t += draw(_gap())
-        events.append(WorkflowEvent("REWORK", t, pick(draw, project.people), wf.rework, wf.review))
+        t += c.integer(1, GAP)
+        events.append(WorkflowEvent("REWORK", t, c.pick(project.people), wf.rework, wf.review))
     if status == WorkflowStatus.DONE:
-        t += draw(_gap())
-        events.append(WorkflowEvent("APPROVE", t, pick(draw, project.people), wf.review, None))
+        t += c.integer(1, GAP)
+        events.append(WorkflowEvent("APPROVE", t, c.pick(project.people), wf.review, None))
     return tuple(events)
 
 
@@ -324,7 +327,7 @@ def workflow_histories(draw: st.DrawFn, project: Project, status: WorkflowStatus
     ToLabel: moved into labeling.  InReview: labelled and moved to review,
     possibly after rework cycles.  InRework: last rejected.  Done: approved.
     """
-    return draw_workflow_history(draw, project, status, start)
+    return draw_workflow_history(Choices(draw), project, status, start)
 
 
 def _reviews(minter: ids.IdMinter, history: tuple[WorkflowEvent, ...]) -> tuple[Review, ...]:
@@ -339,33 +342,33 @@ def _reviews(minter: ids.IdMinter, history: tuple[WorkflowEvent, ...]) -> tuple[
 STATUSES = tuple(WorkflowStatus)
 
 
-def draw_data_row(draw: st.DrawFn, project: Project, index: int) -> DataRow:
-    status = pick(draw, STATUSES)
-    volume = draw(volumes())
-    created = project.created_at + draw(st.integers(0, 180 * DAY))
-    minter = ids.IdMinter(index + 1, draw(salts()))
+def draw_data_row(c: Choices, project: Project, index: int) -> DataRow:
+    status = c.pick(STATUSES)
+    volume = draw_volume(c)
+    created = project.created_at + c.integer(0, 180 * DAY)
+    minter = ids.IdMinter(index + 1, c.integer(0, SALT_MAX))
     row_id = minter.mint(created)
-    history = draw_workflow_history(draw, project, status, created + draw(_gap(HOUR)))
+    history = draw_workflow_history(c, project, status, created + c.integer(1, HOUR))
     row_labels: tuple[Label, ...] = ()
     if status != WorkflowStatus.TO_LABEL:
         # The label is created just before the row moves on to review, and
         # updated at its last rework.
         submitted = history[1].created_at
         reworks = [e.created_at for e in history if e.action == "REWORK"]
-        created_label = submitted - draw(st.integers(0, min(HOUR, submitted - history[0].created_at)))
-        row_labels = (draw_label(draw, project, volume, minter, created_label, _reviews(minter, history),
+        created_label = submitted - c.integer(0, min(HOUR, submitted - history[0].created_at))
+        row_labels = (draw_label(c, project, volume, minter, created_label, _reviews(minter, history),
                                  max([created_label, *reworks])),)
-    dataset = pick(draw, project.datasets)
-    stem = f"{'-'.join(draw(words(1, 2)))}-{index:06d}"
+    dataset = c.pick(project.datasets)
+    stem = f"{'-'.join(c.words(word_pool(), 1, 2))}-{index:06d}"
     return DataRow(
         index=index, id=row_id, global_key=f"{dataset.name}/{stem}.dcm", external_id=f"{stem}.dcm",
         row_data=f"https://storage.googleapis.com/lbmock-dicom/{dataset.name}/{stem}.dcm",
-        dataset=dataset, batch=pick(draw, project.batches),
-        created_at=created, updated_at=created + draw(st.integers(0, HOUR)),
-        created_by=pick(draw, project.people), volume=volume,
-        metadata=draw_metadata(draw, project, created), attachments=draw_attachments(draw, minter, created),
+        dataset=dataset, batch=c.pick(project.batches),
+        created_at=created, updated_at=created + c.integer(0, HOUR),
+        created_by=c.pick(project.people), volume=volume,
+        metadata=draw_metadata(c, project, created), attachments=draw_attachments(c, minter, created),
         status=status, history=history, labels=row_labels,
-        embedding_seed=draw(st.integers(0, 2**32 - 1)), priority=draw(st.integers(1, 5)),
+        embedding_seed=c.integer(0, 2**32 - 1), priority=c.integer(1, 5),
     )
 
 
@@ -376,24 +379,24 @@ def data_rows(draw: st.DrawFn, project: Project, index: int = 0) -> DataRow:
     ToLabel rows have no label; every other status has exactly one.  Every
     id the row owns encodes ``index`` (see :mod:`lbmock.ids`).
     """
-    return draw_data_row(draw, project, index)
+    return draw_data_row(Choices(draw), project, index)
 
 
 METADATA_NUMBERS = (0.5, 0.625, 1.0, 1.25, 2.5, 3.0, 5.0)
 
 
-def draw_metadata(draw: st.DrawFn, project: Project, created: int) -> tuple[MetadataValue, ...]:
+def draw_metadata(c: Choices, project: Project, created: int) -> tuple[MetadataValue, ...]:
     """Some of the project's metadata fields, with values."""
     out = []
     for schema in project.metadata_schemas:
-        if not draw(st.booleans()):
+        if not c.boolean():
             continue
         if schema.kind == "string":
-            value: object = "-".join(draw(words(1, 2)))
+            value: object = "-".join(c.words(word_pool(), 1, 2))
         elif schema.kind == "datetime":
-            value = created - draw(st.integers(0, 365 * DAY))
+            value = created - c.integer(0, 365 * DAY)
         else:
-            value = pick(draw, METADATA_NUMBERS)
+            value = c.pick(METADATA_NUMBERS)
         out.append(MetadataValue(schema, value))
     return tuple(out)
 
@@ -401,13 +404,12 @@ def draw_metadata(draw: st.DrawFn, project: Project, created: int) -> tuple[Meta
 ATTACHMENT_KINDS = ("TEXT", "IMAGE", "RAW_TEXT")
 
 
-def draw_attachments(draw: st.DrawFn, minter: ids.IdMinter, created: int) -> tuple[Attachment, ...]:
+def draw_attachments(c: Choices, minter: ids.IdMinter, created: int) -> tuple[Attachment, ...]:
     """Zero to two attachments (a radiology report, a key image, a note)."""
-    n = draw(st.integers(0, 2))
     out = []
-    for _ in range(n):
-        kind = pick(draw, ATTACHMENT_KINDS)
-        word = "-".join(draw(words(1, 2)))
+    for _ in range(c.integer(0, 2)):
+        kind = c.pick(ATTACHMENT_KINDS)
+        word = "-".join(c.words(word_pool(), 1, 2))
         value = {"TEXT": f"https://storage.googleapis.com/lbmock-dicom/reports/{word}.txt",
                  "IMAGE": f"https://storage.googleapis.com/lbmock-dicom/key-images/{word}.png",
                  "RAW_TEXT": f"Findings: {word.replace('-', ' ')}."}[kind]
@@ -424,4 +426,5 @@ def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5,
     """A project and ``min_rows..max_rows`` data rows, for ``@given`` tests."""
     n_rows = draw(st.integers(min_rows, max_rows))
     project = draw(projects(project_id))
-    return World(project, tuple(draw_data_row(draw, project, i) for i in range(n_rows)))
+    c = Choices(draw)
+    return World(project, tuple(draw_data_row(c, project, i) for i in range(n_rows)))

@@ -147,3 +147,18 @@ def test_masks_are_non_empty_binary_images_of_the_plane(world):
                     assert set(pixels.ravel().tolist()) <= {0, 255}
                     assert pixels.any()
                     assert (pixels == rasterise(kf.geometry, plane)).all()
+
+
+def test_shipped_name_pools_are_fakers_output():
+    from lbmock.people import (
+        company_pool,
+        faker_company_pool,
+        faker_person_pool,
+        faker_word_pool,
+        person_pool,
+        word_pool,
+    )
+
+    assert person_pool() == faker_person_pool()
+    assert word_pool() == faker_word_pool()
+    assert company_pool() == faker_company_pool()
