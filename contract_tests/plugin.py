@@ -16,6 +16,7 @@ from lbmock.world import World
 from mockserver.inprocess import MockLabelbox, ThreadedMockServer
 
 DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
+CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so exports span several files
 TARGETS = ("mock", "server", "live")
 
 
@@ -32,13 +33,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lb-target", default="mock,server",
                     help="what the contract suite runs against: mock (in-process), server (threaded loopback), "
                          "live (a real deployment); a comma list runs each (default: mock,server)")
-    group.addoption("--lb-seed", type=int, default=0, help="seed of the served world (default 0)")
+    group.addoption("--lb-seed", type=int, default=2,
+                    help="seed of the served world (default 2: polylines, masks and questions)")
     group.addoption("--lb-rows", type=int, default=40, help="data rows in the served world (default 40)")
     group.addoption("--lb-endpoint", default=DEFAULT_ENDPOINT, help="live: GraphQL endpoint of the deployment")
     group.addoption("--lb-api-key", default=None, help="live: API key (default $LABELBOX_API_KEY)")
     group.addoption("--lb-project-id", default=None, help="live: id of a DICOM project to export")
     group.addoption("--lb-record", default=None, metavar="DIR",
                     help="live: save real responses (secrets stripped) to DIR as fixtures")
+    group.addoption("--lb-poll-interval", type=float, default=2.0, metavar="SECONDS",
+                    help="live: seconds between task/exportLabels polls (default 2.0, the SDK's)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,6 +103,7 @@ class Target:
     project_id: str
     world: World | None = None  # only for mock targets; the contract never asserts generated values
     record_dir: str | None = None
+    poll_interval: float | None = None  # live: --lb-poll-interval; None: the contract client's default
 
     @property
     def api_base(self) -> str:
@@ -119,12 +124,13 @@ def lb_target(request: pytest.FixtureRequest, lb_world: World) -> Iterator[Targe
             pytest.skip("live target: no project (pass --lb-project-id with a DICOM project's id)")
         endpoint = config.getoption("--lb-endpoint")
         base = endpoint.rsplit("/graphql", 1)[0]
-        yield Target("live", endpoint, f"{base}/api/v1", key, project_id, None, config.getoption("--lb-record"))
+        yield Target("live", endpoint, f"{base}/api/v1", key, project_id, None, config.getoption("--lb-record"),
+                     config.getoption("--lb-poll-interval"))
     elif kind == "server":
-        with ThreadedMockServer(lb_world) as server:
+        with ThreadedMockServer(lb_world, file_bytes=CONTRACT_FILE_BYTES, restrict_key=True) as server:
             kw = server.client_kwargs
             yield Target("server", kw["endpoint"], kw["rest_endpoint"], server.api_key, server.project_id, lb_world)
     else:
-        with MockLabelbox(lb_world) as mock:
+        with MockLabelbox(lb_world, file_bytes=CONTRACT_FILE_BYTES, restrict_key=True) as mock:
             yield Target("mock", DEFAULT_ENDPOINT, "https://api.labelbox.com/api/v1", mock.api_key,
                          mock.project_id, lb_world)

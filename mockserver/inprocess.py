@@ -105,7 +105,9 @@ class MockLabelbox(_Served):
     """
 
     def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20,
-                 api_key: str = DEFAULT_KEY, **backend_options: Any) -> None:
+                 api_key: str = DEFAULT_KEY, restrict_key: bool = False, **backend_options: Any) -> None:
+        if restrict_key:  # refuse every other key, as the real API would
+            backend_options["api_key"] = api_key
         # One app serves every in-process mock (building one costs ~40 ms of route
         # compilation, too much per Hypothesis example); requests carry their backend.
         super().__init__(world, seed, rows, backend_options, app=_shared_app())
@@ -166,7 +168,10 @@ class ThreadedMockServer(_Served):
     """The mock over real HTTP on 127.0.0.1 and an ephemeral port, in a background thread."""
 
     def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20, host: str = "127.0.0.1",
-                 port: int = 0, api_key: str = DEFAULT_KEY, **backend_options: Any) -> None:
+                 port: int = 0, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
+                 **backend_options: Any) -> None:
+        if restrict_key:
+            backend_options["api_key"] = api_key
         super().__init__(world, seed, rows, backend_options)
         self.api_key = api_key
         self._host, self._port = host, port
