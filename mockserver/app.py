@@ -22,7 +22,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
                api_key: str | None = None, task_delay: float = 0.0, legacy_polls: int = 1,
                file_bytes: int = DEFAULT_FILE_BYTES, signing_key: bytes | None = None,
                public_url: str | None = None, user_timezone: str = "UTC",
-               backend: MockBackend | None = None, admin: bool = True) -> Flask:
+               backend: MockBackend | None = None, admin: bool = True, state_path: str | None = None) -> Flask:
     """A mock Labelbox serving ``world`` (or the seeded world of ``seed`` and ``rows``)."""
     if backend is None:
         if world is None:
@@ -30,7 +30,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
 
             world = seeded_world(seed, rows, project_id)
         backend = MockBackend(world, api_key=api_key, task_delay=task_delay, legacy_polls=legacy_polls,
-                              file_bytes=file_bytes, user_timezone=user_timezone,
+                              file_bytes=file_bytes, user_timezone=user_timezone, state_path=state_path,
                               signer=UrlSigner(signing_key) if signing_key else None)
     app = Flask("lbmock")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -54,6 +54,8 @@ def _install_journal(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         request.environ["lbmock.started"] = time.perf_counter()
+        backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
+        backend.sync()  # another worker may have loaded a world
 
     @app.after_request
     def _record(response: Response) -> Response:

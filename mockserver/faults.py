@@ -7,8 +7,9 @@ same :class:`FaultBook` is driven by ``lbmock serve --fault``, the admin API
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass
+
+from mockserver.state import SharedState
 
 # name -> (what it matches, what its argument means or None)
 FAULTS: dict[str, tuple[str, str | None]] = {
@@ -55,11 +56,10 @@ def _parse_arg(name: str, arg: object) -> int | None:
 
 
 class FaultBook:
-    """The faults in force; thread-safe."""
+    """The faults in force, kept in the shared state so every worker sees them."""
 
-    def __init__(self) -> None:
-        self._faults: dict[str, ActiveFault] = {}
-        self._lock = threading.Lock()
+    def __init__(self, state: SharedState | None = None) -> None:
+        self._state = state if state is not None else SharedState()
 
     def add(self, name: str, arg: object = None, times: int | None = None) -> ActiveFault:
         if name not in FAULTS:
@@ -67,8 +67,7 @@ class FaultBook:
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
             raise FaultError("times must be a whole number >= 1 (or absent: until cleared)")
         fault = ActiveFault(name, _parse_arg(name, arg), times)
-        with self._lock:
-            self._faults[name] = fault
+        self._state.set_fault(fault.name, fault.arg, fault.remaining)
         return fault
 
     def add_spec(self, spec: str) -> ActiveFault:
@@ -82,24 +81,15 @@ class FaultBook:
         return self.add(name, arg or None, count)
 
     def clear(self, name: str | None = None) -> None:
-        with self._lock:
-            if name is None:
-                self._faults.clear()
-            else:
-                self._faults.pop(name, None)
+        self._state.clear_faults(name)
 
     def take(self, name: str) -> ActiveFault | None:
         """The fault if active, counting this call against its remaining uses."""
-        with self._lock:
-            fault = self._faults.get(name)
-            if fault is None:
-                return None
-            if fault.remaining is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    del self._faults[name]
-            return fault
+        taken = self._state.take_fault(name)
+        if taken is None:
+            return None
+        arg, remaining = taken
+        return ActiveFault(name, arg, None if remaining is None else remaining - 1)
 
     def active(self) -> list[dict]:
-        with self._lock:
-            return [f.as_dict() for f in self._faults.values()]
+        return [ActiveFault(name, arg, remaining).as_dict() for name, arg, remaining in self._state.faults()]

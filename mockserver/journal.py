@@ -7,12 +7,10 @@ downloaded exactly once.  Keys are never stored, only a short hash.
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-MAX_ENTRIES = 10_000
+from mockserver.state import SharedState
 
 
 @dataclass(frozen=True)
@@ -36,27 +34,22 @@ class VerificationError(AssertionError):
 
 
 class Journal:
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=max_entries)
-        self._seq = 0
-        self._lock = threading.Lock()
+    """Requests answered, kept in the shared state (every worker writes to one journal)."""
+
+    def __init__(self, state: SharedState | None = None) -> None:
+        self._state = state if state is not None else SharedState()
 
     def record(self, **fields: Any) -> JournalEntry:
-        with self._lock:
-            self._seq += 1
-            entry = JournalEntry(seq=self._seq, **fields)
-            self._entries.append(entry)
-            return entry
+        seq = self._state.append_journal(fields)
+        return JournalEntry(seq=seq, **fields)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._state.clear_journal()
 
     def entries(self, *, operation: str | None = None, path: str | None = None, path_prefix: str | None = None,
                 method: str | None = None, status: int | None = None) -> list[JournalEntry]:
         """Entries matching every given criterion, oldest first."""
-        with self._lock:
-            found = list(self._entries)
+        found = [JournalEntry(seq=seq, **fields) for seq, fields in self._state.journal()]
         return [e for e in found
                 if (operation is None or e.operation == operation)
                 and (path is None or e.path == path)

@@ -11,22 +11,25 @@ import hmac
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 
 import orjson
 
-from lbmock.export import ExportFilters, LegacyWindow, legacy_array_chunks, v2_lines
+from lbmock.export import ExportFilters, LegacyWindow, TimeRange, legacy_array_chunks, v2_lines
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from lbmock.world import DataRow, Feature, Label, World
+from lbmock.world import DataRow, Feature, Label, WorkflowStatus, World
 from mockserver.faults import FaultBook
 from mockserver.journal import Journal
 from mockserver.signing import UrlSigner
+from mockserver.state import SharedState
 
 RESULT, ERRORS = "RESULT", "ERRORS"
 DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
+PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 
 
 class NotFound(Exception):
@@ -78,14 +81,41 @@ class ExportTask:
     filters: ExportFilters
     urls: Urls
     created_at: int
-    ready_at: float  # monotonic time when the task turns COMPLETE
+    ready_at: float  # wall-clock time (epoch s) when the task turns COMPLETE: any worker can tell
     streamable: bool
     failed: bool = False  # fault export-fails
     error_every: int | None = None  # fault export-errors: rows with index % n == n - 1 fail
     slow_refreshes: int = 0  # fault slow-task: refreshes answered IN_PROGRESS
     refreshes: int = 0
-    _plans: dict[str, StreamPlan] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def spec(self) -> dict:
+        """Everything that defines the task, as JSON: workers rebuild it from this."""
+        f = self.filters
+        return {
+            "name": self.name, "params": asdict(self.params), "urls": asdict(self.urls),
+            "created_at": self.created_at, "ready_at": self.ready_at, "streamable": self.streamable,
+            "failed": self.failed, "error_every": self.error_every, "slow_refreshes": self.slow_refreshes,
+            "filters": {
+                "last_activity_at": _range_json(f.last_activity_at), "labeled_at": _range_json(f.labeled_at),
+                "statuses": sorted(s.value for s in f.statuses) if f.statuses is not None else None,
+                "data_row_ids": sorted(f.data_row_ids) if f.data_row_ids is not None else None,
+                "global_keys": sorted(f.global_keys) if f.global_keys is not None else None,
+                "batch_ids": sorted(f.batch_ids) if f.batch_ids is not None else None,
+            },
+        }
+
+    @classmethod
+    def from_spec(cls, task_id: str, owner: str, spec: dict, refreshes: int) -> ExportTask:
+        f = spec["filters"]
+        filters = ExportFilters(
+            last_activity_at=_range_from(f["last_activity_at"]), labeled_at=_range_from(f["labeled_at"]),
+            statuses=frozenset(WorkflowStatus(s) for s in f["statuses"]) if f["statuses"] is not None else None,
+            data_row_ids=_frozen(f["data_row_ids"]), global_keys=_frozen(f["global_keys"]),
+            batch_ids=_frozen(f["batch_ids"]))
+        return cls(id=task_id, owner_key=owner, name=spec["name"], params=ExportParams(**spec["params"]),
+                   filters=filters, urls=Urls(**spec["urls"]), created_at=spec["created_at"],
+                   ready_at=spec["ready_at"], streamable=spec["streamable"], failed=spec["failed"],
+                   error_every=spec["error_every"], slow_refreshes=spec["slow_refreshes"], refreshes=refreshes)
 
     def fails_row(self, row: DataRow) -> bool:
         if self.failed:  # a failed task reports every selected row in its errors
@@ -96,14 +126,34 @@ class ExportTask:
 @dataclass
 class LegacyExport:
     id: str
-    owner_key: str
     window: LegacyWindow
     urls: Urls
     polls: int = 0
 
+    def spec(self) -> dict:
+        return {"created": _range_json(self.window.created), "last_activity": _range_json(self.window.last_activity),
+                "urls": asdict(self.urls)}
+
+    @classmethod
+    def from_spec(cls, export_id: str, spec: dict, polls: int = 0) -> LegacyExport:
+        window = LegacyWindow(_range_from(spec["created"]), _range_from(spec["last_activity"]))
+        return cls(export_id, window, Urls(**spec["urls"]), polls)
+
 
 def key_owner(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def _range_json(r: TimeRange | None) -> list | None:
+    return None if r is None else [r.start, r.end]
+
+
+def _range_from(value: list | None) -> TimeRange | None:
+    return None if value is None else TimeRange(value[0], value[1])
+
+
+def _frozen(values: list | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
 
 
 class MockBackend:
@@ -111,34 +161,52 @@ class MockBackend:
 
     def __init__(self, world: World, *, api_key: str | None = None, task_delay: float = 0.0,
                  legacy_polls: int = 1, file_bytes: int = DEFAULT_FILE_BYTES,
-                 signer: UrlSigner | None = None, user_timezone: str = "UTC") -> None:
+                 signer: UrlSigner | None = None, user_timezone: str = "UTC",
+                 state_path: str | None = None) -> None:
         self.world = world
         self.origin_world = world  # what /_mock/reset returns to
-        self.faults = FaultBook()
-        self.journal = Journal()
+        self.state = SharedState(state_path)
+        self.faults = FaultBook(self.state)
+        self.journal = Journal(self.state)
         self.api_key = api_key
         self.task_delay = task_delay
         self.legacy_polls = legacy_polls
         self.file_bytes = file_bytes
         self.signer = signer or UrlSigner.random()
         self.user_timezone = user_timezone
-        self.tasks: dict[str, ExportTask] = {}
-        self.legacy: dict[str, LegacyExport] = {}
+        self._world_version = 0
+        self._plans: OrderedDict[tuple[str, str], StreamPlan] = OrderedDict()  # derived, per worker
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ mock control
 
+    def sync(self) -> None:
+        """Serve the world the shared state names (another worker may have loaded one)."""
+        spec, version = self.state.world()
+        if version == self._world_version:
+            return
+        with self._lock:
+            if spec is None:
+                self.world = self.origin_world
+            else:
+                from strategies.served import seeded_world
+
+                self.world = seeded_world(spec["seed"], spec["rows"], spec.get("project_id"))
+            self._plans.clear()
+            self._world_version = version
+
     def reset(self) -> None:
         """Back to the world the mock started with: no tasks, faults or journal."""
-        self.load_world(self.origin_world)
+        self.state.set_world(None)
         self.faults.clear()
         self.journal.clear()
+        self.sync()
 
-    def load_world(self, world: World) -> None:
-        with self._lock:
-            self.world = world
-            self.tasks.clear()
-            self.legacy.clear()
+    def load_world(self, seed: int, rows: int, project_id: str | None = None) -> World:
+        """Serve the seeded world ``(seed, rows, project_id)`` from now on, in every worker."""
+        self.state.set_world({"seed": seed, "rows": rows, "project_id": project_id})
+        self.sync()
+        return self.world
 
     # ------------------------------------------------------------ auth
 
@@ -178,37 +246,44 @@ class MockBackend:
                       name: str | None, streamable: bool, now_ms: int) -> ExportTask:
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
-            created_at=now_ms, ready_at=time.monotonic() + self.task_delay, streamable=streamable)
+            created_at=now_ms, ready_at=time.time() + self.task_delay, streamable=streamable)
         if self.faults.take("export-fails"):
             task.failed = True
         if (fault := self.faults.take("export-errors")) is not None:
             task.error_every = fault.arg or 3
         if (fault := self.faults.take("slow-task")) is not None:
             task.slow_refreshes = fault.arg or 3
-        with self._lock:
-            self.tasks[task.id] = task
+        self.state.put_task(task.id, task.owner_key, task.spec())
         return task
 
+    def task_by_id(self, task_id: str) -> ExportTask:
+        """Any client's task (signed file URLs carry no key: the signature vouches)."""
+        record = self.state.get_task(task_id)
+        if record is None:
+            raise NotFound(task_id)
+        owner, spec, refreshes = record
+        return ExportTask.from_spec(task_id, owner, spec, refreshes)
+
     def task(self, api_key: str, task_id: str) -> ExportTask:
-        task = self.tasks.get(task_id)
-        if task is None or task.owner_key != key_owner(api_key):
+        task = self.task_by_id(task_id)
+        if task.owner_key != key_owner(api_key):  # tasks are per client
             raise NotFound(task_id)
         return task
 
     def tasks_of(self, api_key: str) -> list[ExportTask]:
         owner = key_owner(api_key)
-        return [t for t in self.tasks.values() if t.owner_key == owner]
+        return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
     def note_refresh(self, task: ExportTask) -> None:
         """A client re-read the task (the SDK's poll): slow tasks advance per refresh."""
-        with task._lock:
-            task.refreshes += 1
+        self.state.bump_refresh(task.id)
+        task.refreshes += 1
 
     def task_progress(self, task: ExportTask) -> tuple[str, float]:
         """(status, completion percentage)."""
         if task.refreshes < task.slow_refreshes:
             return "IN_PROGRESS", round(100.0 * task.refreshes / task.slow_refreshes, 1)
-        remaining = task.ready_at - time.monotonic()
+        remaining = task.ready_at - time.time()
         if remaining > 0 and self.task_delay > 0:
             done = 1.0 - remaining / self.task_delay
             return "IN_PROGRESS", round(max(0.0, min(done, 0.99)) * 100, 1)
@@ -238,11 +313,22 @@ class MockBackend:
                 }) + b"\n"
 
     def plan(self, task: ExportTask, stream: str) -> StreamPlan | None:
-        """The file plan of a stream; ``None`` for an empty stream (the API's null header)."""
-        with task._lock:
-            if stream not in task._plans:
-                task._plans[stream] = self._plan_stream(task, stream)
-        plan = task._plans[stream]
+        """The file plan of a stream; ``None`` for an empty stream (the API's null header).
+
+        Derived from the task's spec and the world, so every worker computes the
+        same plan; each keeps its own small cache of them.
+        """
+        key = (task.id, stream)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+        if plan is None:
+            plan = self._plan_stream(task, stream)
+            with self._lock:
+                self._plans[key] = plan
+                while len(self._plans) > PLAN_CACHE:
+                    self._plans.popitem(last=False)
         return plan if plan.total_lines else None
 
     def _plan_stream(self, task: ExportTask, stream: str) -> StreamPlan:
@@ -282,15 +368,9 @@ class MockBackend:
 
     def legacy_export(self, api_key: str, window: LegacyWindow, urls: Urls) -> LegacyExport:
         """The legacy export for this client and window; each call counts as one poll."""
-        owner = key_owner(api_key)
-        key = f"{owner}:{window!r}:{urls.api_base}"
-        with self._lock:
-            export = self.legacy.get(key)
-            if export is None:
-                export = LegacyExport(_new_id(), owner, window, urls)
-                self.legacy[key] = export
-                self.legacy[export.id] = export
-            export.polls += 1
+        export = LegacyExport(_new_id(), window, urls)
+        key = f"{key_owner(api_key)}:{orjson.dumps(export.spec()).decode()}"
+        export.id, export.polls = self.state.legacy_poll(key, export.id, export.spec())
         return export
 
     def legacy_ready(self, export: LegacyExport) -> bool:
@@ -299,10 +379,10 @@ class MockBackend:
         return export.polls > self.legacy_polls
 
     def legacy_by_id(self, export_id: str) -> LegacyExport:
-        export = self.legacy.get(export_id)
-        if export is None or export.id != export_id:
+        spec = self.state.get_legacy(export_id)
+        if spec is None:
             raise NotFound(export_id)
-        return export
+        return LegacyExport.from_spec(export_id, spec)
 
     def legacy_bytes(self, export: LegacyExport) -> Iterator[bytes]:
         return legacy_array_chunks(self.world.project, self.world, export.window, export.urls)

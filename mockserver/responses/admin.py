@@ -47,7 +47,6 @@ def reset() -> Response:
 def load_world() -> Response:
     """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?}: serve another seeded world."""
     from lbmock.ids import MAX_ROWS
-    from strategies.served import seeded_world
 
     try:
         body = _body()
@@ -60,8 +59,7 @@ def load_world() -> Response:
         return json_error(400, f"rows must be between 0 and {MAX_ROWS}", "BAD_REQUEST")
     if project_id is not None and not isinstance(project_id, str):
         return json_error(400, "project_id must be a string", "BAD_REQUEST")
-    world = seeded_world(seed, rows, project_id)
-    backend().load_world(world)
+    world = backend().load_world(seed, rows, project_id)
     return _json({"status": "loaded", "project_id": world.project.id, "rows": rows, "seed": seed})
 
 

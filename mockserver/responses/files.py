@@ -48,8 +48,9 @@ def export_file(task_id: str, stream: str, index: str) -> Response:
     if stream not in (RESULT, ERRORS):
         return json_error(404, f"unknown stream {stream!r}", "NOT_FOUND")
     be = backend()
-    task = be.tasks.get(task_id)
-    if task is None:
+    try:
+        task = be.task_by_id(task_id)
+    except NotFound:
         return json_error(404, f"unknown export task {task_id}", "NOT_FOUND")
     plan = be.plan(task, stream)
     if index == "all":

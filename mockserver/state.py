@@ -1,0 +1,225 @@
+"""The mock's only mutable state, in SQLite, so many workers share it.
+
+What a client creates (export tasks, legacy exports), what it is owed
+(poll counters), the faults in force, the journal and which world is served
+live in a few small tables.  Everything else — rows, export files, byte
+offsets, masks — is *derived* from the seed and a task's spec, identically
+in any worker, so workers never ship payloads to each other.
+
+One process uses a private in-memory database; ``lbmock serve --workers N``
+points every worker at one file (WAL mode).  Several hosts behind a load
+balancer need the same thing from a shared store: the interface below is
+the whole of it (a handful of keyed reads and atomic updates).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+MAX_TASKS = 1000  # live export tasks kept; the oldest expire first
+MAX_LEGACY = 1000
+MAX_JOURNAL = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, owner TEXT NOT NULL, spec BLOB NOT NULL,
+                                  refreshes INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);
+CREATE TABLE IF NOT EXISTS legacy (key TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, spec BLOB NOT NULL,
+                                   polls INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, arg INTEGER, remaining INTEGER);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS world (one INTEGER PRIMARY KEY CHECK (one = 1), spec BLOB NOT NULL,
+                                  version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class SharedState:
+    """Thread- and process-safe state; one connection per thread."""
+
+    def __init__(self, path: str | None = None) -> None:
+        if path is None:
+            self._uri = f"file:lbmock-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        else:
+            self._uri = f"file:{path}"
+        self._local = threading.local()
+        self._anchor = self._connect()  # keeps a shared in-memory database alive
+        with self._anchor:
+            self._anchor.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        if "mode=memory" not in self._uri:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        else:
+            conn.execute("PRAGMA read_uncommitted=0")
+        return conn
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        return self._retrying(lambda: self.db.execute(sql, params))
+
+    def _transaction(self, body: Any) -> Any:
+        def run() -> Any:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return self._retrying(run)
+
+    @staticmethod
+    def _retrying(action: Any) -> Any:
+        # Shared-cache in-memory databases answer "locked" instead of waiting.
+        for attempt in range(200):
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 199:
+                    raise
+                time.sleep(0.005)
+        raise AssertionError("unreachable")
+
+    def _next(self, db: sqlite3.Connection, name: str) -> int:
+        db.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
+                   "ON CONFLICT(name) DO UPDATE SET value = value + 1", (name,))
+        return db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
+
+    # ------------------------------------------------------------ tasks
+
+    def put_task(self, task_id: str, owner: str, spec: dict) -> None:
+        def body(db: sqlite3.Connection) -> None:
+            seq = self._next(db, "tasks")
+            db.execute("INSERT INTO tasks(id, owner, spec, seq) VALUES (?, ?, ?, ?)",
+                       (task_id, owner, orjson.dumps(spec), seq))
+            db.execute("DELETE FROM tasks WHERE seq <= ?", (seq - MAX_TASKS,))
+
+        self._transaction(body)
+
+    def get_task(self, task_id: str) -> tuple[str, dict, int] | None:
+        row = self._retrying(lambda: self.db.execute(
+            "SELECT owner, spec, refreshes FROM tasks WHERE id = ?", (task_id,)).fetchone())
+        return None if row is None else (row[0], orjson.loads(row[1]), row[2])
+
+    def task_ids_of(self, owner: str) -> list[str]:
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
+        return [r[0] for r in rows]
+
+    def bump_refresh(self, task_id: str) -> None:
+        self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
+
+    # ------------------------------------------------------------ legacy exports
+
+    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, int]:
+        """(export id, polls so far including this one) for a client's export of a window."""
+
+        def body(db: sqlite3.Connection) -> tuple[str, int]:
+            row = db.execute("SELECT id, polls FROM legacy WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                seq = self._next(db, "legacy")
+                db.execute("INSERT INTO legacy(key, id, spec, polls, seq) VALUES (?, ?, ?, 1, ?)",
+                           (key, new_id, orjson.dumps(spec), seq))
+                db.execute("DELETE FROM legacy WHERE seq <= ?", (seq - MAX_LEGACY,))
+                return new_id, 1
+            db.execute("UPDATE legacy SET polls = polls + 1 WHERE key = ?", (key,))
+            return row[0], row[1] + 1
+
+        return self._transaction(body)
+
+    def get_legacy(self, export_id: str) -> dict | None:
+        row = self._retrying(lambda: self.db.execute(
+            "SELECT spec FROM legacy WHERE id = ?", (export_id,)).fetchone())
+        return None if row is None else orjson.loads(row[0])
+
+    # ------------------------------------------------------------ faults
+
+    def set_fault(self, name: str, arg: int | None, remaining: int | None) -> None:
+        self._write("INSERT OR REPLACE INTO faults(name, arg, remaining) VALUES (?, ?, ?)", (name, arg, remaining))
+
+    def clear_faults(self, name: str | None = None) -> None:
+        if name is None:
+            self._write("DELETE FROM faults")
+        else:
+            self._write("DELETE FROM faults WHERE name = ?", (name,))
+
+    def take_fault(self, name: str) -> tuple[int | None, int | None] | None:
+        """(arg, remaining before this use) of an active fault, using it up once; None if inactive."""
+
+        def body(db: sqlite3.Connection) -> tuple[int | None, int | None] | None:
+            row = db.execute("SELECT arg, remaining FROM faults WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            if row[1] is not None:
+                if row[1] <= 1:
+                    db.execute("DELETE FROM faults WHERE name = ?", (name,))
+                else:
+                    db.execute("UPDATE faults SET remaining = remaining - 1 WHERE name = ?", (name,))
+            return row[0], row[1]
+
+        # Cheap read first: almost every request meets no fault.
+        if self._retrying(lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is None:
+            return None
+        return self._transaction(body)
+
+    def faults(self) -> list[tuple[str, int | None, int | None]]:
+        return self._retrying(lambda: self.db.execute(
+            "SELECT name, arg, remaining FROM faults ORDER BY name").fetchall())
+
+    # ------------------------------------------------------------ journal
+
+    def append_journal(self, entry: dict) -> int:
+        def body(db: sqlite3.Connection) -> int:
+            cur = db.execute("INSERT INTO journal(entry) VALUES (?)", (orjson.dumps(entry),))
+            seq = cur.lastrowid
+            if seq % 100 == 0:  # trim now and then, not on every request
+                db.execute("DELETE FROM journal WHERE seq <= ?", (seq - MAX_JOURNAL,))
+            return seq
+
+        return self._transaction(body)
+
+    def journal(self) -> list[tuple[int, dict]]:
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
+            "ORDER BY seq", (MAX_JOURNAL,)).fetchall())
+        return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def clear_journal(self) -> None:
+        self._write("DELETE FROM journal")
+
+    # ------------------------------------------------------------ world and reset
+
+    def set_world(self, spec: dict | None) -> int:
+        """Record which world is served (None: the one the server started with); returns its version."""
+
+        def body(db: sqlite3.Connection) -> int:
+            version = self._next(db, "world")
+            db.execute("INSERT OR REPLACE INTO world(one, spec, version) VALUES (1, ?, ?)",
+                       (orjson.dumps(spec), version))
+            db.execute("DELETE FROM tasks")
+            db.execute("DELETE FROM legacy")
+            return version
+
+        return self._transaction(body)
+
+    def world(self) -> tuple[dict | None, int]:
+        row = self._retrying(lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone())
+        return (None, 0) if row is None else (orjson.loads(row[0]), row[1])
