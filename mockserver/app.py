@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import orjson
@@ -59,6 +60,7 @@ def _install_journal(app: Flask) -> None:
 
     @app.after_request
     def _record(response: Response) -> Response:
+        response.headers["X-Lbmock-Worker"] = str(os.getpid())  # which worker answered (multi-worker runs)
         if request.path.startswith("/_mock/"):
             return response
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]

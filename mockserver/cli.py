@@ -1,10 +1,13 @@
-"""``lbmock serve``: run the mock Labelbox on loopback."""
+"""``lbmock serve``: run the mock Labelbox on loopback (one process, or gunicorn workers)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import secrets
 import sys
+import tempfile
 
 from mockserver.faults import FAULTS, FaultError
 
@@ -13,7 +16,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=int, default=100)
+    parser.add_argument("--rows", type=_rows, default=100)
     parser.add_argument("--project-id", default=None, help="serve the world under this project id")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     parser.add_argument("--task-delay", type=float, default=0.0,
@@ -26,39 +29,123 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
                         help="inject a fault (repeatable): " + ", ".join(FAULTS))
     parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serve with this many gunicorn worker processes sharing one state")
+    parser.add_argument("--state", default=None, metavar="FILE",
+                        help="SQLite file of the shared state (default: private; a temp file with --workers)")
+    parser.add_argument("--signing-key", default=None,
+                        help="hex key for signed file URLs (default: random per start; set it to share "
+                             "URLs across hosts)")
+    parser.add_argument("--public-url", default=None,
+                        help="base URL put in served links (default: the URL each request arrived at)")
+
+
+def _rows(text: str) -> int:
+    from lbmock.cli import _row_count
+
+    return _row_count(text)
+
+
+def _app_options(args: argparse.Namespace, signing_key: bytes, state: str | None) -> dict:
+    from mockserver.models import DEFAULT_FILE_BYTES
+
+    return dict(seed=args.seed, rows=args.rows, project_id=args.project_id, api_key=args.api_key,
+                task_delay=args.task_delay, legacy_polls=args.legacy_polls,
+                file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
+                admin=not args.no_admin, signing_key=signing_key, state_path=state, public_url=args.public_url)
+
+
+def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
+    key = args.api_key or "any-non-empty-key"
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
+    print(f"lbmock: project id {project_id}", flush=True)
+    print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
+          f'rest_endpoint="{base}/api/v1")', flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
-    from mockserver.app import create_app
-    from mockserver.models import DEFAULT_FILE_BYTES
-
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"lbmock: WARNING: binding {args.host} exposes the mock beyond this machine", file=sys.stderr)
-    app = create_app(seed=args.seed, rows=args.rows, project_id=args.project_id, api_key=args.api_key,
-                     task_delay=args.task_delay, legacy_polls=args.legacy_polls,
-                     file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
-                     admin=not args.no_admin)
-    for spec in args.fault:
+    try:
+        signing_key = bytes.fromhex(args.signing_key) if args.signing_key else secrets.token_bytes(32)
+    except ValueError:
+        print("lbmock: --signing-key must be hex", file=sys.stderr)
+        return 2
+    for spec in args.fault:  # validate before starting anything
         try:
-            app.extensions["lbmock"].faults.add_spec(spec)
+            from mockserver.faults import FaultBook
+
+            FaultBook().add_spec(spec)
         except FaultError as exc:
             print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
             return 2
+    if args.workers > 1:
+        return _serve_workers(args, signing_key)
+    return _serve_single(args, signing_key)
+
+
+def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
+    from werkzeug.serving import make_server
+
+    from mockserver.app import create_app
+
+    app = create_app(**_app_options(args, signing_key, args.state))
+    for spec in args.fault:
+        app.extensions["lbmock"].faults.add_spec(spec)
     try:
         server = make_server(args.host, args.port, app, threaded=True)
     except OSError as exc:
         print(f"lbmock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
-    base = f"http://{host}:{server.server_port}"
     backend = app.extensions["lbmock"]
-    key = args.api_key or "any-non-empty-key"
-    print(f"lbmock: serving seed {args.seed}, {len(backend.world)} rows at {base}", flush=True)
-    print(f"lbmock: project id {backend.world.project.id}", flush=True)
-    print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
-          f'rest_endpoint="{base}/api/v1")', flush=True)
+    _banner(args, f"http://{host}:{server.server_port}", backend.world.project.id, len(backend.world))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
+    """gunicorn, one state file: any worker answers any step of any task."""
+    from gunicorn.app.base import BaseApplication
+
+    from strategies.served import seeded_world
+
+    state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
+    options = _app_options(args, signing_key, state)
+    project = seeded_world(args.seed, 0, args.project_id).project  # the banner's project id, cheaply
+
+    class MockApplication(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 300)
+            self.cfg.set("accesslog", None)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 27: no ~/.gunicorn socket
+                self.cfg.set("control_socket_disable", True)
+            self.cfg.set("when_ready", self.when_ready)
+
+        @staticmethod
+        def when_ready(server) -> None:
+            host, port = server.LISTENERS[0].sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            _banner(args, f"http://{shown}:{port}", project.id, args.rows)
+
+        def load(self):
+            from mockserver.app import create_app
+
+            app = create_app(**options)
+            return app
+
+    # Faults given on the command line go into the shared state once, before workers start.
+    from mockserver.faults import FaultBook
+    from mockserver.state import SharedState
+
+    book = FaultBook(SharedState(state))
+    for spec in args.fault:
+        book.add_spec(spec)
+    MockApplication().run()
     return 0

@@ -14,6 +14,7 @@ the whole of it (a handful of keyed reads and atomic updates).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -49,6 +50,7 @@ class SharedState:
         else:
             self._uri = f"file:{path}"
         self._local = threading.local()
+        self._pid = os.getpid()
         self._anchor = self._connect()  # keeps a shared in-memory database alive
         with self._anchor:
             self._anchor.executescript(_SCHEMA)
@@ -65,8 +67,10 @@ class SharedState:
     @property
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            # never use a connection inherited across fork (gunicorn workers)
             conn = self._local.conn = self._connect()
+            self._local.pid = os.getpid()
         return conn
 
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
