@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import orjson
 
@@ -30,6 +35,7 @@ from mockserver.state import SharedState
 RESULT, ERRORS = "RESULT", "ERRORS"
 DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
+SPOOL_FILES = 64  # rendered export streams kept on disk
 
 
 class NotFound(Exception):
@@ -162,7 +168,7 @@ class MockBackend:
     def __init__(self, world: World, *, api_key: str | None = None, task_delay: float = 0.0,
                  legacy_polls: int = 1, file_bytes: int = DEFAULT_FILE_BYTES,
                  signer: UrlSigner | None = None, user_timezone: str = "UTC",
-                 state_path: str | None = None) -> None:
+                 state_path: str | None = None, spool_dir: str | None = None) -> None:
         self.world = world
         self.origin_world = world  # what /_mock/reset returns to
         self.state = SharedState(state_path)
@@ -175,6 +181,12 @@ class MockBackend:
         self.signer = signer or UrlSigner.random()
         self.user_timezone = user_timezone
         self._world_version = 0
+        # Rendered export streams: next to a shared state file (so workers share them), else private.
+        if spool_dir is None and state_path is not None:
+            spool_dir = os.path.join(os.path.dirname(os.path.abspath(state_path)), "spool")
+        if spool_dir is not None:
+            os.makedirs(spool_dir, exist_ok=True)
+        self._spool_dir: Path | None = Path(spool_dir) if spool_dir else None
         self._plans: OrderedDict[tuple[str, str], StreamPlan] = OrderedDict()  # derived, per worker
         self._lock = threading.Lock()
 
@@ -315,8 +327,9 @@ class MockBackend:
     def plan(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The file plan of a stream; ``None`` for an empty stream (the API's null header).
 
-        Derived from the task's spec and the world, so every worker computes the
-        same plan; each keeps its own small cache of them.
+        The first worker to need it renders the stream once into a spool file
+        (and its plan beside it); any worker then serves byte ranges of that
+        file, so downloads move bytes instead of re-rendering rows.
         """
         key = (task.id, stream)
         with self._lock:
@@ -324,45 +337,100 @@ class MockBackend:
             if plan is not None:
                 self._plans.move_to_end(key)
         if plan is None:
-            plan = self._plan_stream(task, stream)
+            plan = self._load_plan(task, stream) or self._spool_stream(task, stream)
             with self._lock:
                 self._plans[key] = plan
                 while len(self._plans) > PLAN_CACHE:
                     self._plans.popitem(last=False)
         return plan if plan.total_lines else None
 
-    def _plan_stream(self, task: ExportTask, stream: str) -> StreamPlan:
-        # Cut on line boundaries once a file reaches file_bytes; only the
-        # boundaries are kept, rows are re-rendered when a file is downloaded.
+    # -- spool files: <dir>/<task>-<stream>.ndjson and .plan.json, written once, read by all
+
+    def _spool(self, task: ExportTask, stream: str, suffix: str) -> Path:
+        if self._spool_dir is None:
+            with self._lock:
+                if self._spool_dir is None:
+                    self._spool_dir = Path(tempfile.mkdtemp(prefix="lbmock-spool-"))
+                    weakref.finalize(self, shutil.rmtree, self._spool_dir, True)
+        return self._spool_dir / f"{task.id}-{stream}{suffix}"
+
+    def _load_plan(self, task: ExportTask, stream: str) -> StreamPlan | None:
+        try:
+            meta = orjson.loads(self._spool(task, stream, ".plan.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        files = [ExportFile(f[0], tuple(f[1]), tuple(f[2]), f[3], f[4]) for f in meta["files"]]
+        return StreamPlan(files, meta["total_lines"], meta["total_size"])
+
+    def _spool_stream(self, task: ExportTask, stream: str) -> StreamPlan:
+        # Cut on line boundaries once a file reaches file_bytes.  Data goes in
+        # before the plan, each by atomic rename: whoever sees a plan sees its data.
+        self._prune_spool()
+        data_path, plan_path = self._spool(task, stream, ".ndjson"), self._spool(task, stream, ".plan.json")
+        private = f".{os.getpid()}.{threading.get_ident()}.tmp"
         files: list[ExportFile] = []
         line = offset = start_line = start_offset = count = 0
         first_row = -1
-        for row, data in self.stream_lines(task, stream):
-            if count == 0:
-                first_row, start_line, start_offset = row.index, line, offset
-            line += 1
-            offset += len(data)
-            count += 1
-            if offset - start_offset >= self.file_bytes:
-                files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
-                                        first_row, count))
-                count = 0
+        with open(data_path.with_suffix(private), "wb") as out:
+            for row, data in self.stream_lines(task, stream):
+                out.write(data)
+                if count == 0:
+                    first_row, start_line, start_offset = row.index, line, offset
+                line += 1
+                offset += len(data)
+                count += 1
+                if offset - start_offset >= self.file_bytes:
+                    files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
+                                            first_row, count))
+                    count = 0
         if count:
             files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
                                     first_row, count))
-        return StreamPlan(files, line, offset)
+        plan = StreamPlan(files, line, offset)
+        os.replace(data_path.with_suffix(private), data_path)
+        plan_path.with_suffix(private).write_bytes(orjson.dumps(
+            {"files": [[f.index, f.lines, f.offsets, f.first_row, f.row_count] for f in files],
+             "total_lines": line, "total_size": offset}))
+        os.replace(plan_path.with_suffix(private), plan_path)
+        return plan
+
+    def _prune_spool(self) -> None:
+        """Keep the spool bounded: drop the least recently written exports."""
+        if self._spool_dir is None:
+            return
+        entries = sorted(self._spool_dir.glob("*.ndjson"), key=lambda p: p.stat().st_mtime if p.exists() else 0)
+        for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
+            for path in (old, old.with_suffix(".plan.json")):
+                path.unlink(missing_ok=True)
+
+    def _read_spool(self, task: ExportTask, stream: str, start: int, size: int) -> Iterator[bytes]:
+        self.plan(task, stream)
+        try:
+            handle = open(self._spool(task, stream, ".ndjson"), "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError:  # pruned by another worker: render it again
+            with self._lock:
+                self._plans.pop((task.id, stream), None)
+            self._spool_stream(task, stream)
+            handle = open(self._spool(task, stream, ".ndjson"), "rb")  # noqa: SIM115
+        with handle:
+            handle.seek(start)
+            left = size
+            while left > 0:
+                chunk = handle.read(min(left, 256 * 1024))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
 
     def file_bytes_of(self, task: ExportTask, stream: str, export_file: ExportFile) -> Iterator[bytes]:
-        """The bytes of one export file, re-rendered from the world."""
-        lines = self.stream_lines(task, stream, export_file.first_row)
-        for emitted, (_row, data) in enumerate(lines, start=1):
-            yield data
-            if emitted == export_file.row_count:
-                return
+        """The bytes of one export file: a byte range of the spooled stream."""
+        start, end = export_file.offsets
+        return self._read_spool(task, stream, start, end - start + 1)
 
     def whole_stream(self, task: ExportTask, stream: str = RESULT) -> Iterator[bytes]:
         """A whole stream (3.40.1's ``result``/``errors`` URLs, ``/export-results``)."""
-        return (data for _row, data in self.stream_lines(task, stream))
+        plan = self.plan(task, stream)
+        return iter(()) if plan is None else self._read_spool(task, stream, 0, plan.total_size)
 
     # ------------------------------------------------------------ legacy export_labels
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 from flask import Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.graphql_api import RequestContext, run_graphql
 from mockserver.responses.common import JSON, backend, base_url, bearer_key, request_urls
@@ -28,7 +29,13 @@ def handle_graphql() -> Response:
     if faulted is not None:
         return faulted
     try:
-        payload = orjson.loads(request.get_data(cache=False))
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:  # over the app's MAX_CONTENT_LENGTH: say so in this endpoint's shape
+        limit = request.max_content_length
+        return _reply(413, {"errors": [{"message": f"request body is larger than {limit} bytes",
+                                        "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]})
+    try:
+        payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return _reply(400, {"errors": [{"message": f"request body is not valid JSON: {exc}",
                                         "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]})
