@@ -21,6 +21,7 @@ import codecs
 import contextlib
 import copy
 import itertools
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -592,6 +593,13 @@ def _open(path: str) -> Iterator[IO[bytes]]:
         yield fh
 
 
+def _silence(out: TextIO) -> None:
+    """Point a closed pipe at /dev/null so the interpreter's final flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+
+
 def validate_path(path: str, out: TextIO, max_reports: int = 200, *, err: TextIO | None = None) -> int:
     """Validate the export at ``path`` (``-`` for stdin), reporting to ``out``.
 
@@ -615,6 +623,9 @@ def validate_path(path: str, out: TextIO, max_reports: int = 200, *, err: TextIO
                     n_violations += 1
                     if n_violations <= max_reports:
                         out.write(f"row {number}: {violation}\n")
+    except BrokenPipeError:  # `lbmock validate big.ndjson | head`: the reader has seen enough
+        _silence(out)
+        return EXIT_VIOLATIONS if n_violations else EXIT_OK
     except UnreadableInput as exc:
         out.flush()
         print(f"lbmock validate: error: {shown}: {exc}", file=err)

@@ -5,8 +5,21 @@
 and ``ThreadedMockServer`` serves over loopback HTTP.
 """
 
-from mockserver.app import create_app
-from mockserver.inprocess import MockLabelbox, ThreadedMockServer, mock_labelbox
-from mockserver.models import MockBackend
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["MockBackend", "MockLabelbox", "ThreadedMockServer", "create_app", "mock_labelbox"]
+
+_HOMES = {"create_app": "mockserver.app", "MockBackend": "mockserver.models", "MockLabelbox": "mockserver.inprocess",
+          "ThreadedMockServer": "mockserver.inprocess", "mock_labelbox": "mockserver.inprocess"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `lbmock generate` / `validate` import mockserver.cli for the parser,
+    # and should not pay for Flask and graphql-core.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(name)

@@ -25,6 +25,9 @@ FAULTS: dict[str, tuple[str, str | None]] = {
 }
 
 
+MAX_COUNT = 2**31 - 1  # arguments and times: counts, seconds, bytes (and stored as SQLite integers)
+
+
 class FaultError(ValueError):
     """An unknown fault name or a bad argument."""
 
@@ -46,12 +49,12 @@ def _parse_arg(name: str, arg: object) -> int | None:
         raise FaultError(f"fault {name!r} takes no argument")
     try:
         value = int(arg)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise FaultError(f"fault {name!r}: argument must be a whole number, got {arg!r}") from None
     if name == "server-error" and not 500 <= value <= 599:
         raise FaultError("server-error: the status must be 500-599")
-    if value < 1 and name != "server-error":
-        raise FaultError(f"fault {name!r}: argument must be >= 1")
+    if not 1 <= value <= MAX_COUNT and name != "server-error":
+        raise FaultError(f"fault {name!r}: argument must be between 1 and {MAX_COUNT}")
     return value
 
 
@@ -64,8 +67,8 @@ class FaultBook:
     def add(self, name: str, arg: object = None, times: int | None = None) -> ActiveFault:
         if name not in FAULTS:
             raise FaultError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
-        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-            raise FaultError("times must be a whole number >= 1 (or absent: until cleared)")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or not 1 <= times <= MAX_COUNT):
+            raise FaultError(f"times must be a whole number from 1 to {MAX_COUNT} (or absent: until cleared)")
         fault = ActiveFault(name, _parse_arg(name, arg), times)
         self._state.set_fault(fault.name, fault.arg, fault.remaining)
         return fault

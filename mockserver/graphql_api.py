@@ -77,8 +77,8 @@ def _parse_uint64(value: Any) -> int:
         raise GraphQLError("UInt64 cannot represent a boolean")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isdigit():
-        number = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        number = int(value)  # ASCII digits only: str.isdigit() also passes '²', which int() refuses
     else:
         raise GraphQLError(f"UInt64 cannot represent {value!r}: expected a non-negative integer")
     if not 0 <= number < 2**64:
@@ -118,7 +118,7 @@ def user_view(person: Person, ctx: RequestContext, timezone_name: str) -> dict:
         tasks = ctx.backend.tasks_of(ctx.api_key)
         if where and where.get("id"):
             tasks = [t for t in tasks if t.id == where["id"]]
-        page = tasks[skip:skip + first]
+        page = _page(tasks, skip, first)
         for task in page:  # this is the SDK's refresh: slow tasks advance per poll
             ctx.backend.note_refresh(task)
         return [task_view(t, ctx) for t in page]
@@ -222,7 +222,7 @@ class Root:
 
     @staticmethod
     def labelingFrontends(info, where=None, skip=0, first=100):
-        return [_editor_frontend(info.context.backend.world.project.id)][skip:skip + first]
+        return _page([_editor_frontend(info.context.backend.world.project.id)], skip, first)
 
     # -- mutations
 
@@ -251,6 +251,14 @@ class Root:
             return {"downloadUrl": None, "createdAt": None, "shouldPoll": True}
         return {"downloadUrl": ctx.signed(f"/files/legacy/{export.id}"), "createdAt": int(time.time() * 1000),
                 "shouldPoll": False}
+
+
+def _page(items: list, skip: int | None, first: int | None) -> list:
+    """Offset pagination; an explicit ``null`` means the default, a negative bound is refused."""
+    skip, first = (0 if skip is None else skip), (100 if first is None else first)
+    if skip < 0 or first < 0:
+        raise BadInput(f"skip and first must not be negative, got skip: {skip}, first: {first}")
+    return items[skip:skip + first]
 
 
 def _editor_frontend(project_id: str) -> dict:

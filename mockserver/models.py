@@ -387,7 +387,10 @@ class MockBackend:
             files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
                                     first_row, count))
         plan = StreamPlan(files, line, offset)
-        os.replace(data_path.with_suffix(private), data_path)
+        if line:
+            os.replace(data_path.with_suffix(private), data_path)
+        else:  # an empty stream (usually ERRORS) needs only its plan
+            data_path.with_suffix(private).unlink(missing_ok=True)
         plan_path.with_suffix(private).write_bytes(orjson.dumps(
             {"files": [[f.index, f.lines, f.offsets, f.first_row, f.row_count] for f in files],
              "total_lines": line, "total_size": offset}))
@@ -395,23 +398,39 @@ class MockBackend:
         return plan
 
     def _prune_spool(self) -> None:
-        """Keep the spool bounded: drop the least recently written exports."""
+        """Keep the spool bounded: drop the least recently written exports.
+
+        Another worker or thread may delete files meanwhile; a reader that
+        already opened one keeps reading it, and one that finds it gone
+        renders it again.
+        """
         if self._spool_dir is None:
             return
-        entries = sorted(self._spool_dir.glob("*.ndjson"), key=lambda p: p.stat().st_mtime if p.exists() else 0)
+
+        def written(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        entries = sorted(self._spool_dir.glob("*.ndjson"), key=written)
         for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
             for path in (old, old.with_suffix(".plan.json")):
                 path.unlink(missing_ok=True)
 
     def _read_spool(self, task: ExportTask, stream: str, start: int, size: int) -> Iterator[bytes]:
-        self.plan(task, stream)
-        try:
-            handle = open(self._spool(task, stream, ".ndjson"), "rb")  # noqa: SIM115 - closed by the generator
-        except FileNotFoundError:  # pruned by another worker: render it again
-            with self._lock:
-                self._plans.pop((task.id, stream), None)
-            self._spool_stream(task, stream)
-            handle = open(self._spool(task, stream, ".ndjson"), "rb")  # noqa: SIM115
+        handle = None
+        for _attempt in range(3):
+            self.plan(task, stream)
+            try:
+                handle = open(self._spool(task, stream, ".ndjson"), "rb")  # noqa: SIM115 - closed below
+                break
+            except FileNotFoundError:  # pruned since it was planned: render it again
+                with self._lock:
+                    self._plans.pop((task.id, stream), None)
+                self._spool(task, stream, ".plan.json").unlink(missing_ok=True)
+        if handle is None:
+            raise NotFound(f"export file of task {task.id} is gone")
         with handle:
             handle.seek(start)
             left = size

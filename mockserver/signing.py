@@ -47,7 +47,8 @@ class UrlSigner:
             expires_at = int(expires)
         except ValueError:
             raise SignatureError("malformed expiry") from None
-        if not hmac.compare_digest(self._mac(path, expires_at), signature):
+        # compare_digest refuses non-ASCII str: compare bytes
+        if not hmac.compare_digest(self._mac(path, expires_at).encode(), signature.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
         if (time.time() if now is None else now) > expires_at:
             raise SignatureError("signed URL has expired", expired=True)

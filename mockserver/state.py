@@ -50,6 +50,8 @@ class SharedState:
         else:
             self._uri = f"file:{path}"
         self._local = threading.local()
+        self._memory = path is None
+        self._memory_lock = threading.RLock()
         self._pid = os.getpid()
         self._anchor = self._connect()  # keeps a shared in-memory database alive
         with self._anchor:
@@ -90,16 +92,22 @@ class SharedState:
 
         return self._retrying(run)
 
-    @staticmethod
-    def _retrying(action: Any) -> Any:
-        # Shared-cache in-memory databases answer "locked" instead of waiting.
-        for attempt in range(200):
+    def _retrying(self, action: Any) -> Any:
+        # A private in-memory database lives in this process only: one lock
+        # serialises it (shared-cache SQLite answers "locked" instead of waiting).
+        # A file database is shared by workers: back off and retry when busy.
+        if self._memory:
+            with self._memory_lock:
+                return action()
+        delay = 0.002
+        for attempt in range(60):
             try:
                 return action()
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == 199:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 59:
                     raise
-                time.sleep(0.005)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
         raise AssertionError("unreachable")
 
     def _next(self, db: sqlite3.Connection, name: str) -> int:

@@ -12,7 +12,7 @@ import orjson
 from flask import Response, request
 
 from mockserver.faults import FAULTS, FaultError
-from mockserver.responses.common import JSON, backend, json_error
+from mockserver.responses.common import JSON, backend, json_error, small_number
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -93,7 +93,8 @@ def journal() -> Response:
     criteria: dict[str, Any] = {k: request.args[k] for k in ("operation", "path", "path_prefix", "method")
                                 if k in request.args}
     if "status" in request.args:
-        if not request.args["status"].isdigit():
+        status = small_number(request.args["status"])
+        if status is None:
             return json_error(400, "status must be a number", "BAD_REQUEST")
-        criteria["status"] = int(request.args["status"])
+        criteria["status"] = status
     return _json({"entries": [e.as_dict() for e in log.entries(**criteria)]})

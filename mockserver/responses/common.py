@@ -36,6 +36,16 @@ def request_urls() -> Urls:
     return Urls(api_base=base_url())
 
 
+def small_number(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a non-negative integer when it is plain ASCII digits, else None.
+
+    ``str.isdigit()`` alone also passes '²' and '١', which ``int()`` refuses or reads
+    as another number, and ``int()`` refuses more than 4300 digits."""
+    if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
+        return None
+    return int(text)
+
+
 def json_error(status: int, message: str, code: str) -> Response:
     import orjson
 

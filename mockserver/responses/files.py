@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from flask import Response, request
 
 from mockserver.models import ERRORS, RESULT, NotFound
-from mockserver.responses.common import JSON, NDJSON, backend, json_error, require_key
+from mockserver.responses.common import JSON, NDJSON, backend, json_error, require_key, small_number
 from mockserver.signing import SignatureError
 
 
@@ -58,9 +58,10 @@ def export_file(task_id: str, stream: str, index: str) -> Response:
             return Response(b"", mimetype=NDJSON)
         body, size = _truncated(be.whole_stream(task, stream), plan.total_size)
     else:
-        if plan is None or not index.isdigit() or int(index) >= len(plan.files):
+        number = small_number(index)
+        if plan is None or number is None or number >= len(plan.files):
             return json_error(404, f"task {task_id} has no {stream} file {index}", "NOT_FOUND")
-        chosen = plan.files[int(index)]
+        chosen = plan.files[number]
         body, size = _truncated(be.file_bytes_of(task, stream, chosen), chosen.offsets[1] - chosen.offsets[0] + 1)
     return Response(body, mimetype=NDJSON, headers={"Content-Length": str(size)})
 

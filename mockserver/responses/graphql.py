@@ -45,8 +45,23 @@ def handle_graphql() -> Response:
     ctx = RequestContext(backend(), key, request_urls(), base_url())
     outcome = run_graphql(ctx, payload.get("query"), payload.get("variables"), payload.get("operationName"))
     request.environ["lbmock.operation"] = outcome.operation
-    request.environ["lbmock.variables"] = payload.get("variables")
+    request.environ["lbmock.variables"] = _journalable(payload.get("variables"))
     return _reply(outcome.status, outcome.body)
+
+
+MAX_JOURNALED_VARIABLES = 64 * 1024
+
+
+def _journalable(variables: object) -> object:
+    """The variables as the journal can store them: JSON nested deeper than orjson
+    writes (255 levels) would fail the request after it was answered."""
+    try:
+        size = len(orjson.dumps([variables]))  # one level deeper, as inside a journal entry
+    except orjson.JSONEncodeError:
+        return {"lbmock": "variables not journaled: nested too deeply"}
+    if size > MAX_JOURNALED_VARIABLES:  # the journal keeps 10,000 entries: keep them small
+        return {"lbmock": f"variables not journaled: {size} bytes"}
+    return variables
 
 
 def _injected_fault() -> Response | None:

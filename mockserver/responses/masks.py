@@ -7,20 +7,21 @@ from flask import Response
 from lbmock.render.masks import render_mask_png
 from lbmock.world import MaskShape
 from mockserver.models import NotFound
-from mockserver.responses.common import backend, json_error, require_key
+from mockserver.responses.common import backend, json_error, require_key, small_number
 
 
 def _mask(feature_id: str, frame: str) -> Response:
     _key, refused = require_key()
     if refused:
         return refused
-    if not frame.isdigit():
+    frame_number = small_number(frame)
+    if frame_number is None:
         return json_error(400, f"frame must be a positive integer, got {frame!r}", "BAD_REQUEST")
     try:
         row, feature = backend().mask_feature(feature_id)
     except NotFound:
         return json_error(404, f"unknown mask feature {feature_id}", "NOT_FOUND")
-    keyframe = next((kf for kf in feature.keyframes if kf.frame == int(frame)), None)
+    keyframe = next((kf for kf in feature.keyframes if kf.frame == frame_number), None)
     if keyframe is None or not isinstance(keyframe.geometry, MaskShape):
         return json_error(404, f"feature {feature_id} has no mask at frame {frame}", "NOT_FOUND")
     png = render_mask_png(keyframe.geometry, row.volume.plane(feature.plane))

@@ -1,0 +1,240 @@
+"""lbmock benchmarks: every figure measured in one run, printed as a table.
+
+    python benchmarks/run.py            # full sizes (minutes)
+    python benchmarks/run.py --smoke    # tiny sizes, seconds: checks the script still works
+
+Each server runs in its own process, on loopback, started by this script.
+Figures, not assertions: the README's table is this script's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import orjson
+import requests
+
+FULL = {"gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
+        "load_seconds": 5.0, "load_clients": 8}
+SMOKE = {"gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
+         "load_seconds": 0.5, "load_clients": 2}
+ALL_PARAMS = {"attachments": True, "metadata_fields": True, "data_row_details": True, "project_details": True,
+              "label_details": True, "performance_details": True, "embeddings": True, "interpolated_frames": True}
+FLAGS = {"includeAttachments": True, "includeEmbeddings": True, "includeMetadata": True,
+         "includeDataRowDetails": True, "includeProjectDetails": True, "includePerformanceDetails": True,
+         "includeLabelDetails": True, "includeInterpolatedFrames": True}
+EXPORT = ("mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!)"
+          "{exportDataRowsInProject(input: $input){taskId isStreamable}}")
+HEADER = ("query GetExportMetadataHeaderPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!)"
+          "{task(where: $where){exportMetadataHeader(streamType: $streamType){totalSize totalLines}}}")
+FROM_OFFSET = ("query GetExportFileFromOffsetPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!, "
+               "$offset: UInt64!){task(where: $where){exportFileFromOffset(streamType: $streamType, "
+               "offset: $offset){offsets {start end} lines {start end} file}}}")
+TASKS = ("query GetUserCreatedTasksPyApi($param_0: ID!, $param_1: ID!){user(where: {id: $param_1})"
+         "{createdTasks(where: {id: $param_0} skip: 0 first: 100){completionPercentage createdAt errors metadata "
+         "name result status type id updatedAt}}}")
+KEY = {"Authorization": "Bearer bench"}
+SEED = 2
+
+
+@dataclass
+class Figure:
+    name: str
+    value: str
+    goal: str = ""
+
+
+@contextmanager
+def server(rows: int, *extra: str):
+    """``lbmock serve`` in its own process; yields (base URL, project id, pid, start time)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "lbmock.cli", "serve", "--port", "0", "--seed", str(SEED),
+                             "--rows", str(rows), *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        base = project = None
+        while not (base and project):
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("lbmock serve exited early")
+            if m := re.search(r"rows at (http://[^\s,]+)", line):
+                base = m.group(1)
+            if m := re.search(r"project id (\S+)", line):
+                project = m.group(1)
+        yield base, project, proc.pid, started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def gql(session: requests.Session, base: str, query: str, variables: dict) -> dict:
+    resp = session.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=KEY, timeout=600)
+    resp.raise_for_status()
+    return resp.json()["data"]
+
+
+def export_and_download(session: requests.Session, base: str, project: str) -> tuple[int, float, float]:
+    """(bytes, seconds to plan, seconds to download every file) of an all-params export."""
+    data = gql(session, base, EXPORT, {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
+                                                 "filters": {"projectId": project,
+                                                             "searchQuery": {"scope": None, "query": []}},
+                                                 "params": FLAGS}})
+    task = data["exportDataRowsInProject"]["taskId"]
+    t0 = time.perf_counter()
+    header = gql(session, base, HEADER, {"where": {"id": task}, "streamType": "RESULT"})
+    planned = time.perf_counter() - t0
+    total = int(header["task"]["exportMetadataHeader"]["totalSize"])
+    offset, received = 0, 0
+    t0 = time.perf_counter()
+    while offset < total:
+        info = gql(session, base, FROM_OFFSET, {"where": {"id": task}, "streamType": "RESULT",
+                                                "offset": str(offset)})["task"]["exportFileFromOffset"]
+        body = session.get(info["file"], timeout=600).content
+        received += len(body)
+        offset = int(info["offsets"]["end"]) + 1
+    return received, planned, time.perf_counter() - t0
+
+
+def bench_generation(rows: int) -> Figure:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lbmock.cli", "generate", "--format", "v2", "--rows", str(rows),
+                    "--seed", str(SEED), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    return Figure(f"generation: `lbmock generate --format v2`, {rows:,} rows, whole process",
+                  f"{rows / elapsed:,.0f} rows/s ({elapsed:.2f} s)", ">= 2,000 rows/s")
+
+
+def bench_serving(rows: int) -> list[Figure]:
+    from lbmock.render.common import Urls
+    from lbmock.render.v2 import ExportParams, render_export_v2_row
+    from strategies.served import seeded_world
+
+    with server(rows, "--file-bytes", str(1 << 20)) as (base, project, _pid, _), requests.Session() as session:
+        size, planned, downloaded = export_and_download(session, base, project)
+    http_mbs = size / downloaded / 1e6
+    world = seeded_world(SEED, rows)
+    params, urls = ExportParams(**dict.fromkeys(ExportParams.names(), True)), Urls(api_base=base)
+    rendered = [render_export_v2_row(world.project, row, params, urls) for row in world]
+    t0 = time.perf_counter()
+    dumped = sum(len(orjson.dumps(r)) + 1 for r in rendered)
+    dump_mbs = dumped / (time.perf_counter() - t0) / 1e6
+    return [Figure(f"serving: download every file of a completed {rows:,}-row export ({size / 1e6:.1f} MB)",
+                   f"{http_mbs:,.0f} MB/s"),
+            Figure("serving: orjson.dumps of the same rows, same run", f"{dump_mbs:,.0f} MB/s"),
+            Figure("serving: download / orjson.dumps", f"{http_mbs / dump_mbs:.2f}", ">= 0.5"),
+            Figure(f"serving: rendering the export once (first header read, {rows:,} rows)",
+                   f"{planned:.2f} s ({rows / planned:,.0f} rows/s)")]
+
+
+def bench_end_to_end(rows: int) -> Figure:
+    import labelbox as lb
+
+    with server(rows) as (base, project, _pid, started):
+        client = lb.Client(api_key="bench", endpoint=f"{base}/graphql", rest_endpoint=f"{base}/api/v1")
+        task = client.get_project(project).export(params=ALL_PARAMS)
+        task.wait_till_done()
+        count = [0]
+        task.get_buffered_stream().start(stream_handler=lambda _out: count.__setitem__(0, count[0] + 1))
+        elapsed = time.perf_counter() - started
+    assert count[0] == rows, f"streamed {count[0]} of {rows} rows"
+    return Figure(f"end to end: labelbox 7.17.0 export() + get_buffered_stream(), {rows:,} rows, "
+                  "server start to last row", f"{elapsed:.1f} s", "<= 15 s")
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_memory(sizes: tuple[int, ...]) -> Figure:
+    parts = []
+    for rows in sizes:
+        with server(rows) as (base, project, pid, _), requests.Session() as session:
+            export_and_download(session, base, project)
+            parts.append(f"{rows:,}: {peak_rss_mb(pid):.0f} MB")
+    return Figure("memory: server peak RSS after a full export", "; ".join(parts), "flat, <= 250 MB")
+
+
+def _load(url_for, seconds: float, clients: int, method: str = "GET", body_for=None) -> float:
+    done = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        with requests.Session() as session:
+            n = 0
+            while time.perf_counter() < stop:
+                if method == "GET":
+                    resp = session.get(url_for(n), headers=KEY, timeout=30)
+                else:
+                    resp = session.post(url_for(n), json=body_for(n), headers=KEY, timeout=30)
+                resp.raise_for_status()
+                n += 1
+            done[i] = n
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - t0)
+
+
+def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
+    from lbmock.world import MaskShape
+    from strategies.served import seeded_world
+
+    world = seeded_world(SEED, 200)
+    masks = [(f.feature_id, kf.frame) for row in world for lb_ in row.labels for f in lb_.features
+             for kf in f.keyframes if isinstance(kf.geometry, MaskShape)]
+    with server(200) as (base, project, _pid, _), requests.Session() as session:
+        task = gql(session, base, EXPORT, {"input": {"taskName": None, "filters": {"projectId": project,
+                   "searchQuery": {"scope": None, "query": []}}, "params": {}}})["exportDataRowsInProject"]["taskId"]
+        user = gql(session, base, "{user{id}}", {})["user"]["id"]
+        mask_rate = _load(lambda n: f"{base}/masks/feature/{masks[n % len(masks)][0]}/{masks[n % len(masks)][1]}",
+                          seconds, clients)
+        poll_rate = _load(lambda n: f"{base}/graphql", seconds, clients, "POST",
+                          lambda n: {"query": TASKS, "variables": {"param_0": task, "param_1": user}})
+    how = f"{clients} keep-alive clients (Python threads) for {seconds:g} s"
+    return [Figure(f"mask endpoint ({len(masks)} distinct masks), {how}", f"{mask_rate:,.0f} req/s"),
+            Figure(f"task poll (GetUserCreatedTasksPyApi), {how}", f"{poll_rate:,.0f} req/s")]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
+    sizes = SMOKE if parser.parse_args(argv).smoke else FULL
+    figures = [bench_generation(sizes["gen_rows"]), *bench_serving(sizes["serve_rows"]),
+               bench_end_to_end(sizes["e2e_rows"]), bench_memory(sizes["memory_rows"]),
+               *bench_request_rates(sizes["load_seconds"], sizes["load_clients"])]
+    print(f"Machine: {machine()}\n")
+    print("| measure | result | goal |\n| --- | --- | --- |")
+    for f in figures:
+        print(f"| {f.name} | {f.value} | {f.goal} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,326 @@
+"""SDK compatibility suite: the reference page's code, unmodified, through three labelbox releases.
+
+Each release runs in its own virtualenv (``sdkvenv``), driven by plain scripts
+in ``drivers/`` against ``lbmock serve`` subprocesses started here.  A driver
+prints one JSON document of what the SDK observed; the tests compare it with
+values computed in-process from the same seeded world.
+
+Every test in this directory is marked ``compat`` (it runs by default;
+deselect with ``-m "not compat"``).  Tests are parametrized by ``release``.
+Each release's drivers run once per test session, whichever pytest-xdist
+worker needs them first: the documents are shared between workers through
+files under the session's base temp directory, guarded by ``flock`` (so with
+``-n 2`` two releases run side by side and no driver runs twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import subprocess
+import traceback
+from pathlib import Path
+
+import pytest
+from expected import RELEASES, filter_cases, legacy_cases, page_literals, unsuitable
+from lbserver import RunningServer, ServerConfig, start_server
+from sdkvenv import SdkVenv, VenvError, cache_root, ensure_venv
+from support import (
+    AUTH_KEY,
+    AUTH_PROJECT_ID,
+    DRIVERS,
+    FILE_BYTES,
+    REFERENCE_DOC,
+    ROWS,
+    SEED,
+    USER_TZ,
+    extract_page_code,
+)
+
+from strategies.served import seeded_world
+
+COMPAT_DIR = Path(__file__).resolve().parent
+DRIVER_TIMEOUT = 300
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selection looks at the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if COMPAT_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.compat)
+
+
+def api_key_for(release: str) -> str:
+    """One key per release: tasks and legacy exports are per key, so releases never share state."""
+    return f"compat-{release}"
+
+
+@contextlib.contextmanager
+def _flock(path: Path, wait: bool = True):
+    """Hold an exclusive lock on ``path``; with ``wait=False`` yield False at once if someone else holds it."""
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def shared_dir(request, tmp_path_factory) -> Path:
+    """A directory every xdist worker of this session shares (the base temp dir's parent under xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if hasattr(request.config, "workerinput") else base
+    path = root / "lbmock-compat-shared"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+class SharedDocs:
+    """Driver documents computed once per test session and shared by every xdist worker.
+
+    The first worker that asks for a document computes it under an ``flock`` and writes it
+    to the shared directory; the others read it back.  A worker that finds a document being
+    computed elsewhere first computes another one nobody has started (``while_waiting``), so
+    two workers run two releases side by side.  Failures (``pytest.fail``) are shared too:
+    every worker fails the same way, without retrying.
+    """
+
+    def __init__(self, shared: Path) -> None:
+        self.shared = shared
+        self.memo: dict[str, dict] = {}
+
+    def _compute_locked(self, name: str, compute) -> None:
+        path, failure = self.shared / f"{name}.json", self.shared / f"{name}.failed"
+        if not path.exists() and not failure.exists():
+            try:
+                path.write_text(json.dumps(compute()))
+            except pytest.fail.Exception as exc:
+                failure.write_text(str(exc))
+            except Exception:  # a server that would not start, ...: report it once, everywhere
+                failure.write_text(f"computing {name} failed:\n{traceback.format_exc()}")
+
+    def try_compute(self, name: str, compute) -> None:
+        """Compute ``name`` now if nobody is computing it and it is not done; never wait."""
+        with _flock(self.shared / f"{name}.lock", wait=False) as locked:
+            if locked:
+                self._compute_locked(name, compute)
+
+    def get(self, name: str, compute, while_waiting=None) -> dict:
+        if name not in self.memo:
+            lock = self.shared / f"{name}.lock"
+            with _flock(lock, wait=False) as locked:
+                if locked:
+                    self._compute_locked(name, compute)
+            if not locked:
+                if while_waiting is not None:
+                    while_waiting()
+                with _flock(lock):
+                    self._compute_locked(name, compute)
+            failure = self.shared / f"{name}.failed"
+            if failure.exists():
+                pytest.fail(failure.read_text(), pytrace=False)
+            self.memo[name] = json.loads((self.shared / f"{name}.json").read_text())
+        return self.memo[name]
+
+
+# ---------------------------------------------------------------- virtualenvs
+
+
+@pytest.fixture(scope="session")
+def sdk_venv_factory():
+    """``release -> SdkVenv``: each release's venv, created or reused once per session.
+
+    Venvs live under ``$LBMOCK_COMPAT_VENVS`` (default ``~/.cache/lbmock-compat``),
+    one directory per release, keyed by a hash of the pinned requirements; builds
+    take a file lock, so parallel workers never build the same venv twice.  A
+    build failure (no package index, ...) FAILS the tests that need it.
+    """
+    built: dict[str, SdkVenv | VenvError] = {}
+
+    def get(release: str) -> SdkVenv:
+        if release not in built:
+            try:
+                built[release] = ensure_venv(release)
+            except VenvError as exc:
+                built[release] = exc
+        value = built[release]
+        if isinstance(value, VenvError):
+            pytest.fail(f"cannot build the labelbox {release} virtualenv under {cache_root()}: {value}\n"
+                        "The compatibility suite needs PyPI (or a configured index) the first time; "
+                        "set LBMOCK_COMPAT_VENVS to a directory of prepared venvs to run offline.",
+                        pytrace=False)
+        return value
+
+    return get
+
+
+# ---------------------------------------------------------------- servers and the world
+
+
+@pytest.fixture(scope="session")
+def world():
+    """The first seeded world from SEED on that can exercise every check (see ``expected.unsuitable``).
+
+    Picked, not fixed, so that changes to the world strategies never leave the suite
+    asserting over an empty selection; the server is started with the chosen seed.
+    """
+    literals = page_literals(extract_page_code(REFERENCE_DOC.read_text(encoding="utf-8")))
+    reasons = {}
+    for seed in range(SEED, SEED + 40):
+        candidate = seeded_world(seed, ROWS)
+        why = unsuitable(candidate, USER_TZ, FILE_BYTES, literals["export_params"], literals["filters"])
+        if why is None:
+            return candidate
+        reasons[seed] = why
+    pytest.fail(f"no seed in {SEED}..{SEED + 39} gives a {ROWS}-row world the suite can use: {reasons}",
+                pytrace=False)
+
+
+class LazyServer:
+    """``lbmock serve`` started on first use (a worker that only reads shared documents never starts it)."""
+
+    def __init__(self, config: ServerConfig, log_dir: Path, name: str, project_id: str | None = None) -> None:
+        self.config, self.log_dir, self.name, self.project_id = config, log_dir, name, project_id
+        self._server: RunningServer | None = None
+
+    def get(self) -> RunningServer:
+        if self._server is None:
+            self._server = start_server(self.config, self.log_dir, self.name)
+            if self.project_id is not None:
+                assert self._server.project_id == self.project_id, "the server must serve the world the tests use"
+        return self._server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+
+@pytest.fixture(scope="session")
+def export_server(tmp_path_factory, world):
+    """The exports server: the suite's world, several files per export, a non-UTC user timezone."""
+    server = LazyServer(ServerConfig(seed=world.seed, rows=ROWS, file_bytes=FILE_BYTES, timezone=USER_TZ),
+                        tmp_path_factory.mktemp("lbmock-export-server"), "export", world.project.id)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory):
+    """The error-mapping server: only ``AUTH_KEY`` is accepted."""
+    server = LazyServer(ServerConfig(seed=SEED + 1, rows=5, api_key=AUTH_KEY, project_id=AUTH_PROJECT_ID),
+                        tmp_path_factory.mktemp("lbmock-auth-server"), "auth", AUTH_PROJECT_ID)
+    yield server
+    server.stop()
+
+
+# ---------------------------------------------------------------- drivers
+
+
+def run_driver(venv: SdkVenv, script: str, args: list[str], plan: dict | None = None) -> dict:
+    """Run ``drivers/<script> ARGS...`` with the venv's interpreter, the plan as JSON on stdin;
+    it prints one JSON document on stdout."""
+    cmd = [str(venv.python), str(DRIVERS / script), *args]
+    try:
+        done = subprocess.run(cmd, input=json.dumps(plan or {}), capture_output=True, text=True, cwd=DRIVERS,
+                              timeout=DRIVER_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{script} under labelbox {venv.release} ran over {DRIVER_TIMEOUT} s\n"
+                    f"stderr: {(exc.stderr or '')[-3000:]}", pytrace=False)
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        pytest.fail(f"{script} under labelbox {venv.release} printed no JSON document (exit {done.returncode})\n"
+                    f"stdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-4000:]}", pytrace=False)
+    if "crash" in doc:
+        pytest.fail(f"{script} under labelbox {venv.release} crashed:\n{doc['crash']['traceback']}", pytrace=False)
+    if doc.get("sdk_version") != venv.release:
+        pytest.fail(f"{venv.path} runs labelbox {doc.get('sdk_version')}, not {venv.release}", pytrace=False)
+    return doc
+
+
+def flows_plan(release: str, world) -> dict:
+    cases = filter_cases(world, USER_TZ)
+    literals = page_literals(extract_page_code(REFERENCE_DOC.read_text(encoding="utf-8")))
+    page = {"name": "page", "params": literals["export_params"], "filters": literals["filters"], "full": True}
+    return {
+        "reference_doc": str(REFERENCE_DOC),
+        "v2_cases": [
+            {"name": "params_empty", "params": {}, "filters": None, "full": True},
+            {"name": "params_all", "params": dict.fromkeys(
+                ("attachments", "metadata_fields", "data_row_details", "project_details", "label_details",
+                 "performance_details", "embeddings", "interpolated_frames"), True), "filters": None, "full": True},
+            # 3.40.1 has no streaming export: its filters go through export_v2
+            *([c.to_plan() for c in cases] if release.startswith("3.40") else
+              [c.to_plan() for c in cases if c.name == "workflow_InReview"]),
+        ],
+        "stream_cases": [page, *(c.to_plan() for c in cases)],
+        "legacy_cases": legacy_cases(world),
+        "with_line": 7,
+    }
+
+
+@pytest.fixture(scope="session")
+def shared_docs(shared_dir) -> SharedDocs:
+    return SharedDocs(shared_dir)
+
+
+@pytest.fixture(scope="session")
+def flows_factory(sdk_venv_factory, export_server, world, shared_docs):
+    """``release -> driver document``: ``sdk_flows.py`` runs once per release and session."""
+
+    def compute(release: str):
+        def run() -> dict:
+            venv = sdk_venv_factory(release)
+            server = export_server.get()
+            return run_driver(venv, "sdk_flows.py", [server.base_url, api_key_for(release), server.project_id],
+                              flows_plan(release, world))
+
+        return run
+
+    def get(release: str) -> dict:
+        def prefetch_others() -> None:
+            for other in RELEASES:
+                if other != release:
+                    shared_docs.try_compute(f"flows-{other}", compute(other))
+
+        return shared_docs.get(f"flows-{release}", compute(release), while_waiting=prefetch_others)
+
+    return get
+
+
+@pytest.fixture
+def flows(release, flows_factory) -> dict:
+    return flows_factory(release)["flows"]
+
+
+@pytest.fixture
+def base_url(release, flows_factory) -> str:
+    """The base URL of the server the release's driver ran against (links in its exports point there)."""
+    return flows_factory(release)["base_url"]
+
+
+@pytest.fixture(scope="session")
+def errors_factory(sdk_venv_factory, auth_server, shared_docs):
+    """``release -> driver document``: ``sdk_errors.py`` runs once per release and session."""
+
+    def get(release: str) -> dict:
+        def run() -> dict:
+            venv = sdk_venv_factory(release)
+            server = auth_server.get()
+            args = [server.base_url, AUTH_KEY, server.project_id, AUTH_KEY + "-wrong", "cl0no0such0project00000001"]
+            return run_driver(venv, "sdk_errors.py", args)
+
+        return shared_docs.get(f"errors-{release}", run)
+
+    return get
+
+
+@pytest.fixture
+def errors_doc(release, errors_factory) -> dict:
+    return errors_factory(release)["cases"]

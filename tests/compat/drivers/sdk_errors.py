@@ -1,0 +1,59 @@
+"""Error mapping through the real SDK; print one JSON document.
+
+Run by an SDK virtualenv's interpreter against a server started with ``--api-key``:
+
+    <venv>/bin/python sdk_errors.py BASE_URL API_KEY PROJECT_ID WRONG_KEY UNKNOWN_PROJECT_ID
+
+``API_KEY`` is the key the server accepts, ``WRONG_KEY`` one it refuses.
+Each case records the exception the SDK raised and how long it took to raise it
+(the SDK retries some errors for minutes; these must come back at once).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import driverlib as lib
+import labelbox
+
+
+def attempt(call) -> dict:
+    started = time.monotonic()
+    out: dict = {}
+    try:
+        value = call()
+        out["returned"] = lib.type_name(value)
+    except Exception as exc:
+        out["raised"] = lib.error_info(exc)
+    out["seconds"] = round(time.monotonic() - started, 3)
+    return out
+
+
+def main() -> dict:
+    plan = lib.read_plan(sys.argv[1:], extra=("wrong_key", "unknown_project_id"))
+    base = plan["base_url"]
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    def client(key: str):
+        return labelbox.Client(api_key=key, endpoint=f"{base}/graphql", rest_endpoint=f"{base}/api/v1")
+
+    good, wrong = client(plan["api_key"]), client(plan["wrong_key"])
+    cases = {
+        "wrong_key_get_project": attempt(lambda: wrong.get_project(plan["project_id"])),
+        "wrong_key_get_user": attempt(lambda: wrong.get_user()),
+        "unknown_project": attempt(lambda: good.get_project(plan["unknown_project_id"])),
+        "right_key_get_project": attempt(lambda: good.get_project(plan["project_id"])),
+    }
+    return {"sdk_version": labelbox.__version__, "cases": cases}
+
+
+if __name__ == "__main__":
+    with lib.json_stdout() as emit:
+        try:
+            result = main()
+        except BaseException as exc:
+            result = {"sdk_version": getattr(labelbox, "__version__", None), "crash": lib.error_info(exc)}
+        emit(result)
+    sys.exit(0)

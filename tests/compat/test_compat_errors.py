@@ -1,0 +1,44 @@
+"""Error mapping through the real SDKs: the mock's error shapes raise the SDK's own exceptions, at once.
+
+The SDK retries 5xx and INTERNAL_SERVER_ERROR answers for up to 120 s; a wrong
+key or an unknown id must instead raise straight away.
+"""
+
+from __future__ import annotations
+
+from expected import RELEASES
+from support import releases
+
+ALL = releases(*RELEASES)
+QUICK_SECONDS = 5.0
+
+
+def _exceptions_module(release: str) -> str:
+    return "lbox.exceptions" if release.startswith("7.") else "labelbox.exceptions"
+
+
+def _raised(case: dict, name: str, release: str) -> dict:
+    assert "raised" in case, f"expected {name}, the SDK returned {case.get('returned')}"
+    raised = case["raised"]
+    assert (raised["module"], raised["type"]) == (_exceptions_module(release), name), raised["traceback"]
+    assert case["seconds"] < QUICK_SECONDS, f"{name} took {case['seconds']} s: the SDK retried"
+    return raised
+
+
+@ALL
+def test_wrong_api_key_raises_authentication_error(errors_doc, release):
+    for call in ("wrong_key_get_project", "wrong_key_get_user"):
+        raised = _raised(errors_doc[call], "AuthenticationError", release)
+        assert "Invalid API key" in raised["message"]
+
+
+@ALL
+def test_unknown_project_raises_resource_not_found(errors_doc, release):
+    raised = _raised(errors_doc["unknown_project"], "ResourceNotFoundError", release)
+    assert "Project" in raised["message"]
+
+
+@ALL
+def test_right_key_gets_the_project(errors_doc, release):
+    case = errors_doc["right_key_get_project"]
+    assert case.get("returned") == "labelbox.schema.project.Project", case.get("raised")
