@@ -42,3 +42,13 @@ def test_unknown_project_raises_resource_not_found(errors_doc, release):
 def test_right_key_gets_the_project(errors_doc, release):
     case = errors_doc["right_key_get_project"]
     assert case.get("returned") == "labelbox.schema.project.Project", case.get("raised")
+
+
+@releases("3.40.1", "3.72.2")
+def test_legacy_never_ready_times_out_with_none(errors_doc, release):
+    # Fault legacy-never-ready: exportLabels keeps answering shouldPoll; the SDK
+    # polls every 2 s until its timeout and then returns None.
+    case = errors_doc["legacy_never_ready"]
+    assert "raised" not in case, case.get("raised")
+    assert case["returned"] == "builtins.NoneType"
+    assert 2.0 <= case["seconds"] < 10

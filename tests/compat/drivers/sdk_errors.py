@@ -46,6 +46,12 @@ def main() -> dict:
         "unknown_project": attempt(lambda: good.get_project(plan["unknown_project_id"])),
         "right_key_get_project": attempt(lambda: good.get_project(plan["project_id"])),
     }
+    project = good.get_project(plan["project_id"])
+    if hasattr(project, "export_labels"):  # 3.x: the legacy export's timeout path
+        import requests
+
+        requests.post(f"{base}/_mock/faults", json={"name": "legacy-never-ready", "times": 6}, timeout=10)
+        cases["legacy_never_ready"] = attempt(lambda: project.export_labels(download=True, timeout_seconds=3))
     return {"sdk_version": labelbox.__version__, "cases": cases}
 
 
