@@ -168,9 +168,10 @@ def task_view(task: ExportTask, ctx: RequestContext) -> dict:
         "id": task.id, "name": task.name, "createdAt": task.created_at,
         "updatedAt": task.created_at + (int(backend.task_delay * 1000) if complete else 0),
         "status": status, "completionPercentage": percent, "type": "export-data-rows",
-        "result": ctx.signed(f"/files/{task.id}/{RESULT}/all") if complete else None,
-        "errors": (ctx.signed(f"/files/{task.id}/{ERRORS}/all")
-                   if status in ("COMPLETE", "FAILED") and backend.plan(task, ERRORS) else None),
+        # lazy: only a selected field pays (errors needs the ERRORS stream planned)
+        "result": lambda info: ctx.signed(f"/files/{task.id}/{RESULT}/all") if complete else None,
+        "errors": lambda info: (ctx.signed(f"/files/{task.id}/{ERRORS}/all")
+                                if status in ("COMPLETE", "FAILED") and backend.plan(task, ERRORS) else None),
         "metadata": None,
         "exportMetadataHeader": header, "exportFileFromOffset": from_offset, "exportFileFromLine": from_line,
     }
@@ -379,16 +380,10 @@ def _error(message: str, code: str, **extra: Any) -> dict:
     return {"message": message, "extensions": {"code": code, **extra}}
 
 
-def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name: Any) -> GraphQLOutcome:
-    """Parse, validate and execute one request, mapping failures to the API's error shapes."""
-    if not isinstance(query, str) or not query.strip():
-        return GraphQLOutcome(400, {"errors": [_error("request body must carry a 'query' string",
-                                                      "GRAPHQL_PARSE_FAILED")]}, None)
-    if variables is not None and not isinstance(variables, dict):
-        return GraphQLOutcome(400, {"errors": [_error("'variables' must be an object or null",
-                                                      "GRAPHQL_VALIDATION_FAILED")]}, None)
-    if operation_name is not None and not isinstance(operation_name, str):
-        operation_name = None
+@lru_cache(maxsize=256)
+def _checked_document(query: str) -> tuple[Any, str | None] | GraphQLOutcome:
+    """Parse, bound and validate a document once: clients send the same few
+    documents over and over (the SDK's poll and stream queries)."""
     over_limit = {"errors": [_error(COMPLEXITY_MESSAGE, "GRAPHQL_VALIDATION_FAILED")]}
     if not _lexically_bounded(query):
         return GraphQLOutcome(400, over_limit, None)
@@ -400,11 +395,29 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
                       if isinstance(d, OperationDefinitionNode) and d.name), None)
     if not _within_limits(document):
         return GraphQLOutcome(400, over_limit, operation)
-    schema = labelbox_schema()
-    problems = validate(schema, document)
+    problems = validate(labelbox_schema(), document)
     if problems:
         return GraphQLOutcome(400, {"errors": [_error(p.message, "GRAPHQL_VALIDATION_FAILED") for p in problems]},
                               operation)
+    return document, operation
+
+
+def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name: Any) -> GraphQLOutcome:
+    """Parse, validate and execute one request, mapping failures to the API's error shapes."""
+    if not isinstance(query, str) or not query.strip():
+        return GraphQLOutcome(400, {"errors": [_error("request body must carry a 'query' string",
+                                                      "GRAPHQL_PARSE_FAILED")]}, None)
+    if variables is not None and not isinstance(variables, dict):
+        return GraphQLOutcome(400, {"errors": [_error("'variables' must be an object or null",
+                                                      "GRAPHQL_VALIDATION_FAILED")]}, None)
+    if operation_name is not None and not isinstance(operation_name, str):
+        operation_name = None
+    # only ordinary-sized documents are cached, so hostile ones cannot fill memory
+    checked = _checked_document(query) if len(query) <= 16_384 else _checked_document.__wrapped__(query)
+    if isinstance(checked, GraphQLOutcome):
+        return checked
+    document, operation = checked
+    schema = labelbox_schema()
     result = execute(schema, document, root_value=Root, context_value=ctx, variable_values=variables or {},
                      operation_name=operation_name)
     if not result.errors:
