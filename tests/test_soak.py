@@ -299,3 +299,42 @@ def test_client_filters_are_distinct_and_cover_every_kind(world):
     # different clients select different rows: a mix-up between two of them would show
     selections = {tuple(r.id for r in selected_rows(world, expected_filters(s["filters"]))) for s in specs}
     assert len(selections) >= 24
+
+
+def test_concurrent_clients_against_four_gunicorn_workers(world):
+    """The same soak against ``lbmock serve --workers 4``: steps land on any worker."""
+    import requests
+
+    from tests.test_workers import serve
+
+    n_clients = 32 if FULL else 8
+    specs = client_specs(world, n_clients)
+    with serve("--workers", "4", "--timezone", "UTC", public=None) as (base, _project_id):
+        # serve() pins its own seed/rows; this test needs the soak's world
+        loaded = requests.post(f"{base}/_mock/world", json={"seed": SEED, "rows": ROWS}, timeout=60).json()
+        assert loaded["project_id"] == world.project.id
+
+        def client(spec: dict) -> list[list[dict]]:
+            kwargs = {"api_key": spec["api_key"], "endpoint": f"{base}/graphql", "rest_endpoint": f"{base}/api/v1"}
+            return run_sdk_flow(kwargs, world.project.id, spec, ROUNDS)
+
+        with ThreadPoolExecutor(n_clients) as pool:
+            outcomes = list(pool.map(lambda s: _attempt(client, s), specs))
+        journal = requests.get(f"{base}/_mock/journal", timeout=60).json()["entries"]
+    errors = [err for _rows, err in outcomes if err]
+    wrong = sum(wrong_rows(rows, expected_rows(world, spec, base)) for spec, (rows, _e) in zip(specs, outcomes,
+                                                                                                   strict=True))
+    clients = {e["client"] for e in journal}  # key hashes: every client made requests
+    print(f"\nsoak --workers 4: {n_clients} clients, {len(journal)} requests, "
+          f"{sum(1 for e in journal if e['status'] >= 500)} 5xx, {wrong} wrong rows, {len(errors)} errors")
+    assert not errors, errors[:3]
+    assert wrong == 0
+    assert not [e for e in journal if e["status"] >= 500]
+    assert len(clients) >= n_clients
+
+
+def _attempt(fn, spec):
+    try:
+        return fn(spec), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"

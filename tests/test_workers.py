@@ -25,9 +25,9 @@ KEY = {"Authorization": "Bearer worker-test-key", "Connection": "close"}  # a fr
 
 
 @contextmanager
-def serve(*extra: str) -> Iterator[tuple[str, str]]:
+def serve(*extra: str, public: str | None = PUBLIC) -> Iterator[tuple[str, str]]:
     cmd = [sys.executable, "-m", "lbmock.cli", "serve", "--port", "0", "--seed", str(SEED), "--rows", str(ROWS),
-           "--file-bytes", "20000", "--public-url", PUBLIC, *extra]
+           "--file-bytes", "20000", *(["--public-url", public] if public else []), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         base = project = None
