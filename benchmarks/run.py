@@ -100,7 +100,8 @@ def export_and_download(session: requests.Session, base: str, project: str) -> t
         info = gql(session, base, FROM_OFFSET, {"where": {"id": task}, "streamType": "RESULT",
                                                 "offset": str(offset)})["task"]["exportFileFromOffset"]
         t1 = time.perf_counter()
-        body = session.get(info["file"], timeout=600).content
+        # One raw read: requests' .content iterates in 10 KB pieces, which costs more than serving.
+        body = session.get(info["file"], timeout=600, stream=True).raw.read()
         getting += time.perf_counter() - t1
         received += len(body)
         offset = int(info["offsets"]["end"]) + 1

@@ -435,7 +435,7 @@ class MockBackend:
             handle.seek(start)
             left = size
             while left > 0:
-                chunk = handle.read(min(left, 256 * 1024))
+                chunk = handle.read(min(left, 4 * 1024 * 1024))  # an export file in one write
                 if not chunk:
                     return
                 left -= len(chunk)
