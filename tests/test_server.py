@@ -9,7 +9,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from lbmock.export import ExportFilters, LegacyWindow, TimeRange, selected_rows, v2_lines
+from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import WorkflowStatus
@@ -332,7 +332,3 @@ def test_unknown_paths_and_methods_are_json_4xx(client):
     for resp in (client.get("/nope"), client.get("/graphql"), client.delete("/v1/frames/x")):
         assert 400 <= resp.status_code < 500
         assert orjson.loads(resp.data)["error"]
-
-
-def test_legacy_window_type_is_reused():
-    assert LegacyWindow().labels  # the server's selection is lbmock.export's
