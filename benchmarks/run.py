@@ -23,25 +23,15 @@ from dataclasses import dataclass
 import orjson
 import requests
 
+from contract_tests.wire import CREATED_TASKS as TASKS
+from contract_tests.wire import EXPORT, FROM_OFFSET, HEADER, PARAM_FLAGS
+
 FULL = {"gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
         "load_seconds": 5.0, "load_clients": 8}
 SMOKE = {"gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
          "load_seconds": 0.5, "load_clients": 2}
-ALL_PARAMS = {"attachments": True, "metadata_fields": True, "data_row_details": True, "project_details": True,
-              "label_details": True, "performance_details": True, "embeddings": True, "interpolated_frames": True}
-FLAGS = {"includeAttachments": True, "includeEmbeddings": True, "includeMetadata": True,
-         "includeDataRowDetails": True, "includeProjectDetails": True, "includePerformanceDetails": True,
-         "includeLabelDetails": True, "includeInterpolatedFrames": True}
-EXPORT = ("mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!)"
-          "{exportDataRowsInProject(input: $input){taskId isStreamable}}")
-HEADER = ("query GetExportMetadataHeaderPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!)"
-          "{task(where: $where){exportMetadataHeader(streamType: $streamType){totalSize totalLines}}}")
-FROM_OFFSET = ("query GetExportFileFromOffsetPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!, "
-               "$offset: UInt64!){task(where: $where){exportFileFromOffset(streamType: $streamType, "
-               "offset: $offset){offsets {start end} lines {start end} file}}}")
-TASKS = ("query GetUserCreatedTasksPyApi($param_0: ID!, $param_1: ID!){user(where: {id: $param_1})"
-         "{createdTasks(where: {id: $param_0} skip: 0 first: 100){completionPercentage createdAt errors metadata "
-         "name result status type id updatedAt}}}")
+ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
+FLAGS = dict.fromkeys(PARAM_FLAGS.values(), True)
 KEY = {"Authorization": "Bearer bench"}
 SEED = 2
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from lbmock.export import ExportFilters, LegacyWindow, TimeRange, legacy_array_chunks, v2_lines
+from lbmock.export import ExportFilters, LegacyWindow, TimeRange, legacy_array_chunks, selected_rows, v2_lines
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -53,8 +53,6 @@ class ExportFile:
     index: int
     lines: tuple[int, int]
     offsets: tuple[int, int]
-    first_row: int  # world index where this file's rows start
-    row_count: int  # selected rows in this file
 
 
 @dataclass
@@ -303,22 +301,19 @@ class MockBackend:
             return "FAILED", 100.0
         return "COMPLETE", 100.0
 
-    def stream_lines(self, task: ExportTask, stream: str, start_row: int = 0) -> Iterator[tuple[DataRow, bytes]]:
-        """(row, NDJSON line) of a stream, from world row ``start_row`` on.
+    def stream_lines(self, task: ExportTask, stream: str) -> Iterator[bytes]:
+        """The NDJSON lines of a stream.
 
         RESULT holds the rendered rows; ERRORS one line per failed row (fault
         export-errors), and those rows are missing from RESULT.
         """
         world = self.world
-        rows = (world.row(i) for i in range(start_row, len(world)))
-        for row in rows:
-            if not task.filters.matches(row):
-                continue
+        for row in selected_rows(world, task.filters):
             failed = task.fails_row(row)
             if stream == RESULT and not failed:
-                yield row, next(v2_lines(world, (row,), task.params, task.urls))
+                yield next(v2_lines(world, (row,), task.params, task.urls))
             elif stream == ERRORS and failed:
-                yield row, orjson.dumps({
+                yield orjson.dumps({
                     "data_row": {"id": row.id, "global_key": row.global_key},
                     "errors": [{"code": "EXPORT_ROW_FAILED",
                                 "message": f"Failed to export data row {row.id}: injected by lbmock"}],
@@ -359,7 +354,7 @@ class MockBackend:
             meta = orjson.loads(self._spool(task, stream, ".plan.json").read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return None
-        files = [ExportFile(f[0], tuple(f[1]), tuple(f[2]), f[3], f[4]) for f in meta["files"]]
+        files = [ExportFile(f[0], tuple(f[1]), tuple(f[2])) for f in meta["files"]]
         return StreamPlan(files, meta["total_lines"], meta["total_size"])
 
     def _spool_stream(self, task: ExportTask, stream: str) -> StreamPlan:
@@ -370,29 +365,26 @@ class MockBackend:
         private = f".{os.getpid()}.{threading.get_ident()}.tmp"
         files: list[ExportFile] = []
         line = offset = start_line = start_offset = count = 0
-        first_row = -1
         with open(data_path.with_suffix(private), "wb") as out:
-            for row, data in self.stream_lines(task, stream):
+            for data in self.stream_lines(task, stream):
                 out.write(data)
                 if count == 0:
-                    first_row, start_line, start_offset = row.index, line, offset
+                    start_line, start_offset = line, offset
                 line += 1
                 offset += len(data)
                 count += 1
                 if offset - start_offset >= self.file_bytes:
-                    files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
-                                            first_row, count))
+                    files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
                     count = 0
         if count:
-            files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1),
-                                    first_row, count))
+            files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
         plan = StreamPlan(files, line, offset)
         if line:
             os.replace(data_path.with_suffix(private), data_path)
         else:  # an empty stream (usually ERRORS) needs only its plan
             data_path.with_suffix(private).unlink(missing_ok=True)
         plan_path.with_suffix(private).write_bytes(orjson.dumps(
-            {"files": [[f.index, f.lines, f.offsets, f.first_row, f.row_count] for f in files],
+            {"files": [[f.index, f.lines, f.offsets] for f in files],
              "total_lines": line, "total_size": offset}))
         os.replace(plan_path.with_suffix(private), plan_path)
         return plan

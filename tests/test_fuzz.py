@@ -39,6 +39,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.exceptions import HTTPException
 
+from contract_tests.wire import CREATED_TASKS as TASKS
+from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, PARAM_FLAGS
 from lbmock.export import ExportFilters, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -52,22 +54,7 @@ SEED, ROWS, FILE_BYTES = 31, 10, 6_000
 KEY, OTHER_KEY, MUTATION_KEY = "fuzz-key", "fuzz-other-key", "fuzz-mutation-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 INTERNAL_CODES = {"LBMOCK_INTERNAL_ERROR", "INTERNAL_SERVER_ERROR"}
-ALL_FLAGS = {f: True for f in ("includeAttachments", "includeEmbeddings", "includeMetadata", "includeDataRowDetails",
-                               "includeProjectDetails", "includePerformanceDetails", "includeLabelDetails",
-                               "includeInterpolatedFrames")}
-EXPORT = ("mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!)"
-          "{exportDataRowsInProject(input: $input){taskId isStreamable}}")
-HEADER = ("query GetExportMetadataHeaderPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!)"
-          "{task(where: $where){exportMetadataHeader(streamType: $streamType){totalSize totalLines}}}")
-FROM_OFFSET = ("query GetExportFileFromOffsetPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!, "
-               "$offset: UInt64!){task(where: $where){exportFileFromOffset(streamType: $streamType, "
-               "offset: $offset){offsets {start end} lines {start end} file}}}")
-FROM_LINE = ("query GetExportFileFromLinePyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!, "
-             "$line: UInt64!){task(where: $where){exportFileFromLine(streamType: $streamType, line: $line)"
-             "{offsets {start end} lines {start end} file}}}")
-TASKS = ("query GetUserCreatedTasksPyApi($param_0: ID!, $param_1: ID!){user(where: {id: $param_1}){createdTasks("
-         "where: {id: $param_0} skip: 0 first: 100){completionPercentage createdAt errors metadata name result "
-         "status status type id updatedAt}}}")
+ALL_FLAGS = dict.fromkeys(PARAM_FLAGS.values(), True)
 LEGACY = ("mutation GetLabelExportUrlPyApi($projectId: ID!, $filters: ExportLabelsFiltersInput)"
           "{exportLabels(data:{projectId: $projectId, filters: $filters}) {downloadUrl createdAt shouldPoll}}")
 

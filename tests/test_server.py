@@ -9,6 +9,8 @@ import orjson
 import pytest
 from PIL import Image
 
+from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, PARAM_FLAGS
+from contract_tests.wire import LEGACY_EXPORT as LEGACY
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -18,21 +20,7 @@ from strategies import seeded_world
 
 SEED, ROWS = 5, 30
 KEY = {"Authorization": "Bearer test-key"}
-EXPORT = ("mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!)"
-          "{exportDataRowsInProject(input: $input){taskId isStreamable}}")
-HEADER = ("query GetExportMetadataHeaderPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!)"
-          "{task(where: $where){exportMetadataHeader(streamType: $streamType){totalSize totalLines}}}")
-FROM_OFFSET = ("query GetExportFileFromOffsetPyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!, "
-               "$offset: UInt64!){task(where: $where){exportFileFromOffset(streamType: $streamType, "
-               "offset: $offset){offsets {start end} lines {start end} file}}}")
-FROM_LINE = ("query GetExportFileFromLinePyApi($where: WhereUniqueIdInput, $streamType: TaskStreamType!, "
-             "$line: UInt64!){task(where: $where){exportFileFromLine(streamType: $streamType, line: $line)"
-             "{offsets {start end} lines {start end} file}}}")
-LEGACY = ("mutation GetLabelExportUrlPyApi($projectId: ID!)\n {exportLabels(data:{projectId: $projectId%s})"
-          " {downloadUrl createdAt shouldPoll} }")
-ALL_FLAGS = {f: True for f in ("includeAttachments", "includeEmbeddings", "includeMetadata", "includeDataRowDetails",
-                               "includeProjectDetails", "includePerformanceDetails", "includeLabelDetails",
-                               "includeInterpolatedFrames")}
+ALL_FLAGS = dict.fromkeys(PARAM_FLAGS.values(), True)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ from contextlib import contextmanager
 
 import requests
 
+from contract_tests.wire import CREATED_TASKS as TASKS
+from contract_tests.wire import EXPORT, FROM_OFFSET, HEADER
+from contract_tests.wire import LEGACY_EXPORT as LEGACY
 from lbmock.export import ExportFilters, selected_rows
 from lbmock.world import WorkflowStatus
 from strategies import seeded_world
-from tests.test_server import EXPORT, FROM_OFFSET, HEADER, LEGACY
 
 SEED, ROWS = 2, 40
 PUBLIC = "http://lbmock.test"  # both servers put the same base in links, so bytes can be compared
-TASKS = ("query GetUserCreatedTasksPyApi($param_0: ID!, $param_1: ID!){user(where: {id: $param_1})"
-         "{createdTasks(where: {id: $param_0} skip: 0 first: 100){id status completionPercentage}}}")
 KEY = {"Authorization": "Bearer worker-test-key", "Connection": "close"}  # a fresh connection per call
 
 
