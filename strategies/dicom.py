@@ -32,6 +32,7 @@ from lbmock.dicom.series import (
     uid_from,
 )
 from lbmock.world import Volume
+from strategies.annotations import draw_volume
 from strategies.choices import Choices
 
 DAY_MS = 24 * 3600 * 1000
@@ -131,8 +132,6 @@ def dicom_series(draw: st.DrawFn, volume: Volume | None = None, variants: object
 
     ``volume`` fixes the size (else one is drawn as data rows draw it).
     """
-    from strategies.world import draw_volume  # the row module imports this one
-
     c = Choices(draw)
     chosen = _variants(c, variants)
     return draw_dicom_series(c, volume or draw_volume(c), chosen, 1_700_000_000_000)
