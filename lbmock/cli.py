@@ -1,4 +1,4 @@
-"""The ``lbmock`` command: generate, validate, serve."""
+"""The ``lbmock`` command: generate, validate, serve, oracle."""
 
 from __future__ import annotations
 
@@ -72,6 +72,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return validate_path(args.file, out=sys.stdout, max_reports=args.max_errors)
 
 
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from lbmock.oracle import UnknownDataRow, write_oracle
+    from strategies.served_world import seeded_world
+
+    world = seeded_world(args.seed, args.rows, args.project_id, dicom_variants=args.dicom_variant)
+    try:
+        files = write_oracle(world, args.data_row, args.out, label_id=args.label)
+    except (UnknownDataRow, KeyError) as exc:
+        print(f"lbmock oracle: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"lbmock oracle: cannot write {exc.filename or args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    s = files.summary
+    print(f"lbmock oracle: {files.nifti} ({' x '.join(map(str, s['shape']))} voxels, {len(s['labels'])} "
+          f"mask labels) and {files.sidecar} ({len(s['polylines'])} polylines)", file=sys.stderr)
+    return 0
+
+
+def _nifti_path(text: str) -> str:
+    if not text.endswith((".nii.gz", ".nii")):
+        raise argparse.ArgumentTypeError(f"{text!r}: the oracle writes NIfTI-1, name it *.nii.gz or *.nii")
+    return text
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from mockserver.cli import serve
 
@@ -98,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("file", help="path, or - for stdin")
     val.add_argument("--max-errors", type=int, default=200)
     val.set_defaults(func=cmd_validate)
+
+    orc = sub.add_parser("oracle", help="write a data row's expected label map (NIfTI-1 + JSON sidecar)",
+                         description="Write the label map a correct converter produces for one data row of "
+                                     "the world `lbmock serve` serves with the same options: NIfTI-1 on the "
+                                     "DICOM volume's voxel grid (RAS affine) and a JSON sidecar next to it.")
+    orc.add_argument("--seed", type=int, default=0, help="world seed, as given to lbmock serve (default: 0)")
+    orc.add_argument("--rows", type=_row_count, default=100, help="world rows, as served (default: 100)")
+    orc.add_argument("--project-id", default=None, help="project id, as served (default: the world's own)")
+    from lbmock.dicom.series import VARIANTS
+
+    orc.add_argument("--dicom-variant", action="append", default=[], choices=VARIANTS, metavar="NAME",
+                     help=f"hostile DICOM variant, as served; repeatable ({', '.join(VARIANTS)}; default: none)")
+    orc.add_argument("--data-row", required=True, metavar="ID", help="the data row id (from the export)")
+    orc.add_argument("--label", default=None, metavar="ID", help="which label of the row (default: its first)")
+    orc.add_argument("--out", required=True, type=_nifti_path, metavar="PATH.nii.gz",
+                     help="NIfTI-1 output (.nii.gz or .nii); the sidecar is PATH.json beside it")
+    orc.set_defaults(func=cmd_oracle)
 
     srv = sub.add_parser("serve", help="run the mock Labelbox server")
     from mockserver.cli import add_serve_arguments

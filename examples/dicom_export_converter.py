@@ -1,0 +1,219 @@
+"""Convert a Labelbox DICOM export into label maps: NIfTI (nibabel) or DICOM-SEG (highdicom).
+
+This is the code a team consuming Labelbox DICOM exports writes, and it
+knows nothing of lbmock: it reads an export v2 row (as the ``labelbox`` SDK
+returns it), downloads the DICOM behind ``row_data`` and every mask PNG, and
+places each plane's masks in the volume:
+
+* Axial frame N, PNG pixel (x, y)    -> voxel (column x, row y, frame N)
+* Sagittal frame N, PNG pixel (x, y) -> voxel (column N, row x, frame y)
+* Coronal frame N, PNG pixel (x, y)  -> voxel (column x, row N, frame y)
+
+(frames 1-based, file order; voxel arrays indexed ``[column, row, frame-1]``
+as NIfTI wants them).  Label indices follow the label's features in the
+order ``key_frame_feature_map`` lists them, masks only, 1-based; where masks
+overlap the later one wins.  The geometry comes from the DICOM tags alone.
+
+Run it against ``lbmock serve`` (or Labelbox)::
+
+    python examples/dicom_export_converter.py --api-key KEY --project-id P --out out/ \\
+        [--endpoint http://127.0.0.1:8080/graphql --rest-endpoint http://127.0.0.1:8080/api/v1] [--seg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import requests
+from PIL import Image
+
+PLANES = ("Axial", "Sagittal", "Coronal")
+
+
+@dataclass
+class LabelMap:
+    """A data row's masks as one integer volume indexed ``[column, row, frame - 1]``."""
+
+    voxels: np.ndarray
+    feature_ids: list[str]  # index n is feature_ids[n - 1]
+    names: list[str]
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def download_dicom(row: dict, session: requests.Session) -> pydicom.Dataset:
+    """The multi-frame DICOM file behind ``row_data`` (a signed URL)."""
+    response = session.get(row["data_row"]["row_data"], timeout=120)
+    response.raise_for_status()
+    return pydicom.dcmread(io.BytesIO(response.content))
+
+
+def download_mask(url: str, session: requests.Session) -> np.ndarray:
+    """A mask PNG as a boolean ``[y, x]`` array."""
+    response = session.get(url, timeout=60)
+    response.raise_for_status()
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("L")) > 0
+
+
+# ---------------------------------------------------------------- geometry from the tags
+
+
+def _functional(ds: pydicom.Dataset, frame: int, sequence: str):
+    """A functional group macro of ``frame`` (0-based): per-frame first, then shared."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and sequence in per_frame[frame]:
+        return per_frame[frame][sequence][0]
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared and sequence in shared[0]:
+        return shared[0][sequence][0]
+    return ds  # a single-frame or legacy file: the attributes are top-level
+
+
+def dicom_affine_ras(ds: pydicom.Dataset) -> np.ndarray:
+    """Voxel index (column, row, frame - 1) -> RAS mm, from the DICOM tags.
+
+    Column i moves along the row cosine by the column spacing (PixelSpacing[1]),
+    row j along the column cosine by the row spacing (PixelSpacing[0]); frames
+    follow their ImagePositionPatient, whichever way they run.
+    """
+    frames = int(ds.get("NumberOfFrames", 1))
+    orientation = np.array(_functional(ds, 0, "PlaneOrientationSequence").ImageOrientationPatient, dtype=float)
+    measures = _functional(ds, 0, "PixelMeasuresSequence")
+    row_spacing, col_spacing = (float(v) for v in measures.PixelSpacing)
+    first = np.array(_functional(ds, 0, "PlanePositionSequence").ImagePositionPatient, dtype=float)
+    row_cos, col_cos = orientation[:3], orientation[3:]
+    if frames > 1:
+        last = np.array(_functional(ds, frames - 1, "PlanePositionSequence").ImagePositionPatient, dtype=float)
+        step = (last - first) / (frames - 1)
+    else:
+        step = np.cross(row_cos, col_cos) * float(measures.SliceThickness)
+    lps = np.eye(4)
+    lps[:3, 0] = row_cos * col_spacing
+    lps[:3, 1] = col_cos * row_spacing
+    lps[:3, 2] = step
+    lps[:3, 3] = first
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM is LPS, NIfTI RAS
+
+
+# ---------------------------------------------------------------- masks -> voxels
+
+
+def label_map(row: dict, project_id: str, ds: pydicom.Dataset, session: requests.Session,
+              label_number: int = 0) -> LabelMap:
+    """Place every mask of one label of ``row`` in a ``[column, row, frame - 1]`` volume."""
+    cols, rows, frames = int(ds.Columns), int(ds.Rows), int(ds.get("NumberOfFrames", 1))
+    label = row["projects"][project_id]["labels"][label_number]
+    annotations = label["annotations"]
+    masks: dict[str, list[tuple[str, int, str]]] = {}
+    names: dict[str, str] = {}
+    for plane in PLANES:
+        for frame, content in annotations["groups"].get(plane, {}).get("frames", {}).items():
+            for feature_id, obj in content["objects"].items():
+                if "mask" in obj:
+                    masks.setdefault(feature_id, []).append((plane, int(frame), obj["mask"]["url"]))
+                    names[feature_id] = obj["name"]
+    order = [fid for fid in annotations["key_frame_feature_map"] if fid in masks]
+    dtype = np.uint8 if len(order) < 256 else np.uint16
+    voxels = np.zeros((cols, rows, frames), dtype=dtype)
+    expected = {"Axial": (rows, cols), "Sagittal": (frames, rows), "Coronal": (frames, cols)}
+    for index, feature_id in enumerate(order, start=1):
+        for plane, frame, url in masks[feature_id]:
+            mask = download_mask(url, session)
+            if mask.shape != expected[plane]:
+                raise ValueError(f"{plane} mask is {mask.shape[::-1]} (w x h), the DICOM says "
+                                 f"{expected[plane][::-1]}")
+            by_xy = mask.T  # [x, y]
+            if plane == "Axial":
+                voxels[:, :, frame - 1][by_xy] = index
+            elif plane == "Sagittal":
+                voxels[frame - 1, :, :][by_xy] = index
+            else:
+                voxels[:, frame - 1, :][by_xy] = index
+    return LabelMap(voxels, order, [names[f] for f in order])
+
+
+# ---------------------------------------------------------------- writers
+
+
+def to_nifti(labels: LabelMap, ds: pydicom.Dataset, path: str | os.PathLike[str]) -> None:
+    """Write the label map as NIfTI-1 with the DICOM geometry."""
+    import nibabel as nib
+
+    image = nib.Nifti1Image(labels.voxels, dicom_affine_ras(ds))
+    image.header.set_xyzt_units("mm")
+    image.set_qform(image.affine, code=1)
+    image.set_sform(image.affine, code=1)
+    nib.save(image, os.fspath(path))
+
+
+def to_dicom_seg(labels: LabelMap, ds: pydicom.Dataset, path: str | os.PathLike[str]) -> bool:
+    """Write the label map as a DICOM-SEG over the source file (False if there is no mask)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    if not labels.feature_ids:
+        return False
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=n, segment_label=name[:64] or f"segment {n}",
+            segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+            tracking_uid=hd.UID(), tracking_id=feature_id,
+        )
+        for n, (feature_id, name) in enumerate(zip(labels.feature_ids, labels.names, strict=True), start=1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=[ds],
+        pixel_array=labels.voxels.transpose(2, 1, 0),  # [frame, row, column]: frame i is source frame i + 1
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="example", manufacturer_model_name="dicom_export_converter", software_versions="1",
+        device_serial_number="0",
+    )
+    seg.save_as(os.fspath(path))
+    return True
+
+
+# ---------------------------------------------------------------- a script
+
+
+def main() -> None:
+    import labelbox
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--project-id", required=True)
+    parser.add_argument("--out", required=True, type=Path, help="folder for <data row id>.nii.gz (and .seg.dcm)")
+    parser.add_argument("--endpoint", default=None, help="GraphQL endpoint (default: Labelbox's)")
+    parser.add_argument("--rest-endpoint", default=None, help="REST endpoint (default: Labelbox's)")
+    parser.add_argument("--seg", action="store_true", help="also write DICOM-SEG files")
+    args = parser.parse_args()
+    kwargs = {k: v for k, v in (("endpoint", args.endpoint), ("rest_endpoint", args.rest_endpoint)) if v}
+    client = labelbox.Client(api_key=args.api_key, **kwargs)
+    task = client.get_project(args.project_id).export(params={"label_details": True})
+    task.wait_till_done()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {args.api_key}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    for output in task.get_buffered_stream():
+        row = output.json
+        if not row["projects"][args.project_id]["labels"]:
+            continue
+        ds = download_dicom(row, session)
+        labels = label_map(row, args.project_id, ds, session)
+        to_nifti(labels, ds, args.out / f"{row['data_row']['id']}.nii.gz")
+        if args.seg:
+            to_dicom_seg(labels, ds, args.out / f"{row['data_row']['id']}.seg.dcm")
+        print(row["data_row"]["id"], labels.voxels.shape, len(labels.feature_ids), "masks")
+
+
+if __name__ == "__main__":
+    main()

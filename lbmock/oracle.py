@@ -1,0 +1,146 @@
+"""The oracle: the label map a correct export converter must produce, and its sidecar.
+
+Computed from the world model alone (never by decoding the PNGs we serve):
+
+* ``labels.nii.gz``: NIfTI-1 on the DICOM volume's voxel grid, array
+  ``[i, j, k]`` = (column, row, file frame - 1), shape ``(cols, rows,
+  slices)``, voxel value = label index (0 background), affine = the DICOM
+  geometry in RAS (:func:`lbmock.dicom.geometry.affine_ras`).  Written slice
+  by slice from :func:`lbmock.render.labelmap.label_slices`.
+* ``labels.json`` next to it: each label index's feature (id, tool name,
+  plane, frames, voxel count) and every polyline's vertices in patient
+  coordinates, on every frame the export lists (key frames and interpolated
+  frames, marked).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, patient_points
+from lbmock.ids import row_index_of
+from lbmock.render.labelmap import choose_label, label_dtype, label_slices, mask_features
+from lbmock.render.nifti import write_nifti
+from lbmock.world import DataRow, Label, Polyline, World
+
+SIDECAR_FORMAT = "lbmock-oracle/1"
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+class UnknownDataRow(LookupError):
+    """The world has no data row with that id."""
+
+
+@dataclass(frozen=True, slots=True)
+class OracleFiles:
+    nifti: Path
+    sidecar: Path
+    summary: dict[str, Any]  # what the sidecar holds
+
+
+def sidecar_path(nifti_path: str | os.PathLike[str]) -> Path:
+    """``labels.nii.gz`` -> ``labels.json`` (same folder, same stem)."""
+    path = Path(nifti_path)
+    for suffix in NIFTI_SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.with_name(path.name[: -len(suffix)] + ".json")
+    raise ValueError(f"{path.name}: the oracle writes NIfTI-1, name it *.nii.gz or *.nii")
+
+
+def find_row(world: World, data_row_id: str) -> DataRow:
+    """The row with ``data_row_id`` (ids encode their row's index, so this is one lookup)."""
+    index = row_index_of(data_row_id)
+    if index is not None and 0 <= index < len(world):
+        row = world.row(index)
+        if row.id == data_row_id:
+            return row
+    first = ", ".join(world.row(i).id for i in range(min(3, len(world))))
+    raise UnknownDataRow(f"no data row {data_row_id!r} in this world ({len(world)} rows"
+                         + (f"; the first: {first}" if first else "") + ")")
+
+
+def _matrix(affine: np.ndarray) -> list[list[float]]:
+    return [[float(v) for v in row] for row in affine]
+
+
+def _polylines(row: DataRow, label: Label | None) -> list[dict[str, Any]]:
+    out = []
+    for feature in label.features if label else ():
+        if feature.tool.kind != "polyline":
+            continue
+        frames = []
+        for frame, geometry, is_key, _ in feature.frames(interpolated=True):
+            assert isinstance(geometry, Polyline)
+            lps = patient_points(row.series, feature.plane, frame, geometry.points)
+            ras = lps * LPS_TO_RAS.diagonal()[:3]
+            frames.append({"frame": frame, "keyframe": is_key,
+                           "points_plane": [list(p) for p in geometry.points],
+                           "points_lps_mm": lps.tolist(), "points_ras_mm": ras.tolist()})
+        out.append({"feature_id": feature.feature_id, "name": feature.tool.name, "value": feature.tool.value,
+                    "schema_id": feature.tool.schema_id, "plane": feature.plane, "frames": frames})
+    return out
+
+
+def write_row_oracle(row: DataRow, out_path: str | os.PathLike[str], label_id: str | None = None,
+                     world: World | None = None) -> OracleFiles:
+    """Write ``row``'s oracle (NIfTI + JSON sidecar); ``label_id`` picks one of its labels (default: first)."""
+    out = Path(out_path)
+    sidecar = sidecar_path(out)
+    label = choose_label(row, label_id)
+    features = mask_features(label)
+    volume = row.volume
+    shape = (volume.cols, volume.rows, volume.slices)
+    lps = affine_lps(row.series)
+    ras = LPS_TO_RAS @ lps
+    counts = np.zeros(len(features) + 1, dtype=np.int64)
+
+    def counted():  # voxel counts gathered on the way to the file
+        for frame in label_slices(row, label):
+            counts[:] += np.bincount(frame.ravel(), minlength=len(features) + 1)
+            yield frame
+
+    write_nifti(out, shape, label_dtype(len(features)), ras, counted(), description=f"lbmock oracle {row.id}")
+    summary: dict[str, Any] = {
+        "format": SIDECAR_FORMAT,
+        "nifti": out.name,
+        "project_id": world.project.id if world else None,
+        "seed": world.seed if world else None,
+        "data_row": {"id": row.id, "global_key": row.global_key, "external_id": row.external_id},
+        "label_id": label.id if label else None,
+        "shape": list(shape),
+        "axes": ["i: DICOM column (0..Columns-1)", "j: DICOM row (0..Rows-1)",
+                 "k: frame in file order - 1 (0..NumberOfFrames-1)"],
+        "dtype": label_dtype(len(features)).name,
+        "affine_ras": _matrix(ras),
+        "affine_lps": _matrix(lps),
+        "labels": {
+            str(index): {"feature_id": f.feature_id, "name": f.tool.name, "value": f.tool.value,
+                         "schema_id": f.tool.schema_id, "color": f.tool.color, "plane": f.plane,
+                         "frames": [kf.frame for kf in f.keyframes], "voxel_count": int(counts[index])}
+            for index, f in enumerate(features, start=1)
+        },
+        "background_voxel_count": int(counts[0]),
+        "polylines": _polylines(row, label),
+        "polyline_frames": "key frames and the interpolated frames between them (keyframe: false)",
+    }
+    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    os.replace(tmp, sidecar)
+    return OracleFiles(out, sidecar, summary)
+
+
+def write_oracle(world: World, data_row_id: str, out_path: str | os.PathLike[str],
+                 label_id: str | None = None) -> OracleFiles:
+    """The oracle of data row ``data_row_id`` of ``world``, written to ``out_path`` and its sidecar.
+
+    Raises :class:`UnknownDataRow` for an id not in the world, ``KeyError``
+    for a label id not on the row, ``ValueError`` for a name not ending in
+    ``.nii.gz`` / ``.nii``.
+    """
+    return write_row_oracle(find_row(world, data_row_id), out_path, label_id, world)

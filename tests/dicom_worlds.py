@@ -1,0 +1,60 @@
+"""Small DICOM worlds for property tests, and the label map a user would build from the PNGs.
+
+Served volumes go up to 512 x 512 x 400; property tests that write DICOM and
+NIfTI files draw tiny ones (a few voxels a side: overlaps are frequent and a
+swapped axis cannot hide, since every axis gets its own length) with every
+mix of the hostile variants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import strategies as st
+
+from lbmock.dicom.series import VARIANTS
+from lbmock.render.labelmap import mask_features
+from lbmock.render.masks import decode_png_gray8, render_mask_png
+from lbmock.world import DataRow, Label, Volume, World
+from strategies import labels, worlds
+from strategies.dicom import dicom_series
+
+
+@st.composite
+def small_volumes(draw: st.DrawFn, max_side: int = 9, max_slices: int = 8) -> Volume:
+    return Volume(rows=draw(st.integers(1, max_side)), cols=draw(st.integers(1, max_side)),
+                  slices=draw(st.integers(1, max_slices)))
+
+
+@st.composite
+def small_dicom_worlds(draw: st.DrawFn, max_rows: int = 2, max_labels: int = 2,
+                       variants: object = None) -> World:
+    """A world of 1..``max_rows`` small labelled rows; ``variants=None`` draws any mix of the hostile ones."""
+    world = draw(worlds(min_rows=max_rows, max_rows=max_rows))
+    rows = []
+    chosen = draw(st.sets(st.sampled_from(VARIANTS))) if variants is None else variants
+    for row in list(world)[: draw(st.integers(1, max_rows))]:
+        volume = draw(small_volumes())
+        row_labels = tuple(draw(labels(world.project, volume)) for _ in range(draw(st.integers(1, max_labels))))
+        series = draw(dicom_series(volume=volume, variants=chosen))
+        rows.append(dataclasses.replace(row, volume=volume, labels=row_labels, series=series))
+    return World(world.project, tuple(rows))
+
+
+def reference_volume(row: DataRow, label: Label) -> np.ndarray:
+    """The label map indexed [i, j, k], built from the decoded mask PNGs a user downloads."""
+    v = row.volume
+    ref = np.zeros((v.cols, v.rows, v.slices), dtype=np.int64)
+    for index, feature in enumerate(mask_features(label), start=1):
+        plane = v.plane(feature.plane)
+        for kf in feature.keyframes:
+            ys, xs = np.nonzero(decode_png_gray8(render_mask_png(kf.geometry, plane)))
+            n = kf.frame - 1
+            if feature.plane == "Axial":
+                ref[xs, ys, n] = index  # slice N-1
+            elif feature.plane == "Sagittal":
+                ref[n, xs, ys] = index  # column N-1; PNG x runs along rows, y along frames
+            else:
+                ref[xs, n, ys] = index  # row N-1; PNG x runs along columns, y along frames
+    return ref

@@ -1,0 +1,148 @@
+"""The oracle: NIfTI-1 label map + JSON sidecar, read back with nibabel; the `lbmock oracle` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+from dicom_worlds import reference_volume, small_dicom_worlds
+from hypothesis import HealthCheck, given, settings
+
+from lbmock.cli import main
+from lbmock.oracle import UnknownDataRow, find_row, sidecar_path, write_oracle
+from lbmock.render.labelmap import choose_label, mask_features
+from strategies.served_world import seeded_world
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                           HealthCheck.too_slow])
+
+
+def contract_affine_lps(series) -> np.ndarray:
+    """DICOM-DESIGN's affine, spelled out from the series' own numbers (not the geometry module)."""
+    g = series.geometry
+    r, c = np.array(g.row_cosine), np.array(g.column_cosine)
+    out = np.eye(4)
+    out[:3, 0] = r * g.column_spacing
+    out[:3, 1] = c * g.row_spacing
+    out[:3, 2] = np.cross(r, c) * g.slice_step
+    out[:3, 3] = g.origin
+    return out
+
+
+@SETTINGS
+@given(small_dicom_worlds())
+def test_oracle_voxels_affine_and_sidecar(tmp_path, world):
+    for row in world:
+        for label in row.labels:
+            out = tmp_path / f"{row.id}-{label.id}.nii.gz"
+            files = write_oracle(world, row.id, out, label_id=label.id)
+            img = nib.load(out)
+            v = row.volume
+            assert img.shape == (v.cols, v.rows, v.slices)
+            data = np.asanyarray(img.dataobj)
+            np.testing.assert_array_equal(data, reference_volume(row, label))
+            ras = np.diag([-1.0, -1, 1, 1]) @ contract_affine_lps(row.series)
+            tol = 2e-6 * max(1.0, np.abs(ras).max())  # float32 in the header
+            np.testing.assert_allclose(img.affine, ras, atol=tol)
+            assert int(img.header["qform_code"]) == 1  # our grids never shear: the qform holds them
+            np.testing.assert_allclose(img.header.get_qform(), ras, atol=10 * tol)
+
+            side = json.loads(files.sidecar.read_text())
+            assert files.sidecar == out.with_name(f"{row.id}-{label.id}.json")
+            assert side["data_row"]["id"] == row.id and side["label_id"] == label.id
+            features = mask_features(label)
+            assert list(side["labels"]) == [str(n) for n in range(1, len(features) + 1)]
+            for n, feature in enumerate(features, start=1):
+                entry = side["labels"][str(n)]
+                assert (entry["feature_id"], entry["name"], entry["plane"]) == (
+                    feature.feature_id, feature.tool.name, feature.plane)
+                assert entry["frames"] == [kf.frame for kf in feature.keyframes]
+                assert entry["voxel_count"] == int((data == n).sum())
+            np.testing.assert_allclose(np.array(side["affine_ras"]), ras, atol=1e-9 * max(1.0, np.abs(ras).max()))
+            _check_polylines(row, label, side, contract_affine_lps(row.series))
+
+
+def _check_polylines(row, label, side, lps):
+    lines = [f for f in label.features if f.tool.kind == "polyline"]
+    assert [p["feature_id"] for p in side["polylines"]] == [f.feature_id for f in lines]
+    for feature, entry in zip(lines, side["polylines"], strict=True):
+        listed = [(fr["frame"], fr["keyframe"]) for fr in entry["frames"]]
+        assert listed == [(frame, key) for frame, _, key, _ in feature.frames(interpolated=True)]
+        for frame in entry["frames"]:
+            for (px, py), mm in zip(frame["points_plane"], frame["points_lps_mm"], strict=True):
+                u, w, n = px - 0.5, py - 0.5, frame["frame"] - 1  # pixel centres at +0.5
+                index = {"Axial": (u, w, n), "Sagittal": (n, u, w), "Coronal": (u, n, w)}[feature.plane]
+                np.testing.assert_allclose(mm, (lps @ [*index, 1.0])[:3], atol=1e-6)
+            np.testing.assert_allclose(np.array(frame["points_ras_mm"]),
+                                       np.array(frame["points_lps_mm"]) * [-1, -1, 1])
+
+
+def test_same_world_same_bytes(tmp_path):
+    world = seeded_world(3, 6)
+    row = next(r for r in world if any(mask_features(lb) for lb in r.labels))
+    a, b = tmp_path / "a.nii.gz", tmp_path / "b" / "a.nii.gz"
+    b.parent.mkdir()
+    write_oracle(world, row.id, a)
+    write_oracle(seeded_world(3, 6), row.id, b)
+    assert a.read_bytes() == b.read_bytes()
+    assert sidecar_path(a).read_bytes() == sidecar_path(b).read_bytes()
+
+
+def test_unknown_rows_and_labels_are_named(tmp_path):
+    world = seeded_world(3, 4)
+    with pytest.raises(UnknownDataRow, match="no data row 'nope'"):
+        find_row(world, "nope")
+    beyond = seeded_world(3, 8).row(6).id  # a real id of a bigger world with the same seed
+    with pytest.raises(UnknownDataRow, match=world.row(0).id):
+        find_row(world, beyond)
+    labelled = next(r for r in world if r.labels)
+    with pytest.raises(KeyError, match="has no label"):
+        choose_label(labelled, "ckxxxxxxxxxxxxxxxxxxxxxxx")
+
+
+def test_cli_writes_the_oracle_of_the_served_world(tmp_path, capsys):
+    world = seeded_world(5, 3, dicom_variants=["oblique", "reversed-slices"])
+    row = next(r for r in world if r.labels)
+    out = tmp_path / "labels.nii.gz"
+    assert main(["oracle", "--seed", "5", "--rows", "3", "--dicom-variant", "oblique",
+                 "--dicom-variant", "reversed-slices", "--data-row", row.id, "--out", str(out)]) == 0
+    side = json.loads((tmp_path / "labels.json").read_text())
+    assert side["data_row"]["id"] == row.id
+    img = nib.load(out)
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), reference_volume(row, row.labels[0]))
+    assert "labels.nii.gz" in capsys.readouterr().err
+
+
+def test_cli_unknown_row_is_exit_2_with_a_message_not_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lbmock.cli", "oracle", "--seed", "1", "--rows", "2",
+                           "--data-row", "ck00000000000000000000000", "--out", str(tmp_path / "x.nii.gz")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "no data row 'ck00000000000000000000000'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data-row", "x", "--out", "labels.png"], "name it *.nii.gz or *.nii"),
+    (["--data-row", "x", "--out", "l.nii.gz", "--dicom-variant", "wobbly"], "invalid choice: 'wobbly'"),
+    (["--out", "l.nii.gz"], "--data-row"),
+])
+def test_cli_bad_options_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["oracle", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help_states_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["oracle", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for fragment in ("(default: 0)", "(default: 100)", "(default: the world's own)", "default: none",
+                     "(default: its first)", "PATH.json beside it"):
+        assert fragment in text
