@@ -75,9 +75,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_oracle(args: argparse.Namespace) -> int:
     from lbmock.oracle import UnknownDataRow, write_oracle
-    from strategies.served_world import seeded_world
+    from strategies.served_world import resolve_world
 
-    world = seeded_world(args.seed, args.rows, args.project_id, dicom_variants=args.dicom_variant)
+    world = resolve_world(world_spec_from_args(args))
     try:
         files = write_oracle(world, args.data_row, args.out, label_id=args.label)
     except (UnknownDataRow, KeyError) as exc:
@@ -104,6 +104,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """Help lines end with the option's default, unless it has none or the line already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if action.required or default is None or default is False or default == argparse.SUPPRESS \
+                or default in ([], ()) or "default" in text:
+            return text
+        return f"{text} (default: {action.default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lbmock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,16 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
 
     orc = sub.add_parser("oracle", help="write a data row's expected label map (NIfTI-1 + JSON sidecar)",
+                         formatter_class=DefaultsHelp,
                          description="Write the label map a correct converter produces for one data row of "
                                      "the world `lbmock serve` serves with the same options: NIfTI-1 on the "
                                      "DICOM volume's voxel grid (RAS affine) and a JSON sidecar next to it.")
-    orc.add_argument("--seed", type=int, default=0, help="world seed, as given to lbmock serve (default: 0)")
-    orc.add_argument("--rows", type=_row_count, default=100, help="world rows, as served (default: 100)")
-    orc.add_argument("--project-id", default=None, help="project id, as served (default: the world's own)")
-    from lbmock.dicom.series import VARIANTS
-
-    orc.add_argument("--dicom-variant", action="append", default=[], choices=VARIANTS, metavar="NAME",
-                     help=f"hostile DICOM variant, as served; repeatable ({', '.join(VARIANTS)}; default: none)")
+    add_world_arguments(orc)
     orc.add_argument("--data-row", required=True, metavar="ID", help="the data row id (from the export)")
     orc.add_argument("--label", default=None, metavar="ID", help="which label of the row (default: its first)")
     orc.add_argument("--out", required=True, type=_nifti_path, metavar="PATH.nii.gz",

@@ -129,7 +129,6 @@ def test_cli_unknown_row_is_exit_2_with_a_message_not_a_traceback(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--data-row", "x", "--out", "labels.png"], "name it *.nii.gz or *.nii"),
-    (["--data-row", "x", "--out", "l.nii.gz", "--dicom-variant", "wobbly"], "invalid choice: 'wobbly'"),
     (["--out", "l.nii.gz"], "--data-row"),
 ])
 def test_cli_bad_options_exit_2(argv, message, capsys):
@@ -143,6 +142,5 @@ def test_cli_help_states_every_default(capsys):
     with pytest.raises(SystemExit):
         main(["oracle", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for fragment in ("(default: 0)", "(default: 100)", "(default: the world's own)", "default: none",
-                     "(default: its first)", "PATH.json beside it"):
+    for fragment in ("(default: 0)", "(default: 100)", "(default: its first)", "PATH.json beside it"):
         assert fragment in text
