@@ -13,6 +13,7 @@ from collections import OrderedDict
 from lbmock.dicom.series import check_variants
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, World
+from lbmock.world_spec import WorldSpec
 from strategies.projects import projects
 from strategies.provider import derive_seed, draw_seeded, draw_seeded_with
 from strategies.rows import draw_data_row
@@ -70,3 +71,8 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, dicom_va
     project = draw_seeded(projects(project_id), derive_seed(seed, "project"))
     rows = SeededRows(project, seed, n_rows, dicom_variants=check_variants(dicom_variants))
     return World(project, rows, seed=seed)
+
+
+def resolve_world(spec: WorldSpec) -> World:
+    """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
+    return seeded_world(spec.seed, spec.rows, spec.project_id, spec.dicom_variants)

@@ -12,6 +12,7 @@ Frames are produced one at a time, in file order, never the whole volume.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ def body_mask(rows: int, cols: int) -> np.ndarray:
 def _polyline_pixels(points: tuple[tuple[float, float], ...], width: int, height: int) -> np.ndarray:
     """Plane pixels ``(x, y)`` a polyline passes over (sampled every quarter pixel), one row each."""
     out = []
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         n = max(1, int(np.ceil(4 * max(abs(x1 - x0), abs(y1 - y0)))))
         t = np.linspace(0.0, 1.0, n + 1)
         out.append(np.stack([x0 + (x1 - x0) * t, y0 + (y1 - y0) * t], axis=1))
