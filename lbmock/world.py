@@ -23,7 +23,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:  # the series module imports Volume from here
+    from lbmock.dicom.series import DicomSeries
 
 PLANES: tuple[str, ...] = ("Axial", "Sagittal", "Coronal")
 FIRST_FRAME = 1
@@ -355,8 +358,7 @@ class DataRow:
     index: int  # position in the world; also encoded in every id of the row
     id: str
     global_key: str
-    external_id: str
-    row_data: str
+    external_id: str  # the DICOM file's name; row_data (a signed URL) is rendered per server
     dataset: Dataset
     batch: Batch
     created_at: int
@@ -370,6 +372,7 @@ class DataRow:
     labels: tuple[Label, ...]
     embedding_seed: int
     priority: int
+    series: DicomSeries  # the multi-frame DICOM image behind the row (drawn last)
 
     @property
     def last_activity_at(self) -> int:

@@ -31,6 +31,8 @@ class Option:
     help: str
     check: Callable[[str, Any], Any]  # (option name, JSON value) -> value, or SpecError
     from_text: Callable[[str], Any] = lambda text: text  # command-line text -> JSON value
+    flag: str | None = None  # the command-line flag, when not the field's name
+    repeatable: bool = False  # a flag given once per value (a tuple of them)
 
 
 def _whole(lo: int | None = None, hi: int | None = None) -> Callable[[str, Any], int]:
@@ -57,9 +59,25 @@ def _optional_text(name: str, value: Any) -> str | None:
     return value
 
 
-def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None) -> dict:
+def _dicom_variants(name: str, value: Any) -> tuple[str, ...]:
+    """Variant names as a tuple in catalogue order (so equal choices make equal specs)."""
+    from lbmock.dicom.series import VARIANTS, check_variants
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise SpecError(f"{name} must be a list of variant names ({', '.join(VARIANTS)}), got {value!r}")
+    if not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{name} must be a list of variant names, got {value!r}")
+    try:
+        chosen = check_variants(value)
+    except ValueError as exc:
+        raise SpecError(f"{name}: {exc}") from None
+    return tuple(v for v in VARIANTS if v in chosen)
+
+
+def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None,
+           flag: str | None = None, repeatable: bool = False) -> dict:
     """Field metadata of a world option."""
-    return {"option": Option(help, check, from_text or (lambda text: text))}
+    return {"option": Option(help, check, from_text or (lambda text: text), flag, repeatable)}
 
 
 @dataclass(frozen=True)
@@ -71,10 +89,14 @@ class WorldSpec:
     rows: int = field(default=100, metadata=option("data rows in the world", _whole(0, MAX_ROWS), _int_text))
     project_id: str | None = field(default=None, metadata=option(
         "serve the world under this project id (e.g. your real one)", _optional_text))
+    dicom_variants: tuple[str, ...] = field(default=(), metadata=option(
+        "a hostile DICOM variant every row's series shows (repeatable): reversed-slices, anisotropic, "
+        "offset-origin, mr-rescale, oblique", _dicom_variants, lambda text: [text], flag="--dicom-variant",
+        repeatable=True))
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            f.metadata["option"].check(f.name, getattr(self, f.name))
+        for f in dataclasses.fields(self):  # checked, and normalised (JSON lists become tuples: specs are keys)
+            object.__setattr__(self, f.name, f.metadata["option"].check(f.name, getattr(self, f.name)))
 
     @staticmethod
     def options() -> list[tuple[str, Any, Option]]:
@@ -100,12 +122,22 @@ class WorldSpec:
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     """``--seed``, ``--rows``, ``--project-id`` ... : one argument per world option."""
     for name, default, opt in WorldSpec.options():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=default, help=opt.help,
-                            type=_argument_type(name, opt))
+        flag = opt.flag or "--" + name.replace("_", "-")
+        if opt.repeatable:  # each value checked alone (from_text makes it a one-item list)
+            parser.add_argument(flag, dest=name, action="append", default=None, help=opt.help, metavar="NAME",
+                                type=_argument_type(name, opt))
+        else:
+            parser.add_argument(flag, dest=name, default=default, help=opt.help, type=_argument_type(name, opt))
 
 
 def world_spec_from_args(args: argparse.Namespace) -> WorldSpec:
-    return WorldSpec(**{name: getattr(args, name) for name, _d, _o in WorldSpec.options()})
+    values = {}
+    for name, default, opt in WorldSpec.options():
+        value = getattr(args, name)
+        if opt.repeatable:  # one checked tuple per flag given
+            value = default if value is None else tuple(v for given in value for v in given)
+        values[name] = value
+    return WorldSpec(**values)
 
 
 def _argument_type(name: str, opt: Option) -> Callable[[str], Any]:

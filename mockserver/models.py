@@ -6,6 +6,7 @@ pytest plugin drive the same :class:`MockBackend`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -17,7 +18,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -91,7 +92,7 @@ class ExportTask:
         """Everything that defines the task, as JSON: workers rebuild it from this."""
         f = self.filters
         return {
-            "name": self.name, "params": asdict(self.params), "urls": asdict(self.urls),
+            "name": self.name, "params": asdict(self.params), "urls": self.urls.to_json(),
             "created_at": self.created_at, "ready_at": self.ready_at, "streamable": self.streamable,
             "failed": self.failed, "error_every": self.error_every, "slow_refreshes": self.slow_refreshes,
             "filters": {
@@ -128,15 +129,17 @@ class LegacyExport:
     window: LegacyWindow
     urls: Urls
     polls: int = 0
+    created_at: int = 0  # epoch ms of the first request: its file URLs are signed as of then
 
     def spec(self) -> dict:
+        """What names the export (its cache key): window and link bases."""
         return {"created": _range_json(self.window.created), "last_activity": _range_json(self.window.last_activity),
-                "urls": asdict(self.urls)}
+                "urls": self.urls.to_json()}
 
     @classmethod
     def from_spec(cls, export_id: str, spec: dict, polls: int = 0) -> LegacyExport:
         window = LegacyWindow(_range_from(spec["created"]), _range_from(spec["last_activity"]))
-        return cls(export_id, window, Urls(**spec["urls"]), polls)
+        return cls(export_id, window, Urls(**spec["urls"]), polls, spec.get("created_at", 0))
 
 
 def key_owner(api_key: str) -> str:
@@ -303,7 +306,7 @@ class MockBackend:
         for row in selected_rows(world, task.filters):
             failed = task.fails_row(row)
             if stream == RESULT and not failed:
-                yield next(v2_lines(world, (row,), task.params, task.urls))
+                yield next(v2_lines(world, (row,), task.params, self.signed_urls(task.urls, task.created_at)))
             elif stream == ERRORS and failed:
                 yield orjson.dumps({
                     "data_row": {"id": row.id, "global_key": row.global_key},
@@ -441,7 +444,8 @@ class MockBackend:
         """The legacy export for this client and window; each call counts as one poll."""
         export = LegacyExport(_new_id(), window, urls)
         key = f"{key_owner(api_key)}:{orjson.dumps(export.spec()).decode()}"
-        export.id, export.polls = self.state.legacy_poll(key, export.id, export.spec())
+        stored = {**export.spec(), "created_at": int(time.time() * 1000)}  # kept from the first request on
+        export.id, export.polls = self.state.legacy_poll(key, export.id, stored)
         return export
 
     def legacy_ready(self, export: LegacyExport) -> bool:
@@ -456,7 +460,27 @@ class MockBackend:
         return LegacyExport.from_spec(export_id, spec)
 
     def legacy_bytes(self, export: LegacyExport) -> Iterator[bytes]:
-        return legacy_array_chunks(self.world.project, self.world, export.window, export.urls)
+        urls = self.signed_urls(export.urls, export.created_at)
+        return legacy_array_chunks(self.world.project, self.world, export.window, urls)
+
+    # ------------------------------------------------------------ DICOM files (row_data)
+
+    def signed_urls(self, urls: Urls, at_ms: int) -> Urls:
+        """``urls`` whose storage links (row_data) are signed as of ``at_ms``.
+
+        Signing as of the task's creation, not of the request, makes every
+        worker render a task's rows with identical bytes.
+        """
+        return replace(urls, sign=functools.partial(self.signer.sign, now=at_ms / 1000))
+
+    def dicom_row(self, org_id: str, file_name: str) -> DataRow:
+        """The data row whose DICOM file is ``<org_id>/<row id>-<external id>``."""
+        if org_id != self.world.project.organization.id:
+            raise NotFound(org_id)
+        row = self.row_for_id(file_name.partition("-")[0])
+        if file_name != f"{row.id}-{row.external_id}":
+            raise NotFound(file_name)
+        return row
 
 
 def _new_id() -> str:

@@ -42,7 +42,7 @@ ROTATIONS = ((Decimal("0.6"), Decimal("0.8")), (Decimal("0.8"), Decimal("0.6")),
 CT_WINDOWS = ((40.0, 400.0), (50.0, 350.0), (60.0, 600.0), (300.0, 1500.0))  # HU: soft tissue .. bone
 MR_WINDOWS = ((600.0, 1200.0), (700.0, 1600.0), (800.0, 2000.0))
 MR_SLOPES = (0.5, 0.25, 2.0, 1.5)
-MR_INTERCEPTS = (-100.0, 12.5, -7.25, 250.0)
+MR_INTERCEPTS = (-100.0, -12.5, -7.25, -250.0)  # <= 0: air (0) stays a non-negative stored value
 CT_INTERCEPT = -1024.0  # stored 0 is -1024 HU: air (-1000 HU) stays non-negative, unsigned
 
 

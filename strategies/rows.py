@@ -6,10 +6,12 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from lbmock import ids
+from lbmock.dicom.series import check_variants
 from lbmock.people import word_pool
 from lbmock.world import Attachment, DataRow, Label, MetadataValue, Project, WorkflowStatus, World
 from strategies.annotations import draw_label, draw_volume
 from strategies.choices import Choices
+from strategies.dicom import draw_dicom_series
 from strategies.projects import projects
 from strategies.vocabulary import DAY, HOUR, SALT_MAX
 from strategies.workflow import draw_workflow_history, reviews_of
@@ -17,7 +19,8 @@ from strategies.workflow import draw_workflow_history, reviews_of
 STATUSES = tuple(WorkflowStatus)
 
 
-def draw_data_row(c: Choices, project: Project, index: int) -> DataRow:
+def draw_data_row(c: Choices, project: Project, index: int,
+                  dicom_variants: frozenset[str] = frozenset()) -> DataRow:
     status = c.pick(STATUSES)
     volume = draw_volume(c)
     created = project.created_at + c.integer(0, 180 * DAY)
@@ -37,24 +40,27 @@ def draw_data_row(c: Choices, project: Project, index: int) -> DataRow:
     stem = f"{'-'.join(c.words(word_pool(), 1, 2))}-{index:06d}"
     return DataRow(
         index=index, id=row_id, global_key=f"{dataset.name}/{stem}.dcm", external_id=f"{stem}.dcm",
-        row_data=f"https://storage.googleapis.com/lbmock-dicom/{dataset.name}/{stem}.dcm",
         dataset=dataset, batch=c.pick(project.batches),
         created_at=created, updated_at=created + c.integer(0, HOUR),
         created_by=c.pick(project.people), volume=volume,
         metadata=draw_metadata(c, project, created), attachments=draw_attachments(c, minter, created),
         status=status, history=history, labels=row_labels,
         embedding_seed=c.integer(0, 2**32 - 1), priority=c.integer(1, 5),
+        series=draw_dicom_series(c, volume, dicom_variants, created),  # last: earlier draws keep their values
     )
 
 
 @st.composite
-def data_rows(draw: st.DrawFn, project: Project, index: int = 0) -> DataRow:
+def data_rows(draw: st.DrawFn, project: Project, index: int = 0, dicom_variants: object = ()) -> DataRow:
     """Data row number ``index`` of ``project``: a DICOM series, its workflow and labels.
+
+    ``dicom_variants`` names hostile variants every row's series shows
+    (:data:`lbmock.dicom.series.VARIANTS`); none by default.
 
     ToLabel rows have no label; every other status has exactly one.  Every
     id the row owns encodes ``index`` (see :mod:`lbmock.ids`).
     """
-    return draw_data_row(Choices(draw), project, index)
+    return draw_data_row(Choices(draw), project, index, check_variants(dicom_variants))
 
 
 METADATA_NUMBERS = (0.5, 0.625, 1.0, 1.25, 2.5, 3.0, 5.0)
@@ -94,9 +100,13 @@ def draw_attachments(c: Choices, minter: ids.IdMinter, created: int) -> tuple[At
 
 @st.composite
 def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5,
-           project_id: str | None = None) -> World:
-    """A project and ``min_rows..max_rows`` data rows, for ``@given`` tests."""
+           project_id: str | None = None, dicom_variants: object = ()) -> World:
+    """A project and ``min_rows..max_rows`` data rows, for ``@given`` tests.
+
+    ``dicom_variants``: hostile DICOM variants every row's series shows.
+    """
+    variants = check_variants(dicom_variants)
     n_rows = draw(st.integers(min_rows, max_rows))
     project = draw(projects(project_id))
     c = Choices(draw)
-    return World(project, tuple(draw_data_row(c, project, i) for i in range(n_rows)))
+    return World(project, tuple(draw_data_row(c, project, i, variants) for i in range(n_rows)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from lbmock.dicom.series import check_variants
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, World
 from lbmock.world_spec import WorldSpec
@@ -21,12 +22,14 @@ from strategies.rows import draw_data_row
 class SeededRows:
     """A read-only sequence of data rows drawn on demand, with a small LRU cache."""
 
-    def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512) -> None:
+    def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512,
+                 dicom_variants: frozenset[str] = frozenset()) -> None:
         if not 0 <= n_rows <= MAX_ROWS:
             raise ValueError(f"rows must be between 0 and {MAX_ROWS}, got {n_rows}")
         self.project = project
         self.seed = seed
         self.n_rows = n_rows
+        self.dicom_variants = dicom_variants
         self._cache: OrderedDict[int, DataRow] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -47,7 +50,8 @@ class SeededRows:
                 self._cache.move_to_end(index)
                 return row
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
-        row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index)
+        row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
+                                self.dicom_variants)
         with self._lock:
             self._cache[index] = row
             if len(self._cache) > self._cache_size:
@@ -59,12 +63,16 @@ class SeededRows:
             yield self[i]
 
 
-def seeded_world(seed: int, n_rows: int, project_id: str | None = None) -> World:
-    """The world for ``seed``: same strategies as ``@given``, drawn deterministically."""
+def seeded_world(seed: int, n_rows: int, project_id: str | None = None, dicom_variants: object = ()) -> World:
+    """The world for ``seed``: same strategies as ``@given``, drawn deterministically.
+
+    ``dicom_variants`` names the hostile DICOM variants every row's series shows.
+    """
     project = draw_seeded(projects(project_id), derive_seed(seed, "project"))
-    return World(project, SeededRows(project, seed, n_rows), seed=seed)
+    rows = SeededRows(project, seed, n_rows, dicom_variants=check_variants(dicom_variants))
+    return World(project, rows, seed=seed)
 
 
 def resolve_world(spec: WorldSpec) -> World:
     """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
-    return seeded_world(spec.seed, spec.rows, spec.project_id)
+    return seeded_world(spec.seed, spec.rows, spec.project_id, spec.dicom_variants)

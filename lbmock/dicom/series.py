@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from lbmock.world import Volume
+if TYPE_CHECKING:
+    from lbmock.world import Volume
 
 Modality = Literal["CT", "MR"]
 Vector = tuple[float, float, float]

@@ -137,7 +137,8 @@ def render_v2_label(project: Project, label: Label, params: ExportParams, urls: 
 
 def render_export_v2_row(project: Project, row: DataRow, params: ExportParams, urls: Urls) -> dict:
     """One data row of a DICOM project's export v2, with exactly the requested parts."""
-    data_row: dict = {"id": row.id, "global_key": row.global_key, "row_data": row.row_data,
+    data_row: dict = {"id": row.id, "global_key": row.global_key,
+                      "row_data": urls.row_data(project.organization.id, row),
                       "external_id": row.external_id}
     if params.data_row_details:
         data_row["details"] = {
