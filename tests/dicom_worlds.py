@@ -13,30 +13,38 @@ import dataclasses
 import numpy as np
 from hypothesis import strategies as st
 
+from lbmock import ids
 from lbmock.dicom.series import VARIANTS
 from lbmock.render.labelmap import mask_features
 from lbmock.render.masks import decode_png_gray8, render_mask_png
 from lbmock.world import DataRow, Label, Volume, World
-from strategies import labels, worlds
+from strategies import worlds
+from strategies.annotations import draw_label
+from strategies.choices import Choices
 from strategies.dicom import dicom_series
+from strategies.vocabulary import SALT_MAX
 
 
 @st.composite
-def small_volumes(draw: st.DrawFn, max_side: int = 9, max_slices: int = 8) -> Volume:
-    return Volume(rows=draw(st.integers(1, max_side)), cols=draw(st.integers(1, max_side)),
-                  slices=draw(st.integers(1, max_slices)))
+def small_volumes(draw: st.DrawFn, max_side: int = 9, max_slices: int = 8, min_frame_pixels: int = 1) -> Volume:
+    rows = draw(st.integers(1, max_side))
+    cols = draw(st.integers(-(-min_frame_pixels // rows), max(max_side, -(-min_frame_pixels // rows))))
+    return Volume(rows=rows, cols=cols, slices=draw(st.integers(1, max_slices)))
 
 
 @st.composite
 def small_dicom_worlds(draw: st.DrawFn, max_rows: int = 2, max_labels: int = 2,
-                       variants: object = None) -> World:
+                       variants: object = None, min_frame_pixels: int = 1) -> World:
     """A world of 1..``max_rows`` small labelled rows; ``variants=None`` draws any mix of the hostile ones."""
     world = draw(worlds(min_rows=max_rows, max_rows=max_rows))
     rows = []
     chosen = draw(st.sets(st.sampled_from(VARIANTS))) if variants is None else variants
+    c = Choices(draw)
     for row in list(world)[: draw(st.integers(1, max_rows))]:
-        volume = draw(small_volumes())
-        row_labels = tuple(draw(labels(world.project, volume)) for _ in range(draw(st.integers(1, max_labels))))
+        volume = draw(small_volumes(min_frame_pixels=min_frame_pixels))
+        minter = ids.IdMinter(row.index + 1, c.integer(0, SALT_MAX))  # the row's own ids, unique in the world
+        row_labels = tuple(draw_label(c, world.project, volume, minter, row.created_at, (), row.created_at)
+                           for _ in range(c.integer(1, max_labels)))
         series = draw(dicom_series(volume=volume, variants=chosen))
         rows.append(dataclasses.replace(row, volume=volume, labels=row_labels, series=series))
     return World(world.project, tuple(rows))

@@ -14,6 +14,7 @@ DICOM-SEG (highdicom).  For tiny worlds with every mix of hostile variants:
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import highdicom as hd
@@ -25,27 +26,31 @@ from dicom_worlds import small_dicom_worlds
 from hypothesis import HealthCheck, given, settings
 
 from lbmock.oracle import write_row_oracle
+from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, render_export_v2_row
 from mockserver import mock_labelbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import dicom_export_converter as converter  # noqa: E402
+import dicom_export_converter as converter
 
 
 def affine_tolerance(affine: np.ndarray) -> float:
     return 2e-6 * max(1.0, float(np.abs(affine).max()))  # NIfTI stores the affine as float32
 
 
-@settings(max_examples=25, deadline=None, database=None,
+@settings(max_examples=50, deadline=None, database=None, report_multiple_bugs=False,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
-@given(small_dicom_worlds())
+# Frames of at least 8 pixels: highdicom 0.28.2 pads each BINARY frame of fewer than 8 pixels to a
+# byte (image.py tests `Rows * Columns // 8 != 0` where `% 8` is meant), which no reader decodes.
+@given(small_dicom_worlds(min_frame_pixels=8))
 def test_the_converter_reproduces_the_oracle_through_nifti_and_dicom_seg(tmp_path, world):
     with mock_labelbox(world) as lb:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {lb.api_key}"
+        urls = lb.backend.signed_urls(Urls(), time.time() * 1000)  # row_data as an export links it
         for row in world:
-            export_row = render_export_v2_row(world.project, row, ExportParams(), lb.urls)
+            export_row = render_export_v2_row(world.project, row, ExportParams(), urls)
             ds = converter.download_dicom(export_row, session)  # pydicom reads the served file
             assert (int(ds.Rows), int(ds.Columns), int(ds.NumberOfFrames)) == (
                 row.volume.rows, row.volume.cols, row.volume.slices)
