@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -130,9 +131,26 @@ def expected_rows(world: World, filters: ExportFilters) -> list[DataRow]:
     return list(selected_rows(world, filters))
 
 
+# Signed file URLs carry the server's key and the task's creation time: the driver's output has its
+# signatures replaced by this placeholder (run_driver), and expected rows are signed with it.
+SIGNATURE = re.compile(r"X-Lbmock-Expires=\d{10}&X-Lbmock-Signature=[0-9a-f]{64}")
+PLACEHOLDER_SIGNATURE = "X-Lbmock-Expires=0000000000&X-Lbmock-Signature=" + "0" * 64
+
+
+def unsigned(text: str) -> str:
+    """``text`` with every URL signature replaced by the placeholder (same length)."""
+    return SIGNATURE.sub(PLACEHOLDER_SIGNATURE, text)
+
+
+def server_urls(base_url: str) -> Urls:
+    """Links as the server at ``base_url`` renders them, signed with the placeholder."""
+    return Urls(api_base=base_url, storage_base=base_url + "/storage",
+                sign=lambda path: f"{path}?{PLACEHOLDER_SIGNATURE}")
+
+
 def rendered_rows(world: World, rows: Iterable[DataRow], params: ExportParams, base_url: str) -> list[dict]:
     """Rows exactly as the server should serve them (links point at the server)."""
-    return [json.loads(line) for line in v2_lines(world, rows, params, Urls(api_base=base_url))]
+    return [json.loads(line) for line in v2_lines(world, rows, params, server_urls(base_url))]
 
 
 @dataclass(frozen=True)
