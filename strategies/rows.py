@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from lbmock import ids
 from lbmock.dicom.series import check_variants
 from lbmock.people import word_pool
-from lbmock.world import Attachment, DataRow, Label, MetadataValue, Project, WorkflowStatus, World
+from lbmock.world import Attachment, DataRow, Label, MetadataValue, Project, Volume, WorkflowStatus, World
 from strategies.annotations import draw_label, draw_volume
 from strategies.choices import Choices
-from strategies.dicom import draw_dicom_series
+from strategies.dicom import draw_dicom_series, draw_variants
 from strategies.projects import projects
 from strategies.vocabulary import DAY, HOUR, SALT_MAX
 from strategies.workflow import draw_workflow_history, reviews_of
@@ -20,9 +20,9 @@ STATUSES = tuple(WorkflowStatus)
 
 
 def draw_data_row(c: Choices, project: Project, index: int,
-                  dicom_variants: frozenset[str] = frozenset()) -> DataRow:
+                  dicom_variants: frozenset[str] = frozenset(), volume: Volume | None = None) -> DataRow:
     status = c.pick(STATUSES)
-    volume = draw_volume(c)
+    volume = volume or draw_volume(c)
     created = project.created_at + c.integer(0, 180 * DAY)
     minter = ids.IdMinter(index + 1, c.integer(0, SALT_MAX))
     row_id = minter.mint(created)
@@ -110,3 +110,22 @@ def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5,
     project = draw(projects(project_id))
     c = Choices(draw)
     return World(project, tuple(draw_data_row(c, project, i, variants) for i in range(n_rows)))
+
+
+SMALL_SIDES = (8, 16, 24, 32, 48)
+
+
+@st.composite
+def dicom_volumes(draw: st.DrawFn, variants: object = None, max_slices: int = 24) -> DataRow:
+    """A data row with a small volume (8 to 48 pixels a side): its DICOM series and its labels.
+
+    What a converter consumes, small enough to materialise: render its file
+    with :func:`lbmock.dicom.part10.part10_bytes`, its label map with
+    :func:`lbmock.render.labelmap.label_slices`.  ``variants`` as for
+    :func:`dicom_series` (None: any mix).
+    """
+    project = draw(projects())
+    c = Choices(draw)
+    chosen = draw_variants(c, variants)
+    volume = Volume(rows=c.pick(SMALL_SIDES), cols=c.pick(SMALL_SIDES), slices=c.integer(1, max_slices))
+    return draw_data_row(c, project, 0, chosen, volume)

@@ -32,6 +32,13 @@ class Urls:
     storage_base: str = DEFAULT_STORAGE_BASE
     sign: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def served_at(cls, base_url: str, storage_base: str | None = None,
+                  sign: Callable[[str], str] | None = None) -> Urls:
+        """Links of a mock served at ``base_url``: DICOM files under ``<base_url>/storage`` unless
+        ``storage_base`` says otherwise (in-process: Labelbox's storage host)."""
+        return cls(api_base=base_url, storage_base=storage_base or base_url + STORAGE_PREFIX, sign=sign)
+
     def to_json(self) -> dict:
         """The bases, as stored with a task (the signer is attached again when rendering)."""
         return {"api_base": self.api_base, "editor_base": self.editor_base, "storage_base": self.storage_base}

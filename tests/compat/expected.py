@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from contract_tests.wire import placeholder_sign
 from lbmock.export import ExportFilters, LegacyWindow, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -131,21 +131,9 @@ def expected_rows(world: World, filters: ExportFilters) -> list[DataRow]:
     return list(selected_rows(world, filters))
 
 
-# Signed file URLs carry the server's key and the task's creation time: the driver's output has its
-# signatures replaced by this placeholder (run_driver), and expected rows are signed with it.
-SIGNATURE = re.compile(r"X-Lbmock-Expires=\d{10}&X-Lbmock-Signature=[0-9a-f]{64}")
-PLACEHOLDER_SIGNATURE = "X-Lbmock-Expires=0000000000&X-Lbmock-Signature=" + "0" * 64
-
-
-def unsigned(text: str) -> str:
-    """``text`` with every URL signature replaced by the placeholder (same length)."""
-    return SIGNATURE.sub(PLACEHOLDER_SIGNATURE, text)
-
-
 def server_urls(base_url: str) -> Urls:
-    """Links as the server at ``base_url`` renders them, signed with the placeholder."""
-    return Urls(api_base=base_url, storage_base=base_url + "/storage",
-                sign=lambda path: f"{path}?{PLACEHOLDER_SIGNATURE}")
+    """Links as the server at ``base_url`` renders them, signed with the placeholder (see run_driver)."""
+    return Urls.served_at(base_url, sign=placeholder_sign)
 
 
 def rendered_rows(world: World, rows: Iterable[DataRow], params: ExportParams, base_url: str) -> list[dict]:
