@@ -61,7 +61,7 @@ _WORLDS: dict[tuple, World] = {}
 
 
 def _seeded(seed: int, rows: int, project_id: str | None) -> World:
-    from strategies.served import seeded_world
+    from strategies.served_world import seeded_world
 
     key = (seed, rows, project_id)
     if key not in _WORLDS:  # worlds are immutable: share them across tests of one worker

@@ -41,7 +41,7 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
 def cmd_generate(args: argparse.Namespace) -> int:
     from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
-    from strategies.served import seeded_world
+    from strategies.served_world import seeded_world
 
     world = seeded_world(args.seed, args.rows, args.project_id)
     params = ExportParams(**{name: name not in set(args.exclude) for name in ExportParams.names()})

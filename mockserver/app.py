@@ -27,7 +27,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
     """A mock Labelbox serving ``world`` (or the seeded world of ``seed`` and ``rows``)."""
     if backend is None:
         if world is None:
-            from strategies.served import seeded_world
+            from strategies.served_world import seeded_world
 
             world = seeded_world(seed, rows, project_id)
         backend = MockBackend(world, api_key=api_key, task_delay=task_delay, legacy_polls=legacy_polls,

@@ -27,7 +27,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="target size of one export file; larger exports span several files")
     parser.add_argument("--timezone", default="UTC", help="the user's timezone (export date filters use it)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
-                        help="inject a fault (repeatable): " + ", ".join(FAULTS))
+                        help="inject a fault (repeatable): " + ", ".join(f.value for f in FAULTS))
     parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
     parser.add_argument("--workers", type=int, default=1,
                         help="serve with this many gunicorn worker processes sharing one state")
@@ -110,7 +110,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
     """gunicorn, one state file: any worker answers any step of any task."""
     from gunicorn.app.base import BaseApplication
 
-    from strategies.served import seeded_world
+    from strategies.served_world import seeded_world
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     options = _app_options(args, signing_key, state)

@@ -23,6 +23,7 @@ from flask import Flask
 
 from lbmock.world import World
 from mockserver.app import create_app
+from mockserver.faults import Fault
 from mockserver.models import MockBackend
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,7 +36,7 @@ _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
 def _world_or_seed(world: World | None, seed: int, rows: int) -> World:
     if world is not None:
         return world
-    from strategies.served import seeded_world
+    from strategies.served_world import seeded_world
 
     return seeded_world(seed, rows)
 
@@ -74,7 +75,7 @@ class _Served:
 
     @property
     def faults(self):
-        """The :class:`~mockserver.faults.FaultBook`: ``.add("rate-limit", times=1)``, ``.clear()``."""
+        """The :class:`~mockserver.faults.FaultBook`: ``.add(Fault.RATE_LIMIT, times=1)``, ``.clear()``."""
         return self.backend.faults
 
     @property
@@ -82,7 +83,7 @@ class _Served:
         """The :class:`~mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
         return self.backend.journal
 
-    def fault(self, name: str, arg: object = None, times: int | None = None) -> None:
+    def fault(self, name: Fault | str, arg: object = None, times: int | None = None) -> None:
         """Inject a named fault, for the next ``times`` matching calls or until cleared."""
         self.backend.faults.add(name, arg, times)
 

@@ -1,6 +1,6 @@
 """Server state: the world served, export tasks, legacy exports, file plans.
 
-Pure Python, no Flask: the HTTP layer (``mockserver.responses``) and the
+Pure Python, no Flask: the HTTP layer (``mockserver.handlers``) and the
 pytest plugin drive the same :class:`MockBackend`.
 """
 
@@ -27,7 +27,8 @@ from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, Feature, Label, WorkflowStatus, World
-from mockserver.faults import FaultBook
+from mockserver.errors import BadInput, NotFound
+from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.signing import UrlSigner
 from mockserver.state import SharedState
@@ -36,14 +37,6 @@ RESULT, ERRORS = "RESULT", "ERRORS"
 DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk
-
-
-class NotFound(Exception):
-    """An id the client named does not exist (the API's RESOURCE_NOT_FOUND)."""
-
-
-class BadInput(Exception):
-    """A request that is well-formed GraphQL/HTTP but asks for something invalid."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +192,7 @@ class MockBackend:
             if spec is None:
                 self.world = self.origin_world
             else:
-                from strategies.served import seeded_world
+                from strategies.served_world import seeded_world
 
                 self.world = seeded_world(spec["seed"], spec["rows"], spec.get("project_id"))
             self._plans.clear()
@@ -221,7 +214,7 @@ class MockBackend:
     # ------------------------------------------------------------ auth
 
     def accepts_key(self, api_key: str | None) -> bool:
-        if not api_key or self.faults.take("auth-revoked"):
+        if not api_key or self.faults.take(Fault.AUTH_REVOKED):
             return False
         return self.api_key is None or hmac.compare_digest(api_key.encode(), self.api_key.encode())
 
@@ -257,11 +250,11 @@ class MockBackend:
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
             created_at=now_ms, ready_at=time.time() + self.task_delay, streamable=streamable)
-        if self.faults.take("export-fails"):
+        if self.faults.take(Fault.EXPORT_FAILS):
             task.failed = True
-        if (fault := self.faults.take("export-errors")) is not None:
+        if (fault := self.faults.take(Fault.EXPORT_ERRORS)) is not None:
             task.error_every = fault.arg or 3
-        if (fault := self.faults.take("slow-task")) is not None:
+        if (fault := self.faults.take(Fault.SLOW_TASK)) is not None:
             task.slow_refreshes = fault.arg or 3
         self.state.put_task(task.id, task.owner_key, task.spec())
         return task
@@ -453,7 +446,7 @@ class MockBackend:
         return export
 
     def legacy_ready(self, export: LegacyExport) -> bool:
-        if self.faults.take("legacy-never-ready"):
+        if self.faults.take(Fault.LEGACY_NEVER_READY):
             return False
         return export.polls > self.legacy_polls
 

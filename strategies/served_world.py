@@ -12,8 +12,9 @@ from collections import OrderedDict
 
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, World
-from strategies.seeded import derive_seed, draw_seeded, draw_seeded_with
-from strategies.world import draw_data_row, projects
+from strategies.projects import projects
+from strategies.provider import derive_seed, draw_seeded, draw_seeded_with
+from strategies.rows import draw_data_row
 
 
 class SeededRows:

@@ -12,7 +12,7 @@ import orjson
 from flask import Response, request
 
 from mockserver.faults import FAULTS, FaultError
-from mockserver.responses.common import JSON, backend, json_error, small_number
+from mockserver.handlers.common import JSON, backend, json_error, small_number
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -69,7 +69,7 @@ def faults() -> Response:
     book = backend().faults
     if request.method == "GET":
         return _json({"active": book.active(),
-                      "known": {name: {"matches": m, "arg": a} for name, (m, a) in FAULTS.items()}})
+                      "known": {fault.value: {"matches": m, "arg": a} for fault, (m, a) in FAULTS.items()}})
     if request.method == "DELETE":
         book.clear(request.args.get("name"))
         return _json({"active": book.active()})
