@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lb_world(seed=0, rows=40, project_id=None): the world lbmock fixtures serve")
+    config.addinivalue_line("markers", "lb_world(seed=0, rows=40, project_id=None, quality='none', projects=1): "
+                                       "the world lbmock fixtures serve")
     _targets(config.getoption("--lb-target"))
 
 
@@ -60,22 +61,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 _WORLDS: dict[tuple, World] = {}
 
 
-def _seeded(seed: int, rows: int, project_id: str | None) -> World:
+def _seeded(seed: int, rows: int, project_id: str | None, quality: str = "none", projects: int = 1) -> World:
     from strategies.served_world import seeded_world
 
-    key = (seed, rows, project_id)
+    key = (seed, rows, project_id, quality, projects)
     if key not in _WORLDS:  # worlds are immutable: share them across tests of one worker
-        _WORLDS[key] = seeded_world(seed, rows, project_id)
+        _WORLDS[key] = seeded_world(seed, rows, project_id, quality=quality, n_projects=projects)
     return _WORLDS[key]
 
 
 @pytest.fixture
 def lb_world(request: pytest.FixtureRequest) -> World:
-    """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=)`` or --lb-seed/--lb-rows)."""
+    """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=, quality=, projects=)``
+    or --lb-seed/--lb-rows)."""
     marker = request.node.get_closest_marker("lb_world")
     options = dict(marker.kwargs) if marker else {}
     return _seeded(options.get("seed", request.config.getoption("--lb-seed")),
-                   options.get("rows", request.config.getoption("--lb-rows")), options.get("project_id"))
+                   options.get("rows", request.config.getoption("--lb-rows")), options.get("project_id"),
+                   options.get("quality", "none"), options.get("projects", 1))
 
 
 @pytest.fixture

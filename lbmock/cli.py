@@ -38,20 +38,28 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
         progress.tick()
 
 
+def _project_count(text: str) -> int:
+    from mockserver.cli import _projects
+
+    return _projects(text)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
+    from lbmock.export import ExportScope, LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
     from strategies.served_world import seeded_world
 
-    world = seeded_world(args.seed, args.rows, args.project_id)
+    world = seeded_world(args.seed, args.rows, args.project_id, quality=args.quality, n_projects=args.projects)
     params = ExportParams(**{name: name not in set(args.exclude) for name in ExportParams.names()})
     urls = Urls(api_base=args.base_url) if args.base_url else Urls()
     progress = Progress(args.rows, enabled=not args.quiet)
     rows = _counted(iter(world), progress)
     out = sys.stdout.buffer
+    # The first project's export (every row is in it), or with --catalog a Catalog export: every project.
+    scope = ExportScope() if args.catalog else None
     try:
         if args.format == "v2":
-            for line in v2_lines(world, rows, params, urls):
+            for line in v2_lines(world, rows, params, urls, scope):
                 out.write(line)
         else:
             for chunk in legacy_array_chunks(world.project, rows, LegacyWindow(), urls):
@@ -86,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--rows", type=_row_count, default=100)
     gen.add_argument("--project-id", default=None)
+    gen.add_argument("--quality", choices=("none", "consensus", "benchmark"), default="none",
+                     help="consensus or benchmark projects: some rows labelled several times, with scores")
+    gen.add_argument("--projects", type=_project_count, default=1, help="projects sharing the datasets")
+    gen.add_argument("--catalog", action="store_true",
+                     help="v2 as a Catalog export: each row shows every project it is in")
     gen.add_argument("--format", choices=("v2", "legacy"), default="v2")
     gen.add_argument("--exclude", action="append", default=[], choices=ExportParams.names(),
                      metavar="FIELD",

@@ -14,7 +14,7 @@ import orjson
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
-from lbmock.world import DataRow, Label, Project, ProjectRow, WorkflowStatus, World
+from lbmock.world import CatalogSlice, DataRow, Label, Project, ProjectRow, WorkflowStatus, World
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,11 @@ class ExportScope:
         return tuple(p for p in world.projects if self.project_ids is None or p.id in self.project_ids)
 
 
+def slice_filters(saved: CatalogSlice) -> ExportFilters:
+    """The rows a saved Catalog slice holds, as export filters."""
+    return ExportFilters(dataset_ids=saved.dataset_ids, statuses=saved.statuses)
+
+
 def project_scope(world: World) -> ExportScope:
     """The scope of an export of the world's first project."""
     return ExportScope(project_id=world.project.id)
@@ -95,7 +100,13 @@ def project_scope(world: World) -> ExportScope:
 def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | None = None) -> Iterator[DataRow]:
     """The world's rows an export with ``filters`` holds, in world order (default: the first project's export)."""
     project_id = (scope or project_scope(world)).project_id
-    for row in world:
+    for index in range(len(world)):
+        # rows outside the project or the datasets asked for are skipped without being drawn
+        if project_id is not None and not world.in_project_at(project_id, index):
+            continue
+        if filters.dataset_ids is not None and world.dataset_at(index).id not in filters.dataset_ids:
+            continue
+        row = world.row(index)
         if filters.matches(row, project_id):
             yield row
 

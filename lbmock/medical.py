@@ -61,6 +61,12 @@ def project_titles() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
+def series_words() -> tuple[str, ...]:
+    """Words of series descriptions: file names, tags."""
+    return tuple(_vocabulary()["series"])
+
+
+@lru_cache(maxsize=1)
 def phrases() -> tuple[str, ...]:
     """Short report phrases: free-text answers and raw-text attachments."""
     return tuple(_vocabulary()["phrases"])
@@ -69,3 +75,8 @@ def phrases() -> tuple[str, ...]:
 def value_of(name: str) -> str:
     """A Labelbox ``value`` for a display name: lower case, words joined by ``_``."""
     return "_".join(name.lower().replace("-", " ").split())
+
+
+def slug_of(name: str) -> str:
+    """A path-friendly form of a display name: lower case, words joined by ``-``."""
+    return "-".join(name.lower().replace("_", " ").split())

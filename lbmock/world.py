@@ -21,8 +21,10 @@ Conventions (documented once, relied on everywhere):
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal, Protocol
 
 PLANES: tuple[str, ...] = ("Axial", "Sagittal", "Coronal")
@@ -456,6 +458,10 @@ class DataRow:
     def task_name(self) -> str:
         return self.memberships[0].task_name
 
+    def with_labels(self, labels: tuple[Label, ...]) -> DataRow:
+        """This row with other labels in its first project (tests build rows this way)."""
+        return replace(self, memberships=(replace(self.memberships[0], labels=labels), *self.memberships[1:]))
+
     def in_project(self, project_id: str) -> ProjectRow | None:
         for membership in self.memberships:
             if membership.project_id == project_id:
@@ -490,6 +496,28 @@ class CatalogSlice:
     created_at: int
     dataset_ids: frozenset[str] | None = None
     statuses: frozenset[WorkflowStatus] | None = None
+
+
+# ---------------------------------------------------------------- row placement
+
+# Which dataset holds a row, and which further projects a row is in, are pure
+# functions of ids and the row's index (not drawn): a dataset's or a project's
+# rows are then known, and counted, without drawing a single row.
+
+
+def _spread(*parts: object) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=4).digest(), "big")
+
+
+def dataset_for_row(datasets: Sequence[Dataset], index: int) -> Dataset:
+    """The dataset holding data row ``index``."""
+    return datasets[_spread(datasets[0].id, index) % len(datasets)]
+
+
+def row_joins(project_id: str, index: int) -> bool:
+    """Whether data row ``index`` is in a further project's batches (two rows in three are;
+    every row is in the world's first project)."""
+    return _spread(project_id, index) % 3 != 0
 
 
 # ---------------------------------------------------------------- the world
@@ -560,3 +588,28 @@ class World:
             if saved.id == slice_id:
                 return saved
         return None
+
+    def dataset_at(self, index: int) -> Dataset:
+        """The dataset of row ``index``, without drawing the row."""
+        return dataset_for_row(self.datasets, index)
+
+    def in_project_at(self, project_id: str, index: int) -> bool:
+        """Whether row ``index`` belongs to the project, without drawing the row."""
+        return project_id == self.project.id or row_joins(project_id, index)
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:
+        return {}
+
+    def row_count(self, owner_id: str) -> int:
+        """How many rows a project or dataset has (counted once per owner, without drawing rows)."""
+        if owner_id == self.project.id:
+            return len(self)
+        if owner_id not in self._counts:
+            if self.dataset_by_id(owner_id) is not None:
+                self._counts[owner_id] = sum(self.dataset_at(i).id == owner_id for i in range(len(self)))
+            elif self.project_by_id(owner_id) is not None:
+                self._counts[owner_id] = sum(row_joins(owner_id, i) for i in range(len(self)))
+            else:
+                return 0
+        return self._counts[owner_id]

@@ -20,16 +20,18 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, project_id: str | None = None,
-               api_key: str | None = None, task_delay: float = 0.0, legacy_polls: int = 1,
+               quality: str = "none", projects: int = 1, api_key: str | None = None, task_delay: float = 0.0,
+               legacy_polls: int = 1,
                file_bytes: int = DEFAULT_FILE_BYTES, signing_key: bytes | None = None,
                public_url: str | None = None, user_timezone: str = "UTC",
                backend: MockBackend | None = None, admin: bool = True, state_path: str | None = None) -> Flask:
-    """A mock Labelbox serving ``world`` (or the seeded world of ``seed`` and ``rows``)."""
+    """A mock Labelbox serving ``world`` (or the seeded world of ``seed``, ``rows``, ``quality``
+    and ``projects``)."""
     if backend is None:
         if world is None:
             from strategies.served_world import seeded_world
 
-            world = seeded_world(seed, rows, project_id)
+            world = seeded_world(seed, rows, project_id, quality=quality, n_projects=projects)
         backend = MockBackend(world, api_key=api_key, task_delay=task_delay, legacy_polls=legacy_polls,
                               file_bytes=file_bytes, user_timezone=user_timezone, state_path=state_path,
                               signer=UrlSigner(signing_key) if signing_key else None)

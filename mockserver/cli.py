@@ -17,7 +17,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", type=_rows, default=100)
-    parser.add_argument("--project-id", default=None, help="serve the world under this project id")
+    parser.add_argument("--project-id", default=None, help="serve the world under this project id (the first project)")
+    parser.add_argument("--quality", choices=("none", "consensus", "benchmark"), default="none",
+                        help="consensus or benchmark projects: some rows labelled several times, with scores")
+    parser.add_argument("--projects", type=_projects, default=1,
+                        help="projects sharing the datasets (ids from the seed; --project-id names the first)")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     parser.add_argument("--task-delay", type=float, default=0.0,
                         help="seconds an export task stays IN_PROGRESS (default 0: complete at the first poll)")
@@ -40,6 +44,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="base URL put in served links (default: the URL each request arrived at)")
 
 
+def _projects(text: str) -> int:
+    from strategies.served_world import MAX_PROJECTS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= MAX_PROJECTS:
+        raise argparse.ArgumentTypeError(f"projects must be between 1 and {MAX_PROJECTS}")
+    return value
+
+
 def _rows(text: str) -> int:
     from lbmock.cli import _row_count
 
@@ -49,17 +65,23 @@ def _rows(text: str) -> int:
 def _app_options(args: argparse.Namespace, signing_key: bytes, state: str | None) -> dict:
     from mockserver.models import DEFAULT_FILE_BYTES
 
-    return dict(seed=args.seed, rows=args.rows, project_id=args.project_id, api_key=args.api_key,
+    return dict(seed=args.seed, rows=args.rows, project_id=args.project_id, quality=args.quality,
+                projects=args.projects, api_key=args.api_key,
                 task_delay=args.task_delay, legacy_polls=args.legacy_polls,
                 file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
                 admin=not args.no_admin, signing_key=signing_key, state_path=state, public_url=args.public_url)
 
 
-def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
+def _banner(args: argparse.Namespace, base: str, project_ids: list[str], rows: int) -> None:
+    project_id = project_ids[0]
     key = args.api_key or "any-non-empty-key"
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
     print(f"lbmock: project id {project_id}", flush=True)
+    if len(project_ids) > 1:
+        print(f"lbmock: more projects {' '.join(project_ids[1:])} (sharing the datasets)", flush=True)
+    if args.quality != "none":
+        print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
     print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
           f'rest_endpoint="{base}/api/v1")', flush=True)
 
@@ -100,7 +122,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
-    _banner(args, f"http://{host}:{server.server_port}", backend.world.project.id, len(backend.world))
+    _banner(args, f"http://{host}:{server.server_port}", [p.id for p in backend.world.projects], len(backend.world))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -114,7 +136,8 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     options = _app_options(args, signing_key, state)
-    project = seeded_world(args.seed, 0, args.project_id).project  # the banner's project id, cheaply
+    # the banner's project ids, cheaply (no rows)
+    project_ids = [p.id for p in seeded_world(args.seed, 0, args.project_id, n_projects=args.projects).projects]
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -132,7 +155,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         def when_ready(server) -> None:
             host, port = server.LISTENERS[0].sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            _banner(args, f"http://{shown}:{port}", project.id, args.rows)
+            _banner(args, f"http://{shown}:{port}", project_ids, args.rows)
 
         def load(self):
             from mockserver.app import create_app

@@ -33,12 +33,12 @@ DEFAULT_KEY = "lbmock-test-key"
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
 
 
-def _world_or_seed(world: World | None, seed: int, rows: int) -> World:
+def _world_or_seed(world: World | None, seed: int, rows: int, quality: str = "none", projects: int = 1) -> World:
     if world is not None:
         return world
     from strategies.served_world import seeded_world
 
-    return seeded_world(seed, rows)
+    return seeded_world(seed, rows, quality=quality, n_projects=projects)
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,9 +60,9 @@ class _Served:
     """What both runners share: a backend, an app over it, and world swapping."""
 
     def __init__(self, world: World | None, seed: int, rows: int, backend_options: dict[str, Any],
-                 app: Flask | None = None) -> None:
+                 app: Flask | None = None, quality: str = "none", projects: int = 1) -> None:
         self._options = backend_options
-        self.backend = MockBackend(_world_or_seed(world, seed, rows), **backend_options)
+        self.backend = MockBackend(_world_or_seed(world, seed, rows, quality, projects), **backend_options)
         self.app: Flask = app or create_app(backend=self.backend)
 
     @property
@@ -103,15 +103,18 @@ class MockLabelbox(_Served):
 
     >>> with MockLabelbox(seed=1, rows=10) as lb:
     ...     client = labelbox.Client(api_key=lb.api_key)   # default endpoints
+
+    ``quality`` ("none", "consensus", "benchmark") and ``projects`` shape the seeded world.
     """
 
-    def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20,
-                 api_key: str = DEFAULT_KEY, restrict_key: bool = False, **backend_options: Any) -> None:
+    def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20, quality: str = "none",
+                 projects: int = 1, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
+                 **backend_options: Any) -> None:
         if restrict_key:  # refuse every other key, as the real API would
             backend_options["api_key"] = api_key
         # One app serves every in-process mock (building one costs ~40 ms of route
         # compilation, too much per Hypothesis example); requests carry their backend.
-        super().__init__(world, seed, rows, backend_options, app=_shared_app())
+        super().__init__(world, seed, rows, backend_options, app=_shared_app(), quality=quality, projects=projects)
         self.api_key = api_key
         self._responses: Any = None
 
@@ -168,12 +171,12 @@ def mock_labelbox(world: World | None = None, **kwargs: Any) -> MockLabelbox:
 class ThreadedMockServer(_Served):
     """The mock over real HTTP on 127.0.0.1 and an ephemeral port, in a background thread."""
 
-    def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20, host: str = "127.0.0.1",
-                 port: int = 0, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
-                 **backend_options: Any) -> None:
+    def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20, quality: str = "none",
+                 projects: int = 1, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY,
+                 restrict_key: bool = False, **backend_options: Any) -> None:
         if restrict_key:
             backend_options["api_key"] = api_key
-        super().__init__(world, seed, rows, backend_options)
+        super().__init__(world, seed, rows, backend_options, quality=quality, projects=projects)
         self.api_key = api_key
         self._host, self._port = host, port
         self._server: Any = None

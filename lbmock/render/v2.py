@@ -56,7 +56,8 @@ class ExportParams:
 V2_WORKFLOW_STATUS = {s: s.name for s in WorkflowStatus}
 
 
-def _metadata_value(mv: MetadataValue) -> object:
+def metadata_value(mv: MetadataValue) -> object:
+    """A metadata value as exports (and the dataRow query) write it."""
     if isinstance(mv.value, Option):
         return mv.value.name
     if mv.schema.kind == "datetime":
@@ -189,7 +190,7 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
                               for a in row.attachments]
     if params.metadata_fields:
         out["metadata_fields"] = [{"schema_id": m.schema.schema_id, "schema_name": m.schema.name,
-                                   "value": _metadata_value(m)} for m in row.metadata]
+                                   "value": metadata_value(m)} for m in row.metadata]
     if params.embeddings:
         first = shown[0]  # the precomputed embedding is the organisation's, the same in every project
         out["embeddings"] = [{"id": first.embedding_id, "name": first.embedding_name,

@@ -35,7 +35,8 @@ def _body() -> dict:
 def health() -> Response:
     be = backend()
     world = be.world
-    return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed})
+    return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed,
+                  "project_ids": [p.id for p in world.projects], "quality": world.quality.value})
 
 
 def reset() -> Response:
@@ -45,8 +46,11 @@ def reset() -> Response:
 
 
 def load_world() -> Response:
-    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?}: serve another seeded world."""
+    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?, "quality": Q?, "projects": P?}:
+    serve another seeded world."""
     from lbmock.ids import MAX_ROWS
+    from lbmock.world import QualityMode
+    from strategies.served_world import MAX_PROJECTS
 
     try:
         body = _body()
@@ -59,8 +63,14 @@ def load_world() -> Response:
         return json_error(400, f"rows must be between 0 and {MAX_ROWS}", "BAD_REQUEST")
     if project_id is not None and not isinstance(project_id, str):
         return json_error(400, "project_id must be a string", "BAD_REQUEST")
-    world = backend().load_world(seed, rows, project_id)
-    return _json({"status": "loaded", "project_id": world.project.id, "rows": rows, "seed": seed})
+    quality, projects = body.get("quality", "none"), body.get("projects", 1)
+    if quality not in [m.value for m in QualityMode]:
+        return json_error(400, f"quality must be one of {[m.value for m in QualityMode]}", "BAD_REQUEST")
+    if not isinstance(projects, int) or isinstance(projects, bool) or not 1 <= projects <= MAX_PROJECTS:
+        return json_error(400, f"projects must be an integer between 1 and {MAX_PROJECTS}", "BAD_REQUEST")
+    world = backend().load_world(seed, rows, project_id, quality, projects)
+    return _json({"status": "loaded", "project_id": world.project.id, "rows": rows, "seed": seed,
+                  "project_ids": [p.id for p in world.projects], "quality": quality})
 
 
 def faults() -> Response:
