@@ -36,6 +36,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
     app = Flask("lbmock")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["LBMOCK_PUBLIC_URL"] = public_url
+    app.config["LBMOCK_ADMIN"] = admin
     app.extensions["lbmock"] = backend
     for family, routes in ROUTES.items():
         blueprint = Blueprint(family, __name__)
@@ -50,7 +51,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
 
 
 def _install_journal(app: Flask) -> None:
-    """Record every request in the serving backend's journal (admin calls excepted)."""
+    """Record every request in the serving backend's journal (admin calls and the landing page excepted)."""
 
     @app.before_request
     def _start() -> None:
@@ -61,7 +62,7 @@ def _install_journal(app: Flask) -> None:
     @app.after_request
     def _record(response: Response) -> Response:
         response.headers["X-Lbmock-Worker"] = str(os.getpid())  # which worker answered (multi-worker runs)
-        if request.path.startswith("/_mock/"):
+        if request.path == "/" or request.path.startswith("/_mock/"):
             return response
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
         key = request.headers.get("Authorization", "").partition(" ")[2].strip()

@@ -13,29 +13,40 @@ from mockserver.faults import FAULTS, FaultError
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=_rows, default=100)
-    parser.add_argument("--project-id", default=None, help="serve the world under this project id")
+    from mockserver.models import DEFAULT_FILE_BYTES
+
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address; anything but loopback prints a warning (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the served world: same seed, same bytes (default: %(default)s)")
+    parser.add_argument("--rows", type=_rows, default=100, help="data rows in the served world (default: %(default)s)")
+    parser.add_argument("--project-id", default=None,
+                        help="serve the world under this project id, e.g. your real one "
+                             "(default: an id derived from the seed)")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
-    parser.add_argument("--task-delay", type=float, default=0.0,
-                        help="seconds an export task stays IN_PROGRESS (default 0: complete at the first poll)")
-    parser.add_argument("--legacy-polls", type=int, default=1,
-                        help="exportLabels answers shouldPoll this many times before the download URL")
-    parser.add_argument("--file-bytes", type=int, default=None,
-                        help="target size of one export file; larger exports span several files")
-    parser.add_argument("--timezone", default="UTC", help="the user's timezone (export date filters use it)")
+    parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll "
+                             "(default: %(default)s)")
+    parser.add_argument("--legacy-polls", type=int, default=1, metavar="N",
+                        help="exportLabels answers shouldPoll this many times before the download URL "
+                             "(default: %(default)s)")
+    parser.add_argument("--file-bytes", type=int, default=DEFAULT_FILE_BYTES, metavar="BYTES",
+                        help="target size of one export file; bigger exports span several files "
+                             "(default: %(default)s)")
+    parser.add_argument("--timezone", default="UTC",
+                        help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
-                        help="inject a fault (repeatable): " + ", ".join(FAULTS))
-    parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
+                        help="inject a fault, repeatable: " + ", ".join(FAULTS) + " (default: none)")
+    parser.add_argument("--no-admin", action="store_true",
+                        help="remove the /_mock/ control API; health stays (default: admin API on)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="serve with this many gunicorn worker processes sharing one state")
+                        help="gunicorn worker processes sharing one state (default: %(default)s, no gunicorn)")
     parser.add_argument("--state", default=None, metavar="FILE",
-                        help="SQLite file of the shared state (default: private; a temp file with --workers)")
-    parser.add_argument("--signing-key", default=None,
-                        help="hex key for signed file URLs (default: random per start; set it to share "
-                             "URLs across hosts)")
+                        help="SQLite file of the shared state (default: private in memory; a temp file with "
+                             "--workers)")
+    parser.add_argument("--signing-key", default=None, metavar="HEX",
+                        help="hex key signing file URLs; set it to share URLs across hosts (default: random per start)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
@@ -47,21 +58,19 @@ def _rows(text: str) -> int:
 
 
 def _app_options(args: argparse.Namespace, signing_key: bytes, state: str | None) -> dict:
-    from mockserver.models import DEFAULT_FILE_BYTES
-
     return dict(seed=args.seed, rows=args.rows, project_id=args.project_id, api_key=args.api_key,
                 task_delay=args.task_delay, legacy_polls=args.legacy_polls,
-                file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
+                file_bytes=args.file_bytes, user_timezone=args.timezone,
                 admin=not args.no_admin, signing_key=signing_key, state_path=state, public_url=args.public_url)
 
 
 def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
-    key = args.api_key or "any-non-empty-key"
+    from mockserver.responses.landing import client_line
+
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
     print(f"lbmock: project id {project_id}", flush=True)
-    print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
-          f'rest_endpoint="{base}/api/v1")', flush=True)
+    print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:
