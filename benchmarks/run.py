@@ -110,7 +110,7 @@ def bench_generation(rows: int) -> Figure:
 def bench_serving(rows: int) -> list[Figure]:
     from lbmock.render.common import Urls
     from lbmock.render.v2 import ExportParams, render_export_v2_row
-    from strategies.served import seeded_world
+    from strategies.served_world import seeded_world
 
     with server(rows, "--file-bytes", str(1 << 20)) as (base, project, _pid, _), requests.Session() as session:
         size, planned, walked, downloaded = export_and_download(session, base, project)
@@ -190,7 +190,7 @@ def _load(url_for, seconds: float, clients: int, method: str = "GET", body_for=N
 
 def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
     from lbmock.world import MaskShape
-    from strategies.served import seeded_world
+    from strategies.served_world import seeded_world
 
     world = seeded_world(SEED, 200)
     masks = [(f.feature_id, kf.frame) for row in world for lb_ in row.labels for f in lb_.features

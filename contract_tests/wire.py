@@ -2,7 +2,8 @@
 
 The GraphQL documents and variable shapes are the ones labelbox 7.17.0 sends
 (3.72.2 for the two flows 7.17 removed: ``exportFileFromLine`` and the legacy
-``exportLabels``), captured on the wire (see ``notes/protocol.md``).  Only
+``exportLabels``), as read off the released SDK packages (``tests/compat``
+runs those releases against the mock and checks them).  Only
 ``requests`` is used: the labelbox SDK is not a dependency.
 
 Every function takes a :class:`contract_tests.plugin.Target`.  When

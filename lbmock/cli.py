@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from lbmock.render.v2 import ExportParams
+from lbmock.world_spec import add_world_arguments, world_spec_from_args
 
 
 class Progress:
@@ -41,9 +42,9 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
 def cmd_generate(args: argparse.Namespace) -> int:
     from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
-    from strategies.served import seeded_world
+    from strategies.served_world import resolve_world
 
-    world = seeded_world(args.seed, args.rows, args.project_id)
+    world = resolve_world(world_spec_from_args(args))
     params = ExportParams(**{name: name not in set(args.exclude) for name in ExportParams.names()})
     urls = Urls(api_base=args.base_url) if args.base_url else Urls()
     progress = Progress(args.rows, enabled=not args.quiet)
@@ -87,11 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="stream a seeded world's export to stdout")
-    gen.add_argument("--seed", type=int, default=0,
-                     help="seed of the world: same seed, same bytes (default: %(default)s)")
-    gen.add_argument("--rows", type=_row_count, default=100, help="data rows in the world (default: %(default)s)")
-    gen.add_argument("--project-id", default=None,
-                     help="put the rows in this project id (default: an id derived from the seed)")
+    add_world_arguments(gen)
     gen.add_argument("--format", choices=("v2", "legacy"), default="v2",
                      help="v2: export v2 NDJSON, one row a line; legacy: the export_labels JSON array "
                           "(default: %(default)s)")
@@ -117,18 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)
     return parser
-
-
-def _row_count(text: str) -> int:
-    from lbmock.ids import MAX_ROWS
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= n <= MAX_ROWS:
-        raise argparse.ArgumentTypeError(f"rows must be between 0 and {MAX_ROWS}")
-    return n
 
 
 def main(argv: Sequence[str] | None = None) -> int:

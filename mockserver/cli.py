@@ -9,21 +9,16 @@ import secrets
 import sys
 import tempfile
 
+from lbmock.world_spec import add_world_arguments, world_spec_from_args
+from mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
 from mockserver.faults import FAULTS, FaultError
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    from mockserver.models import DEFAULT_FILE_BYTES
-
     parser.add_argument("--host", default="127.0.0.1",
                         help="bind address; anything but loopback prints a warning (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the served world: same seed, same bytes (default: %(default)s)")
-    parser.add_argument("--rows", type=_rows, default=100, help="data rows in the served world (default: %(default)s)")
-    parser.add_argument("--project-id", default=None,
-                        help="serve the world under this project id, e.g. your real one "
-                             "(default: an id derived from the seed)")
+    add_world_arguments(parser)
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
                         help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll "
@@ -37,7 +32,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timezone", default="UTC",
                         help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
-                        help="inject a fault, repeatable: " + ", ".join(FAULTS) + " (default: none)")
+                        help="inject a fault, repeatable: " + ", ".join(f.value for f in FAULTS) + " (default: none)")
     parser.add_argument("--no-admin", action="store_true",
                         help="remove the /_mock/ control API; health stays (default: admin API on)")
     parser.add_argument("--workers", type=int, default=1,
@@ -51,21 +46,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="base URL put in served links (default: the URL each request arrived at)")
 
 
-def _rows(text: str) -> int:
-    from lbmock.cli import _row_count
-
-    return _row_count(text)
-
-
-def _app_options(args: argparse.Namespace, signing_key: bytes, state: str | None) -> dict:
-    return dict(seed=args.seed, rows=args.rows, project_id=args.project_id, api_key=args.api_key,
-                task_delay=args.task_delay, legacy_polls=args.legacy_polls,
-                file_bytes=args.file_bytes, user_timezone=args.timezone,
-                admin=not args.no_admin, signing_key=signing_key, state_path=state, public_url=args.public_url)
+def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
+    return ServerConfig(api_key=args.api_key, task_delay=args.task_delay, legacy_polls=args.legacy_polls,
+                        file_bytes=args.file_bytes, user_timezone=args.timezone,
+                        admin=not args.no_admin, signing_key=signing_key, state_path=state,
+                        public_url=args.public_url)
 
 
 def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
-    from mockserver.responses.landing import client_line
+    from mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
@@ -99,7 +88,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
 
     from mockserver.app import create_app
 
-    app = create_app(**_app_options(args, signing_key, args.state))
+    app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
     try:
@@ -119,11 +108,11 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
     """gunicorn, one state file: any worker answers any step of any task."""
     from gunicorn.app.base import BaseApplication
 
-    from strategies.served import seeded_world
+    from strategies.served_world import resolve_world
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
-    options = _app_options(args, signing_key, state)
-    project = seeded_world(args.seed, 0, args.project_id).project  # the banner's project id, cheaply
+    spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
+    project = resolve_world(spec.replace(rows=0)).project  # the banner's project id, cheaply
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -146,8 +135,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         def load(self):
             from mockserver.app import create_app
 
-            app = create_app(**options)
-            return app
+            return create_app(spec, config)
 
     # Faults given on the command line go into the shared state once, before workers start.
     from mockserver.faults import FaultBook

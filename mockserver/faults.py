@@ -8,20 +8,39 @@ same :class:`FaultBook` is driven by ``lbmock serve --fault``, the admin API
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import Enum
 
 from mockserver.state import SharedState
 
-# name -> (what it matches, what its argument means or None)
-FAULTS: dict[str, tuple[str, str | None]] = {
-    "export-fails": ("export creations", None),
-    "export-errors": ("export creations", "failed rows: every Nth selected row fails (default 3)"),
-    "slow-task": ("export creations", "refreshes the task stays IN_PROGRESS (default 3)"),
-    "rate-limit": ("GraphQL calls", "Retry-After seconds (default 1)"),
-    "server-error": ("GraphQL calls", "HTTP status, 500-599 (default 503)"),
-    "expired-files": ("signed file downloads", None),
-    "truncated-files": ("signed file downloads", "bytes cut from the body (default 10)"),
-    "legacy-never-ready": ("exportLabels calls", None),
-    "auth-revoked": ("authenticated calls", None),
+
+class Fault(str, Enum):
+    """Every fault the mock can inject; the value is the name users type."""
+
+    EXPORT_FAILS = "export-fails"
+    EXPORT_ERRORS = "export-errors"
+    SLOW_TASK = "slow-task"
+    RATE_LIMIT = "rate-limit"
+    SERVER_ERROR = "server-error"
+    EXPIRED_FILES = "expired-files"
+    TRUNCATED_FILES = "truncated-files"
+    LEGACY_NEVER_READY = "legacy-never-ready"
+    AUTH_REVOKED = "auth-revoked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# fault -> (what it matches, what its argument means or None)
+FAULTS: dict[Fault, tuple[str, str | None]] = {
+    Fault.EXPORT_FAILS: ("export creations", None),
+    Fault.EXPORT_ERRORS: ("export creations", "failed rows: every Nth selected row fails (default 3)"),
+    Fault.SLOW_TASK: ("export creations", "refreshes the task stays IN_PROGRESS (default 3)"),
+    Fault.RATE_LIMIT: ("GraphQL calls", "Retry-After seconds (default 1)"),
+    Fault.SERVER_ERROR: ("GraphQL calls", "HTTP status, 500-599 (default 503)"),
+    Fault.EXPIRED_FILES: ("signed file downloads", None),
+    Fault.TRUNCATED_FILES: ("signed file downloads", "bytes cut from the body (default 10)"),
+    Fault.LEGACY_NEVER_READY: ("exportLabels calls", None),
+    Fault.AUTH_REVOKED: ("authenticated calls", None),
 }
 
 
@@ -42,7 +61,7 @@ class ActiveFault:
         return asdict(self)
 
 
-def _parse_arg(name: str, arg: object) -> int | None:
+def _parse_arg(name: Fault, arg: object) -> int | None:
     if arg in (None, ""):
         return None
     if FAULTS[name][1] is None:
@@ -51,9 +70,9 @@ def _parse_arg(name: str, arg: object) -> int | None:
         value = int(arg)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         raise FaultError(f"fault {name!r}: argument must be a whole number, got {arg!r}") from None
-    if name == "server-error" and not 500 <= value <= 599:
+    if name is Fault.SERVER_ERROR and not 500 <= value <= 599:
         raise FaultError("server-error: the status must be 500-599")
-    if not 1 <= value <= MAX_COUNT and name != "server-error":
+    if not 1 <= value <= MAX_COUNT and name is not Fault.SERVER_ERROR:
         raise FaultError(f"fault {name!r}: argument must be between 1 and {MAX_COUNT}")
     return value
 
@@ -64,12 +83,14 @@ class FaultBook:
     def __init__(self, state: SharedState | None = None) -> None:
         self._state = state if state is not None else SharedState()
 
-    def add(self, name: str, arg: object = None, times: int | None = None) -> ActiveFault:
-        if name not in FAULTS:
-            raise FaultError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+    def add(self, name: Fault | str, arg: object = None, times: int | None = None) -> ActiveFault:
+        try:
+            fault_name = Fault(name)
+        except ValueError:
+            raise FaultError(f"unknown fault {name!r}; known: {', '.join(f.value for f in Fault)}") from None
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or not 1 <= times <= MAX_COUNT):
             raise FaultError(f"times must be a whole number from 1 to {MAX_COUNT} (or absent: until cleared)")
-        fault = ActiveFault(name, _parse_arg(name, arg), times)
+        fault = ActiveFault(fault_name.value, _parse_arg(fault_name, arg), times)
         self._state.set_fault(fault.name, fault.arg, fault.remaining)
         return fault
 
@@ -83,16 +104,16 @@ class FaultBook:
             raise FaultError(f"fault {spec!r}: TIMES must be a whole number") from None
         return self.add(name, arg or None, count)
 
-    def clear(self, name: str | None = None) -> None:
-        self._state.clear_faults(name)
+    def clear(self, name: Fault | str | None = None) -> None:
+        self._state.clear_faults(None if name is None else str(name))
 
-    def take(self, name: str) -> ActiveFault | None:
+    def take(self, fault: Fault) -> ActiveFault | None:
         """The fault if active, counting this call against its remaining uses."""
-        taken = self._state.take_fault(name)
+        taken = self._state.take_fault(fault.value)
         if taken is None:
             return None
         arg, remaining = taken
-        return ActiveFault(name, arg, None if remaining is None else remaining - 1)
+        return ActiveFault(fault.value, arg, None if remaining is None else remaining - 1)
 
     def active(self) -> list[dict]:
         return [ActiveFault(name, arg, remaining).as_dict() for name, arg, remaining in self._state.faults()]

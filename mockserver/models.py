@@ -1,6 +1,6 @@
 """Server state: the world served, export tasks, legacy exports, file plans.
 
-Pure Python, no Flask: the HTTP layer (``mockserver.responses``) and the
+Pure Python, no Flask: the HTTP layer (``mockserver.handlers``) and the
 pytest plugin drive the same :class:`MockBackend`.
 """
 
@@ -27,23 +27,18 @@ from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, Feature, Label, WorkflowStatus, World
-from mockserver.faults import FaultBook
+from lbmock.world_spec import WorldSpec
+from mockserver.config import ServerConfig
+from mockserver.errors import BadInput, NotFound
+from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.signing import UrlSigner
 from mockserver.state import SharedState
+from strategies.served_world import resolve_world
 
 RESULT, ERRORS = "RESULT", "ERRORS"
-DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk
-
-
-class NotFound(Exception):
-    """An id the client named does not exist (the API's RESOURCE_NOT_FOUND)."""
-
-
-class BadInput(Exception):
-    """A request that is well-formed GraphQL/HTTP but asks for something invalid."""
 
 
 @dataclass(frozen=True)
@@ -163,21 +158,20 @@ def _frozen(values: list | None) -> frozenset[str] | None:
 class MockBackend:
     """Everything the mock serves, for one world."""
 
-    def __init__(self, world: World, *, api_key: str | None = None, task_delay: float = 0.0,
-                 legacy_polls: int = 1, file_bytes: int = DEFAULT_FILE_BYTES,
-                 signer: UrlSigner | None = None, user_timezone: str = "UTC",
-                 state_path: str | None = None, spool_dir: str | None = None) -> None:
+    def __init__(self, world: World, config: ServerConfig | None = None) -> None:
+        self.config = config = config or ServerConfig()
         self.world = world
         self.origin_world = world  # what /_mock/reset returns to
-        self.state = SharedState(state_path)
+        self.state = SharedState(config.state_path)
         self.faults = FaultBook(self.state)
         self.journal = Journal(self.state)
-        self.api_key = api_key
-        self.task_delay = task_delay
-        self.legacy_polls = legacy_polls
-        self.file_bytes = file_bytes
-        self.signer = signer or UrlSigner.random()
-        self.user_timezone = user_timezone
+        self.api_key = config.api_key
+        self.task_delay = config.task_delay
+        self.legacy_polls = config.legacy_polls
+        self.file_bytes = config.file_bytes
+        self.signer = UrlSigner(config.signing_key) if config.signing_key else UrlSigner.random()
+        self.user_timezone = config.user_timezone
+        state_path, spool_dir = config.state_path, config.spool_dir
         self._world_version = 0
         # Rendered export streams: next to a shared state file (so workers share them), else private.
         if spool_dir is None and state_path is not None:
@@ -199,9 +193,7 @@ class MockBackend:
             if spec is None:
                 self.world = self.origin_world
             else:
-                from strategies.served import seeded_world
-
-                self.world = seeded_world(spec["seed"], spec["rows"], spec.get("project_id"))
+                self.world = resolve_world(WorldSpec.from_json(spec))
             self._plans.clear()
             self._world_version = version
 
@@ -212,16 +204,16 @@ class MockBackend:
         self.journal.clear()
         self.sync()
 
-    def load_world(self, seed: int, rows: int, project_id: str | None = None) -> World:
-        """Serve the seeded world ``(seed, rows, project_id)`` from now on, in every worker."""
-        self.state.set_world({"seed": seed, "rows": rows, "project_id": project_id})
+    def load_world(self, spec: WorldSpec) -> World:
+        """Serve the world ``spec`` names from now on, in every worker."""
+        self.state.set_world(spec.to_json())
         self.sync()
         return self.world
 
     # ------------------------------------------------------------ auth
 
     def accepts_key(self, api_key: str | None) -> bool:
-        if not api_key or self.faults.take("auth-revoked"):
+        if not api_key or self.faults.take(Fault.AUTH_REVOKED):
             return False
         return self.api_key is None or hmac.compare_digest(api_key.encode(), self.api_key.encode())
 
@@ -257,11 +249,11 @@ class MockBackend:
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
             created_at=now_ms, ready_at=time.time() + self.task_delay, streamable=streamable)
-        if self.faults.take("export-fails"):
+        if self.faults.take(Fault.EXPORT_FAILS):
             task.failed = True
-        if (fault := self.faults.take("export-errors")) is not None:
+        if (fault := self.faults.take(Fault.EXPORT_ERRORS)) is not None:
             task.error_every = fault.arg or 3
-        if (fault := self.faults.take("slow-task")) is not None:
+        if (fault := self.faults.take(Fault.SLOW_TASK)) is not None:
             task.slow_refreshes = fault.arg or 3
         self.state.put_task(task.id, task.owner_key, task.spec())
         return task
@@ -453,7 +445,7 @@ class MockBackend:
         return export
 
     def legacy_ready(self, export: LegacyExport) -> bool:
-        if self.faults.take("legacy-never-ready"):
+        if self.faults.take(Fault.LEGACY_NEVER_READY):
             return False
         return export.polls > self.legacy_polls
 

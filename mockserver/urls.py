@@ -1,12 +1,12 @@
 """Every route of the mock, by endpoint family (one blueprint each).
 
 Find any endpoint here in one hop; its handler lives in
-``mockserver/responses/<family>.py``.
+``mockserver/handlers/<family>.py``.
 """
 
 from __future__ import annotations
 
-from mockserver.responses import admin, files, frames, graphql, landing, masks
+from mockserver.handlers import admin, files, frames, graphql, landing, masks
 
 ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     "graphql": [

@@ -12,25 +12,22 @@ Rendered payloads (drawn worlds, rendered by the server's own renderers)::
 
 Served worlds: :func:`seeded_world` draws the same strategies from a seed,
 deterministically and lazily, one row at a time.
+
+Modules: ``vocabulary`` (words, people, salts, time units), ``projects``
+(ontology, tools, classification schemas, projects), ``annotations``
+(volumes, polylines, mask shapes, answers, features, labels), ``workflow``
+(histories, reviews), ``rows`` (data rows, metadata, attachments, worlds),
+``payloads`` (rendered payloads), ``provider`` (the seeded PrimitiveProvider,
+``draw_seeded``), ``served_world`` (``SeededRows``, ``seeded_world``).
 """
 
+from strategies.annotations import answers, features, labels, mask_shapes, polylines, volumes
 from strategies.payloads import export_params, export_v2_rows, frame_records, legacy_rows, mask_pngs
-from strategies.seeded import derive_seed, draw_seeded
-from strategies.served import SeededRows, seeded_world
-from strategies.world import (
-    answers,
-    classification_schemas,
-    data_rows,
-    features,
-    labels,
-    mask_shapes,
-    polylines,
-    projects,
-    tools,
-    volumes,
-    workflow_histories,
-    worlds,
-)
+from strategies.projects import classification_schemas, projects, tools
+from strategies.provider import derive_seed, draw_seeded
+from strategies.rows import data_rows, worlds
+from strategies.served_world import SeededRows, resolve_world, seeded_world
+from strategies.workflow import workflow_histories
 
 __all__ = [
     "SeededRows",
@@ -49,6 +46,7 @@ __all__ = [
     "mask_shapes",
     "polylines",
     "projects",
+    "resolve_world",
     "seeded_world",
     "tools",
     "volumes",

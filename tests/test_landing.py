@@ -9,8 +9,9 @@ from html.parser import HTMLParser
 import pytest
 
 from lbmock.cli import build_parser
+from lbmock.world_spec import world_spec_from_args
 from mockserver.app import create_app
-from mockserver.cli import _app_options, _banner
+from mockserver.cli import _banner, _server_config
 from mockserver.inprocess import ThreadedMockServer
 
 SECRET = "s3cret-key-of-the-operator"
@@ -34,9 +35,9 @@ class _Page(HTMLParser):
 
 
 def _served(*argv: str):
-    """The app ``lbmock serve ARGV`` builds, and the banner it prints for ``base``."""
+    """The parsed arguments of ``lbmock serve ARGV`` and the app it builds from them."""
     args = build_parser().parse_args(["serve", "--rows", "3", *argv])
-    return args, create_app(**_app_options(args, b"k" * 32, None))
+    return args, create_app(world_spec_from_args(args), _server_config(args, b"k" * 32, None))
 
 
 def test_serve_landing_page_has_the_banners_client_line_and_the_admin_links(capsys):

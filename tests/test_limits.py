@@ -18,14 +18,15 @@ from lbox import exceptions as lbx
 
 from mockserver import create_app, mock_labelbox
 from mockserver.app import MAX_BODY_BYTES
-from mockserver.graphql_api import (
+from mockserver.config import ServerConfig
+from mockserver.gql.limits import (
     COMPLEXITY_MESSAGE,
     MAX_ALIASES,
     MAX_COMPLEXITY,
     MAX_DEPTH,
     MAX_NESTING,
     MAX_OPERATIONS,
-    _within_limits,
+    within_limits,
 )
 from strategies import seeded_world
 
@@ -33,7 +34,8 @@ WORLD = seeded_world(13, 12)
 KEY = {"Authorization": "Bearer limits-key"}
 
 # Every document the SDK releases 3.40.1, 3.72.2 and 7.17.0 were seen sending (verbatim,
-# from the wire captures of notes/protocol.md), plus 7.17.0's own get_task_by_id string.
+# as the released packages build them; tests/compat drives those releases), plus 7.17.0's own
+# get_task_by_id string.
 SDK_DOCUMENTS = [
     "query GetProjectPyApi($param_0: ID!){project(where: {id: $param_0}){autoAuditNumberOfLabels autoAuditPercentage "
     "createdAt description lastActivityTime allowedMediaType name queueMode setupComplete id updatedAt}}",
@@ -110,7 +112,7 @@ SDK_DOCUMENTS = [
 
 @pytest.fixture(scope="module")
 def client():
-    return create_app(WORLD, file_bytes=4_000).test_client()
+    return create_app(WORLD, ServerConfig(file_bytes=4_000)).test_client()
 
 
 def post(client, body: bytes | dict, headers=KEY):
@@ -158,7 +160,7 @@ def sdk_variables(document: str, task_id: str) -> dict:
 
 @pytest.mark.parametrize("document", SDK_DOCUMENTS, ids=lambda d: d.split("(")[0].split("{")[0].strip()[:60])
 def test_every_sdk_document_is_within_the_limits_and_answered(client, document):
-    assert _within_limits(parse(document))
+    assert within_limits(parse(document))
     task_id = post(client, {"query": SDK_DOCUMENTS[5], "variables": sdk_variables(SDK_DOCUMENTS[5], "")})[1]
     task_id = task_id["data"]["exportDataRowsInProject"]["taskId"]
     status, body, _ = post(client, {"query": document, "variables": sdk_variables(document, task_id)})
@@ -180,8 +182,8 @@ def test_the_sdk_export_flow_still_works_end_to_end():
 
 
 def test_depth_at_the_limit_is_not_a_limit_error_but_one_more_is():
-    assert _within_limits(parse(nested(MAX_DEPTH)))
-    assert not _within_limits(parse(nested(MAX_DEPTH + 1)))
+    assert within_limits(parse(nested(MAX_DEPTH)))
+    assert not within_limits(parse(nested(MAX_DEPTH + 1)))
 
 
 def test_deep_query(client):
@@ -215,8 +217,8 @@ def test_wide_query_many_fields(client):
 
 def test_complexity_boundary():
     at_limit = "{user{" + " id" * (MAX_COMPLEXITY - 1) + "}}"  # user + 499 ids
-    assert _within_limits(parse(at_limit))
-    assert not _within_limits(parse(at_limit.replace("{user{", "{user{ id")))
+    assert within_limits(parse(at_limit))
+    assert not within_limits(parse(at_limit.replace("{user{", "{user{ id")))
 
 
 def test_too_many_operations(client):

@@ -19,6 +19,6 @@ def test_wheel_contents(tmp_path):
     for schema in ("export_v2_dicom_row", "legacy_row", "frame_record"):
         assert f"lbmock/fixtures/schemas/{schema}.schema.json" in names
     assert "lbmock/fixtures/samples/v2_project_export_row.json" in names
-    assert "lbmock/faker_pools.json" in names and "mockserver/schema.graphql" in names
+    assert "lbmock/faker_pools.json" in names and "mockserver/gql/schema.graphql" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "lbmock = contract_tests.plugin" in entry_points and "lbmock = lbmock.cli:main" in entry_points

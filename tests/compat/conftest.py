@@ -38,7 +38,7 @@ from support import (
     extract_page_code,
 )
 
-from strategies.served import seeded_world
+from strategies.served_world import seeded_world
 
 COMPAT_DIR = Path(__file__).resolve().parent
 DRIVER_TIMEOUT = 300

@@ -31,7 +31,7 @@ RELEASES = ("3.40.1", "3.72.2", "7.17.0")
 
 # labelbox pinned exactly, plus the dependencies whose version changes what the SDK does
 # (pydantic major, the HTTP stack, the retry library, lbox-clients for 7.x).  These are the
-# versions resolved and verified on this project's machines (notes/protocol.md section 9).
+# versions resolved and verified on this project's machines (the suite installs exactly these).
 _HTTP_STACK = ("requests==2.34.2", "google-api-core==2.44.0")
 PINS: dict[str, tuple[str, ...]] = {
     "3.40.1": ("labelbox==3.40.1", "pydantic==1.10.27", "ndjson==0.3.1", *_HTTP_STACK),

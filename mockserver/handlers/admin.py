@@ -11,8 +11,9 @@ from typing import Any
 import orjson
 from flask import Response, request
 
+from lbmock.world_spec import SpecError, WorldSpec
 from mockserver.faults import FAULTS, FaultError
-from mockserver.responses.common import JSON, backend, json_error, small_number
+from mockserver.handlers.common import JSON, backend, json_error, small_number
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -45,22 +46,14 @@ def reset() -> Response:
 
 
 def load_world() -> Response:
-    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?}: serve another seeded world."""
-    from lbmock.ids import MAX_ROWS
-
+    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?, ...}: serve another world
+    (any option of :class:`~lbmock.world_spec.WorldSpec`; absent ones take their defaults)."""
     try:
-        body = _body()
-    except FaultError as exc:
+        spec = WorldSpec.from_json(_body())
+    except (FaultError, SpecError) as exc:
         return json_error(400, str(exc), "BAD_REQUEST")
-    seed, rows, project_id = body.get("seed", 0), body.get("rows", 100), body.get("project_id")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not isinstance(rows, int) or isinstance(rows, bool):
-        return json_error(400, "seed and rows must be integers", "BAD_REQUEST")
-    if not 0 <= rows <= MAX_ROWS:
-        return json_error(400, f"rows must be between 0 and {MAX_ROWS}", "BAD_REQUEST")
-    if project_id is not None and not isinstance(project_id, str):
-        return json_error(400, "project_id must be a string", "BAD_REQUEST")
-    world = backend().load_world(seed, rows, project_id)
-    return _json({"status": "loaded", "project_id": world.project.id, "rows": rows, "seed": seed})
+    world = backend().load_world(spec)
+    return _json({"status": "loaded", **spec.to_json(), "project_id": world.project.id, "rows": len(world)})
 
 
 def faults() -> Response:
@@ -69,7 +62,7 @@ def faults() -> Response:
     book = backend().faults
     if request.method == "GET":
         return _json({"active": book.active(),
-                      "known": {name: {"matches": m, "arg": a} for name, (m, a) in FAULTS.items()}})
+                      "known": {fault.value: {"matches": m, "arg": a} for fault, (m, a) in FAULTS.items()}})
     if request.method == "DELETE":
         book.clear(request.args.get("name"))
         return _json({"active": book.active()})

@@ -6,8 +6,8 @@ from flask import Response
 
 from lbmock.render.masks import render_mask_png
 from lbmock.world import MaskShape
-from mockserver.models import NotFound
-from mockserver.responses.common import backend, json_error, require_key, small_number
+from mockserver.errors import NotFound
+from mockserver.handlers.common import backend, json_error, require_key, small_number
 
 
 def _mask(feature_id: str, frame: str) -> Response:

@@ -6,8 +6,9 @@ import orjson
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mockserver.graphql_api import RequestContext, run_graphql
-from mockserver.responses.common import JSON, backend, base_url, bearer_key, request_urls
+from mockserver.faults import Fault
+from mockserver.gql import RequestContext, run_graphql
+from mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
 
 
 def _reply(status: int, body: dict) -> Response:
@@ -66,13 +67,13 @@ def _journalable(variables: object) -> object:
 
 def _injected_fault() -> Response | None:
     faults = backend().faults
-    if (fault := faults.take("rate-limit")) is not None:
+    if (fault := faults.take(Fault.RATE_LIMIT)) is not None:
         # A top-level "message" starting "You have exceeded": the SDK's ApiLimitError.
         wait = fault.arg or 1
         return Response(orjson.dumps({"message": f"You have exceeded the API rate limit. Retry after {wait} s.",
                                       "errors": []}),
                         status=429, mimetype=JSON, headers={"Retry-After": str(wait)})
-    if (fault := faults.take("server-error")) is not None:
+    if (fault := faults.take(Fault.SERVER_ERROR)) is not None:
         # What Labelbox's proxy answers when a backend resets: the SDK retries it.
         return Response(b"upstream connect error or disconnect/reset before headers. reset reason: "
                         b"connection termination", status=fault.arg or 503, mimetype="text/plain")

@@ -6,8 +6,8 @@ import orjson
 from flask import Response, request
 
 from lbmock.render.frames import GROUPS, render_frame_records
-from mockserver.models import NotFound
-from mockserver.responses.common import NDJSON, backend, json_error, request_urls, require_key
+from mockserver.errors import NotFound
+from mockserver.handlers.common import NDJSON, backend, json_error, request_urls, require_key
 
 
 def label_frames(label_id: str) -> Response:

@@ -12,8 +12,10 @@ from collections import OrderedDict
 
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, World
-from strategies.seeded import derive_seed, draw_seeded, draw_seeded_with
-from strategies.world import draw_data_row, projects
+from lbmock.world_spec import WorldSpec
+from strategies.projects import projects
+from strategies.provider import derive_seed, draw_seeded, draw_seeded_with
+from strategies.rows import draw_data_row
 
 
 class SeededRows:
@@ -61,3 +63,8 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None) -> World
     """The world for ``seed``: same strategies as ``@given``, drawn deterministically."""
     project = draw_seeded(projects(project_id), derive_seed(seed, "project"))
     return World(project, SeededRows(project, seed, n_rows), seed=seed)
+
+
+def resolve_world(spec: WorldSpec) -> World:
+    """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
+    return seeded_world(spec.seed, spec.rows, spec.project_id)

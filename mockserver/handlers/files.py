@@ -7,13 +7,15 @@ from collections.abc import Iterator
 
 from flask import Response, request
 
-from mockserver.models import ERRORS, RESULT, NotFound
-from mockserver.responses.common import JSON, NDJSON, backend, json_error, require_key, small_number
+from mockserver.errors import NotFound
+from mockserver.faults import Fault
+from mockserver.handlers.common import JSON, NDJSON, backend, json_error, require_key, small_number
+from mockserver.models import ERRORS, RESULT
 from mockserver.signing import SignatureError
 
 
 def _check_signature() -> Response | None:
-    if backend().faults.take("expired-files"):
+    if backend().faults.take(Fault.EXPIRED_FILES):
         return json_error(403, "signed URL refused: signed URL has expired", "EXPIRED")
     try:
         backend().signer.verify(request.path, request.args.get("X-Lbmock-Expires"),
@@ -25,7 +27,7 @@ def _check_signature() -> Response | None:
 
 def _truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
     """Fault truncated-files: the body ends ``cut`` bytes short of its advertised range."""
-    fault = backend().faults.take("truncated-files")
+    fault = backend().faults.take(Fault.TRUNCATED_FILES)
     if fault is None:
         return body, size
     keep = max(0, size - (fault.arg or 10))

@@ -11,7 +11,7 @@ from html import escape
 
 from flask import Response, current_app
 
-from mockserver.responses.common import backend, base_url
+from mockserver.handlers.common import backend, base_url
 
 ANY_KEY = "any-non-empty-key"
 CONFIGURED_KEY = "<your --api-key>"  # never the key itself: pages and banners end up in logs
@@ -29,22 +29,19 @@ def client_line(base: str, key_configured: bool) -> str:
 
 
 def landing_page() -> Response:
-    from mockserver.urls import ROUTES  # urls imports this module
-
     be, base = backend(), base_url()
     world = be.world
     pid = escape(world.project.id)
     seed = "" if world.seed is None else f"seed {escape(str(world.seed))}, "
-    if current_app.config.get("LBMOCK_ADMIN", True):
-        items = []
-        for rule, _view, methods in ROUTES["admin"]:
-            shown = escape(rule)
+    items = []
+    for rule in current_app.url_map.iter_rules():  # the admin routes this app really serves
+        if rule.endpoint.startswith("admin."):
+            methods = [m for m in ("GET", "POST", "DELETE") if m in (rule.methods or ())]
+            shown = escape(rule.rule)
             link = f'<a href="{shown}">{shown}</a>' if "GET" in methods else f"<code>{shown}</code>"
             items.append(f"<li>{escape(' '.join(methods))} {link}</li>")
-        admin = "<h2>Admin API</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>"
-    else:
-        admin = ('<h2>Admin API</h2>\n<p>The admin API is disabled (<code>--no-admin</code>); '
-                 '<a href="/_mock/health">/_mock/health</a> stays.</p>')
+    disabled = "" if be.config.admin else "<p>The admin API is disabled (<code>--no-admin</code>); health stays.</p>\n"
+    admin = "<h2>Admin API</h2>\n" + disabled + "<ul>\n" + "\n".join(items) + "\n</ul>"
     body = f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>lbmock: an offline Labelbox</title></head>
@@ -53,7 +50,7 @@ def landing_page() -> Response:
 <p>Serving {seed}{len(world)} data rows in project <code>{pid}</code>.</p>
 <h2>Connect the labelbox SDK</h2>
 <pre>import labelbox
-client = {escape(client_line(base, be.api_key is not None))}
+client = {escape(client_line(base, be.config.api_key is not None))}
 project = client.get_project("{pid}")</pre>
 {admin}
 </body>

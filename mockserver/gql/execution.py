@@ -1,0 +1,89 @@
+"""Executing one GraphQL request: parse, bound and validate once per distinct
+document (LRU), execute against the resolvers, map failures to the API's error shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
+
+from mockserver.errors import BadInput, NotFound
+from mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
+from mockserver.gql.resolvers import RequestContext, Root
+from mockserver.gql.schema import labelbox_schema
+
+
+@dataclass
+class GraphQLOutcome:
+    status: int
+    body: dict
+    operation: str | None
+
+
+def _error(message: str, code: str, **extra: Any) -> dict:
+    return {"message": message, "extensions": {"code": code, **extra}}
+
+
+@lru_cache(maxsize=256)
+def _checked_document(query: str) -> tuple[Any, str | None] | GraphQLOutcome:
+    """Parse, bound and validate a document once: clients send the same few
+    documents over and over (the SDK's poll and stream queries)."""
+    over_limit = {"errors": [_error(COMPLEXITY_MESSAGE, "GRAPHQL_VALIDATION_FAILED")]}
+    if not lexically_bounded(query):
+        return GraphQLOutcome(400, over_limit, None)
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return GraphQLOutcome(400, {"errors": [_error(exc.message, "GRAPHQL_PARSE_FAILED")]}, None)
+    operation = next((d.name.value for d in document.definitions
+                      if isinstance(d, OperationDefinitionNode) and d.name), None)
+    if not within_limits(document):
+        return GraphQLOutcome(400, over_limit, operation)
+    problems = validate(labelbox_schema(), document)
+    if problems:
+        return GraphQLOutcome(400, {"errors": [_error(p.message, "GRAPHQL_VALIDATION_FAILED") for p in problems]},
+                              operation)
+    return document, operation
+
+
+def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name: Any) -> GraphQLOutcome:
+    """Parse, validate and execute one request, mapping failures to the API's error shapes."""
+    if not isinstance(query, str) or not query.strip():
+        return GraphQLOutcome(400, {"errors": [_error("request body must carry a 'query' string",
+                                                      "GRAPHQL_PARSE_FAILED")]}, None)
+    if variables is not None and not isinstance(variables, dict):
+        return GraphQLOutcome(400, {"errors": [_error("'variables' must be an object or null",
+                                                      "GRAPHQL_VALIDATION_FAILED")]}, None)
+    if operation_name is not None and not isinstance(operation_name, str):
+        operation_name = None
+    # only ordinary-sized documents are cached, so hostile ones cannot fill memory
+    checked = _checked_document(query) if len(query) <= 16_384 else _checked_document.__wrapped__(query)
+    if isinstance(checked, GraphQLOutcome):
+        return checked
+    document, operation = checked
+    schema = labelbox_schema()
+    result = execute(schema, document, root_value=Root, context_value=ctx, variable_values=variables or {},
+                     operation_name=operation_name)
+    if not result.errors:
+        return GraphQLOutcome(200, {"data": result.data}, operation)
+    errors, status = [], 200
+    for err in result.errors:
+        original = err.original_error
+        if isinstance(original, NotFound):
+            errors.append(_error(f"Resource not found: {original}", "RESOURCE_NOT_FOUND"))
+        elif isinstance(original, BadInput):
+            errors.append(_error(str(original), "GRAPHQL_VALIDATION_FAILED"))
+            status = 400
+        elif original is None or isinstance(original, GraphQLError):  # variable coercion and the like
+            errors.append(_error(err.message, "GRAPHQL_VALIDATION_FAILED"))
+            status = 400
+        else:  # a bug in lbmock: say so plainly, and not as a 5xx the SDK would retry for minutes
+            errors.append(_error(f"lbmock internal error: {type(original).__name__}: {original}",
+                                 "LBMOCK_INTERNAL_ERROR"))
+            status = 400
+    body: dict = {"errors": errors}
+    if result.data is not None or status == 200:
+        body["data"] = result.data
+    return GraphQLOutcome(status, body, operation)

@@ -1,0 +1,51 @@
+"""Labelbox's GraphQL schema subset (``schema.graphql``) and its custom scalars."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSchema, IntValueNode, StringValueNode, build_schema
+
+from lbmock.render.common import iso_z_millis
+
+
+def _serialize_datetime(value: Any) -> str:
+    return iso_z_millis(value) if isinstance(value, int) else str(value)
+
+
+def _parse_uint64(value: Any) -> int:
+    if isinstance(value, bool):
+        raise GraphQLError("UInt64 cannot represent a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        number = int(value)  # ASCII digits only: str.isdigit() also passes '²', which int() refuses
+    else:
+        raise GraphQLError(f"UInt64 cannot represent {value!r}: expected a non-negative integer")
+    if not 0 <= number < 2**64:
+        raise GraphQLError(f"UInt64 cannot represent {value!r}: out of range")
+    return number
+
+
+def _parse_uint64_literal(node: Any, _variables: Any = None) -> int:
+    if isinstance(node, IntValueNode | StringValueNode):
+        return _parse_uint64(int(node.value) if isinstance(node, IntValueNode) else node.value)
+    raise GraphQLError("UInt64 literal must be an integer or a decimal string")
+
+
+def _configure_scalar(scalar: Any, output: Any, input_value: Any = None, input_literal: Any = None) -> None:
+    """Set a built scalar's coercers under both graphql-core 3.2 and 3.3 attribute names."""
+    scalar.serialize = scalar.coerce_output_value = output
+    if input_value is not None:
+        scalar.parse_value = scalar.coerce_input_value = input_value
+        scalar.parse_literal = input_literal
+
+
+@lru_cache(maxsize=1)
+def labelbox_schema() -> GraphQLSchema:
+    schema = build_schema(files("mockserver.gql").joinpath("schema.graphql").read_text())
+    _configure_scalar(schema.type_map["DateTime"], _serialize_datetime)
+    _configure_scalar(schema.type_map["UInt64"], int, _parse_uint64, _parse_uint64_literal)
+    return schema
