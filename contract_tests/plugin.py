@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import pytest
 
 from lbmock.world import World
+from lbmock.world_spec import SpecError, WorldSpec
 from mockserver.inprocess import MockLabelbox, ThreadedMockServer
+from strategies.served_world import resolve_world
 
 DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
 CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so exports span several files
@@ -46,8 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lb_world(seed=0, rows=40, project_id=None, quality='none', projects=1): "
-                                       "the world lbmock fixtures serve")
+    options = ", ".join(f"{name}={default!r}" for name, default, _o in WorldSpec.options())
+    config.addinivalue_line("markers", f"lb_world({options}): the world lbmock fixtures serve")
     _targets(config.getoption("--lb-target"))
 
 
@@ -58,27 +60,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("lb_target", kinds, indirect=True, ids=[f"target={k}" for k in kinds])
 
 
-_WORLDS: dict[tuple, World] = {}
+_WORLDS: dict[WorldSpec, World] = {}
 
 
-def _seeded(seed: int, rows: int, project_id: str | None, quality: str = "none", projects: int = 1) -> World:
-    from strategies.served_world import seeded_world
-
-    key = (seed, rows, project_id, quality, projects)
-    if key not in _WORLDS:  # worlds are immutable: share them across tests of one worker
-        _WORLDS[key] = seeded_world(seed, rows, project_id, quality=quality, n_projects=projects)
-    return _WORLDS[key]
+def _resolved(spec: WorldSpec) -> World:
+    if spec not in _WORLDS:  # worlds are immutable: share them across tests of one worker
+        _WORLDS[spec] = resolve_world(spec)
+    return _WORLDS[spec]
 
 
 @pytest.fixture
 def lb_world(request: pytest.FixtureRequest) -> World:
-    """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=, quality=, projects=)``
-    or --lb-seed/--lb-rows)."""
+    """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=, ...)`` or --lb-seed/--lb-rows).
+
+    The marker takes any :class:`~lbmock.world_spec.WorldSpec` option."""
     marker = request.node.get_closest_marker("lb_world")
-    options = dict(marker.kwargs) if marker else {}
-    return _seeded(options.get("seed", request.config.getoption("--lb-seed")),
-                   options.get("rows", request.config.getoption("--lb-rows")), options.get("project_id"),
-                   options.get("quality", "none"), options.get("projects", 1))
+    base = WorldSpec(seed=request.config.getoption("--lb-seed"), rows=request.config.getoption("--lb-rows"))
+    try:
+        spec = WorldSpec.from_json(dict(marker.kwargs) if marker else {}, base)
+    except SpecError as exc:
+        raise pytest.UsageError(f"@pytest.mark.lb_world: {exc}") from None
+    return _resolved(spec)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from lbmock.render.v2 import ExportParams
+from lbmock.world_spec import add_world_arguments, world_spec_from_args
 
 
 class Progress:
@@ -38,18 +39,12 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
         progress.tick()
 
 
-def _project_count(text: str) -> int:
-    from mockserver.cli import _projects
-
-    return _projects(text)
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from lbmock.export import ExportScope, LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
-    from strategies.served_world import seeded_world
+    from strategies.served_world import resolve_world
 
-    world = seeded_world(args.seed, args.rows, args.project_id, quality=args.quality, n_projects=args.projects)
+    world = resolve_world(world_spec_from_args(args))
     params = ExportParams(**{name: name not in set(args.exclude) for name in ExportParams.names()})
     urls = Urls(api_base=args.base_url) if args.base_url else Urls()
     progress = Progress(args.rows, enabled=not args.quiet)
@@ -87,29 +82,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lbmock import __version__
+    from lbmock.render.common import DEFAULT_API_BASE
+
     parser = argparse.ArgumentParser(prog="lbmock", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="stream a seeded world's export to stdout")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--rows", type=_row_count, default=100)
-    gen.add_argument("--project-id", default=None)
-    gen.add_argument("--quality", choices=("none", "consensus", "benchmark"), default="none",
-                     help="consensus or benchmark projects: some rows labelled several times, with scores")
-    gen.add_argument("--projects", type=_project_count, default=1, help="projects sharing the datasets")
-    gen.add_argument("--catalog", action="store_true",
-                     help="v2 as a Catalog export: each row shows every project it is in")
-    gen.add_argument("--format", choices=("v2", "legacy"), default="v2")
+    add_world_arguments(gen)
+    gen.add_argument("--format", choices=("v2", "legacy"), default="v2",
+                     help="v2: export v2 NDJSON, one row a line; legacy: the export_labels JSON array "
+                          "(default: %(default)s)")
     gen.add_argument("--exclude", action="append", default=[], choices=ExportParams.names(),
                      metavar="FIELD",
-                     help=f"leave out a part ({', '.join(ExportParams.names())}); repeatable")
-    gen.add_argument("--base-url", default=None, help="base of mask/frames URLs (default the real API)")
-    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+                     help=f"leave out a part of each row ({', '.join(ExportParams.names())}); repeatable "
+                          "(default: every part included)")
+    gen.add_argument("--catalog", action="store_true",
+                     help="v2 as a Catalog export: each row shows every project it is in "
+                          "(default: the first project's export)")
+    gen.add_argument("--base-url", default=None,
+                     help=f"base of the mask and frames URLs in the rows (default: {DEFAULT_API_BASE})")
+    gen.add_argument("--quiet", action="store_true",
+                     help="print no progress on stderr (default: a rows/s line about once a second)")
     gen.set_defaults(func=cmd_generate)
 
     val = sub.add_parser("validate", help="check a v2 NDJSON or legacy JSON export file")
-    val.add_argument("file", help="path, or - for stdin")
-    val.add_argument("--max-errors", type=int, default=200)
+    val.add_argument("file", help="the export to check: a v2 NDJSON or legacy JSON file, or - for stdin")
+    val.add_argument("--max-errors", type=int, default=200,
+                     help="print at most this many problems; the summary still counts all (default: %(default)s)")
     val.set_defaults(func=cmd_validate)
 
     srv = sub.add_parser("serve", help="run the mock Labelbox server")
@@ -118,18 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)
     return parser
-
-
-def _row_count(text: str) -> int:
-    from lbmock.ids import MAX_ROWS
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= n <= MAX_ROWS:
-        raise argparse.ArgumentTypeError(f"rows must be between 0 and {MAX_ROWS}")
-    return n
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Fault", "MockBackend", "MockLabelbox", "ThreadedMockServer", "create_app", "mock_labelbox"]
+__all__ = ["Fault", "MockBackend", "MockLabelbox", "ServerConfig", "ThreadedMockServer", "create_app", "mock_labelbox"]
 
 _HOMES = {"Fault": "mockserver.faults", "create_app": "mockserver.app",
-          "MockBackend": "mockserver.models", "MockLabelbox": "mockserver.inprocess",
+          "MockBackend": "mockserver.models", "ServerConfig": "mockserver.config",
+          "MockLabelbox": "mockserver.inprocess",
           "ThreadedMockServer": "mockserver.inprocess", "mock_labelbox": "mockserver.inprocess"}
 
 

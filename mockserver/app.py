@@ -11,38 +11,38 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from lbmock.world import World
-from mockserver.models import DEFAULT_FILE_BYTES, MockBackend, key_owner
-from mockserver.signing import UrlSigner
+from lbmock.world_spec import WorldSpec
+from mockserver.config import ServerConfig
+from mockserver.models import MockBackend, key_owner
 from mockserver.urls import ROUTES
+from strategies.served_world import resolve_world
 
 log = logging.getLogger("lbmock")
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, project_id: str | None = None,
-               quality: str = "none", projects: int = 1, api_key: str | None = None, task_delay: float = 0.0,
-               legacy_polls: int = 1,
-               file_bytes: int = DEFAULT_FILE_BYTES, signing_key: bytes | None = None,
-               public_url: str | None = None, user_timezone: str = "UTC",
-               backend: MockBackend | None = None, admin: bool = True, state_path: str | None = None) -> Flask:
-    """A mock Labelbox serving ``world`` (or the seeded world of ``seed``, ``rows``, ``quality``
-    and ``projects``)."""
-    if backend is None:
-        if world is None:
-            from strategies.served_world import seeded_world
+def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | None = None) -> Flask:
+    """A mock Labelbox serving ``source``: the world a spec names, a world, or a ready backend.
 
-            world = seeded_world(seed, rows, project_id, quality=quality, n_projects=projects)
-        backend = MockBackend(world, api_key=api_key, task_delay=task_delay, legacy_polls=legacy_polls,
-                              file_bytes=file_bytes, user_timezone=user_timezone, state_path=state_path,
-                              signer=UrlSigner(signing_key) if signing_key else None)
+    ``config`` builds the backend for a spec or a world; a backend already carries its own,
+    so passing both is refused rather than one silently winning.
+    """
+    if isinstance(source, WorldSpec | World):
+        world = source if isinstance(source, World) else resolve_world(source)
+        backend = MockBackend(world, config)
+    elif config is not None:
+        raise TypeError("create_app: a MockBackend carries its own ServerConfig; pass the backend alone")
+    else:
+        backend = source
+    config = backend.config
     app = Flask("lbmock")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.config["LBMOCK_PUBLIC_URL"] = public_url
+    app.config["LBMOCK_PUBLIC_URL"] = config.public_url
     app.extensions["lbmock"] = backend
     for family, routes in ROUTES.items():
         blueprint = Blueprint(family, __name__)
         for rule, view, methods in routes:
-            if family == "admin" and not admin and rule != "/_mock/health":
+            if family == "admin" and not config.admin and rule != "/_mock/health":
                 continue  # --no-admin: the control API does not exist at all
             blueprint.add_url_rule(rule, view_func=view, methods=methods)
         app.register_blueprint(blueprint)
@@ -52,7 +52,7 @@ def create_app(world: World | None = None, *, seed: int = 0, rows: int = 100, pr
 
 
 def _install_journal(app: Flask) -> None:
-    """Record every request in the serving backend's journal (admin calls excepted)."""
+    """Record every request in the serving backend's journal (admin calls and the landing page excepted)."""
 
     @app.before_request
     def _start() -> None:
@@ -63,7 +63,7 @@ def _install_journal(app: Flask) -> None:
     @app.after_request
     def _record(response: Response) -> Response:
         response.headers["X-Lbmock-Worker"] = str(os.getpid())  # which worker answered (multi-worker runs)
-        if request.path.startswith("/_mock/"):
+        if request.path == "/" or request.path.startswith("/_mock/"):
             return response
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
         key = request.headers.get("Authorization", "").partition(" ")[2].strip()

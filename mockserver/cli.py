@@ -9,81 +9,61 @@ import secrets
 import sys
 import tempfile
 
+from lbmock.world_spec import add_world_arguments, world_spec_from_args
+from mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
 from mockserver.faults import FAULTS, FaultError
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=_rows, default=100)
-    parser.add_argument("--project-id", default=None, help="serve the world under this project id (the first project)")
-    parser.add_argument("--quality", choices=("none", "consensus", "benchmark"), default="none",
-                        help="consensus or benchmark projects: some rows labelled several times, with scores")
-    parser.add_argument("--projects", type=_projects, default=1,
-                        help="projects sharing the datasets (ids from the seed; --project-id names the first)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address; anything but loopback prints a warning (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
+    add_world_arguments(parser)
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
-    parser.add_argument("--task-delay", type=float, default=0.0,
-                        help="seconds an export task stays IN_PROGRESS (default 0: complete at the first poll)")
-    parser.add_argument("--legacy-polls", type=int, default=1,
-                        help="exportLabels answers shouldPoll this many times before the download URL")
-    parser.add_argument("--file-bytes", type=int, default=None,
-                        help="target size of one export file; larger exports span several files")
-    parser.add_argument("--timezone", default="UTC", help="the user's timezone (export date filters use it)")
+    parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll "
+                             "(default: %(default)s)")
+    parser.add_argument("--legacy-polls", type=int, default=1, metavar="N",
+                        help="exportLabels answers shouldPoll this many times before the download URL "
+                             "(default: %(default)s)")
+    parser.add_argument("--file-bytes", type=int, default=DEFAULT_FILE_BYTES, metavar="BYTES",
+                        help="target size of one export file; bigger exports span several files "
+                             "(default: %(default)s)")
+    parser.add_argument("--timezone", default="UTC",
+                        help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
-                        help="inject a fault (repeatable): " + ", ".join(f.value for f in FAULTS))
-    parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
+                        help="inject a fault, repeatable: " + ", ".join(f.value for f in FAULTS) + " (default: none)")
+    parser.add_argument("--no-admin", action="store_true",
+                        help="remove the /_mock/ control API; health stays (default: admin API on)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="serve with this many gunicorn worker processes sharing one state")
+                        help="gunicorn worker processes sharing one state (default: %(default)s, no gunicorn)")
     parser.add_argument("--state", default=None, metavar="FILE",
-                        help="SQLite file of the shared state (default: private; a temp file with --workers)")
-    parser.add_argument("--signing-key", default=None,
-                        help="hex key for signed file URLs (default: random per start; set it to share "
-                             "URLs across hosts)")
+                        help="SQLite file of the shared state (default: private in memory; a temp file with "
+                             "--workers)")
+    parser.add_argument("--signing-key", default=None, metavar="HEX",
+                        help="hex key signing file URLs; set it to share URLs across hosts (default: random per start)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
 
-def _projects(text: str) -> int:
-    from strategies.served_world import MAX_PROJECTS
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1 <= value <= MAX_PROJECTS:
-        raise argparse.ArgumentTypeError(f"projects must be between 1 and {MAX_PROJECTS}")
-    return value
-
-
-def _rows(text: str) -> int:
-    from lbmock.cli import _row_count
-
-    return _row_count(text)
-
-
-def _app_options(args: argparse.Namespace, signing_key: bytes, state: str | None) -> dict:
-    from mockserver.models import DEFAULT_FILE_BYTES
-
-    return dict(seed=args.seed, rows=args.rows, project_id=args.project_id, quality=args.quality,
-                projects=args.projects, api_key=args.api_key,
-                task_delay=args.task_delay, legacy_polls=args.legacy_polls,
-                file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
-                admin=not args.no_admin, signing_key=signing_key, state_path=state, public_url=args.public_url)
+def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
+    return ServerConfig(api_key=args.api_key, task_delay=args.task_delay, legacy_polls=args.legacy_polls,
+                        file_bytes=args.file_bytes, user_timezone=args.timezone,
+                        admin=not args.no_admin, signing_key=signing_key, state_path=state,
+                        public_url=args.public_url)
 
 
 def _banner(args: argparse.Namespace, base: str, project_ids: list[str], rows: int) -> None:
-    project_id = project_ids[0]
-    key = args.api_key or "any-non-empty-key"
+    from mockserver.handlers.landing import client_line
+
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
-    print(f"lbmock: project id {project_id}", flush=True)
+    print(f"lbmock: project id {project_ids[0]}", flush=True)
     if len(project_ids) > 1:
         print(f"lbmock: more projects {' '.join(project_ids[1:])} (sharing the datasets)", flush=True)
     if args.quality != "none":
         print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
-    print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
-          f'rest_endpoint="{base}/api/v1")', flush=True)
+    print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -112,7 +92,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
 
     from mockserver.app import create_app
 
-    app = create_app(**_app_options(args, signing_key, args.state))
+    app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
     try:
@@ -132,12 +112,11 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
     """gunicorn, one state file: any worker answers any step of any task."""
     from gunicorn.app.base import BaseApplication
 
-    from strategies.served_world import seeded_world
+    from strategies.served_world import resolve_world
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
-    options = _app_options(args, signing_key, state)
-    # the banner's project ids, cheaply (no rows)
-    project_ids = [p.id for p in seeded_world(args.seed, 0, args.project_id, n_projects=args.projects).projects]
+    spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
+    project_ids = [p.id for p in resolve_world(spec.replace(rows=0)).projects]  # the banner's, cheaply
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -160,8 +139,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         def load(self):
             from mockserver.app import create_app
 
-            app = create_app(**options)
-            return app
+            return create_app(spec, config)
 
     # Faults given on the command line go into the shared state once, before workers start.
     from mockserver.faults import FaultBook

@@ -22,32 +22,42 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from lbmock.world import World
+from lbmock.world_spec import WorldSpec
 from mockserver.app import create_app
+from mockserver.config import ServerConfig
 from mockserver.faults import Fault
 from mockserver.models import MockBackend
+from strategies.served_world import resolve_world
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 LABELBOX_HOSTS = re.compile(r"^https?://(api|app|editor)\.labelbox\.com(:\d+)?/")
 DEFAULT_KEY = "lbmock-test-key"
+DEFAULT_ROWS = 20
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
 
 
-def _world_or_seed(world: World | None, seed: int, rows: int, quality: str = "none", projects: int = 1) -> World:
-    if world is not None:
-        return world
-    from strategies.served_world import seeded_world
-
-    return seeded_world(seed, rows, quality=quality, n_projects=projects)
+def _world_of(world: World | WorldSpec | None, seed: int | None, rows: int | None,
+              options: dict[str, Any]) -> World:
+    """The world to serve; ``options`` loses the world options it holds (any other WorldSpec
+    field: ``quality``, ``projects``, ...), the rest are server options."""
+    world_options = {name: options.pop(name) for name, _d, _o in WorldSpec.options() if name in options}
+    if world is None:
+        return resolve_world(WorldSpec(seed=seed or 0, rows=DEFAULT_ROWS if rows is None else rows, **world_options))
+    if seed is not None or rows is not None or world_options:
+        raise TypeError("pass a world (or WorldSpec), or seed/rows and world options, not both")
+    return world if isinstance(world, World) else resolve_world(world)
 
 
 @functools.lru_cache(maxsize=1)
 def _shared_app() -> Flask:
-    return create_app(backend=_PLACEHOLDER)
+    return create_app(_PLACEHOLDER)
 
 
 class _Placeholder:
     """Stands in for a backend on the shared app; every in-process request brings its own."""
+
+    config = ServerConfig()
 
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError("the shared in-process app was called without a backend")
@@ -59,11 +69,10 @@ _PLACEHOLDER: Any = _Placeholder()
 class _Served:
     """What both runners share: a backend, an app over it, and world swapping."""
 
-    def __init__(self, world: World | None, seed: int, rows: int, backend_options: dict[str, Any],
-                 app: Flask | None = None, quality: str = "none", projects: int = 1) -> None:
-        self._options = backend_options
-        self.backend = MockBackend(_world_or_seed(world, seed, rows, quality, projects), **backend_options)
-        self.app: Flask = app or create_app(backend=self.backend)
+    def __init__(self, world: World, config: ServerConfig, app: Flask | None = None) -> None:
+        self._config = config
+        self.backend = MockBackend(world, config)
+        self.app: Flask = app or create_app(self.backend)
 
     @property
     def world(self) -> World:
@@ -93,7 +102,7 @@ class _Served:
 
     def serve(self, world: World) -> None:
         """Serve another world from now on (e.g. one drawn inside ``@given``); tasks reset."""
-        self.backend = MockBackend(world, **self._options)
+        self.backend = MockBackend(world, self._config)
         if self.app is not _shared_app():
             self.app.extensions["lbmock"] = self.backend
 
@@ -104,17 +113,17 @@ class MockLabelbox(_Served):
     >>> with MockLabelbox(seed=1, rows=10) as lb:
     ...     client = labelbox.Client(api_key=lb.api_key)   # default endpoints
 
-    ``quality`` ("none", "consensus", "benchmark") and ``projects`` shape the seeded world.
+    World options (``quality="consensus"``, ``projects=2``, ...) go with ``seed``/``rows``.
     """
 
-    def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20, quality: str = "none",
-                 projects: int = 1, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
-                 **backend_options: Any) -> None:
-        if restrict_key:  # refuse every other key, as the real API would
-            backend_options["api_key"] = api_key
+    def __init__(self, world: World | WorldSpec | None = None, *, seed: int | None = None, rows: int | None = None,
+                 api_key: str = DEFAULT_KEY, restrict_key: bool = False, **server_options: Any) -> None:
+        # restrict_key: refuse every other key, as the real API would
+        served = _world_of(world, seed, rows, server_options)
+        config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
         # One app serves every in-process mock (building one costs ~40 ms of route
         # compilation, too much per Hypothesis example); requests carry their backend.
-        super().__init__(world, seed, rows, backend_options, app=_shared_app(), quality=quality, projects=projects)
+        super().__init__(served, config, app=_shared_app())
         self.api_key = api_key
         self._responses: Any = None
 
@@ -171,12 +180,12 @@ def mock_labelbox(world: World | None = None, **kwargs: Any) -> MockLabelbox:
 class ThreadedMockServer(_Served):
     """The mock over real HTTP on 127.0.0.1 and an ephemeral port, in a background thread."""
 
-    def __init__(self, world: World | None = None, *, seed: int = 0, rows: int = 20, quality: str = "none",
-                 projects: int = 1, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY,
-                 restrict_key: bool = False, **backend_options: Any) -> None:
-        if restrict_key:
-            backend_options["api_key"] = api_key
-        super().__init__(world, seed, rows, backend_options, quality=quality, projects=projects)
+    def __init__(self, world: World | WorldSpec | None = None, *, seed: int | None = None, rows: int | None = None,
+                 host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
+                 **server_options: Any) -> None:
+        served = _world_of(world, seed, rows, server_options)
+        config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
+        super().__init__(served, config)
         self.api_key = api_key
         self._host, self._port = host, port
         self._server: Any = None
@@ -213,5 +222,6 @@ class ThreadedMockServer(_Served):
     @property
     def client_kwargs(self) -> dict[str, str]:
         """Keyword arguments for ``labelbox.Client`` pointing at this server."""
-        return {"api_key": self.api_key, "endpoint": f"{self.base_url}/graphql",
-                "rest_endpoint": f"{self.base_url}/api/v1"}
+        from mockserver.handlers.landing import client_kwargs
+
+        return client_kwargs(self.base_url, self.api_key)

@@ -34,15 +34,17 @@ from lbmock.export import (
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from lbmock.world import DataRow, Feature, Label, QualityMode, WorkflowStatus, World
+from lbmock.world import DataRow, Feature, Label, WorkflowStatus, World
+from lbmock.world_spec import WorldSpec
+from mockserver.config import ServerConfig
 from mockserver.errors import BadInput, NotFound
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.signing import UrlSigner
 from mockserver.state import SharedState
+from strategies.served_world import resolve_world
 
 RESULT, ERRORS = "RESULT", "ERRORS"
-DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk
 
@@ -173,21 +175,20 @@ def _frozen(values: list | None) -> frozenset[str] | None:
 class MockBackend:
     """Everything the mock serves, for one world."""
 
-    def __init__(self, world: World, *, api_key: str | None = None, task_delay: float = 0.0,
-                 legacy_polls: int = 1, file_bytes: int = DEFAULT_FILE_BYTES,
-                 signer: UrlSigner | None = None, user_timezone: str = "UTC",
-                 state_path: str | None = None, spool_dir: str | None = None) -> None:
+    def __init__(self, world: World, config: ServerConfig | None = None) -> None:
+        self.config = config = config or ServerConfig()
         self.world = world
         self.origin_world = world  # what /_mock/reset returns to
-        self.state = SharedState(state_path)
+        self.state = SharedState(config.state_path)
         self.faults = FaultBook(self.state)
         self.journal = Journal(self.state)
-        self.api_key = api_key
-        self.task_delay = task_delay
-        self.legacy_polls = legacy_polls
-        self.file_bytes = file_bytes
-        self.signer = signer or UrlSigner.random()
-        self.user_timezone = user_timezone
+        self.api_key = config.api_key
+        self.task_delay = config.task_delay
+        self.legacy_polls = config.legacy_polls
+        self.file_bytes = config.file_bytes
+        self.signer = UrlSigner(config.signing_key) if config.signing_key else UrlSigner.random()
+        self.user_timezone = config.user_timezone
+        state_path, spool_dir = config.state_path, config.spool_dir
         self._world_version = 0
         # Rendered export streams: next to a shared state file (so workers share them), else private.
         if spool_dir is None and state_path is not None:
@@ -209,10 +210,7 @@ class MockBackend:
             if spec is None:
                 self.world = self.origin_world
             else:
-                from strategies.served_world import seeded_world
-
-                self.world = seeded_world(spec["seed"], spec["rows"], spec.get("project_id"),
-                                          quality=spec.get("quality", "none"), n_projects=spec.get("projects", 1))
+                self.world = resolve_world(WorldSpec.from_json(spec))
             self._plans.clear()
             self._world_version = version
 
@@ -223,11 +221,9 @@ class MockBackend:
         self.journal.clear()
         self.sync()
 
-    def load_world(self, seed: int, rows: int, project_id: str | None = None, quality: str = "none",
-                   projects: int = 1) -> World:
-        """Serve the seeded world ``(seed, rows, project_id, quality, projects)`` from now on, in every worker."""
-        self.state.set_world({"seed": seed, "rows": rows, "project_id": project_id,
-                              "quality": QualityMode(quality).value, "projects": projects})
+    def load_world(self, spec: WorldSpec) -> World:
+        """Serve the world ``spec`` names from now on, in every worker."""
+        self.state.set_world(spec.to_json())
         self.sync()
         return self.world
 

@@ -26,7 +26,7 @@ from strategies.payloads import export_params, export_v2_rows, frame_records, le
 from strategies.projects import classification_schemas, projects, tools
 from strategies.provider import derive_seed, draw_seeded
 from strategies.rows import data_rows, worlds
-from strategies.served_world import SeededRows, seeded_world
+from strategies.served_world import SeededRows, resolve_world, seeded_world
 from strategies.workflow import workflow_histories
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "mask_shapes",
     "polylines",
     "projects",
+    "resolve_world",
     "seeded_world",
     "tools",
     "volumes",

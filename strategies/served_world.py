@@ -12,12 +12,11 @@ from collections import OrderedDict
 
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, QualityMode, World
+from lbmock.world_spec import MAX_PROJECTS, WorldSpec
 from strategies.projects import catalog_slices, projects, sibling_project
 from strategies.provider import derive_seed, draw_seeded, draw_seeded_with
 from strategies.rows import draw_data_row
 from strategies.vocabulary import SALT_MAX
-
-MAX_PROJECTS = 10
 
 
 class SeededRows:
@@ -81,3 +80,8 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
     slices = catalog_slices(project, derive_seed(seed, "slices") % SALT_MAX)
     return World(project, SeededRows(project, seed, n_rows, others=others), seed=seed,
                  projects=(project, *others), slices=slices)
+
+
+def resolve_world(spec: WorldSpec) -> World:
+    """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
+    return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality, n_projects=spec.projects)

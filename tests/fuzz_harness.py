@@ -20,6 +20,7 @@ from lbmock.export import ExportFilters, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from mockserver import create_app
+from mockserver.config import ServerConfig
 from mockserver.urls import ROUTES
 from strategies import seeded_world
 
@@ -62,7 +63,7 @@ class Env:
 @functools.cache
 def env() -> Env:
     world = seeded_world(SEED, ROWS)
-    app = create_app(world, file_bytes=FILE_BYTES, user_timezone="America/New_York")
+    app = create_app(world, ServerConfig(file_bytes=FILE_BYTES, user_timezone="America/New_York"))
     client = app.test_client()
     labels = [lb for row in world for lb in row.labels]
     features = [f for lb in labels for f in lb.features]
@@ -243,7 +244,7 @@ def run_phases(phases: list) -> None:
 
 def assert_still_serves_like_a_fresh_app() -> None:
     e = env()
-    fresh = create_app(seeded_world(SEED, ROWS), file_bytes=FILE_BYTES, user_timezone="America/New_York")
+    fresh = create_app(seeded_world(SEED, ROWS), ServerConfig(file_bytes=FILE_BYTES, user_timezone="America/New_York"))
     fresh_client = fresh.test_client()
     # the fuzzed app: world, tasks, faults and journal as the fuzzing left them
     health = orjson.loads(e.client.get("/_mock/health").data)

@@ -10,6 +10,7 @@ from labelbox.schema.export_task import ExportTask
 from lbox import exceptions as lbx
 
 from mockserver import ThreadedMockServer, mock_labelbox
+from mockserver.config import ServerConfig
 from mockserver.faults import FaultBook, FaultError
 from strategies import seeded_world
 
@@ -160,7 +161,7 @@ def test_admin_api_over_http():
 def test_no_admin_leaves_only_health():
     from mockserver import create_app
 
-    client = create_app(WORLD, admin=False).test_client()
+    client = create_app(WORLD, ServerConfig(admin=False)).test_client()
     assert client.get("/_mock/health").status_code == 200
     assert client.post("/_mock/faults", json={"name": "rate-limit"}).status_code == 404
     assert client.get("/_mock/journal").status_code == 404

@@ -18,6 +18,7 @@ from lbox import exceptions as lbx
 
 from mockserver import create_app, mock_labelbox
 from mockserver.app import MAX_BODY_BYTES
+from mockserver.config import ServerConfig
 from mockserver.gql.limits import (
     COMPLEXITY_MESSAGE,
     MAX_ALIASES,
@@ -111,7 +112,7 @@ SDK_DOCUMENTS = [
 
 @pytest.fixture(scope="module")
 def client():
-    return create_app(WORLD, file_bytes=4_000).test_client()
+    return create_app(WORLD, ServerConfig(file_bytes=4_000)).test_client()
 
 
 def post(client, body: bytes | dict, headers=KEY):

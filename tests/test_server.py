@@ -16,6 +16,7 @@ from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import WorkflowStatus
 from mockserver import create_app
+from mockserver.config import ServerConfig
 from strategies import seeded_world
 
 SEED, ROWS = 5, 30
@@ -30,7 +31,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def app(world):
-    return create_app(world, file_bytes=30_000, user_timezone="America/New_York")
+    return create_app(world, ServerConfig(file_bytes=30_000, user_timezone="America/New_York"))
 
 
 @pytest.fixture()
@@ -95,7 +96,7 @@ def test_graphql_requires_a_bearer_key(client):
 
 
 def test_api_key_restriction(world):
-    client = create_app(world, api_key="right").test_client()
+    client = create_app(world, ServerConfig(api_key="right")).test_client()
     assert gql(client, "{user{id}}", headers={"Authorization": "Bearer wrong"})[0] == 401
     assert gql(client, "{user{id}}", headers={"Authorization": "Bearer right"})[0] == 200
 

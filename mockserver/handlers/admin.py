@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from flask import Response, request
 
+from lbmock.world_spec import SpecError, WorldSpec
 from mockserver.faults import FAULTS, FaultError
 from mockserver.handlers.common import JSON, backend, json_error, small_number
 
@@ -46,31 +47,14 @@ def reset() -> Response:
 
 
 def load_world() -> Response:
-    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?, "quality": Q?, "projects": P?}:
-    serve another seeded world."""
-    from lbmock.ids import MAX_ROWS
-    from lbmock.world import QualityMode
-    from strategies.served_world import MAX_PROJECTS
-
+    """POST /_mock/world {"seed": S, "rows": N, "project_id": ID?, ...}: serve another world
+    (any option of :class:`~lbmock.world_spec.WorldSpec`; absent ones take their defaults)."""
     try:
-        body = _body()
-    except FaultError as exc:
+        spec = WorldSpec.from_json(_body())
+    except (FaultError, SpecError) as exc:
         return json_error(400, str(exc), "BAD_REQUEST")
-    seed, rows, project_id = body.get("seed", 0), body.get("rows", 100), body.get("project_id")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not isinstance(rows, int) or isinstance(rows, bool):
-        return json_error(400, "seed and rows must be integers", "BAD_REQUEST")
-    if not 0 <= rows <= MAX_ROWS:
-        return json_error(400, f"rows must be between 0 and {MAX_ROWS}", "BAD_REQUEST")
-    if project_id is not None and not isinstance(project_id, str):
-        return json_error(400, "project_id must be a string", "BAD_REQUEST")
-    quality, projects = body.get("quality", "none"), body.get("projects", 1)
-    if quality not in [m.value for m in QualityMode]:
-        return json_error(400, f"quality must be one of {[m.value for m in QualityMode]}", "BAD_REQUEST")
-    if not isinstance(projects, int) or isinstance(projects, bool) or not 1 <= projects <= MAX_PROJECTS:
-        return json_error(400, f"projects must be an integer between 1 and {MAX_PROJECTS}", "BAD_REQUEST")
-    world = backend().load_world(seed, rows, project_id, quality, projects)
-    return _json({"status": "loaded", "project_id": world.project.id, "rows": rows, "seed": seed,
-                  "project_ids": [p.id for p in world.projects], "quality": quality})
+    world = backend().load_world(spec)
+    return _json({"status": "loaded", **spec.to_json(), "project_id": world.project.id, "rows": len(world)})
 
 
 def faults() -> Response:

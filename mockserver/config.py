@@ -1,0 +1,23 @@
+"""How a mock server behaves, apart from the world it serves: one small dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Options of one mock server (``lbmock serve`` flags, ``MockLabelbox(**options)``)."""
+
+    api_key: str | None = None  # accept only this key (None: any non-empty key)
+    task_delay: float = 0.0  # seconds an export task stays IN_PROGRESS
+    legacy_polls: int = 1  # exportLabels answers shouldPoll this many times first
+    file_bytes: int = DEFAULT_FILE_BYTES
+    user_timezone: str = "UTC"  # export date filters are evaluated in it
+    signing_key: bytes | None = None  # of signed file URLs (None: random per backend)
+    state_path: str | None = None  # SQLite file shared by workers (None: private, in memory)
+    spool_dir: str | None = None  # rendered export streams (None: next to the state file, or private)
+    admin: bool = True  # serve the /_mock/ control API (health always)
+    public_url: str | None = None  # base of served links (None: the URL each request arrived at)
