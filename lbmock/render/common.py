@@ -49,7 +49,7 @@ class Urls:
         The signature covers the path the mock routes (``/storage/...``),
         whichever base the URL is shown under.
         """
-        path = f"{STORAGE_PREFIX}/{quote(org_id)}/{quote(row.id + '-' + row.external_id)}"
+        path = f"{STORAGE_PREFIX}/{quote(org_id)}/{quote(dicom_file_name(row))}"
         signed = self.sign(path) if self.sign is not None else path
         return self.storage_base + signed[len(STORAGE_PREFIX):]
 
@@ -65,6 +65,11 @@ class Urls:
 
     def view_label(self, project_id: str, label_id: str) -> str:
         return f"{self.editor_base}?project={quote(project_id)}&label={label_id}"
+
+
+def dicom_file_name(row: DataRow) -> str:
+    """The name of a row's DICOM file in storage: ``<row id>-<external id>``, or ``<row id>.dcm``."""
+    return f"{row.id}-{row.external_id}" if row.external_id else f"{row.id}.dcm"
 
 
 def _utc(ms: int) -> datetime:
