@@ -336,6 +336,42 @@ def download_file(url: str) -> bytes:
     return resp.content
 
 
+@dataclass
+class DicomHeader:
+    """What a ``row_data`` download says about its volume (pixels left on disk, not in memory)."""
+
+    sop_class_uid: str
+    rows: int
+    columns: int
+    frames: int
+    pixel_bytes: int  # the length Pixel Data declares
+    size: int  # bytes downloaded
+
+
+def download_dicom(url: str) -> DicomHeader:
+    """A data row's ``row_data``, fetched like storage: a bare GET (the URL is signed), streamed to a
+    temporary file and parsed with pydicom without loading Pixel Data."""
+    import pydicom
+
+    with requests.get(url, timeout=FILE_TIMEOUT, stream=True) as resp:
+        if resp.status_code != 200:
+            raise ContractViolation(f"row_data download gave HTTP {resp.status_code}: {resp.text[:200]}")
+        with tempfile.NamedTemporaryFile(suffix=".dcm") as out:
+            size = 0
+            for chunk in resp.iter_content(1 << 20):
+                out.write(chunk)
+                size += len(chunk)
+            out.flush()
+            try:
+                ds = pydicom.dcmread(out.name, defer_size="64 KB")
+                pixels = ds.get_item("PixelData", keep_deferred=True)  # its length, its value left on disk
+                return DicomHeader(str(ds.SOPClassUID), int(ds.Rows), int(ds.Columns),
+                                   int(ds.get("NumberOfFrames", 1) or 1),
+                                   pixels.length if pixels is not None else 0, size)
+            except Exception as exc:  # any parse failure is the contract's finding
+                raise ContractViolation(f"row_data is not a DICOM file pydicom reads: {exc}") from exc
+
+
 def stream(target: Any, task_id: str, stream_type: str = "RESULT", *, record_as: str | None = None) -> Stream:
     """Walk a stream as ``BufferedStream`` does: header, then file after file by byte offset."""
     header = export_header(target, task_id, stream_type)
@@ -457,6 +493,24 @@ def secret_param(name: str) -> bool:
     """Whether a URL query parameter is a credential (signed-URL parameters, tokens, keys)."""
     low = name.lower()
     return low.startswith(_SECRET_PREFIXES) or low in _SECRET_NAMES or any(w in low for w in _SECRET_WORDS)
+
+
+# lbmock's signed file URLs carry the server's key and the task's creation time; comparing a
+# served export with a rendered one replaces each signature by this same-length placeholder.
+LBMOCK_SIGNATURE = re.compile(r"X-Lbmock-Expires=\d{10}&X-Lbmock-Signature=[0-9a-f]{64}")
+PLACEHOLDER_SIGNATURE = "X-Lbmock-Expires=0000000000&X-Lbmock-Signature=" + "0" * 64
+
+
+def unsigned(data: str | bytes) -> str | bytes:
+    """``data`` with every lbmock URL signature replaced by :data:`PLACEHOLDER_SIGNATURE`."""
+    if isinstance(data, bytes):
+        return LBMOCK_SIGNATURE.sub(PLACEHOLDER_SIGNATURE, data.decode()).encode()
+    return LBMOCK_SIGNATURE.sub(PLACEHOLDER_SIGNATURE, data)
+
+
+def placeholder_sign(path: str) -> str:
+    """A ``Urls.sign`` that signs with the placeholder: rendered rows then equal ``unsigned`` served ones."""
+    return f"{path}?{PLACEHOLDER_SIGNATURE}"
 
 
 def strip_url(url: str) -> str:

@@ -40,7 +40,7 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
+    from lbmock.export import ExportScope, LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
     from strategies.served_world import resolve_world
 
@@ -50,9 +50,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     progress = Progress(args.rows, enabled=not args.quiet)
     rows = _counted(iter(world), progress)
     out = sys.stdout.buffer
+    # The first project's export (every row is in it), or with --catalog a Catalog export: every project.
+    scope = ExportScope() if args.catalog else None
     try:
         if args.format == "v2":
-            for line in v2_lines(world, rows, params, urls):
+            for line in v2_lines(world, rows, params, urls, scope):
                 out.write(line)
         else:
             for chunk in legacy_array_chunks(world.project, rows, LegacyWindow(), urls):
@@ -117,22 +119,35 @@ class DefaultsHelp(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lbmock import __version__
+    from lbmock.render.common import DEFAULT_API_BASE
+
     parser = argparse.ArgumentParser(prog="lbmock", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="stream a seeded world's export to stdout")
     add_world_arguments(gen)
-    gen.add_argument("--format", choices=("v2", "legacy"), default="v2")
+    gen.add_argument("--format", choices=("v2", "legacy"), default="v2",
+                     help="v2: export v2 NDJSON, one row a line; legacy: the export_labels JSON array "
+                          "(default: %(default)s)")
     gen.add_argument("--exclude", action="append", default=[], choices=ExportParams.names(),
                      metavar="FIELD",
-                     help=f"leave out a part ({', '.join(ExportParams.names())}); repeatable")
-    gen.add_argument("--base-url", default=None, help="base of mask/frames URLs (default the real API)")
-    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+                     help=f"leave out a part of each row ({', '.join(ExportParams.names())}); repeatable "
+                          "(default: every part included)")
+    gen.add_argument("--catalog", action="store_true",
+                     help="v2 as a Catalog export: each row shows every project it is in "
+                          "(default: the first project's export)")
+    gen.add_argument("--base-url", default=None,
+                     help=f"base of the mask and frames URLs in the rows (default: {DEFAULT_API_BASE})")
+    gen.add_argument("--quiet", action="store_true",
+                     help="print no progress on stderr (default: a rows/s line about once a second)")
     gen.set_defaults(func=cmd_generate)
 
     val = sub.add_parser("validate", help="check a v2 NDJSON or legacy JSON export file")
-    val.add_argument("file", help="path, or - for stdin")
-    val.add_argument("--max-errors", type=int, default=200)
+    val.add_argument("file", help="the export to check: a v2 NDJSON or legacy JSON file, or - for stdin")
+    val.add_argument("--max-errors", type=int, default=200,
+                     help="print at most this many problems; the summary still counts all (default: %(default)s)")
     val.set_defaults(func=cmd_validate)
 
     orc = sub.add_parser("oracle", help="write a data row's expected label map (NIfTI-1 + JSON sidecar)",

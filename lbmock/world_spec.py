@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lbmock.ids import MAX_ROWS
+from lbmock.world import QualityMode
 
 
 class SpecError(ValueError):
@@ -31,6 +32,7 @@ class Option:
     help: str
     check: Callable[[str, Any], Any]  # (option name, JSON value) -> value, or SpecError
     from_text: Callable[[str], Any] = lambda text: text  # command-line text -> JSON value
+    unset: str = ""  # what a default of None means, for --help
     flag: str | None = None  # the command-line flag, when not the field's name
     repeatable: bool = False  # a flag given once per value (a tuple of them)
 
@@ -74,10 +76,20 @@ def _dicom_variants(name: str, value: Any) -> tuple[str, ...]:
     return tuple(v for v in VARIANTS if v in chosen)
 
 
+QUALITY_MODES = tuple(mode.value for mode in QualityMode)
+MAX_PROJECTS = 10
+
+
+def _quality(name: str, value: Any) -> str:
+    if value not in QUALITY_MODES:
+        raise SpecError(f"{name} must be one of {', '.join(QUALITY_MODES)}, got {value!r}")
+    return value
+
+
 def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None,
-           flag: str | None = None, repeatable: bool = False) -> dict:
-    """Field metadata of a world option."""
-    return {"option": Option(help, check, from_text or (lambda text: text), flag, repeatable)}
+           unset: str = "", flag: str | None = None, repeatable: bool = False) -> dict:
+    """Field metadata of a world option (``unset``: what a default of None means)."""
+    return {"option": Option(help, check, from_text or (lambda text: text), unset, flag, repeatable)}
 
 
 @dataclass(frozen=True)
@@ -88,11 +100,18 @@ class WorldSpec:
                                                  _int_text))
     rows: int = field(default=100, metadata=option("data rows in the world", _whole(0, MAX_ROWS), _int_text))
     project_id: str | None = field(default=None, metadata=option(
-        "serve the world under this project id (e.g. your real one)", _optional_text))
+        "serve the world under this project id (e.g. your real one)", _optional_text,
+        unset="an id derived from the seed"))
+    quality: str = field(default="none", metadata=option(
+        "none, consensus or benchmark: in consensus and benchmark projects some rows are labelled several "
+        "times, by different labellers, with agreement scores", _quality))
+    projects: int = field(default=1, metadata=option(
+        "projects sharing the datasets (ids from the seed; --project-id names the first)",
+        _whole(1, MAX_PROJECTS), _int_text))
     dicom_variants: tuple[str, ...] = field(default=(), metadata=option(
         "a hostile DICOM variant every row's series shows (repeatable): reversed-slices, anisotropic, "
-        "offset-origin, mr-rescale, oblique", _dicom_variants, lambda text: [text], flag="--dicom-variant",
-        repeatable=True))
+        "offset-origin, mr-rescale, oblique", _dicom_variants, lambda text: [text], unset="none",
+        flag="--dicom-variant", repeatable=True))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # checked, and normalised (JSON lists become tuples: specs are keys)
@@ -124,10 +143,12 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     for name, default, opt in WorldSpec.options():
         flag = opt.flag or "--" + name.replace("_", "-")
         if opt.repeatable:  # each value checked alone (from_text makes it a one-item list)
-            parser.add_argument(flag, dest=name, action="append", default=None, help=opt.help, metavar="NAME",
-                                type=_argument_type(name, opt))
-        else:
-            parser.add_argument(flag, dest=name, default=default, help=opt.help, type=_argument_type(name, opt))
+            parser.add_argument(flag, dest=name, action="append", default=None, metavar="NAME",
+                                help=f"{opt.help} (default: {opt.unset})", type=_argument_type(name, opt))
+            continue
+        shown = "%(default)s" if default is not None else opt.unset
+        parser.add_argument(flag, dest=name, default=default,
+                            help=f"{opt.help} (default: {shown})", type=_argument_type(name, opt))
 
 
 def world_spec_from_args(args: argparse.Namespace) -> WorldSpec:

@@ -15,45 +15,55 @@ from mockserver.faults import FAULTS, FaultError
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address; anything but loopback prints a warning (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
     add_world_arguments(parser)
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
-    parser.add_argument("--task-delay", type=float, default=0.0,
-                        help="seconds an export task stays IN_PROGRESS (default 0: complete at the first poll)")
-    parser.add_argument("--legacy-polls", type=int, default=1,
-                        help="exportLabels answers shouldPoll this many times before the download URL")
-    parser.add_argument("--file-bytes", type=int, default=None,
-                        help="target size of one export file; larger exports span several files")
-    parser.add_argument("--timezone", default="UTC", help="the user's timezone (export date filters use it)")
+    parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll "
+                             "(default: %(default)s)")
+    parser.add_argument("--legacy-polls", type=int, default=1, metavar="N",
+                        help="exportLabels answers shouldPoll this many times before the download URL "
+                             "(default: %(default)s)")
+    parser.add_argument("--file-bytes", type=int, default=DEFAULT_FILE_BYTES, metavar="BYTES",
+                        help="target size of one export file; bigger exports span several files "
+                             "(default: %(default)s)")
+    parser.add_argument("--timezone", default="UTC",
+                        help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
-                        help="inject a fault (repeatable): " + ", ".join(f.value for f in FAULTS))
-    parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
+                        help="inject a fault, repeatable: " + ", ".join(f.value for f in FAULTS) + " (default: none)")
+    parser.add_argument("--no-admin", action="store_true",
+                        help="remove the /_mock/ control API; health stays (default: admin API on)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="serve with this many gunicorn worker processes sharing one state")
+                        help="gunicorn worker processes sharing one state (default: %(default)s, no gunicorn)")
     parser.add_argument("--state", default=None, metavar="FILE",
-                        help="SQLite file of the shared state (default: private; a temp file with --workers)")
-    parser.add_argument("--signing-key", default=None,
-                        help="hex key for signed file URLs (default: random per start; set it to share "
-                             "URLs across hosts)")
+                        help="SQLite file of the shared state (default: private in memory; a temp file with "
+                             "--workers)")
+    parser.add_argument("--signing-key", default=None, metavar="HEX",
+                        help="hex key signing file URLs; set it to share URLs across hosts (default: random per start)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
 
 def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
     return ServerConfig(api_key=args.api_key, task_delay=args.task_delay, legacy_polls=args.legacy_polls,
-                        file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
+                        file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
                         public_url=args.public_url)
 
 
-def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
-    key = args.api_key or "any-non-empty-key"
+def _banner(args: argparse.Namespace, base: str, project_ids: list[str], rows: int) -> None:
+    from mockserver.handlers.landing import client_line
+
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
-    print(f"lbmock: project id {project_id}", flush=True)
-    print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
-          f'rest_endpoint="{base}/api/v1")', flush=True)
+    print(f"lbmock: project id {project_ids[0]}", flush=True)
+    if len(project_ids) > 1:
+        print(f"lbmock: more projects {' '.join(project_ids[1:])} (sharing the datasets)", flush=True)
+    if args.quality != "none":
+        print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
+    print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -92,7 +102,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
-    _banner(args, f"http://{host}:{server.server_port}", backend.world.project.id, len(backend.world))
+    _banner(args, f"http://{host}:{server.server_port}", [p.id for p in backend.world.projects], len(backend.world))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -106,7 +116,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
-    project = resolve_world(spec.replace(rows=0)).project  # the banner's project id, cheaply
+    project_ids = [p.id for p in resolve_world(spec.replace(rows=0)).projects]  # the banner's, cheaply
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -124,7 +134,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         def when_ready(server) -> None:
             host, port = server.LISTENERS[0].sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            _banner(args, f"http://{shown}:{port}", project.id, args.rows)
+            _banner(args, f"http://{shown}:{port}", project_ids, args.rows)
 
         def load(self):
             from mockserver.app import create_app

@@ -206,6 +206,8 @@ def part10_chunks(row: DataRow, start: int = 0, end: int | None = None,
         return
     if start < len(header):
         yield header[start:min(end, len(header))]
+        if end <= len(header):
+            return
     frame_bytes = frame_size(series)
     first = max(0, start - len(header)) // frame_bytes
     offset = len(header) + first * frame_bytes  # file offset of frame ``first``

@@ -32,6 +32,13 @@ class Urls:
     storage_base: str = DEFAULT_STORAGE_BASE
     sign: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def served_at(cls, base_url: str, storage_base: str | None = None,
+                  sign: Callable[[str], str] | None = None) -> Urls:
+        """Links of a mock served at ``base_url``: DICOM files under ``<base_url>/storage`` unless
+        ``storage_base`` says otherwise (in-process: Labelbox's storage host)."""
+        return cls(api_base=base_url, storage_base=storage_base or base_url + STORAGE_PREFIX, sign=sign)
+
     def to_json(self) -> dict:
         """The bases, as stored with a task (the signer is attached again when rendering)."""
         return {"api_base": self.api_base, "editor_base": self.editor_base, "storage_base": self.storage_base}
@@ -42,7 +49,7 @@ class Urls:
         The signature covers the path the mock routes (``/storage/...``),
         whichever base the URL is shown under.
         """
-        path = f"{STORAGE_PREFIX}/{quote(org_id)}/{quote(row.id + '-' + row.external_id)}"
+        path = f"{STORAGE_PREFIX}/{quote(org_id)}/{quote(dicom_file_name(row))}"
         signed = self.sign(path) if self.sign is not None else path
         return self.storage_base + signed[len(STORAGE_PREFIX):]
 
@@ -58,6 +65,11 @@ class Urls:
 
     def view_label(self, project_id: str, label_id: str) -> str:
         return f"{self.editor_base}?project={quote(project_id)}&label={label_id}"
+
+
+def dicom_file_name(row: DataRow) -> str:
+    """The name of a row's DICOM file in storage: ``<row id>-<external id>``, or ``<row id>.dcm``."""
+    return f"{row.id}-{row.external_id}" if row.external_id else f"{row.id}.dcm"
 
 
 def _utc(ms: int) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 
-from lbmock.render.common import STORAGE_PREFIX, Urls
+from lbmock.render.common import Urls
 from mockserver.models import MockBackend
 
 NDJSON = "application/x-ndjson; charset=utf-8"
@@ -35,8 +35,7 @@ def base_url() -> str:
 def request_urls() -> Urls:
     """Links for this request: the mock's own base URL; DICOM files under ``<base>/storage``,
     except in-process, where they stay on Labelbox's storage host (intercepted too)."""
-    base = base_url()
-    return Urls(api_base=base, storage_base=request.environ.get("lbmock.storage_base") or base + STORAGE_PREFIX)
+    return Urls.served_at(base_url(), request.environ.get("lbmock.storage_base"))
 
 
 def small_number(text: str, max_digits: int = 18) -> int | None:

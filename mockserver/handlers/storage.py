@@ -14,6 +14,7 @@ import re
 from flask import Response, request
 
 from lbmock.dicom.part10 import MIME_TYPE, file_size, part10_chunks
+from lbmock.render.common import dicom_file_name
 from mockserver.errors import NotFound
 from mockserver.handlers.common import backend, json_error
 from mockserver.handlers.files import check_signature, truncated
@@ -51,7 +52,7 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         return json_error(404, f"no DICOM file {org_id}/{file_name}", "NOT_FOUND")
     size = file_size(row.series)
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{row.series.sop_uid}"',
-               "Content-Disposition": f'attachment; filename="{row.external_id}"',
+               "Content-Disposition": f'attachment; filename="{row.external_id or dicom_file_name(row)}"',
                "Cache-Control": "private, max-age=3600"}
     wanted = _byte_range(request.headers.get("Range"), size)
     if wanted == "unsatisfiable":

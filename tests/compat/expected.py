@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from contract_tests.wire import placeholder_sign
 from lbmock.export import ExportFilters, LegacyWindow, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -130,9 +131,14 @@ def expected_rows(world: World, filters: ExportFilters) -> list[DataRow]:
     return list(selected_rows(world, filters))
 
 
+def server_urls(base_url: str) -> Urls:
+    """Links as the server at ``base_url`` renders them, signed with the placeholder (see run_driver)."""
+    return Urls.served_at(base_url, sign=placeholder_sign)
+
+
 def rendered_rows(world: World, rows: Iterable[DataRow], params: ExportParams, base_url: str) -> list[dict]:
     """Rows exactly as the server should serve them (links point at the server)."""
-    return [json.loads(line) for line in v2_lines(world, rows, params, Urls(api_base=base_url))]
+    return [json.loads(line) for line in v2_lines(world, rows, params, server_urls(base_url))]
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,9 @@ def filter_cases(world: World, user_tz: str) -> list[Case]:
         return values[min(len(values) - 1, int(len(values) * fraction))]
 
     picked = [rows[i] for i in sorted({n // 17, n // 4, n // 2 - 1, (2 * n) // 3, n - 2})]
-    keyed = [rows[i] for i in sorted({1, n // 5, n // 2 + 3, n - 7})]
+    with_keys = [r for r in rows if r.global_key is not None]  # some rows have no global key
+    m = len(with_keys)
+    keyed = [with_keys[i] for i in sorted({1, m // 5, m // 2 + 3, m - 7}) if 0 <= i < m]
     batch = rows[n // 3].batch.id
     cases = [
         Case("data_row_ids", {"data_row_ids": [r.id for r in reversed(picked)]}),
