@@ -106,18 +106,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
-class DefaultsHelp(argparse.HelpFormatter):
-    """Help lines end with the option's default, unless it has none or the line already says it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if action.required or default is None or default is False or default == argparse.SUPPRESS \
-                or default in ([], ()) or "default" in text:
-            return text
-        return f"{text} (default: {action.default})"
-
-
 def build_parser() -> argparse.ArgumentParser:
     from lbmock import __version__
     from lbmock.render.common import DEFAULT_API_BASE
@@ -151,13 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
 
     orc = sub.add_parser("oracle", help="write a data row's expected label map (NIfTI-1 + JSON sidecar)",
-                         formatter_class=DefaultsHelp,
                          description="Write the label map a correct converter produces for one data row of "
                                      "the world `lbmock serve` serves with the same options: NIfTI-1 on the "
                                      "DICOM volume's voxel grid (RAS affine) and a JSON sidecar next to it.")
     add_world_arguments(orc)
     orc.add_argument("--data-row", required=True, metavar="ID", help="the data row id (from the export)")
-    orc.add_argument("--label", default=None, metavar="ID", help="which label of the row (default: its first)")
+    orc.add_argument("--label", default=None, metavar="ID",
+                     help="which label of the row, for rows labelled several times (default: the row's first label)")
     orc.add_argument("--out", required=True, type=_nifti_path, metavar="PATH.nii.gz",
                      help="NIfTI-1 output (.nii.gz or .nii); the sidecar is PATH.json beside it")
     orc.set_defaults(func=cmd_oracle)

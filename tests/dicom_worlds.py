@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from lbmock import ids
 from lbmock.dicom.series import VARIANTS
+from lbmock.png import decode_png
 from lbmock.render.labelmap import mask_features
-from lbmock.render.masks import decode_png_gray8, render_mask_png
+from lbmock.render.masks import render_mask_png
 from lbmock.world import DataRow, Label, Volume, World
 from strategies import worlds
 from strategies.annotations import draw_label
@@ -46,7 +47,7 @@ def small_dicom_worlds(draw: st.DrawFn, max_rows: int = 2, max_labels: int = 2,
         row_labels = tuple(draw_label(c, world.project, volume, minter, row.created_at, (), row.created_at)
                            for _ in range(c.integer(1, max_labels)))
         series = draw(dicom_series(volume=volume, variants=chosen))
-        rows.append(dataclasses.replace(row, volume=volume, labels=row_labels, series=series))
+        rows.append(dataclasses.replace(row, volume=volume, series=series).with_labels(row_labels))
     return World(world.project, tuple(rows))
 
 
@@ -57,7 +58,7 @@ def reference_volume(row: DataRow, label: Label) -> np.ndarray:
     for index, feature in enumerate(mask_features(label), start=1):
         plane = v.plane(feature.plane)
         for kf in feature.keyframes:
-            ys, xs = np.nonzero(decode_png_gray8(render_mask_png(kf.geometry, plane)))
+            ys, xs = np.nonzero(decode_png(render_mask_png(kf.geometry, plane)).pixels)
             n = kf.frame - 1
             if feature.plane == "Axial":
                 ref[xs, ys, n] = index  # slice N-1

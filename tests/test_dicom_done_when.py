@@ -28,7 +28,7 @@ from lbmock.world_spec import WorldSpec
 from mockserver import ThreadedMockServer, mock_labelbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import dicom_export_converter as converter  # noqa: E402
+import dicom_export_converter as converter
 
 SEED, ROWS = 898, 3
 ALL_VARIANTS = ("reversed-slices", "anisotropic", "offset-origin", "mr-rescale", "oblique")

@@ -7,12 +7,11 @@ import inspect
 
 import numpy as np
 import pytest
+from dicom_worlds import reference_volume
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbmock.png import decode_png
 from lbmock.render.labelmap import choose_label, label_slices, mask_features
-from lbmock.render.masks import render_mask_png
 from lbmock.world import DataRow, Feature, Keyframe, Label, MaskShape, Polyline, Tool, Volume
 from strategies import labels, seeded_world, worlds
 
@@ -24,24 +23,6 @@ def small_labelled_rows(draw: st.DrawFn) -> DataRow:
     volume = Volume(rows=draw(st.integers(1, 9)), cols=draw(st.integers(1, 9)), slices=draw(st.integers(1, 8)))
     row_labels = tuple(draw(labels(world.project, volume)) for _ in range(draw(st.integers(1, 3))))
     return dataclasses.replace(world.row(0), volume=volume).with_labels(row_labels)
-
-
-def reference_volume(row: DataRow, label: Label) -> np.ndarray:
-    """The label map indexed [i, j, k], built from the decoded mask PNGs a user downloads."""
-    v = row.volume
-    ref = np.zeros((v.cols, v.rows, v.slices), dtype=np.int64)
-    for index, feature in enumerate(mask_features(label), start=1):
-        plane = v.plane(feature.plane)
-        for kf in feature.keyframes:
-            ys, xs = np.nonzero(decode_png(render_mask_png(kf.geometry, plane)).pixels)
-            n = kf.frame - 1
-            if feature.plane == "Axial":
-                ref[xs, ys, n] = index  # slice N-1
-            elif feature.plane == "Sagittal":
-                ref[n, xs, ys] = index  # column N-1; PNG x runs along rows, y along frames
-            else:
-                ref[xs, n, ys] = index  # row N-1; PNG x runs along columns, y along frames
-    return ref
 
 
 def stacked(row: DataRow, label: Label | None = None) -> np.ndarray:

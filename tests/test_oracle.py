@@ -142,11 +142,3 @@ def test_cli_bad_options_exit_2(argv, message, capsys):
         main(["oracle", *argv])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
-
-
-def test_cli_help_states_every_default(capsys):
-    with pytest.raises(SystemExit):
-        main(["oracle", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    for fragment in ("(default: 0)", "(default: 100)", "(default: its first)", "PATH.json beside it"):
-        assert fragment in text

@@ -43,7 +43,8 @@ def label_dtype(n_indices: int) -> np.dtype:
 
 
 def choose_label(row: DataRow, label_id: str | None = None) -> Label | None:
-    """The label a label map is drawn from: ``label_id``'s, else the row's first (None if unlabelled).
+    """The label a label map is drawn from: ``label_id``'s (in any project of the row), else the row's
+    first in its first project (None if unlabelled).
 
     Raises ``KeyError`` naming the row's labels when ``label_id`` is not one of them.
     """
@@ -51,7 +52,7 @@ def choose_label(row: DataRow, label_id: str | None = None) -> Label | None:
         return row.labels[0] if row.labels else None
     label = row.label(label_id)
     if label is None:
-        known = ", ".join(lb.id for lb in row.labels) or "none"
+        known = ", ".join(lb.id for lb in row.all_labels) or "none"
         raise KeyError(f"data row {row.id} has no label {label_id} (its labels: {known})")
     return label
 
