@@ -86,7 +86,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         print(f"lbmock oracle: {exc.args[0]}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"lbmock oracle: cannot write {exc.filename or args.out}: {exc.strerror}", file=sys.stderr)
+        print(f"lbmock oracle: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
         return 2
     s = files.summary
     print(f"lbmock oracle: {files.nifti} ({' x '.join(map(str, s['shape']))} voxels, {len(s['labels'])} "

@@ -16,6 +16,7 @@ Computed from the world model alone (never by decoding the PNGs we serve):
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,15 @@ def find_row(world: World, data_row_id: str) -> DataRow:
     first = ", ".join(world.row(i).id for i in range(min(3, len(world))))
     raise UnknownDataRow(f"no data row {data_row_id!r} in this world ({len(world)} rows"
                          + (f"; the first: {first}" if first else "") + ")")
+
+
+_FLAT_ARRAY = re.compile(rb"\[\s+([^\[\]{}\"]*?)\s+\]")  # an indented array of numbers only
+
+
+def _readable_json(value: Any) -> bytes:
+    """Indented JSON whose arrays of numbers (matrix rows, points, frame lists) stay on one line."""
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    return _FLAT_ARRAY.sub(lambda m: b"[" + b", ".join(m.group(1).replace(b",", b" ").split()) + b"]", text) + b"\n"
 
 
 def _matrix(affine: np.ndarray) -> list[list[float]]:
@@ -130,7 +140,7 @@ def write_row_oracle(row: DataRow, out_path: str | os.PathLike[str], label_id: s
         "polyline_frames": "key frames and the interpolated frames between them (keyframe: false)",
     }
     tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    tmp.write_bytes(_readable_json(summary))
     os.replace(tmp, sidecar)
     return OracleFiles(out, sidecar, summary)
 
