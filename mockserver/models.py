@@ -508,7 +508,7 @@ class MockBackend:
         """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""
         if org_id != self.world.project.organization.id:
             raise NotFound(org_id)
-        row = self.row_for_id(file_name.partition("-")[0])
+        row = self.row_for_id(file_name[:25])  # a row id is 25 characters
         if file_name != dicom_file_name(row):
             raise NotFound(file_name)
         return row

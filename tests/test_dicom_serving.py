@@ -19,7 +19,7 @@ import requests
 from contract_tests.wire import LEGACY_EXPORT, unsigned
 from lbmock.dicom.part10 import file_size, header_bytes, part10_bytes
 from lbmock.export import ExportFilters
-from lbmock.render.common import Urls
+from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
 from lbmock.world_spec import WorldSpec
 from mockserver import ThreadedMockServer, mock_labelbox
@@ -110,7 +110,7 @@ def test_signed_expiring_and_faults(served, world):
     expired = bare + server.backend.signer.sign(parts.path, now=time.time() - 7200)[len(parts.path):]
     resp = requests.get(expired, timeout=30)
     assert resp.status_code == 403 and resp.json()["code"] == "EXPIRED"
-    other = url.replace(world_row.external_id, "another.dcm")
+    other = url.replace(dicom_file_name(world_row), f"{world_row.id}-another.dcm")
     assert requests.get(other, timeout=30).status_code in (403, 404)  # the signature covers the name
     server.fault("expired-files", times=1)
     assert requests.get(url, timeout=30).json()["code"] == "EXPIRED"
@@ -126,7 +126,7 @@ def test_unknown_files_are_404(served, world):
     server, _rows = served
     row = world.row(0)
     for org, name in ((world.project.organization.id, "cnotarow000000000000000000-x.dcm"),
-                      ("cnotanorg0000000000000000", f"{row.id}-{row.external_id}"),
+                      ("cnotanorg0000000000000000", dicom_file_name(row)),
                       (world.project.organization.id, f"{row.id}-renamed.dcm")):
         path = f"/storage/{org}/{name}"
         resp = requests.get(server.base_url + server.backend.signer.sign(path), timeout=30)
