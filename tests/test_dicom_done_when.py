@@ -5,9 +5,10 @@
 * the oracle's affine and voxels agree with the DICOM and with the masks.
 
 Plain and with every hostile variant at once.  The world is small on purpose
-(seed 898, 3 rows: 128 x 256 x 1, 64 x 64 x 73 and 256 x 256 x 15 voxels, with
-Axial, Sagittal and Coronal masks and a polyline): served volumes go up to
-512 x 512 x 400, which the benchmark measures instead.
+(served volumes go up to 512 x 512 x 400, which the benchmark measures
+instead): the first seed whose 3 rows hold at most 4 M voxels, two Axial mask
+key frames or more, a Sagittal or Coronal mask and a polyline.  It is looked
+up, not hard-coded, so the test keeps its subject as the strategies evolve.
 """
 
 from __future__ import annotations
@@ -26,13 +27,27 @@ import requests
 from lbmock.cli import main as lbmock_main
 from lbmock.world_spec import WorldSpec
 from mockserver import ThreadedMockServer, mock_labelbox
+from strategies.served_world import seeded_world
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import dicom_export_converter as converter
 
-SEED, ROWS = 898, 3
+ROWS = 3
 ALL_VARIANTS = ("reversed-slices", "anisotropic", "offset-origin", "mr-rescale", "oblique")
 CLEARLY = 100.0  # real-world units (HU for CT): far above the phantom's noise, far below its contrasts
+
+
+def holds_what_this_test_is_about(seed: int) -> bool:
+    world = seeded_world(seed, ROWS)
+    if sum(r.volume.rows * r.volume.cols * r.volume.slices for r in world) > 4_000_000:
+        return False
+    features = [f for r in world for lb in r.labels[:1] for f in lb.features]
+    masks = [f for f in features if f.tool.kind == "mask"]
+    return (sum(len(f.keyframes) for f in masks if f.plane == "Axial") >= 2
+            and any(f.plane != "Axial" for f in masks) and any(f.tool.kind == "polyline" for f in features))
+
+
+SEED = next(seed for seed in range(10_000) if holds_what_this_test_is_about(seed))
 
 
 @contextlib.contextmanager
