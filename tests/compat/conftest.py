@@ -211,12 +211,15 @@ def export_server(tmp_path_factory, world):
 
 
 @pytest.fixture(scope="session")
-def auth_server(tmp_path_factory):
-    """The error-mapping server: only ``AUTH_KEY`` is accepted."""
-    server = LazyServer(ServerConfig(seed=SEED + 1, rows=5, api_key=AUTH_KEY, project_id=AUTH_PROJECT_ID),
-                        tmp_path_factory.mktemp("lbmock-auth-server"), "auth", AUTH_PROJECT_ID)
-    yield server
-    server.stop()
+def auth_servers(tmp_path_factory):
+    """The error-mapping servers, one per release (its driver sets faults and transitions, which are
+    server-wide): only ``AUTH_KEY`` is accepted."""
+    servers = {release: LazyServer(ServerConfig(seed=SEED + 1, rows=5, api_key=AUTH_KEY, project_id=AUTH_PROJECT_ID),
+                                   tmp_path_factory.mktemp(f"lbmock-auth-server-{release}"), "auth", AUTH_PROJECT_ID)
+               for release in RELEASES}
+    yield servers
+    for server in servers.values():
+        server.stop()
 
 
 # ---------------------------------------------------------------- drivers
@@ -306,13 +309,13 @@ def base_url(release, flows_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def errors_factory(sdk_venv_factory, auth_server, shared_docs):
+def errors_factory(sdk_venv_factory, auth_servers, shared_docs):
     """``release -> driver document``: ``sdk_errors.py`` runs once per release and session."""
 
     def get(release: str) -> dict:
         def run() -> dict:
             venv = sdk_venv_factory(release)
-            server = auth_server.get()
+            server = auth_servers[release].get()
             args = [server.base_url, AUTH_KEY, server.project_id, AUTH_KEY + "-wrong", "cl0no0such0project00000001"]
             return run_driver(venv, "sdk_errors.py", args)
 
