@@ -1,0 +1,137 @@
+"""Strategies for the DICOM series behind a data row: identity, geometry, rescale, window.
+
+``dicom_geometries()`` and ``dicom_series()`` work on their own under
+``@given``; data rows draw their series last (:func:`draw_dicom_series`), so
+adding it changed no earlier draw.  Without ``variants`` the strategies draw
+any mix of the hostile variants (shrinking towards none: plain axial);
+with ``variants`` every draw shows exactly those, which is what a served
+world's ``--dicom-variant`` means.
+
+Every number is a short decimal (thousandths of a mm; cosines from
+Pythagorean triples with two decimals, exactly orthonormal), so a Part 10
+file carries the world's values exactly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import strategies as st
+
+from lbmock.dicom.series import (
+    ANISOTROPIC,
+    MR_RESCALE,
+    OBLIQUE,
+    OFFSET_ORIGIN,
+    REVERSED_SLICES,
+    VARIANTS,
+    DicomSeries,
+    SeriesGeometry,
+    Vector,
+    check_variants,
+    uid_from,
+)
+from lbmock.world import Volume
+from strategies.annotations import draw_volume
+from strategies.choices import Choices
+
+DAY_MS = 24 * 3600 * 1000
+# (cos, sin) pairs of Pythagorean triples with finite two-decimal values: 3-4-5 and 7-24-25.
+ROTATIONS = ((Decimal("0.6"), Decimal("0.8")), (Decimal("0.8"), Decimal("0.6")),
+             (Decimal("0.28"), Decimal("0.96")), (Decimal("0.96"), Decimal("0.28")))
+CT_WINDOWS = ((40.0, 400.0), (50.0, 350.0), (60.0, 600.0), (300.0, 1500.0))  # HU: soft tissue .. bone
+MR_WINDOWS = ((600.0, 1200.0), (700.0, 1600.0), (800.0, 2000.0))
+MR_SLOPES = (0.5, 0.25, 2.0, 1.5)
+MR_INTERCEPTS = (-100.0, 12.5, -7.25, 250.0)
+CT_INTERCEPT = -1024.0  # stored 0 is -1024 HU: air (-1000 HU) stays non-negative, unsigned
+
+
+def _thousandths(c: Choices, low: int, high: int, *, non_integer: bool = False) -> float:
+    k = c.integer(low, high)
+    if non_integer and k % 1000 == 0:
+        k += 1
+    return k / 1000  # the nearest float to k/1000: its repr is the short decimal
+
+
+def _rotation(c: Choices) -> tuple[Vector, Vector]:
+    """Row and column cosines of Rz(a) @ Rx(b): a doubly oblique axial orientation."""
+    ca, sa = c.pick(ROTATIONS)
+    cb, sb = c.pick(ROTATIONS)
+    if c.boolean():
+        sa = -sa
+    if c.boolean():
+        sb = -sb
+    # Rz(a) = [[ca, -sa, 0], [sa, ca, 0], [0, 0, 1]]; Rx(b) = [[1, 0, 0], [0, cb, -sb], [0, sb, cb]]
+    r = (ca, sa, Decimal(0))                  # first column of Rz @ Rx
+    col = (-sa * cb, ca * cb, sb)             # second column
+    return (tuple(float(v) for v in r), tuple(float(v) for v in col))  # type: ignore[return-value]
+
+
+def draw_series_geometry(c: Choices, variants: frozenset[str]) -> SeriesGeometry:
+    row_cosine, column_cosine = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)
+    row_spacing = column_spacing = step = 1.0
+    origin = (0.0, 0.0, 0.0)
+    if OBLIQUE in variants:
+        row_cosine, column_cosine = _rotation(c)
+    if ANISOTROPIC in variants:
+        row_spacing = _thousandths(c, 300, 2000, non_integer=True)
+        column_spacing = _thousandths(c, 300, 2000, non_integer=True)
+        if column_spacing == row_spacing:
+            column_spacing = round(row_spacing + 0.137, 3)
+        step = _thousandths(c, 500, 6000, non_integer=True)
+    if OFFSET_ORIGIN in variants:
+        x, y, z = (_thousandths(c, -400_000, 400_000) for _ in range(3))
+        origin = (x, y, z) if (x, y, z) != (0.0, 0.0, 0.0) else (0.5, y, z)
+    if REVERSED_SLICES in variants:
+        step = -step
+    return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin)
+
+
+def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], before_ms: int) -> DicomSeries:
+    """The series of a data row created at ``before_ms``: acquired up to 30 days earlier."""
+    geometry = draw_series_geometry(c, variants)
+    modality = "MR" if MR_RESCALE in variants or c.boolean() else "CT"
+    if modality == "CT":
+        slope, intercept = 1.0, CT_INTERCEPT
+        center, width = c.pick(CT_WINDOWS)
+    else:
+        slope, intercept = ((c.pick(MR_SLOPES), c.pick(MR_INTERCEPTS)) if MR_RESCALE in variants else (1.0, 0.0))
+        center, width = c.pick(MR_WINDOWS)
+    salt = c.integer(0, 2**48)
+    acquired = (before_ms - c.integer(0, 30 * DAY_MS)) // 1000 * 1000
+    return DicomSeries(
+        volume=volume, modality=modality,
+        patient_id=f"LBMOCK-{salt:012X}", patient_name=f"Lbmock^Phantom {salt % 10_000:04d}",
+        study_uid=uid_from(salt, "study"), series_uid=uid_from(salt, "series"),
+        sop_uid=uid_from(salt, "sop"), frame_of_reference_uid=uid_from(salt, "frame-of-reference"),
+        acquired_at=acquired, geometry=geometry, rescale_slope=slope, rescale_intercept=intercept,
+        window_center=center, window_width=width, noise_seed=c.integer(0, 2**32 - 1),
+    )
+
+
+def _variants(c: Choices, variants: object) -> frozenset[str]:
+    if variants is None:  # any mix; each off shrinks towards plain
+        return frozenset(v for v in VARIANTS if c.boolean())
+    return check_variants(variants)
+
+
+@st.composite
+def dicom_geometries(draw: st.DrawFn, variants: object = None) -> SeriesGeometry:
+    """Orientation, spacing and frame positions of a series.
+
+    ``variants=None`` draws any mix of the hostile variants; a set of names
+    (see :data:`lbmock.dicom.series.VARIANTS`) gives exactly those.
+    """
+    c = Choices(draw)
+    return draw_series_geometry(c, _variants(c, variants))
+
+
+@st.composite
+def dicom_series(draw: st.DrawFn, volume: Volume | None = None, variants: object = None) -> DicomSeries:
+    """A whole DICOM series: identity (synthetic, no PHI), geometry, rescale, window.
+
+    ``volume`` fixes the size (else one is drawn as data rows draw it).
+    """
+    c = Choices(draw)
+    chosen = _variants(c, variants)
+    return draw_dicom_series(c, volume or draw_volume(c), chosen, 1_700_000_000_000)
