@@ -80,22 +80,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lbmock import __version__
+    from lbmock.render.common import DEFAULT_API_BASE
+
     parser = argparse.ArgumentParser(prog="lbmock", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="stream a seeded world's export to stdout")
     add_world_arguments(gen)
-    gen.add_argument("--format", choices=("v2", "legacy"), default="v2")
+    gen.add_argument("--format", choices=("v2", "legacy"), default="v2",
+                     help="v2: export v2 NDJSON, one row a line; legacy: the export_labels JSON array "
+                          "(default: %(default)s)")
     gen.add_argument("--exclude", action="append", default=[], choices=ExportParams.names(),
                      metavar="FIELD",
-                     help=f"leave out a part ({', '.join(ExportParams.names())}); repeatable")
-    gen.add_argument("--base-url", default=None, help="base of mask/frames URLs (default the real API)")
-    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+                     help=f"leave out a part of each row ({', '.join(ExportParams.names())}); repeatable "
+                          "(default: every part included)")
+    gen.add_argument("--base-url", default=None,
+                     help=f"base of the mask and frames URLs in the rows (default: {DEFAULT_API_BASE})")
+    gen.add_argument("--quiet", action="store_true",
+                     help="print no progress on stderr (default: a rows/s line about once a second)")
     gen.set_defaults(func=cmd_generate)
 
     val = sub.add_parser("validate", help="check a v2 NDJSON or legacy JSON export file")
-    val.add_argument("file", help="path, or - for stdin")
-    val.add_argument("--max-errors", type=int, default=200)
+    val.add_argument("file", help="the export to check: a v2 NDJSON or legacy JSON file, or - for stdin")
+    val.add_argument("--max-errors", type=int, default=200,
+                     help="print at most this many problems; the summary still counts all (default: %(default)s)")
     val.set_defaults(func=cmd_validate)
 
     srv = sub.add_parser("serve", help="run the mock Labelbox server")

@@ -31,6 +31,7 @@ class Option:
     help: str
     check: Callable[[str, Any], Any]  # (option name, JSON value) -> value, or SpecError
     from_text: Callable[[str], Any] = lambda text: text  # command-line text -> JSON value
+    unset: str = ""  # what a default of None means, for --help
 
 
 def _whole(lo: int | None = None, hi: int | None = None) -> Callable[[str, Any], int]:
@@ -57,9 +58,10 @@ def _optional_text(name: str, value: Any) -> str | None:
     return value
 
 
-def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None) -> dict:
-    """Field metadata of a world option."""
-    return {"option": Option(help, check, from_text or (lambda text: text))}
+def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None,
+           unset: str = "") -> dict:
+    """Field metadata of a world option (``unset``: what a default of None means)."""
+    return {"option": Option(help, check, from_text or (lambda text: text), unset)}
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class WorldSpec:
                                                  _int_text))
     rows: int = field(default=100, metadata=option("data rows in the world", _whole(0, MAX_ROWS), _int_text))
     project_id: str | None = field(default=None, metadata=option(
-        "serve the world under this project id (e.g. your real one)", _optional_text))
+        "serve the world under this project id (e.g. your real one)", _optional_text,
+        unset="an id derived from the seed"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -100,8 +103,9 @@ class WorldSpec:
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     """``--seed``, ``--rows``, ``--project-id`` ... : one argument per world option."""
     for name, default, opt in WorldSpec.options():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=default, help=opt.help,
-                            type=_argument_type(name, opt))
+        shown = "%(default)s" if default is not None else opt.unset
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=default,
+                            help=f"{opt.help} (default: {shown})", type=_argument_type(name, opt))
 
 
 def world_spec_from_args(args: argparse.Namespace) -> WorldSpec:

@@ -52,7 +52,7 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
 
 
 def _install_journal(app: Flask) -> None:
-    """Record every request in the serving backend's journal (admin calls excepted)."""
+    """Record every request in the serving backend's journal (admin calls and the landing page excepted)."""
 
     @app.before_request
     def _start() -> None:
@@ -63,7 +63,7 @@ def _install_journal(app: Flask) -> None:
     @app.after_request
     def _record(response: Response) -> Response:
         response.headers["X-Lbmock-Worker"] = str(os.getpid())  # which worker answered (multi-worker runs)
-        if request.path.startswith("/_mock/"):
+        if request.path == "/" or request.path.startswith("/_mock/"):
             return response
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
         key = request.headers.get("Authorization", "").partition(" ")[2].strip()

@@ -22,32 +22,38 @@ from mockserver.state_manager import (
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address; anything but loopback prints a warning (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
     add_world_arguments(parser)
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     parser.add_argument("--transition", action="append", default=[], type=_transition,
-                        metavar="MODEL=immediate|manual:N|time:SECONDS",
-                        help="how export-task / legacy-export progress (repeatable; the state manager's default)")
-    parser.add_argument("--task-delay", type=float, default=None,
-                        help="seconds an export task stays IN_PROGRESS (default 0: complete at the first poll); "
-                             "the same as --transition export-task=time:SECONDS")
-    parser.add_argument("--legacy-polls", type=int, default=None,
-                        help="exportLabels answers shouldPoll this many times before the download URL "
-                             "(default 1); the same as --transition legacy-export=manual:N")
-    parser.add_argument("--file-bytes", type=int, default=None,
-                        help="target size of one export file; larger exports span several files")
-    parser.add_argument("--timezone", default="UTC", help="the user's timezone (export date filters use it)")
+                        metavar="MODEL=PROGRESSION",
+                        help="how export-task / legacy-export progress, repeatable: immediate, manual:N "
+                             "(N status reads first) or time:SECONDS "
+                             "(default: export-task=immediate, legacy-export=manual:1)")
+    parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll; "
+                             "the same as --transition export-task=time:SECONDS (default: %(default)s)")
+    parser.add_argument("--legacy-polls", type=int, default=1, metavar="N",
+                        help="exportLabels answers shouldPoll this many times before the download URL; "
+                             "the same as --transition legacy-export=manual:N (default: %(default)s)")
+    parser.add_argument("--file-bytes", type=int, default=DEFAULT_FILE_BYTES, metavar="BYTES",
+                        help="target size of one export file; bigger exports span several files "
+                             "(default: %(default)s)")
+    parser.add_argument("--timezone", default="UTC",
+                        help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
-                        help="inject a fault (repeatable): " + ", ".join(f.value for f in FAULTS))
-    parser.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API (health stays)")
+                        help="inject a fault, repeatable: " + ", ".join(f.value for f in FAULTS) + " (default: none)")
+    parser.add_argument("--no-admin", action="store_true",
+                        help="remove the /_mock/ control API; health stays (default: admin API on)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="serve with this many gunicorn worker processes sharing one state")
+                        help="gunicorn worker processes sharing one state (default: %(default)s, no gunicorn)")
     parser.add_argument("--state", default=None, metavar="FILE",
-                        help="SQLite file of the shared state (default: private; a temp file with --workers)")
-    parser.add_argument("--signing-key", default=None,
-                        help="hex key for signed file URLs (default: random per start; set it to share "
-                             "URLs across hosts)")
+                        help="SQLite file of the shared state (default: private in memory; a temp file with "
+                             "--workers)")
+    parser.add_argument("--signing-key", default=None, metavar="HEX",
+                        help="hex key signing file URLs; set it to share URLs across hosts (default: random per start)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
@@ -64,7 +70,7 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
     chosen: dict[str, Transition] = {}
     if args.task_delay:
         chosen[EXPORT_TASK] = Transition.after(args.task_delay)
-    if args.legacy_polls is not None:
+    if args.legacy_polls is not None:  # default 1: the built-in legacy-export transition
         chosen[LEGACY_EXPORT] = Transition.manual(args.legacy_polls)
     chosen.update(args.transition)
     return chosen
@@ -72,18 +78,18 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
 
 def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
-                        file_bytes=args.file_bytes or DEFAULT_FILE_BYTES, user_timezone=args.timezone,
+                        file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
                         public_url=args.public_url)
 
 
 def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
-    key = args.api_key or "any-non-empty-key"
+    from mockserver.handlers.landing import client_line
+
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
     print(f"lbmock: project id {project_id}", flush=True)
-    print(f'lbmock: client = labelbox.Client(api_key="{key}", endpoint="{base}/graphql", '
-          f'rest_endpoint="{base}/api/v1")', flush=True)
+    print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:

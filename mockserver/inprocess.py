@@ -224,5 +224,6 @@ class ThreadedMockServer(_Served):
     @property
     def client_kwargs(self) -> dict[str, str]:
         """Keyword arguments for ``labelbox.Client`` pointing at this server."""
-        return {"api_key": self.api_key, "endpoint": f"{self.base_url}/graphql",
-                "rest_endpoint": f"{self.base_url}/api/v1"}
+        from mockserver.handlers.landing import client_kwargs
+
+        return client_kwargs(self.base_url, self.api_key)

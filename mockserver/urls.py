@@ -6,7 +6,7 @@ Find any endpoint here in one hop; its handler lives in
 
 from __future__ import annotations
 
-from mockserver.handlers import admin, files, frames, graphql, masks
+from mockserver.handlers import admin, files, frames, graphql, landing, masks
 
 ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     "graphql": [
@@ -24,6 +24,9 @@ ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     "masks": [
         ("/api/v1/projects/<project_id>/annotations/<feature_id>/index/<frame>/mask", masks.v2_mask, ["GET"]),
         ("/masks/feature/<feature_id>/<frame>", masks.legacy_mask, ["GET"]),
+    ],
+    "landing": [
+        ("/", landing.landing_page, ["GET"]),  # for a browser; not a Labelbox path
     ],
     "admin": [
         ("/_mock/health", admin.health, ["GET"]),

@@ -676,6 +676,8 @@ def fuzz_rest_families(request):
         STATS[f"rest 200:{family}"] += 1
         if family == "masks":
             assert raw.startswith(b"\x89PNG\r\n\x1a\n")
+        elif family == "landing":  # the page for a browser
+            assert raw.startswith(b"<!doctype html>")
         elif rule == "/files/legacy/<export_id>":
             orjson.loads(raw)
         else:  # NDJSON: frames, export files, export-results|errors

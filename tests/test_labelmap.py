@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lbmock.png import decode_png
 from lbmock.render.labelmap import choose_label, label_slices, mask_features
-from lbmock.render.masks import decode_png_gray8, render_mask_png
+from lbmock.render.masks import render_mask_png
 from lbmock.world import DataRow, Feature, Keyframe, Label, MaskShape, Polyline, Tool, Volume
 from strategies import labels, seeded_world, worlds
 
@@ -32,7 +33,7 @@ def reference_volume(row: DataRow, label: Label) -> np.ndarray:
     for index, feature in enumerate(mask_features(label), start=1):
         plane = v.plane(feature.plane)
         for kf in feature.keyframes:
-            ys, xs = np.nonzero(decode_png_gray8(render_mask_png(kf.geometry, plane)))
+            ys, xs = np.nonzero(decode_png(render_mask_png(kf.geometry, plane)).pixels)
             n = kf.frame - 1
             if feature.plane == "Axial":
                 ref[xs, ys, n] = index  # slice N-1

@@ -117,12 +117,12 @@ def test_command_line_spellings():
         args = build_parser().parse_args(["serve", *argv])
         return dict(_server_config(args, b"k" * 32, None).transitions)
 
-    assert transitions() == {}
-    assert transitions("--transition", "export-task=manual:3") == {"export-task": Transition.manual(3)}
+    assert transitions() == {"legacy-export": Transition.manual(1)}  # the built-in defaults, spelled out
+    assert transitions("--transition", "export-task=manual:3")["export-task"] == Transition.manual(3)
     assert transitions("--task-delay", "2.5", "--legacy-polls", "4") == {
         "export-task": Transition.after(2.5), "legacy-export": Transition.manual(4)}
-    assert transitions("--task-delay", "2", "--transition", "export-task=immediate") == {
-        "export-task": Transition.immediate()}
+    assert transitions("--task-delay", "2", "--transition", "export-task=immediate")["export-task"] == (
+        Transition.immediate())
     for bad in ("export-task", "nope=immediate", "export-task=manual", "export-task=time:x", "legacy-export=soon"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["serve", "--transition", bad])

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from lbmock.ids import is_labelbox_id, row_index_of
 from lbmock.people import person_pool
+from lbmock.png import decode_png
 from lbmock.render.common import Urls
-from lbmock.render.masks import decode_png_gray8, rasterise, render_mask_png
+from lbmock.render.masks import rasterise, render_mask_png
 from lbmock.render.v2 import ExportParams, render_export_v2_row
 from lbmock.world import PLANES, MaskShape, Polyline, WorkflowStatus, World
 from strategies import worlds
@@ -142,7 +143,7 @@ def test_masks_are_non_empty_binary_images_of_the_plane(world):
                     if not isinstance(kf.geometry, MaskShape):
                         continue
                     plane = row.volume.plane(f.plane)
-                    pixels = decode_png_gray8(render_mask_png(kf.geometry, plane))
+                    pixels = decode_png(render_mask_png(kf.geometry, plane)).pixels
                     assert pixels.shape == (plane.height, plane.width)
                     assert set(pixels.ravel().tolist()) <= {0, 255}
                     assert pixels.any()
