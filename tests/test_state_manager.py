@@ -107,7 +107,9 @@ def test_bad_transitions_get_a_400():
                  {"model_name": "export-task"}, [1, 2]):
         answer = client.post("/_mock/state-manager/set-transition", json=body)
         assert answer.status_code == 400 and answer.json["code"] == "BAD_REQUEST", body
-    assert client.get("/_mock/state-manager/get-transition").status_code == 400
+    assert client.get("/_mock/state-manager/get-transition", query_string={"model_name": "nope"}).status_code == 400
+    assert client.get("/_mock/state-manager/get-transition").json == {"transitions": {  # every model's
+        "export-task": {"progression": "immediate"}, "legacy-export": {"progression": "manual", "times": 1}}}
     assert client.post("/_mock/state-manager/unset-transition", json={"model_name": 3}).status_code == 400
     assert client.post("/_mock/tasks/x/advance", json={"fail": "yes"}).status_code == 400
 

@@ -15,7 +15,7 @@ from lbmock.world_spec import SpecError, WorldSpec
 from mockserver.errors import NotFound
 from mockserver.faults import FAULTS, FaultError
 from mockserver.handlers.common import JSON, backend, json_error, small_number
-from mockserver.state_manager import TransitionError
+from mockserver.state_manager import MODELS, TransitionError
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -90,8 +90,11 @@ def set_transition() -> Response:
 
 
 def get_transition() -> Response:
-    """GET ?model_name=...: the transition new objects of that model take."""
+    """GET ?model_name=...: the transition new objects of that model take (no model_name: every model's)."""
     model = request.args.get("model_name")
+    if model is None:
+        manager = backend().state_manager
+        return _json({"transitions": {name: manager.get_transition(name).to_json() for name in MODELS}})
     try:
         transition = backend().state_manager.get_transition(model)
     except TransitionError as exc:
