@@ -49,7 +49,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contract_tests.wire import CREATED_TASKS as TASKS
-from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER
+from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, export_variables
 from mockserver.faults import FAULTS
 from mockserver.gql import labelbox_schema
 from mockserver.urls import ROUTES
@@ -514,9 +514,7 @@ def fuzz_graphql_headers_and_methods(headers, body, method):
                               max_size=2),
        project=st.one_of(known_ids("project"), any_id()), follow=st.booleans())
 def fuzz_export_filters(items, flags, legacy, project, follow):
-    variables = {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                           "filters": {"projectId": project, "searchQuery": {"scope": None, "query": items}},
-                           "params": {"mediaTypeOverride": None, **flags}}}
+    variables = export_variables(project, filters=items, flags={"mediaTypeOverride": None, **flags})
     auth = {"Authorization": f"Bearer {MUTATION_KEY}"}  # exports made here must not pile up in KEY's tasks
     status, body, _ = gql({"query": EXPORT, "variables": variables}, auth)
     if status == 200 and follow and (body.get("data") or {}).get("exportDataRowsInProject"):

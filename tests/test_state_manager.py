@@ -9,6 +9,7 @@ import labelbox as lb
 import pytest
 import requests
 
+from contract_tests.wire import FlaskTransport, WireClient
 from lbmock.cli import build_parser
 from mockserver import ThreadedMockServer, create_app, mock_labelbox
 from mockserver.cli import _server_config
@@ -134,12 +135,8 @@ def test_command_line_spellings():
 
 def test_server_default_transitions_and_legacy_polls():
     # --legacy-polls 3 == legacy-export manual 3: shouldPoll three times, then the URL
-    query = ("mutation GetLabelExportUrlPyApi($projectId: ID!)"
-             "{exportLabels(data:{projectId: $projectId}) {downloadUrl shouldPoll}}")
     args = build_parser().parse_args(["serve", "--legacy-polls", "3"])
     app = create_app(WORLD, _server_config(args, b"k" * 32, None))
-    client = app.test_client()
-    answers = [client.post("/graphql", json={"query": query, "variables": {"projectId": WORLD.project.id}},
-                           headers={"Authorization": "Bearer k"}).json["data"]["exportLabels"]
-               for _ in range(4)]
-    assert [a["shouldPoll"] for a in answers] == [True, True, True, False] and answers[-1]["downloadUrl"]
+    wire = WireClient(FlaskTransport(app.test_client()), "k", WORLD.project.id, poll_interval=0)
+    export = wire.legacy_export(timeout=5)
+    assert [a["shouldPoll"] for a in export.answers] == [True, True, True, False] and len(export.rows) > 0
