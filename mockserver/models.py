@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from lbmock.export import ExportFilters, LegacyWindow, legacy_array_chunks
+from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -116,9 +116,15 @@ class MockBackend:
             raise NotFound(label_id)
         return row, label
 
-    def mask_feature(self, feature_id: str) -> tuple[DataRow, Feature]:
+    def mask_feature(self, feature_id: str, project_id: str | None = None) -> tuple[DataRow, Feature]:
+        """The mask feature (of any project's label; of ``project_id``'s labels when given)."""
         row = self.row_for_id(feature_id)
-        for label in row.labels:
+        if project_id is None:
+            labels = row.all_labels
+        else:
+            membership = row.in_project(project_id)
+            labels = membership.labels if membership is not None else ()
+        for label in labels:
             feature = label.feature(feature_id)
             if feature is not None:
                 if feature.tool.kind != "mask":
@@ -129,10 +135,13 @@ class MockBackend:
     # ------------------------------------------------------------ export v2 tasks
 
     def create_export(self, api_key: str, params: ExportParams, filters: ExportFilters, urls: Urls,
-                      name: str | None, streamable: bool, now_ms: int) -> ExportTask:
+                      name: str | None, streamable: bool, now_ms: int,
+                      scope: ExportScope | None = None) -> ExportTask:
+        """A new export task (``scope`` None: of the world's first project)."""
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
-            created_at=now_ms, streamable=streamable, transition=self.state_manager.get_transition(EXPORT_TASK))
+            created_at=now_ms, streamable=streamable, scope=scope,
+            transition=self.state_manager.get_transition(EXPORT_TASK))
         if self.faults.take(Fault.EXPORT_FAILS):
             task.failed = True
         if (fault := self.faults.take(Fault.EXPORT_ERRORS)) is not None:
@@ -198,9 +207,11 @@ class MockBackend:
 
     # ------------------------------------------------------------ legacy export_labels
 
-    def legacy_export(self, api_key: str, window: LegacyWindow, urls: Urls) -> LegacyExport:
-        """The legacy export for this client and window; each call counts as one poll."""
-        fresh = LegacyExport(_new_id(), window, urls, self.state_manager.get_transition(LEGACY_EXPORT))
+    def legacy_export(self, api_key: str, window: LegacyWindow, urls: Urls,
+                      project_id: str | None = None) -> LegacyExport:
+        """The legacy export for this client, project and window; each call counts as one poll."""
+        fresh = LegacyExport(_new_id(), window, urls, self.state_manager.get_transition(LEGACY_EXPORT),
+                             project_id=project_id)
         key = f"{key_owner(api_key)}:{orjson.dumps(fresh.key()).decode()}"
         export_id, spec, polls = self.state.legacy_poll(key, fresh.id, fresh.spec())
         return LegacyExport.from_spec(export_id, spec, polls)
@@ -217,7 +228,12 @@ class MockBackend:
         return LegacyExport.from_spec(export_id, spec)
 
     def legacy_bytes(self, export: LegacyExport) -> Iterator[bytes]:
-        return legacy_array_chunks(self.world.project, self.world, export.window, export.urls)
+        world = self.world
+        project = world.project_by_id(export.project_id) if export.project_id else world.project
+        if project is None:
+            raise NotFound(f"project {export.project_id}")
+        rows = (world.row(i) for i in range(len(world)) if world.in_project_at(project.id, i))
+        return legacy_array_chunks(project, rows, export.window, export.urls)
 
 
 def _new_id() -> str:

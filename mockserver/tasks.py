@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
-from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
+from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, WorkflowStatus, World
@@ -28,6 +28,7 @@ class ExportTask:
     urls: Urls
     created_at: int  # ms, as the API reports it
     streamable: bool
+    scope: ExportScope | None = None  # where the export is taken from; None: the world's first project
     transition: Transition = field(default_factory=Transition.immediate)  # its export-task progression
     started: float = field(default_factory=time.time)  # wall-clock epoch s: any worker can tell the age
     failed: bool = False  # fault export-fails
@@ -48,7 +49,11 @@ class ExportTask:
                 "data_row_ids": sorted(f.data_row_ids) if f.data_row_ids is not None else None,
                 "global_keys": sorted(f.global_keys) if f.global_keys is not None else None,
                 "batch_ids": sorted(f.batch_ids) if f.batch_ids is not None else None,
+                "dataset_ids": sorted(f.dataset_ids) if f.dataset_ids is not None else None,
             },
+            "scope": None if self.scope is None else {
+                "project_id": self.scope.project_id,
+                "project_ids": sorted(self.scope.project_ids) if self.scope.project_ids is not None else None},
         }
 
     @classmethod
@@ -58,10 +63,13 @@ class ExportTask:
             last_activity_at=range_from(f["last_activity_at"]), labeled_at=range_from(f["labeled_at"]),
             statuses=frozenset(WorkflowStatus(s) for s in f["statuses"]) if f["statuses"] is not None else None,
             data_row_ids=_frozen(f["data_row_ids"]), global_keys=_frozen(f["global_keys"]),
-            batch_ids=_frozen(f["batch_ids"]))
+            batch_ids=_frozen(f["batch_ids"]), dataset_ids=_frozen(f.get("dataset_ids")))
+        scope = spec.get("scope")
         return cls(id=task_id, owner_key=owner, name=spec["name"], params=ExportParams(**spec["params"]),
                    filters=filters, urls=Urls(**spec["urls"]), created_at=spec["created_at"],
-                   streamable=spec["streamable"], transition=Transition.from_json(spec["transition"]),
+                   streamable=spec["streamable"],
+                   scope=None if scope is None else ExportScope(scope["project_id"], _frozen(scope["project_ids"])),
+                   transition=Transition.from_json(spec["transition"]),
                    started=spec["started"], failed=spec["failed"], error_every=spec["error_every"],
                    reads=reads, advanced=advanced)
 
@@ -86,7 +94,7 @@ class ExportTask:
 
 def row_outcomes(world: World, task: ExportTask) -> Iterator[tuple[DataRow, bool]]:
     """Each row the task selects, in export order, with whether it fails: what every stream renders."""
-    for row in selected_rows(world, task.filters):
+    for row in selected_rows(world, task.filters, task.scope):
         yield row, task.fails_row(row)
 
 
@@ -95,7 +103,7 @@ def stream_lines(world: World, task: ExportTask, stream: str) -> Iterator[bytes]
     line per failed row (fault export-errors, or a failed task)."""
     outcomes = row_outcomes(world, task)
     if stream == RESULT:
-        return v2_lines(world, (row for row, failed in outcomes if not failed), task.params, task.urls)
+        return v2_lines(world, (row for row, failed in outcomes if not failed), task.params, task.urls, task.scope)
     if stream == ERRORS:
         return (_error_line(row) for row, failed in outcomes if failed)
     return iter(())

@@ -19,6 +19,8 @@ class ServeOptions:
     project_id: str | None = None
     legacy_polls: int | None = None
     task_delay: float = 0.0
+    quality: str = "none"
+    projects: int = 1
 
     def argv(self) -> list[str]:
         args = ["--seed", str(self.seed), "--rows", str(self.rows), "--timezone", self.timezone,
@@ -31,6 +33,10 @@ class ServeOptions:
             args += ["--project-id", self.project_id]
         if self.legacy_polls is not None:
             args += ["--legacy-polls", str(self.legacy_polls)]
+        if self.quality != "none":
+            args += ["--quality", self.quality]
+        if self.projects != 1:
+            args += ["--projects", str(self.projects)]
         return args
 
 
