@@ -203,8 +203,9 @@ def bench_dicom(volume: tuple[int, int, int | None], runs: int) -> list[Figure]:
     org = seeded_world(SEED, 1).project.organization.id
     size = file_size(row.series)
     v = row.volume
-    with server(index + 1, "--signing-key", key) as (base, _project, pid, _), requests.Session() as session:
-        url = Urls.served_at(base, sign=UrlSigner(bytes.fromhex(key)).sign).row_data(org, row)
+    with server(index + 1, "--signing-key", key) as served, requests.Session() as session:
+        pid = served.pid
+        url = Urls.served_at(served.base_url, sign=UrlSigner(bytes.fromhex(key)).sign).row_data(org, row)
         before = rss_mb(pid)
         firsts, totals = [], []
         for _ in range(runs):
@@ -248,11 +249,19 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
-    sizes = SMOKE if parser.parse_args(argv).smoke else FULL
-    figures = [bench_generation(sizes["gen_rows"]), *bench_serving(sizes["serve_rows"]),
-               bench_end_to_end(sizes["e2e_rows"]), bench_memory(sizes["memory_rows"]),
-               *bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
-               *bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"])]
+    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom"),
+                        action="append", help="run only these measures (repeatable; default: all)")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    measures = {
+        "generation": lambda: [bench_generation(sizes["gen_rows"])],
+        "serving": lambda: bench_serving(sizes["serve_rows"]),
+        "end-to-end": lambda: [bench_end_to_end(sizes["e2e_rows"])],
+        "memory": lambda: [bench_memory(sizes["memory_rows"])],
+        "rates": lambda: bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
+        "dicom": lambda: bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"]),
+    }
+    figures = [f for name, measure in measures.items() if not args.only or name in args.only for f in measure()]
     print(f"Machine: {machine()}\n")
     print("| measure | result | goal |\n| --- | --- | --- |")
     for f in figures:
