@@ -40,7 +40,7 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
+    from lbmock.export import ExportScope, LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
     from strategies.served_world import resolve_world
 
@@ -50,9 +50,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     progress = Progress(args.rows, enabled=not args.quiet)
     rows = _counted(iter(world), progress)
     out = sys.stdout.buffer
+    # The first project's export (every row is in it), or with --catalog a Catalog export: every project.
+    scope = ExportScope() if args.catalog else None
     try:
         if args.format == "v2":
-            for line in v2_lines(world, rows, params, urls):
+            for line in v2_lines(world, rows, params, urls, scope):
                 out.write(line)
         else:
             for chunk in legacy_array_chunks(world.project, rows, LegacyWindow(), urls):
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="FIELD",
                      help=f"leave out a part of each row ({', '.join(ExportParams.names())}); repeatable "
                           "(default: every part included)")
+    gen.add_argument("--catalog", action="store_true",
+                     help="v2 as a Catalog export: each row shows every project it is in "
+                          "(default: the first project's export)")
     gen.add_argument("--base-url", default=None,
                      help=f"base of the mask and frames URLs in the rows (default: {DEFAULT_API_BASE})")
     gen.add_argument("--quiet", action="store_true",

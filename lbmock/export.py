@@ -14,7 +14,7 @@ import orjson
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
-from lbmock.world import DataRow, Label, Project, WorkflowStatus, World
+from lbmock.world import CatalogSlice, DataRow, Label, Project, ProjectRow, WorkflowStatus, World
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,12 @@ class TimeRange:
 
 @dataclass(frozen=True, slots=True)
 class ExportFilters:
-    """Export v2 filters; every one given must hold (they are ANDed)."""
+    """Export v2 filters; every one given must hold (they are ANDed).
+
+    Project-side filters (workflow status, batch, label creation) look at the
+    exported project's view of a row; in a catalog export, where no project is
+    given, at any project's.
+    """
 
     last_activity_at: TimeRange | None = None
     labeled_at: TimeRange | None = None  # selects rows having a label created in the range
@@ -38,32 +43,80 @@ class ExportFilters:
     data_row_ids: frozenset[str] | None = None
     global_keys: frozenset[str] | None = None
     batch_ids: frozenset[str] | None = None
+    dataset_ids: frozenset[str] | None = None  # dataset exports and dataset slices
 
-    def matches(self, row: DataRow) -> bool:
+    def matches(self, row: DataRow, project_id: str | None = None) -> bool:
+        views: tuple[ProjectRow, ...] = row.memberships
+        if project_id is not None:
+            views = tuple(m for m in views if m.project_id == project_id)
+            if not views:  # not in the project's batches
+                return False
         if self.data_row_ids is not None and row.id not in self.data_row_ids:
             return False
         if self.global_keys is not None and row.global_key not in self.global_keys:
             return False
-        if self.batch_ids is not None and row.batch.id not in self.batch_ids:
+        if self.dataset_ids is not None and row.dataset.id not in self.dataset_ids:
             return False
-        if self.statuses is not None and row.status not in self.statuses:
+        if self.batch_ids is not None and not any(m.batch.id in self.batch_ids for m in views):
+            return False
+        if self.statuses is not None and not any(m.status in self.statuses for m in views):
             return False
         if self.last_activity_at is not None and row.last_activity_at not in self.last_activity_at:
             return False
-        return self.labeled_at is None or any(lb.created_at in self.labeled_at for lb in row.labels)
+        return self.labeled_at is None or any(lb.created_at in self.labeled_at for m in views for lb in m.labels)
 
 
-def selected_rows(world: World, filters: ExportFilters) -> Iterator[DataRow]:
-    """The world's rows an export with ``filters`` holds, in world order."""
-    for row in world:
-        if filters.matches(row):
+@dataclass(frozen=True, slots=True)
+class ExportScope:
+    """Where an export is taken from, and which projects its rows show.
+
+    A project export (``project_id``) holds that project's rows and shows only
+    that project.  A catalog-side export (dataset, catalog, data rows, slice:
+    ``project_id`` is ``None``) holds any row and shows every project the row
+    belongs to, or only those named in ``project_ids`` (the SDK's catalog
+    ``project_ids`` param).
+    """
+
+    project_id: str | None = None
+    project_ids: frozenset[str] | None = None
+
+    def shown(self, world: World) -> tuple[Project, ...]:
+        if self.project_id is not None:
+            project = world.project_by_id(self.project_id)
+            return (project,) if project is not None else ()
+        return tuple(p for p in world.projects if self.project_ids is None or p.id in self.project_ids)
+
+
+def slice_filters(saved: CatalogSlice) -> ExportFilters:
+    """The rows a saved Catalog slice holds, as export filters."""
+    return ExportFilters(dataset_ids=saved.dataset_ids, statuses=saved.statuses)
+
+
+def project_scope(world: World) -> ExportScope:
+    """The scope of an export of the world's first project."""
+    return ExportScope(project_id=world.project.id)
+
+
+def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | None = None) -> Iterator[DataRow]:
+    """The world's rows an export with ``filters`` holds, in world order (default: the first project's export)."""
+    project_id = (scope or project_scope(world)).project_id
+    for index in range(len(world)):
+        # rows outside the project or the datasets asked for are skipped without being drawn
+        if project_id is not None and not world.in_project_at(project_id, index):
+            continue
+        if filters.dataset_ids is not None and world.dataset_at(index).id not in filters.dataset_ids:
+            continue
+        row = world.row(index)
+        if filters.matches(row, project_id):
             yield row
 
 
-def v2_lines(world: World, rows: Iterable[DataRow], params: ExportParams, urls: Urls) -> Iterator[bytes]:
+def v2_lines(world: World, rows: Iterable[DataRow], params: ExportParams, urls: Urls,
+             scope: ExportScope | None = None) -> Iterator[bytes]:
     """Export v2 NDJSON, one ``\\n``-terminated line per data row."""
+    shown = (scope or project_scope(world)).shown(world)
     for row in rows:
-        yield orjson.dumps(render_export_v2_row(world.project, row, params, urls)) + b"\n"
+        yield orjson.dumps(render_export_v2_row(shown, row, params, urls)) + b"\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +126,12 @@ class LegacyWindow:
     created: TimeRange | None = None
     last_activity: TimeRange | None = None
 
-    def labels(self, row: DataRow) -> Iterator[Label]:
+    def labels(self, row: DataRow, project_id: str | None = None) -> Iterator[Label]:
+        """The labels of ``row`` in the project (default: the row's first) the window selects."""
         if self.last_activity is not None and row.last_activity_at not in self.last_activity:
             return
-        for label in row.labels:
+        membership = row.primary if project_id is None else row.in_project(project_id)
+        for label in membership.labels if membership is not None else ():
             if self.created is None or label.created_at in self.created:
                 yield label
 
@@ -87,7 +142,7 @@ def legacy_array_chunks(project: Project, rows: Iterable[DataRow], window: Legac
     yield b"["
     first = True
     for row in rows:
-        for label in window.labels(row):
+        for label in window.labels(row, project.id):
             yield (b"" if first else b",") + orjson.dumps(render_legacy_row(project, row, label, urls))
             first = False
     yield b"]"

@@ -21,8 +21,10 @@ Conventions (documented once, relied on everywhere):
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal, Protocol
 
 PLANES: tuple[str, ...] = ("Axial", "Sagittal", "Coronal")
@@ -31,6 +33,19 @@ FIRST_FRAME = 1
 ToolKind = Literal["polyline", "mask"]
 ClassificationKind = Literal["radio", "checklist", "text"]
 ClassificationScope = Literal["global", "frame", "object"]
+
+
+class QualityMode(str, enum.Enum):
+    """How a project measures label quality (Labelbox's consensus and benchmarks).
+
+    ``consensus``: some data rows are labelled by several labellers, each label
+    scored against the others.  ``benchmark``: some data rows carry a gold
+    label that the other labels on the row are scored against.
+    """
+
+    NONE = "none"
+    CONSENSUS = "consensus"
+    BENCHMARK = "benchmark"
 
 
 class WorkflowStatus(str, enum.Enum):
@@ -161,6 +176,7 @@ class Project:
     embedding_name: str
     embedding_dims: int
     consensus_expected_label_count: int = 1
+    quality: QualityMode = QualityMode.NONE
 
 
 # ---------------------------------------------------------------- geometry
@@ -301,17 +317,35 @@ class Review:
 
 @dataclass(frozen=True, slots=True)
 class Label:
+    """One labeller's label of a data row in one project.
+
+    Quality fields (all ``None``/``False`` outside consensus and benchmark
+    rows): ``consensus_score`` is this label's agreement with the other labels
+    of a row labelled several times; on a benchmark row the gold label has
+    ``is_benchmark`` and every other label a ``benchmark_score`` against it and
+    its id in ``benchmark_reference_label``.  Scores lie in ``[0, 1]``.
+    """
+
     id: str
     created_by: Person
     created_at: int
     updated_at: int
-    seconds_to_create: int
-    seconds_to_review: int
+    seconds_to_create: float  # seconds, millisecond precision
+    seconds_to_review: float
     skipped: bool
     reviews: tuple[Review, ...]
     features: tuple[Feature, ...]
     classifications: tuple[Answer, ...]  # global
     frame_classifications: tuple[FrameClassification, ...]
+    consensus_score: float | None = None
+    benchmark_score: float | None = None
+    benchmark_reference_label: str | None = None
+    is_benchmark: bool = False
+
+    @property
+    def seconds_to_label(self) -> float:
+        """The legacy "Seconds to Label": creating the label plus reviewing it."""
+        return round(self.seconds_to_create + self.seconds_to_review, 3)
 
     def feature(self, feature_id: str) -> Feature | None:
         for f in self.features:
@@ -336,7 +370,7 @@ class MetadataValue:
 @dataclass(frozen=True, slots=True)
 class Attachment:
     id: str
-    type: str  # Labelbox attachment types: TEXT, IMAGE, VIDEO, HTML, RAW_TEXT, ...
+    type: str  # a current Labelbox AttachmentType: IMAGE, RAW_TEXT, TEXT_URL, PDF_URL, VIDEO, HTML, ...
     value: str
     name: str
 
@@ -351,42 +385,139 @@ class WorkflowEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectRow:
+    """A data row as one project sees it: its batch, workflow and labels there."""
+
+    project_id: str
+    batch: Batch
+    status: WorkflowStatus
+    history: tuple[WorkflowEvent, ...]  # chronological, oldest first
+    labels: tuple[Label, ...]
+    priority: int
+
+    @property
+    def task_name(self) -> str:
+        return self.history[-1].next_task.name if self.history and self.history[-1].next_task else "Done"
+
+    @property
+    def last_activity_at(self) -> int:
+        times = [e.created_at for e in self.history] + [lb.last_activity_at for lb in self.labels]
+        return max(times, default=0)
+
+
+@dataclass(frozen=True, slots=True)
 class DataRow:
+    """A DICOM series in a dataset, and its life in every project it belongs to.
+
+    ``memberships[0]`` is the world's first project (every row belongs to it);
+    ``status``, ``history``, ``labels``, ``batch``, ``priority`` and
+    ``task_name`` are shortcuts to it.  ``global_key`` and ``external_id`` are
+    ``None`` when the row has none (exports then leave the key out).
+    """
+
     index: int  # position in the world; also encoded in every id of the row
     id: str
-    global_key: str
-    external_id: str
+    global_key: str | None
+    external_id: str | None
     row_data: str
     dataset: Dataset
-    batch: Batch
     created_at: int
     updated_at: int
     created_by: Person
     volume: Volume
     metadata: tuple[MetadataValue, ...]
     attachments: tuple[Attachment, ...]
-    status: WorkflowStatus
-    history: tuple[WorkflowEvent, ...]  # chronological, oldest first
-    labels: tuple[Label, ...]
+    memberships: tuple[ProjectRow, ...]
     embedding_seed: int
-    priority: int
 
     @property
-    def last_activity_at(self) -> int:
-        times = [self.updated_at]
-        times += [e.created_at for e in self.history]
-        times += [lb.last_activity_at for lb in self.labels]
-        return max(times)
+    def primary(self) -> ProjectRow:
+        return self.memberships[0]
+
+    @property
+    def status(self) -> WorkflowStatus:
+        return self.memberships[0].status
+
+    @property
+    def history(self) -> tuple[WorkflowEvent, ...]:
+        return self.memberships[0].history
+
+    @property
+    def labels(self) -> tuple[Label, ...]:
+        return self.memberships[0].labels
+
+    @property
+    def batch(self) -> Batch:
+        return self.memberships[0].batch
+
+    @property
+    def priority(self) -> int:
+        return self.memberships[0].priority
 
     @property
     def task_name(self) -> str:
-        return self.history[-1].next_task.name if self.history and self.history[-1].next_task else "Done"
+        return self.memberships[0].task_name
+
+    def with_labels(self, labels: tuple[Label, ...]) -> DataRow:
+        """This row with other labels in its first project (tests build rows this way)."""
+        return replace(self, memberships=(replace(self.memberships[0], labels=labels), *self.memberships[1:]))
+
+    def in_project(self, project_id: str) -> ProjectRow | None:
+        for membership in self.memberships:
+            if membership.project_id == project_id:
+                return membership
+        return None
+
+    @property
+    def all_labels(self) -> Iterator[Label]:
+        for membership in self.memberships:
+            yield from membership.labels
+
+    @property
+    def last_activity_at(self) -> int:
+        """Any activity on the row, in any project (export ``details.last_activity_at``)."""
+        return max([self.updated_at, *(m.last_activity_at for m in self.memberships)])
 
     def label(self, label_id: str) -> Label | None:
-        for lb in self.labels:
+        for lb in self.all_labels:
             if lb.id == label_id:
                 return lb
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSlice:
+    """A saved Catalog query: the rows of some datasets, optionally only those
+    with a workflow status in some project.  ``lbmock`` seeds a couple."""
+
+    id: str
+    name: str
+    description: str
+    created_at: int
+    dataset_ids: frozenset[str] | None = None
+    statuses: frozenset[WorkflowStatus] | None = None
+
+
+# ---------------------------------------------------------------- row placement
+
+# Which dataset holds a row, and which further projects a row is in, are pure
+# functions of ids and the row's index (not drawn): a dataset's or a project's
+# rows are then known, and counted, without drawing a single row.
+
+
+def _spread(*parts: object) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=4).digest(), "big")
+
+
+def dataset_for_row(datasets: Sequence[Dataset], index: int) -> Dataset:
+    """The dataset holding data row ``index``."""
+    return datasets[_spread(datasets[0].id, index) % len(datasets)]
+
+
+def row_joins(project_id: str, index: int) -> bool:
+    """Whether data row ``index`` is in a further project's batches (two rows in three are;
+    every row is in the world's first project)."""
+    return _spread(project_id, index) % 3 != 0
 
 
 # ---------------------------------------------------------------- the world
@@ -399,17 +530,28 @@ class RowSource(Protocol):
 
 @dataclass(frozen=True)
 class World:
-    """A project and its data rows.
+    """The organisation's projects, its data rows, and saved slices.
 
-    ``rows`` is any indexable sequence: a tuple for worlds drawn inside
-    ``@given``, or a lazy, cached, per-row-seeded source for served worlds
-    (see :func:`strategies.seeded_world`) so that row ``i`` never needs rows
-    ``0..i-1``.
+    ``project`` is the first project: every data row belongs to it, and
+    single-project code (project exports, ``export_labels``) serves it.
+    ``projects`` lists every project (first is ``project``); they share the
+    first project's datasets.  ``rows`` is any indexable sequence: a tuple for
+    worlds drawn inside ``@given``, or a lazy, cached, per-row-seeded source for
+    served worlds (see :func:`strategies.seeded_world`) so that row ``i``
+    never needs rows ``0..i-1``.
     """
 
     project: Project
     rows: Sequence[DataRow] | RowSource
     seed: int | None = None
+    projects: tuple[Project, ...] = ()
+    slices: tuple[CatalogSlice, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.projects:
+            object.__setattr__(self, "projects", (self.project,))
+        elif self.projects[0] != self.project:
+            raise ValueError("World.projects must start with World.project")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -420,3 +562,54 @@ class World:
 
     def row(self, index: int) -> DataRow:
         return self.rows[index]
+
+    @property
+    def datasets(self) -> tuple[Dataset, ...]:
+        return self.project.datasets
+
+    @property
+    def quality(self) -> QualityMode:
+        return self.project.quality
+
+    def project_by_id(self, project_id: str) -> Project | None:
+        for project in self.projects:
+            if project.id == project_id:
+                return project
+        return None
+
+    def dataset_by_id(self, dataset_id: str) -> Dataset | None:
+        for dataset in self.datasets:
+            if dataset.id == dataset_id:
+                return dataset
+        return None
+
+    def slice_by_id(self, slice_id: str) -> CatalogSlice | None:
+        for saved in self.slices:
+            if saved.id == slice_id:
+                return saved
+        return None
+
+    def dataset_at(self, index: int) -> Dataset:
+        """The dataset of row ``index``, without drawing the row."""
+        return dataset_for_row(self.datasets, index)
+
+    def in_project_at(self, project_id: str, index: int) -> bool:
+        """Whether row ``index`` belongs to the project, without drawing the row."""
+        return project_id == self.project.id or row_joins(project_id, index)
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:
+        return {}
+
+    def row_count(self, owner_id: str) -> int:
+        """How many rows a project or dataset has (counted once per owner, without drawing rows)."""
+        if owner_id == self.project.id:
+            return len(self)
+        if owner_id not in self._counts:
+            if self.dataset_by_id(owner_id) is not None:
+                self._counts[owner_id] = sum(self.dataset_at(i).id == owner_id for i in range(len(self)))
+            elif self.project_by_id(owner_id) is not None:
+                self._counts[owner_id] = sum(row_joins(owner_id, i) for i in range(len(self)))
+            else:
+                return 0
+        return self._counts[owner_id]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lbmock.ids import MAX_ROWS
+from lbmock.world import QualityMode
 
 
 class SpecError(ValueError):
@@ -58,6 +59,16 @@ def _optional_text(name: str, value: Any) -> str | None:
     return value
 
 
+QUALITY_MODES = tuple(mode.value for mode in QualityMode)
+MAX_PROJECTS = 10
+
+
+def _quality(name: str, value: Any) -> str:
+    if value not in QUALITY_MODES:
+        raise SpecError(f"{name} must be one of {', '.join(QUALITY_MODES)}, got {value!r}")
+    return value
+
+
 def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None,
            unset: str = "") -> dict:
     """Field metadata of a world option (``unset``: what a default of None means)."""
@@ -74,6 +85,12 @@ class WorldSpec:
     project_id: str | None = field(default=None, metadata=option(
         "serve the world under this project id (e.g. your real one)", _optional_text,
         unset="an id derived from the seed"))
+    quality: str = field(default="none", metadata=option(
+        "none, consensus or benchmark: in consensus and benchmark projects some rows are labelled several "
+        "times, by different labellers, with agreement scores", _quality))
+    projects: int = field(default=1, metadata=option(
+        "projects sharing the datasets (ids from the seed; --project-id names the first)",
+        _whole(1, MAX_PROJECTS), _int_text))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

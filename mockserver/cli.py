@@ -53,12 +53,16 @@ def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | No
                         public_url=args.public_url)
 
 
-def _banner(args: argparse.Namespace, base: str, project_id: str, rows: int) -> None:
+def _banner(args: argparse.Namespace, base: str, project_ids: list[str], rows: int) -> None:
     from mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
-    print(f"lbmock: project id {project_id}", flush=True)
+    print(f"lbmock: project id {project_ids[0]}", flush=True)
+    if len(project_ids) > 1:
+        print(f"lbmock: more projects {' '.join(project_ids[1:])} (sharing the datasets)", flush=True)
+    if args.quality != "none":
+        print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
     print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
 
 
@@ -98,7 +102,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
-    _banner(args, f"http://{host}:{server.server_port}", backend.world.project.id, len(backend.world))
+    _banner(args, f"http://{host}:{server.server_port}", [p.id for p in backend.world.projects], len(backend.world))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -112,7 +116,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
-    project = resolve_world(spec.replace(rows=0)).project  # the banner's project id, cheaply
+    project_ids = [p.id for p in resolve_world(spec.replace(rows=0)).projects]  # the banner's, cheaply
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -130,7 +134,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         def when_ready(server) -> None:
             host, port = server.LISTENERS[0].sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            _banner(args, f"http://{shown}:{port}", project.id, args.rows)
+            _banner(args, f"http://{shown}:{port}", project_ids, args.rows)
 
         def load(self):
             from mockserver.app import create_app

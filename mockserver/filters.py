@@ -17,7 +17,9 @@ from mockserver.errors import BadInput
 
 MAX_IDS = 2000  # the real API's (and the SDK's) limit per id filter
 DATE_TYPES = {"data_row_last_activity_at": "last_activity_at", "labeled_at": "labeled_at"}
-ID_TYPES = {"data_row_id": "data_row_ids", "global_key": "global_keys", "batch": "batch_ids"}
+# Dataset.export adds {"type": "dataset", "ids": [its id]} to the filters the user gave.
+ID_TYPES = {"data_row_id": "data_row_ids", "global_key": "global_keys", "batch": "batch_ids",
+            "dataset": "dataset_ids"}
 QUEUE_STATUSES = {"InReview", "InRework", "Done"}
 
 

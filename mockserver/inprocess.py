@@ -37,11 +37,15 @@ DEFAULT_ROWS = 20
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
 
 
-def _world_of(world: World | WorldSpec | None, seed: int | None, rows: int | None) -> World:
+def _world_of(world: World | WorldSpec | None, seed: int | None, rows: int | None,
+              options: dict[str, Any]) -> World:
+    """The world to serve; ``options`` loses the world options it holds (any other WorldSpec
+    field: ``quality``, ``projects``, ...), the rest are server options."""
+    world_options = {name: options.pop(name) for name, _d, _o in WorldSpec.options() if name in options}
     if world is None:
-        return resolve_world(WorldSpec(seed=seed or 0, rows=DEFAULT_ROWS if rows is None else rows))
-    if seed is not None or rows is not None:
-        raise TypeError("pass a world (or WorldSpec), or seed/rows, not both")
+        return resolve_world(WorldSpec(seed=seed or 0, rows=DEFAULT_ROWS if rows is None else rows, **world_options))
+    if seed is not None or rows is not None or world_options:
+        raise TypeError("pass a world (or WorldSpec), or seed/rows and world options, not both")
     return world if isinstance(world, World) else resolve_world(world)
 
 
@@ -108,15 +112,18 @@ class MockLabelbox(_Served):
 
     >>> with MockLabelbox(seed=1, rows=10) as lb:
     ...     client = labelbox.Client(api_key=lb.api_key)   # default endpoints
+
+    World options (``quality="consensus"``, ``projects=2``, ...) go with ``seed``/``rows``.
     """
 
     def __init__(self, world: World | WorldSpec | None = None, *, seed: int | None = None, rows: int | None = None,
                  api_key: str = DEFAULT_KEY, restrict_key: bool = False, **server_options: Any) -> None:
         # restrict_key: refuse every other key, as the real API would
+        served = _world_of(world, seed, rows, server_options)
         config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
         # One app serves every in-process mock (building one costs ~40 ms of route
         # compilation, too much per Hypothesis example); requests carry their backend.
-        super().__init__(_world_of(world, seed, rows), config, app=_shared_app())
+        super().__init__(served, config, app=_shared_app())
         self.api_key = api_key
         self._responses: Any = None
 
@@ -176,8 +183,9 @@ class ThreadedMockServer(_Served):
     def __init__(self, world: World | WorldSpec | None = None, *, seed: int | None = None, rows: int | None = None,
                  host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
                  **server_options: Any) -> None:
+        served = _world_of(world, seed, rows, server_options)
         config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
-        super().__init__(_world_of(world, seed, rows), config)
+        super().__init__(served, config)
         self.api_key = api_key
         self._host, self._port = host, port
         self._server: Any = None

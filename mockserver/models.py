@@ -22,7 +22,15 @@ from pathlib import Path
 
 import orjson
 
-from lbmock.export import ExportFilters, LegacyWindow, TimeRange, legacy_array_chunks, selected_rows, v2_lines
+from lbmock.export import (
+    ExportFilters,
+    ExportScope,
+    LegacyWindow,
+    TimeRange,
+    legacy_array_chunks,
+    selected_rows,
+    v2_lines,
+)
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -82,6 +90,7 @@ class ExportTask:
     created_at: int
     ready_at: float  # wall-clock time (epoch s) when the task turns COMPLETE: any worker can tell
     streamable: bool
+    scope: ExportScope | None = None  # where the export is taken from; None: the world's first project
     failed: bool = False  # fault export-fails
     error_every: int | None = None  # fault export-errors: rows with index % n == n - 1 fail
     slow_refreshes: int = 0  # fault slow-task: refreshes answered IN_PROGRESS
@@ -100,7 +109,11 @@ class ExportTask:
                 "data_row_ids": sorted(f.data_row_ids) if f.data_row_ids is not None else None,
                 "global_keys": sorted(f.global_keys) if f.global_keys is not None else None,
                 "batch_ids": sorted(f.batch_ids) if f.batch_ids is not None else None,
+                "dataset_ids": sorted(f.dataset_ids) if f.dataset_ids is not None else None,
             },
+            "scope": None if self.scope is None else {
+                "project_id": self.scope.project_id,
+                "project_ids": sorted(self.scope.project_ids) if self.scope.project_ids is not None else None},
         }
 
     @classmethod
@@ -110,10 +123,13 @@ class ExportTask:
             last_activity_at=_range_from(f["last_activity_at"]), labeled_at=_range_from(f["labeled_at"]),
             statuses=frozenset(WorkflowStatus(s) for s in f["statuses"]) if f["statuses"] is not None else None,
             data_row_ids=_frozen(f["data_row_ids"]), global_keys=_frozen(f["global_keys"]),
-            batch_ids=_frozen(f["batch_ids"]))
+            batch_ids=_frozen(f["batch_ids"]), dataset_ids=_frozen(f.get("dataset_ids")))
+        scope = spec.get("scope")
         return cls(id=task_id, owner_key=owner, name=spec["name"], params=ExportParams(**spec["params"]),
                    filters=filters, urls=Urls(**spec["urls"]), created_at=spec["created_at"],
-                   ready_at=spec["ready_at"], streamable=spec["streamable"], failed=spec["failed"],
+                   ready_at=spec["ready_at"], streamable=spec["streamable"],
+                   scope=None if scope is None else ExportScope(scope["project_id"], _frozen(scope["project_ids"])),
+                   failed=spec["failed"],
                    error_every=spec["error_every"], slow_refreshes=spec["slow_refreshes"], refreshes=refreshes)
 
     def fails_row(self, row: DataRow) -> bool:
@@ -128,15 +144,16 @@ class LegacyExport:
     window: LegacyWindow
     urls: Urls
     polls: int = 0
+    project_id: str | None = None  # None: the world's first project
 
     def spec(self) -> dict:
         return {"created": _range_json(self.window.created), "last_activity": _range_json(self.window.last_activity),
-                "urls": asdict(self.urls)}
+                "urls": asdict(self.urls), "project_id": self.project_id}
 
     @classmethod
     def from_spec(cls, export_id: str, spec: dict, polls: int = 0) -> LegacyExport:
         window = LegacyWindow(_range_from(spec["created"]), _range_from(spec["last_activity"]))
-        return cls(export_id, window, Urls(**spec["urls"]), polls)
+        return cls(export_id, window, Urls(**spec["urls"]), polls, spec.get("project_id"))
 
 
 def key_owner(api_key: str) -> str:
@@ -232,9 +249,15 @@ class MockBackend:
             raise NotFound(label_id)
         return row, label
 
-    def mask_feature(self, feature_id: str) -> tuple[DataRow, Feature]:
+    def mask_feature(self, feature_id: str, project_id: str | None = None) -> tuple[DataRow, Feature]:
+        """The mask feature (of any project's label; of ``project_id``'s labels when given)."""
         row = self.row_for_id(feature_id)
-        for label in row.labels:
+        if project_id is None:
+            labels = row.all_labels
+        else:
+            membership = row.in_project(project_id)
+            labels = membership.labels if membership is not None else ()
+        for label in labels:
             feature = label.feature(feature_id)
             if feature is not None:
                 if feature.tool.kind != "mask":
@@ -245,10 +268,12 @@ class MockBackend:
     # ------------------------------------------------------------ export v2 tasks
 
     def create_export(self, api_key: str, params: ExportParams, filters: ExportFilters, urls: Urls,
-                      name: str | None, streamable: bool, now_ms: int) -> ExportTask:
+                      name: str | None, streamable: bool, now_ms: int,
+                      scope: ExportScope | None = None) -> ExportTask:
+        """A new export task (``scope`` None: of the world's first project)."""
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
-            created_at=now_ms, ready_at=time.time() + self.task_delay, streamable=streamable)
+            created_at=now_ms, ready_at=time.time() + self.task_delay, streamable=streamable, scope=scope)
         if self.faults.take(Fault.EXPORT_FAILS):
             task.failed = True
         if (fault := self.faults.take(Fault.EXPORT_ERRORS)) is not None:
@@ -300,10 +325,10 @@ class MockBackend:
         export-errors), and those rows are missing from RESULT.
         """
         world = self.world
-        for row in selected_rows(world, task.filters):
+        for row in selected_rows(world, task.filters, task.scope):
             failed = task.fails_row(row)
             if stream == RESULT and not failed:
-                yield next(v2_lines(world, (row,), task.params, task.urls))
+                yield next(v2_lines(world, (row,), task.params, task.urls, task.scope))
             elif stream == ERRORS and failed:
                 yield orjson.dumps({
                     "data_row": {"id": row.id, "global_key": row.global_key},
@@ -437,9 +462,10 @@ class MockBackend:
 
     # ------------------------------------------------------------ legacy export_labels
 
-    def legacy_export(self, api_key: str, window: LegacyWindow, urls: Urls) -> LegacyExport:
-        """The legacy export for this client and window; each call counts as one poll."""
-        export = LegacyExport(_new_id(), window, urls)
+    def legacy_export(self, api_key: str, window: LegacyWindow, urls: Urls,
+                      project_id: str | None = None) -> LegacyExport:
+        """The legacy export for this client, project and window; each call counts as one poll."""
+        export = LegacyExport(_new_id(), window, urls, project_id=project_id)
         key = f"{key_owner(api_key)}:{orjson.dumps(export.spec()).decode()}"
         export.id, export.polls = self.state.legacy_poll(key, export.id, export.spec())
         return export
@@ -456,7 +482,12 @@ class MockBackend:
         return LegacyExport.from_spec(export_id, spec)
 
     def legacy_bytes(self, export: LegacyExport) -> Iterator[bytes]:
-        return legacy_array_chunks(self.world.project, self.world, export.window, export.urls)
+        world = self.world
+        project = world.project_by_id(export.project_id) if export.project_id else world.project
+        if project is None:
+            raise NotFound(f"project {export.project_id}")
+        rows = (world.row(i) for i in range(len(world)) if world.in_project_at(project.id, i))
+        return legacy_array_chunks(project, rows, export.window, export.urls)
 
 
 def _new_id() -> str:

@@ -13,7 +13,7 @@ import itertools
 from hypothesis import strategies as st
 
 from lbmock import ids
-from lbmock.people import word_pool
+from lbmock.medical import phrases
 from lbmock.world import (
     PLANES,
     Answer,
@@ -77,7 +77,7 @@ def mask_shapes(draw: st.DrawFn, plane: Plane) -> MaskShape:
 
 def draw_answer(c: Choices, schema: ClassificationSchema, minter: ids.IdMinter, at: int) -> Answer:
     if schema.kind == "text":
-        return Answer(minter.mint(at), schema, text=" ".join(c.words(word_pool(), 1, 4)))
+        return Answer(minter.mint(at), schema, text="; ".join(c.words(phrases(), 1, 4)))
     if schema.kind == "radio":
         return Answer(minter.mint(at), schema, options=(c.pick(schema.options),))
     chosen = [o for o in schema.options if c.boolean()] or [schema.options[0]]
@@ -147,8 +147,9 @@ def draw_label(c: Choices, project: Project, volume: Volume, minter: ids.IdMinte
             per_frame.append(FrameClassification(feat.plane, frame, draw_answer(c, q, minter, created_at)))
     return Label(
         id=label_id, created_by=c.pick(project.people), created_at=created_at, updated_at=updated_at,
-        seconds_to_create=c.integer(1, 3600),
-        seconds_to_review=c.integer(1, 600) if reviews else 0,
+        # Labelbox times labelling to the millisecond: fractional seconds.
+        seconds_to_create=c.integer(1_000, 3_600_000) / 1000,
+        seconds_to_review=c.integer(1_000, 600_000) / 1000 if reviews else 0,
         skipped=not feats and c.boolean(), reviews=reviews,
         features=feats, classifications=global_answers, frame_classifications=tuple(per_frame),
     )

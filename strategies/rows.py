@@ -3,21 +3,92 @@ workflow and labels) and for whole worlds (a project and its rows)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import strategies as st
 
-from lbmock import ids
-from lbmock.people import word_pool
-from lbmock.world import Attachment, DataRow, Label, MetadataValue, Project, WorkflowStatus, World
+from lbmock import ids, medical
+from lbmock.world import (
+    Attachment,
+    DataRow,
+    Label,
+    MetadataValue,
+    Project,
+    ProjectRow,
+    QualityMode,
+    Volume,
+    WorkflowEvent,
+    WorkflowStatus,
+    World,
+    dataset_for_row,
+    row_joins,
+)
 from strategies.annotations import draw_label, draw_volume
 from strategies.choices import Choices
-from strategies.projects import projects
-from strategies.vocabulary import DAY, HOUR, SALT_MAX
+from strategies.projects import catalog_slices, projects, sibling_project
+from strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
 from strategies.workflow import draw_workflow_history, reviews_of
 
 STATUSES = tuple(WorkflowStatus)
+# Which optional identifiers a row has: about half have both, some one, some neither
+# (export glossary: global_key and external_id appear "If utilized").
+ID_PATTERNS = ((True, True), (True, True), (True, True), (True, False), (False, True), (False, False))
+SCORE_STEPS = 1000  # agreement scores have three decimals
 
 
-def draw_data_row(c: Choices, project: Project, index: int) -> DataRow:
+def _labels_of(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
+               history: tuple[WorkflowEvent, ...]) -> tuple[Label, ...]:
+    """The label a row gets in a project once it has left labelling: created just before the
+    row moves on to review, updated at its last rework."""
+    submitted = history[1].created_at
+    reworks = [e.created_at for e in history if e.action == "REWORK"]
+    created_label = submitted - c.integer(0, min(HOUR, submitted - history[0].created_at))
+    return (draw_label(c, project, volume, minter, created_label, reviews_of(minter, history),
+                       max([created_label, *reworks])),)
+
+
+def draw_quality_labels(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
+                        history: tuple[WorkflowEvent, ...], first: Label) -> tuple[Label, ...]:
+    """``first`` alone, or (on about half the rows of a consensus or benchmark project)
+    ``first`` and labels by other labellers, with their agreement scores.
+
+    Consensus: up to ``consensus_expected_label_count`` labels, each with a
+    ``consensus_score``.  Benchmark: ``first`` is the gold label; one or two
+    more labels carry a ``benchmark_score`` and reference it.  Every label is
+    submitted before the row moves on to review; only ``first`` is reviewed.
+    """
+    if project.quality is QualityMode.NONE or not c.boolean():
+        return (first,)
+    wanted = project.consensus_expected_label_count - 1 if project.quality is QualityMode.CONSENSUS else 2
+    others = [p for p in project.people if p != first.created_by]
+    n_more = min(c.integer(1, max(1, wanted)), len(others))
+    start, submitted = history[0].created_at, history[1].created_at
+    extra = []
+    for _ in range(n_more):
+        author = others.pop(c.integer(0, len(others) - 1))
+        created = submitted - c.integer(0, min(HOUR, submitted - start))
+        extra.append(replace(draw_label(c, project, volume, minter, created, (), created), created_by=author))
+    if project.quality is QualityMode.CONSENSUS:
+        return tuple(replace(lb, consensus_score=c.integer(0, SCORE_STEPS) / SCORE_STEPS) for lb in (first, *extra))
+    gold = replace(first, is_benchmark=True)
+    return (gold, *(replace(lb, benchmark_score=c.integer(0, SCORE_STEPS) / SCORE_STEPS,
+                            benchmark_reference_label=gold.id) for lb in extra))
+
+
+def draw_project_row(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
+                     created: int) -> ProjectRow:
+    """The row's life in a further project of the organisation (drawn after everything the
+    first project draws, so adding projects never changes the first project's rows)."""
+    status = c.pick(STATUSES)
+    history = draw_workflow_history(c, project, status, created + c.integer(1, DAY))
+    labels: tuple[Label, ...] = ()
+    if status != WorkflowStatus.TO_LABEL:
+        (first,) = _labels_of(c, project, volume, minter, history)
+        labels = draw_quality_labels(c, project, volume, minter, history, first)
+    return ProjectRow(project.id, c.pick(project.batches), status, history, labels, c.integer(1, 5))
+
+
+def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Project, ...] = ()) -> DataRow:
     status = c.pick(STATUSES)
     volume = draw_volume(c)
     created = project.created_at + c.integer(0, 180 * DAY)
@@ -26,35 +97,43 @@ def draw_data_row(c: Choices, project: Project, index: int) -> DataRow:
     history = draw_workflow_history(c, project, status, created + c.integer(1, HOUR))
     row_labels: tuple[Label, ...] = ()
     if status != WorkflowStatus.TO_LABEL:
-        # The label is created just before the row moves on to review, and
-        # updated at its last rework.
-        submitted = history[1].created_at
-        reworks = [e.created_at for e in history if e.action == "REWORK"]
-        created_label = submitted - c.integer(0, min(HOUR, submitted - history[0].created_at))
-        row_labels = (draw_label(c, project, volume, minter, created_label, reviews_of(minter, history),
-                                 max([created_label, *reworks])),)
-    dataset = c.pick(project.datasets)
-    stem = f"{'-'.join(c.words(word_pool(), 1, 2))}-{index:06d}"
+        row_labels = _labels_of(c, project, volume, minter, history)
+    dataset = dataset_for_row(project.datasets, index)
+    stem = f"{'-'.join(c.words(medical.series_words(), 1, 2))}-{index:06d}"
+    folder = medical.slug_of(dataset.name)
+    batch = c.pick(project.batches)
+    updated = created + c.integer(0, HOUR)
+    created_by = c.pick(project.people)
+    metadata = draw_metadata(c, project, created)
+    attachments = draw_attachments(c, minter, created)
+    embedding_seed, priority = c.integer(0, 2**32 - 1), c.integer(1, 5)
+    # Draws a single-project world without quality measures never makes come last.
+    has_key, has_external = c.pick(ID_PATTERNS)
+    if row_labels:
+        row_labels = draw_quality_labels(c, project, volume, minter, history, row_labels[0])
+    memberships = [ProjectRow(project.id, batch, status, history, row_labels, priority)]
+    for other in others:
+        if row_joins(other.id, index):
+            memberships.append(draw_project_row(c, other, volume, minter, created))
     return DataRow(
-        index=index, id=row_id, global_key=f"{dataset.name}/{stem}.dcm", external_id=f"{stem}.dcm",
-        row_data=f"https://storage.googleapis.com/lbmock-dicom/{dataset.name}/{stem}.dcm",
-        dataset=dataset, batch=c.pick(project.batches),
-        created_at=created, updated_at=created + c.integer(0, HOUR),
-        created_by=c.pick(project.people), volume=volume,
-        metadata=draw_metadata(c, project, created), attachments=draw_attachments(c, minter, created),
-        status=status, history=history, labels=row_labels,
-        embedding_seed=c.integer(0, 2**32 - 1), priority=c.integer(1, 5),
+        index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
+        external_id=f"{stem}.dcm" if has_external else None,
+        row_data=f"https://storage.googleapis.com/lbmock-dicom/{folder}/{stem}.dcm",
+        dataset=dataset, created_at=created, updated_at=updated, created_by=created_by, volume=volume,
+        metadata=metadata, attachments=attachments, memberships=tuple(memberships), embedding_seed=embedding_seed,
     )
 
 
 @st.composite
-def data_rows(draw: st.DrawFn, project: Project, index: int = 0) -> DataRow:
-    """Data row number ``index`` of ``project``: a DICOM series, its workflow and labels.
+def data_rows(draw: st.DrawFn, project: Project, index: int = 0, others: tuple[Project, ...] = ()) -> DataRow:
+    """Data row number ``index`` of ``project`` (and maybe of the ``others``): a DICOM
+    series, its workflow and labels in each project.
 
-    ToLabel rows have no label; every other status has exactly one.  Every
-    id the row owns encodes ``index`` (see :mod:`lbmock.ids`).
+    ToLabel rows have no label; every other status has one, or in consensus
+    and benchmark projects sometimes several.  Every id the row owns encodes
+    ``index`` (see :mod:`lbmock.ids`).
     """
-    return draw_data_row(Choices(draw), project, index)
+    return draw_data_row(Choices(draw), project, index, others)
 
 
 METADATA_NUMBERS = (0.5, 0.625, 1.0, 1.25, 2.5, 3.0, 5.0)
@@ -67,7 +146,7 @@ def draw_metadata(c: Choices, project: Project, created: int) -> tuple[MetadataV
         if not c.boolean():
             continue
         if schema.kind == "string":
-            value: object = "-".join(c.words(word_pool(), 1, 2))
+            value: object = "-".join(c.words(medical.series_words(), 1, 2))
         elif schema.kind == "datetime":
             value = created - c.integer(0, 365 * DAY)
         else:
@@ -76,7 +155,8 @@ def draw_metadata(c: Choices, project: Project, created: int) -> tuple[MetadataV
     return tuple(out)
 
 
-ATTACHMENT_KINDS = ("TEXT", "IMAGE", "RAW_TEXT")
+# Current attachment types only (the SDK's AttachmentType: TEXT was removed, TEXT_URL replaces it).
+ATTACHMENT_KINDS = ("TEXT_URL", "IMAGE", "RAW_TEXT", "PDF_URL")
 
 
 def draw_attachments(c: Choices, minter: ids.IdMinter, created: int) -> tuple[Attachment, ...]:
@@ -84,19 +164,30 @@ def draw_attachments(c: Choices, minter: ids.IdMinter, created: int) -> tuple[At
     out = []
     for _ in range(c.integer(0, 2)):
         kind = c.pick(ATTACHMENT_KINDS)
-        word = "-".join(c.words(word_pool(), 1, 2))
-        value = {"TEXT": f"https://storage.googleapis.com/lbmock-dicom/reports/{word}.txt",
-                 "IMAGE": f"https://storage.googleapis.com/lbmock-dicom/key-images/{word}.png",
-                 "RAW_TEXT": f"Findings: {word.replace('-', ' ')}."}[kind]
-        out.append(Attachment(minter.mint(created), kind, value, word))
+        words = c.words(medical.phrases(), 1, 2)
+        name = medical.slug_of(words[0])
+        value = {"TEXT_URL": f"https://storage.googleapis.com/lbmock-dicom/reports/{name}.txt",
+                 "PDF_URL": f"https://storage.googleapis.com/lbmock-dicom/reports/{name}.pdf",
+                 "IMAGE": f"https://storage.googleapis.com/lbmock-dicom/key-images/{name}.png",
+                 "RAW_TEXT": f"Findings: {'; '.join(words)}."}[kind]
+        out.append(Attachment(minter.mint(created), kind, value, name))
     return tuple(out)
 
 
 @st.composite
-def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5,
-           project_id: str | None = None) -> World:
-    """A project and ``min_rows..max_rows`` data rows, for ``@given`` tests."""
+def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5, project_id: str | None = None,
+           quality: QualityMode | None = None, n_projects: int | None = None) -> World:
+    """Projects and ``min_rows..max_rows`` data rows, for ``@given`` tests.
+
+    ``quality`` and ``n_projects`` fix the quality mode and the number of
+    projects; left ``None``, they are drawn (any mode, one or two projects), so
+    consumers meet rows labelled several times and rows in several projects.
+    """
     n_rows = draw(st.integers(min_rows, max_rows))
-    project = draw(projects(project_id))
+    mode = quality if quality is not None else draw(st.sampled_from(tuple(QualityMode)))
+    count = n_projects if n_projects is not None else draw(st.integers(1, 2))
+    project = draw(projects(project_id, mode))
+    others = tuple(sibling_project(project, draw(projects(None, mode))) for _ in range(count - 1))
     c = Choices(draw)
-    return World(project, tuple(draw_data_row(c, project, i) for i in range(n_rows)))
+    rows = tuple(draw_data_row(c, project, i, others) for i in range(n_rows))
+    return World(project, rows, projects=(project, *others), slices=catalog_slices(project, draw(salts())))

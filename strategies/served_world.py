@@ -11,20 +11,23 @@ import threading
 from collections import OrderedDict
 
 from lbmock.ids import MAX_ROWS
-from lbmock.world import DataRow, Project, World
-from lbmock.world_spec import WorldSpec
-from strategies.projects import projects
+from lbmock.world import DataRow, Project, QualityMode, World
+from lbmock.world_spec import MAX_PROJECTS, WorldSpec
+from strategies.projects import catalog_slices, projects, sibling_project
 from strategies.provider import derive_seed, draw_seeded, draw_seeded_with
 from strategies.rows import draw_data_row
+from strategies.vocabulary import SALT_MAX
 
 
 class SeededRows:
     """A read-only sequence of data rows drawn on demand, with a small LRU cache."""
 
-    def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512) -> None:
+    def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512,
+                 others: tuple[Project, ...] = ()) -> None:
         if not 0 <= n_rows <= MAX_ROWS:
             raise ValueError(f"rows must be between 0 and {MAX_ROWS}, got {n_rows}")
         self.project = project
+        self.others = others
         self.seed = seed
         self.n_rows = n_rows
         self._cache: OrderedDict[int, DataRow] = OrderedDict()
@@ -47,7 +50,8 @@ class SeededRows:
                 self._cache.move_to_end(index)
                 return row
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
-        row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index)
+        row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
+                               self.others)
         with self._lock:
             self._cache[index] = row
             if len(self._cache) > self._cache_size:
@@ -59,12 +63,25 @@ class SeededRows:
             yield self[i]
 
 
-def seeded_world(seed: int, n_rows: int, project_id: str | None = None) -> World:
-    """The world for ``seed``: same strategies as ``@given``, drawn deterministically."""
-    project = draw_seeded(projects(project_id), derive_seed(seed, "project"))
-    return World(project, SeededRows(project, seed, n_rows), seed=seed)
+def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
+                 quality: QualityMode | str = QualityMode.NONE, n_projects: int = 1) -> World:
+    """The world for ``seed``: same strategies as ``@given``, drawn deterministically.
+
+    ``quality`` makes every project a consensus or benchmark project;
+    ``n_projects`` projects share the first one's datasets (their ids come
+    from the seed; ``project_id`` names the first).
+    """
+    mode = QualityMode(quality)
+    if not 1 <= n_projects <= MAX_PROJECTS:
+        raise ValueError(f"projects must be between 1 and {MAX_PROJECTS}, got {n_projects}")
+    project = draw_seeded(projects(project_id, mode), derive_seed(seed, "project"))
+    others = tuple(sibling_project(project, draw_seeded(projects(None, mode), derive_seed(seed, "project", k)))
+                   for k in range(1, n_projects))
+    slices = catalog_slices(project, derive_seed(seed, "slices") % SALT_MAX)
+    return World(project, SeededRows(project, seed, n_rows, others=others), seed=seed,
+                 projects=(project, *others), slices=slices)
 
 
 def resolve_world(spec: WorldSpec) -> World:
     """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
-    return seeded_world(spec.seed, spec.rows, spec.project_id)
+    return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality, n_projects=spec.projects)

@@ -23,7 +23,7 @@ def small_labelled_rows(draw: st.DrawFn) -> DataRow:
     world = draw(worlds(min_rows=1, max_rows=1))
     volume = Volume(rows=draw(st.integers(1, 9)), cols=draw(st.integers(1, 9)), slices=draw(st.integers(1, 8)))
     row_labels = tuple(draw(labels(world.project, volume)) for _ in range(draw(st.integers(1, 3))))
-    return dataclasses.replace(world.row(0), volume=volume, labels=row_labels)
+    return dataclasses.replace(world.row(0), volume=volume).with_labels(row_labels)
 
 
 def reference_volume(row: DataRow, label: Label) -> np.ndarray:
@@ -87,7 +87,7 @@ def _tool(kind: str) -> Tool:
 def _row(volume: Volume, *features: Feature) -> DataRow:
     row = seeded_world(1, 1).row(0)
     label = Label("cklabel000000000000000000", row.created_by, 0, 0, 1, 0, False, (), tuple(features), (), ())
-    return dataclasses.replace(row, volume=volume, labels=(label,))
+    return dataclasses.replace(row, volume=volume).with_labels((label,))
 
 
 def test_worked_example_on_a_non_square_volume():
@@ -111,7 +111,7 @@ def test_worked_example_on_a_non_square_volume():
 
 
 def test_a_row_without_labels_yields_background():
-    row = dataclasses.replace(_row(Volume(2, 3, 4)), labels=())
+    row = _row(Volume(2, 3, 4)).with_labels(())
     assert choose_label(row) is None
     assert not stacked(row).any()
 

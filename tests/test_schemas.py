@@ -210,7 +210,8 @@ def test_v2_schema_accepts_real_world_variation(case):
     assert validate_row(row, "v2") == []
 
 
-LEGACY_SAMPLE_KEYS = tuple(load("legacy_export.json")[0])
+# "External ID", like "Global Key", is there only when the data row has one.
+LEGACY_SAMPLE_KEYS = tuple(k for k in load("legacy_export.json")[0] if k != "External ID")
 
 
 @pytest.mark.parametrize("key", LEGACY_SAMPLE_KEYS)
@@ -222,6 +223,11 @@ def test_legacy_schema_requires_every_key_of_the_sample(key):
 
 @pytest.mark.parametrize(("case", "edit", "ok"), [
     ("external id null", lambda r: r.update({"External ID": None}), True),
+    ("no external id", lambda r: r.pop("External ID"), True),
+    ("consensus and benchmark fields", lambda r: r.update({"Agreement": 0.873, "Benchmark Agreement": -1,
+                                                           "Benchmark ID": "cl0bench", "Is Benchmark": 0,
+                                                           "Seconds to Label": 150.908}), True),
+    ("agreement above 1", lambda r: r.update(Agreement=1.5), False),
     ("extra keys", lambda r: r.update({"Global Key": None, "Seconds to Review": 3.5}), True),
     ("external id number", lambda r: r.update({"External ID": 2}), False),
     ("offset timestamp", lambda r: r.update({"Created At": "2022-05-09T03:14:41.000+00:00"}), False),

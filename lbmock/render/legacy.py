@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from lbmock.render.common import Urls, iso_z_millis, legacy_answer
 from lbmock.world import PLANES, DataRow, Label, Project, WorkflowEvent
 
+NO_SCORE = -1  # what legacy exports write where a label has no agreement score
+
 
 def _legacy_event(event: WorkflowEvent) -> dict:
     out = {"actorId": event.created_by.id, "action": event.action,
@@ -21,13 +23,18 @@ def _legacy_event(event: WorkflowEvent) -> dict:
 
 
 def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) -> dict:
-    """The legacy export object for one label of ``row``.
+    """The legacy export object for one label of ``row`` in ``project``.
 
     Objects live behind each group's ``frames`` URL (see
     :func:`lbmock.render.frames.render_frame_records`); group names are
-    lower-case plane names.
+    lower-case plane names.  "External ID" and "Global Key" are left out when
+    the row has none, as export v2 does.  "Seconds to Label" includes review
+    time; "Agreement" is the consensus score, "Benchmark Agreement" the
+    benchmark score (``-1`` where there is none), "Benchmark ID" the benchmark
+    label a label is measured against.
     """
-    return {
+    membership = row.in_project(project.id) or row.primary
+    out = {
         "ID": label.id,
         "DataRow ID": row.id,
         "Labeled Data": row.row_data,
@@ -43,12 +50,15 @@ def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) 
         "Project Name": project.name,
         "Created At": iso_z_millis(label.created_at),
         "Updated At": iso_z_millis(label.updated_at),
-        "Seconds to Label": label.seconds_to_create,
+        "Seconds to Label": label.seconds_to_label,
+        "Seconds to Create": label.seconds_to_create,
+        "Seconds to Review": label.seconds_to_review,
         "External ID": row.external_id,
         "Global Key": row.global_key,
-        "Agreement": -1,
-        "Benchmark Agreement": -1,
-        "Benchmark ID": None,
+        "Agreement": NO_SCORE if label.consensus_score is None else label.consensus_score,
+        "Is Benchmark": 1 if label.is_benchmark else 0,
+        "Benchmark Agreement": NO_SCORE if label.benchmark_score is None else label.benchmark_score,
+        "Benchmark ID": label.benchmark_reference_label,
         "Dataset Name": row.dataset.name,
         "Reviews": [{"id": r.id, "score": 1 if r.action == "Approve" else -1,
                      "createdAt": iso_z_millis(r.created_at), "createdBy": r.created_by.email,
@@ -57,14 +67,19 @@ def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) 
         "Has Open Issues": 0,
         "Skipped": label.skipped,
         "DataRow Workflow Info": {
-            "taskName": row.task_name,
-            "Workflow History": [_legacy_event(e) for e in reversed(row.history)],
+            "taskName": membership.task_name,
+            "Workflow History": [_legacy_event(e) for e in reversed(membership.history)],
         },
     }
+    for key in ("External ID", "Global Key"):
+        if out[key] is None:
+            del out[key]
+    return out
 
 
 def render_legacy_rows(project: Project, rows, urls: Urls) -> Iterator[dict]:
-    """Every label of ``rows`` as legacy export objects, in row order."""
+    """Every label of ``rows`` in ``project`` as legacy export objects, in row order."""
     for row in rows:
-        for label in row.labels:
+        membership = row.in_project(project.id)
+        for label in membership.labels if membership is not None else ():
             yield render_legacy_row(project, row, label, urls)

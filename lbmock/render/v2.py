@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from lbmock.render.common import (
@@ -23,6 +24,7 @@ from lbmock.world import (
     Option,
     Polyline,
     Project,
+    ProjectRow,
     WorkflowEvent,
     WorkflowStatus,
 )
@@ -54,7 +56,8 @@ class ExportParams:
 V2_WORKFLOW_STATUS = {s: s.name for s in WorkflowStatus}
 
 
-def _metadata_value(mv: MetadataValue) -> object:
+def metadata_value(mv: MetadataValue) -> object:
+    """A metadata value as exports (and the dataRow query) write it."""
     if isinstance(mv.value, Option):
         return mv.value.name
     if mv.schema.kind == "datetime":
@@ -63,8 +66,9 @@ def _metadata_value(mv: MetadataValue) -> object:
 
 
 def embedding_vector(row: DataRow, dims: int) -> list[float]:
-    """A unit-ish vector fixed by the row's drawn embedding seed."""
-    digest = hashlib.blake2b(struct.pack(">Q", row.embedding_seed), digest_size=dims * 2).digest()
+    """``dims`` values in [-1, 1] fixed by the row's drawn embedding seed (SHAKE-256 stretches
+    the seed to any length: the precomputed CLIP embedding has 512)."""
+    digest = hashlib.shake_256(struct.pack(">Q", row.embedding_seed)).digest(dims * 2)
     return [round(int.from_bytes(digest[i:i + 2], "big") / 32767.5 - 1.0, 6) for i in range(0, dims * 2, 2)]
 
 
@@ -128,17 +132,51 @@ def render_v2_label(project: Project, label: Label, params: ExportParams, urls: 
                          "review_action": r.action, "label_id": label.id} for r in label.reviews],
         }
     if params.performance_details:
-        out["performance_details"] = {"seconds_to_create": label.seconds_to_create,
-                                      "seconds_to_review": label.seconds_to_review,
-                                      "skipped": label.skipped}
+        performance: dict = {"seconds_to_create": label.seconds_to_create,
+                             "seconds_to_review": label.seconds_to_review, "skipped": label.skipped}
+        # Only labels with a consensus or benchmark agreement carry scores; the
+        # benchmark label itself has neither a score nor a reference.
+        if label.consensus_score is not None:
+            performance["consensus_score"] = label.consensus_score
+        if label.benchmark_score is not None:
+            performance["benchmark_score"] = label.benchmark_score
+        if label.benchmark_reference_label is not None:
+            performance["benchmark_reference_label"] = label.benchmark_reference_label
+        out["performance_details"] = performance
     out["annotations"] = render_v2_annotations(project, label, params, urls)
     return out
 
 
-def render_export_v2_row(project: Project, row: DataRow, params: ExportParams, urls: Urls) -> dict:
-    """One data row of a DICOM project's export v2, with exactly the requested parts."""
-    data_row: dict = {"id": row.id, "global_key": row.global_key, "row_data": row.row_data,
-                      "external_id": row.external_id}
+def _project_details(project: Project, membership: ProjectRow) -> dict:
+    last = membership.history[-1] if membership.history else None
+    return {
+        "ontology_id": project.ontology.id,
+        "task_name": membership.task_name,
+        "task_id": last.next_task.id if last is not None and last.next_task else project.workflow.done.id,
+        "workflow_status": V2_WORKFLOW_STATUS[membership.status],
+        "batch_id": membership.batch.id,
+        "batch_name": membership.batch.name,
+        "priority": membership.priority,
+        "consensus_expected_label_count": project.consensus_expected_label_count,
+        "workflow_history": [_v2_event(e) for e in reversed(membership.history)],
+    }
+
+
+def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, params: ExportParams,
+                         urls: Urls) -> dict:
+    """One data row of an export v2, with exactly the requested parts.
+
+    ``project`` is the project of a project export, or the projects a
+    catalog-side export (dataset, catalog, data rows, slice) shows: ``projects``
+    holds each of them the row belongs to, keyed by id, with only its labels.
+    """
+    shown = (project,) if isinstance(project, Project) else tuple(project)
+    data_row: dict = {"id": row.id}
+    if row.global_key is not None:  # "If utilized" (export glossary)
+        data_row["global_key"] = row.global_key
+    data_row["row_data"] = row.row_data
+    if row.external_id is not None:
+        data_row["external_id"] = row.external_id
     if params.data_row_details:
         data_row["details"] = {
             "dataset_id": row.dataset.id, "dataset_name": row.dataset.name,
@@ -152,25 +190,21 @@ def render_export_v2_row(project: Project, row: DataRow, params: ExportParams, u
                               for a in row.attachments]
     if params.metadata_fields:
         out["metadata_fields"] = [{"schema_id": m.schema.schema_id, "schema_name": m.schema.name,
-                                   "value": _metadata_value(m)} for m in row.metadata]
+                                   "value": metadata_value(m)} for m in row.metadata]
     if params.embeddings:
-        out["embeddings"] = [{"id": project.embedding_id, "name": project.embedding_name,
-                              "dimensions": project.embedding_dims, "is_custom": False,
-                              "values": [{"value": embedding_vector(row, project.embedding_dims)}]}]
-    project_out: dict = {"name": project.name,
-                         "labels": [render_v2_label(project, lb, params, urls) for lb in row.labels]}
-    if params.project_details:
-        project_out["project_details"] = {
-            "ontology_id": project.ontology.id,
-            "task_name": row.task_name,
-            "task_id": (row.history[-1].next_task.id if row.history[-1].next_task
-                        else project.workflow.done.id),
-            "workflow_status": V2_WORKFLOW_STATUS[row.status],
-            "batch_id": row.batch.id,
-            "batch_name": row.batch.name,
-            "priority": row.priority,
-            "consensus_expected_label_count": project.consensus_expected_label_count,
-            "workflow_history": [_v2_event(e) for e in reversed(row.history)],
-        }
-    out["projects"] = {project.id: project_out}
+        first = shown[0]  # the precomputed embedding is the organisation's, the same in every project
+        out["embeddings"] = [{"id": first.embedding_id, "name": first.embedding_name,
+                              "dimensions": first.embedding_dims, "is_custom": False,
+                              "values": [{"value": embedding_vector(row, first.embedding_dims)}]}]
+    projects_out: dict = {}
+    for p in shown:
+        membership = row.in_project(p.id)
+        if membership is None:
+            continue
+        project_out: dict = {"name": p.name,
+                             "labels": [render_v2_label(p, lb, params, urls) for lb in membership.labels]}
+        if params.project_details:
+            project_out["project_details"] = _project_details(p, membership)
+        projects_out[p.id] = project_out
+    out["projects"] = projects_out
     return out

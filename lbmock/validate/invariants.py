@@ -27,6 +27,10 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _unique(items: Any, path: list, key: str, what: str) -> Iterator[Violation]:
     seen: dict[str, int] = {}
     for i, item in enumerate(_list(items)):
@@ -197,6 +201,7 @@ def v2_invariants(row: Any) -> Iterator[Violation]:
     labels_seen: dict[str, str] = {}
     owner: dict[str, str] = {}
     for pid, project in _dict(row.get("projects")).items():
+        yield from _benchmark_invariants(_list(_dict(project).get("labels")), ["projects", pid, "labels"])
         for li, label in enumerate(_list(_dict(project).get("labels"))):
             if not isinstance(label, dict):
                 continue
@@ -211,6 +216,26 @@ def v2_invariants(row: Any) -> Iterator[Violation]:
             ann = label.get("annotations")
             if isinstance(ann, dict):
                 yield from _annotation_invariants(ann, [*base, "annotations"], owner, here)
+
+
+def _benchmark_invariants(labels: list, path: list) -> Iterator[Violation]:
+    """A benchmark score goes with a reference to another label of the same project on the
+    row, and the referenced (gold) label is not itself scored against a benchmark."""
+    performance = {i: _dict(_dict(lb).get("performance_details")) for i, lb in enumerate(labels)}
+    ids = {_dict(lb).get("id"): i for i, lb in enumerate(labels)}
+    for i, perf in performance.items():
+        ref, score = perf.get("benchmark_reference_label"), perf.get("benchmark_score")
+        where = [*path, i, "performance_details"]
+        if (ref is None) != (score is None):
+            yield violation(where, "benchmark_score and benchmark_reference_label come together")
+        if ref is None:
+            continue
+        if ref not in ids or ids[ref] == i:
+            yield violation([*where, "benchmark_reference_label"],
+                            f"names {ref}, which is not another label of this project on this row")
+        elif "benchmark_reference_label" in performance[ids[ref]] or "benchmark_score" in performance[ids[ref]]:
+            yield violation([*where, "benchmark_reference_label"],
+                            f"names {ref}, a label that is itself scored against a benchmark")
 
 
 def legacy_invariants(row: Any) -> Iterator[Violation]:
@@ -235,6 +260,10 @@ def legacy_invariants(row: Any) -> Iterator[Violation]:
     view = row.get("View Label")
     if label_id and isinstance(view, str) and label_id not in view:
         yield violation(["View Label"], f"does not contain the label id {label_id}")
+    to_label, to_create = row.get("Seconds to Label"), row.get("Seconds to Create")
+    if _number(to_label) and _number(to_create) and to_label + 0.001 < to_create:
+        yield violation(["Seconds to Label"], f"is {to_label}, less than Seconds to Create ({to_create}): "
+                                              "it includes creating the label")
 
 
 def frame_record_invariants(row: Any) -> Iterator[Violation]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from lbmock.export import ExportScope, slice_filters
 from lbmock.render.common import Urls
-from lbmock.render.v2 import ExportParams
-from lbmock.world import Person
+from lbmock.render.v2 import ExportParams, metadata_value
+from lbmock.world import CatalogSlice, DataRow, Dataset, Person, Project, QualityMode, WorkflowStatus, World
 from mockserver.errors import BadInput, NotFound
 from mockserver.filters import parse_legacy_filters, parse_search_query
 from mockserver.models import ERRORS, RESULT, ExportFile, ExportTask, MockBackend
@@ -128,21 +129,56 @@ class Root:
     @staticmethod
     def project(info, where):
         ctx: RequestContext = info.context
-        project = ctx.backend.world.project
-        if where["id"] != project.id:
-            raise NotFound(f"project {where['id']}")
+        world = ctx.backend.world
+        project = _project(world, where["id"])
         return {
             "id": project.id, "name": project.name, "description": project.description,
             "createdAt": project.created_at, "updatedAt": project.updated_at,
             "setupComplete": project.created_at, "lastActivityTime": project.updated_at,
             "queueMode": "BATCH", "autoAuditNumberOfLabels": 1, "autoAuditPercentage": 1.0,
-            "allowedMediaType": "DICOM", "editorTaskType": None, "dataRowCount": len(ctx.backend.world),
-            "modelSetupComplete": False, "uploadType": None, "isBenchmarkEnabled": False,
-            "isConsensusEnabled": False,
+            "allowedMediaType": "DICOM", "editorTaskType": None,
+            "dataRowCount": lambda info: world.row_count(project.id),
+            "modelSetupComplete": False, "uploadType": None,
+            "isBenchmarkEnabled": project.quality is QualityMode.BENCHMARK,
+            "isConsensusEnabled": project.quality is QualityMode.CONSENSUS,
             "organization": lambda info: Root.organization(info),
             "createdBy": lambda info: user_view(project.owner, ctx, ctx.backend.user_timezone),
             "labelingFrontend": _editor_frontend(project.id),
         }
+
+    @staticmethod
+    def dataset(info, where):
+        world = info.context.backend.world
+        dataset = world.dataset_by_id(where["id"])
+        if dataset is None:
+            raise NotFound(f"dataset {where['id']}")
+        return dataset_view(world, dataset)
+
+    @staticmethod
+    def dataRow(info, where):
+        row = info.context.backend.row_for_id(where["id"])
+        if row.id != where["id"]:  # the id of a label or feature of the row, not the row's
+            raise NotFound(f"data row {where['id']}")
+        return data_row_view(row)
+
+    @staticmethod
+    def customMetadataOntology(info):
+        return [{"id": m.schema_id, "name": m.name, "kind": METADATA_KINDS[m.kind],
+                 "reserved": m.name in RESERVED_METADATA,
+                 "options": [{"id": o.schema_id, "kind": "CustomMetadataEnumOption", "name": o.name,
+                              "reserved": False} for o in m.options] or None}
+                for m in info.context.backend.world.project.metadata_schemas]
+
+    @staticmethod
+    def getSavedQuery(info, id):
+        saved = info.context.backend.world.slice_by_id(id)
+        if saved is None:
+            raise NotFound(f"slice {id}")
+        return slice_view(saved)
+
+    @staticmethod
+    def catalogSavedQueries(info):
+        return [slice_view(saved) for saved in info.context.backend.world.slices]
 
     @staticmethod
     def task(info, where=None):
@@ -160,28 +196,103 @@ class Root:
     @staticmethod
     def exportDataRowsInProject(info, input):
         ctx: RequestContext = info.context
-        project = ctx.backend.world.project
         filters_in = input["filters"]
-        if filters_in["projectId"] != project.id:
-            raise NotFound(f"project {filters_in['projectId']}")
-        raw = input["params"]
-        params = ExportParams(**{name: bool(raw.get(flag)) for flag, name in PARAM_FLAGS.items()})
+        project = _project(ctx.backend.world, filters_in["projectId"])
         filters = parse_search_query(filters_in["searchQuery"]["query"])
-        task = ctx.backend.create_export(ctx.api_key, params, filters, ctx.urls, input.get("taskName"),
-                                         bool(input.get("streamable")), int(time.time() * 1000))
-        return {"taskId": task.id, "isStreamable": True}
+        return _create_export(ctx, input, filters, ExportScope(project_id=project.id))
+
+    @staticmethod
+    def exportDataRowsInCatalog(info, input):
+        ctx: RequestContext = info.context
+        filters = parse_search_query(input["filters"]["searchQuery"]["query"])
+        return _create_export(ctx, input, filters, _catalog_scope(ctx.backend.world, input["params"]))
+
+    @staticmethod
+    def exportDataRowsInSlice(info, input):
+        ctx: RequestContext = info.context
+        world = ctx.backend.world
+        saved = world.slice_by_id(input["filters"]["sliceId"])
+        if saved is None:
+            raise NotFound(f"slice {input['filters']['sliceId']}")
+        return _create_export(ctx, input, slice_filters(saved), _catalog_scope(world, input["params"]))
 
     @staticmethod
     def exportLabels(info, data):
         ctx: RequestContext = info.context
-        if data["projectId"] != ctx.backend.world.project.id:
-            raise NotFound(f"project {data['projectId']}")
+        project = _project(ctx.backend.world, data["projectId"])
         window = parse_legacy_filters(data.get("filters"))  # legacy-never-ready: see MockBackend.legacy_ready
-        export = ctx.backend.legacy_export(ctx.api_key, window, ctx.urls)
+        export = ctx.backend.legacy_export(ctx.api_key, window, ctx.urls, project.id)
         if not ctx.backend.legacy_ready(export):
             return {"downloadUrl": None, "createdAt": None, "shouldPoll": True}
         return {"downloadUrl": ctx.signed(f"/files/legacy/{export.id}"), "createdAt": int(time.time() * 1000),
                 "shouldPoll": False}
+
+
+def _project(world: World, project_id: str) -> Project:
+    project = world.project_by_id(project_id)
+    if project is None:
+        raise NotFound(f"project {project_id}")
+    return project
+
+
+def _create_export(ctx: RequestContext, input: dict, filters, scope: ExportScope) -> dict:
+    raw = input["params"]
+    params = ExportParams(**{name: bool(raw.get(flag)) for flag, name in PARAM_FLAGS.items()})
+    task = ctx.backend.create_export(ctx.api_key, params, filters, ctx.urls, input.get("taskName"),
+                                     bool(input.get("streamable")), int(time.time() * 1000), scope)
+    return {"taskId": task.id, "isStreamable": True}
+
+
+def _catalog_scope(world: World, params: dict) -> ExportScope:
+    """Which projects a catalog-side export shows: ``projectIds`` narrows them (unless
+    ``allProjects``); without either, every project the row is in (the export glossary:
+    a Catalog row "may have been labeled in multiple projects")."""
+    for run in params.get("modelRunIds") or ():
+        raise NotFound(f"model run {run}: model-run exports are not supported for DICOM")
+    wanted = params.get("projectIds")
+    if params.get("allProjects") or not wanted:
+        return ExportScope()
+    return ExportScope(project_ids=frozenset(_project(world, pid).id for pid in wanted))
+
+
+METADATA_KINDS = {"string": "CustomMetadataString", "number": "CustomMetadataNumber",
+                  "datetime": "CustomMetadataDateTime", "enum": "CustomMetadataEnum"}
+RESERVED_METADATA = frozenset({"tag", "captureDateTime"})  # Labelbox's reserved fields
+
+
+def dataset_view(world: World, dataset: Dataset) -> dict:
+    project = world.project
+    return {"id": dataset.id, "name": dataset.name, "description": f"DICOM series: {dataset.name}",
+            "createdAt": project.created_at, "updatedAt": project.updated_at,
+            "rowCount": lambda info: world.row_count(dataset.id)}
+
+
+def data_row_view(row: DataRow) -> dict:
+    return {
+        "id": row.id, "externalId": row.external_id, "globalKey": row.global_key, "rowData": row.row_data,
+        "createdAt": row.created_at, "updatedAt": row.updated_at,
+        "mediaAttributes": {"mimeType": "application/dicom"},
+        "customMetadata": [{"schemaId": m.schema.schema_id, "value": metadata_value(m)} for m in row.metadata],
+        "metadataFields": [{"schemaId": m.schema.schema_id, "name": m.schema.name, "value": metadata_value(m),
+                            "kind": METADATA_KINDS[m.schema.kind]} for m in row.metadata],
+    }
+
+
+def slice_view(saved: CatalogSlice) -> dict:
+    """A slice as the API lists it; ``filter`` holds its conditions as search-query items."""
+    conditions: list[dict] = []
+    if saved.dataset_ids is not None:
+        conditions.append({"type": "dataset", "operator": "is", "ids": sorted(saved.dataset_ids)})
+    for status in sorted(saved.statuses or (), key=lambda s: s.value):
+        conditions.append(_status_condition(status))
+    return {"id": saved.id, "name": saved.name, "description": saved.description, "filter": conditions,
+            "createdAt": saved.created_at, "updatedAt": saved.created_at}
+
+
+def _status_condition(status: WorkflowStatus) -> dict:
+    if status is WorkflowStatus.TO_LABEL:
+        return {"type": "task_queue_not_exist"}
+    return {"type": "task_queue_status", "status": status.value}
 
 
 def _page(items: list, skip: int | None, first: int | None) -> list:

@@ -36,7 +36,8 @@ def _body() -> dict:
 def health() -> Response:
     be = backend()
     world = be.world
-    return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed})
+    return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed,
+                  "project_ids": [p.id for p in world.projects], "quality": world.quality.value})
 
 
 def reset() -> Response:

@@ -10,7 +10,7 @@ from mockserver.errors import NotFound
 from mockserver.handlers.common import backend, json_error, require_key, small_number
 
 
-def _mask(feature_id: str, frame: str) -> Response:
+def _mask(feature_id: str, frame: str, project_id: str | None = None) -> Response:
     _key, refused = require_key()
     if refused:
         return refused
@@ -18,7 +18,7 @@ def _mask(feature_id: str, frame: str) -> Response:
     if frame_number is None:
         return json_error(400, f"frame must be a positive integer, got {frame!r}", "BAD_REQUEST")
     try:
-        row, feature = backend().mask_feature(feature_id)
+        row, feature = backend().mask_feature(feature_id, project_id)
     except NotFound:
         return json_error(404, f"unknown mask feature {feature_id}", "NOT_FOUND")
     keyframe = next((kf for kf in feature.keyframes if kf.frame == frame_number), None)
@@ -29,10 +29,10 @@ def _mask(feature_id: str, frame: str) -> Response:
 
 
 def v2_mask(project_id: str, feature_id: str, frame: str) -> Response:
-    if project_id != backend().world.project.id:
+    if backend().world.project_by_id(project_id) is None:
         _key, refused = require_key()
         return refused or json_error(404, f"unknown project {project_id}", "NOT_FOUND")
-    return _mask(feature_id, frame)
+    return _mask(feature_id, frame, project_id)
 
 
 def legacy_mask(feature_id: str, frame: str) -> Response:

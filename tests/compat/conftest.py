@@ -31,6 +31,10 @@ from support import (
     AUTH_PROJECT_ID,
     DRIVERS,
     FILE_BYTES,
+    QUALITY_MODE,
+    QUALITY_PROJECTS,
+    QUALITY_ROWS,
+    QUALITY_SEED,
     REFERENCE_DOC,
     ROWS,
     SEED,
@@ -208,6 +212,94 @@ def export_server(tmp_path_factory, world):
                         tmp_path_factory.mktemp("lbmock-export-server"), "export", world.project.id)
     yield server
     server.stop()
+
+
+def _quality_unsuitable(world) -> str | None:
+    """Why a consensus world cannot show what test_compat_catalog checks (None when it can)."""
+    first, second = world.projects
+    if len(world.datasets) < 2:
+        return "a single dataset (a dataset export would hold every row)"
+    dataset = world.datasets[0]
+    in_dataset = [r for r in world if r.dataset.id == dataset.id]
+    if not any(all(r.in_project(p.id) and r.in_project(p.id).labels for p in (first, second)) for r in in_dataset):
+        return "no row of the first dataset is labelled in both projects"
+    for p in (first, second):
+        if not any(r.in_project(p.id) and len(r.in_project(p.id).labels) > 1 for r in world):
+            return f"no row labelled several times in {p.id}"
+    if not any(r.global_key is None and r.external_id is None for r in world):
+        return "every row has an id"
+    if not any(r.attachments for r in world):
+        return "no attachment"
+    if not all(any(r.dataset.id in (s.dataset_ids or {r.dataset.id}) and
+                   (s.statuses is None or any(m.status in s.statuses for m in r.memberships)) for r in world)
+               for s in world.slices):
+        return "an empty slice"
+    return None
+
+
+@pytest.fixture(scope="session")
+def quality_world():
+    """The first consensus, two-project world from QUALITY_SEED on that shows every catalog check."""
+    reasons = {}
+    for seed in range(QUALITY_SEED, QUALITY_SEED + 20):
+        candidate = seeded_world(seed, QUALITY_ROWS, quality=QUALITY_MODE, n_projects=QUALITY_PROJECTS)
+        why = _quality_unsuitable(candidate)
+        if why is None:
+            return candidate
+        reasons[seed] = why
+    pytest.fail(f"no consensus world from seed {QUALITY_SEED} on suits the catalog checks: {reasons}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def quality_server(tmp_path_factory, quality_world):
+    """``lbmock serve --quality consensus --projects 2``: the catalog-side entry points."""
+    config = ServerConfig(seed=quality_world.seed, rows=QUALITY_ROWS, quality=QUALITY_MODE,
+                          projects=QUALITY_PROJECTS)
+    server = LazyServer(config, tmp_path_factory.mktemp("lbmock-quality-server"), "quality", quality_world.project.id)
+    yield server
+    server.stop()
+
+
+def catalog_plan(world) -> dict:
+    rows = list(world)
+    dataset = world.datasets[0]
+    in_dataset = [r for r in rows if r.dataset.id == dataset.id]
+    elsewhere = [r for r in rows if r.dataset.id != dataset.id]
+    keyed = [r for r in rows if r.global_key is not None]
+    return {
+        "project_ids": [p.id for p in world.projects],
+        "dataset_id": dataset.id,
+        # a row without ids among them, listed out of world order
+        "data_row_ids": [r.id for r in (rows[-3], next(r for r in rows if r.global_key is None
+                                                       and r.external_id is None), rows[1])],
+        "global_keys": [r.global_key for r in keyed[::7]],
+        "slice_ids": [s.id for s in world.slices],
+        "params": {"attachments": True, "metadata_fields": True, "data_row_details": True, "project_details": True,
+                   "label_details": True, "performance_details": True, "embeddings": True},
+        "filters": {"data_row_ids": [r.id for r in (*in_dataset[::3], *elsewhere[:2])]},
+    }
+
+
+@pytest.fixture(scope="session")
+def catalog_factory(sdk_venv_factory, quality_server, quality_world, shared_docs):
+    """``release -> driver document``: ``sdk_catalog.py`` once per release and session, with its plan."""
+
+    def get(release: str) -> dict:
+        plan = catalog_plan(quality_world)
+
+        def run() -> dict:
+            server = quality_server.get()
+            return run_driver(sdk_venv_factory(release), "sdk_catalog.py",
+                              [server.base_url, api_key_for(release), server.project_id], plan)
+
+        return {**shared_docs.get(f"catalog-{release}", run), "plan": plan}
+
+    return get
+
+
+@pytest.fixture
+def catalog(release, catalog_factory) -> dict:
+    return catalog_factory(release)
 
 
 @pytest.fixture(scope="session")

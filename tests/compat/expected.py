@@ -160,7 +160,9 @@ def filter_cases(world: World, user_tz: str) -> list[Case]:
         return values[min(len(values) - 1, int(len(values) * fraction))]
 
     picked = [rows[i] for i in sorted({n // 17, n // 4, n // 2 - 1, (2 * n) // 3, n - 2})]
-    keyed = [rows[i] for i in sorted({1, n // 5, n // 2 + 3, n - 7})]
+    with_keys = [r for r in rows if r.global_key is not None]  # some rows have no global key
+    m = len(with_keys)
+    keyed = [with_keys[i] for i in sorted({1, m // 5, m // 2 + 3, m - 7}) if 0 <= i < m]
     batch = rows[n // 3].batch.id
     cases = [
         Case("data_row_ids", {"data_row_ids": [r.id for r in reversed(picked)]}),

@@ -24,6 +24,8 @@ class ServerConfig:
     project_id: str | None = None
     legacy_polls: int | None = None
     task_delay: float = 0.0
+    quality: str = "none"
+    projects: int = 1
 
     def argv(self) -> list[str]:
         args = ["serve", "--port", "0", "--seed", str(self.seed), "--rows", str(self.rows),
@@ -36,6 +38,10 @@ class ServerConfig:
             args += ["--project-id", self.project_id]
         if self.legacy_polls is not None:
             args += ["--legacy-polls", str(self.legacy_polls)]
+        if self.quality != "none":
+            args += ["--quality", self.quality]
+        if self.projects != 1:
+            args += ["--projects", str(self.projects)]
         return args
 
 

@@ -14,6 +14,8 @@ REFERENCE_DOC = COMPAT_DIR / "reference" / "labelbox-dicom-export-doc.txt"
 # The exports world: small enough to be quick, cut into several files per export (an export
 # with the page's params spans several FILE_BYTES), served in a non-UTC user timezone.
 SEED, ROWS, FILE_BYTES, USER_TZ = 2, 60, 20_000, "America/New_York"
+# The catalog server (issue 12's acceptance): consensus projects sharing the datasets.
+QUALITY_SEED, QUALITY_ROWS, QUALITY_MODE, QUALITY_PROJECTS = 20, 40, "consensus", 2
 # The error-mapping server: an explicit API key and project id.
 AUTH_KEY, AUTH_PROJECT_ID = "compat-secret-key", "cl0compat0project00000001"
 
