@@ -6,12 +6,14 @@ an in-process mock on the real hostnames, or a threaded loopback server.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from contract_tests.wire import HttpTransport, Recorder, WireClient
 from lbmock.world import World
 from lbmock.world_spec import SpecError, WorldSpec
 from mockserver.inprocess import MockLabelbox, ThreadedMockServer
@@ -114,6 +116,13 @@ class Target:
     @property
     def api_base(self) -> str:
         return self.graphql_url.rsplit("/graphql", 1)[0]
+
+    @functools.cached_property
+    def client(self) -> WireClient:
+        """The wire client for this target (over HTTP; the in-process mock intercepts its hostnames)."""
+        recorder = Recorder(self.record_dir, self.api_key) if self.record_dir else None
+        return WireClient(HttpTransport(self.api_base), self.api_key, self.project_id, live=self.kind == "live",
+                          poll_interval=self.poll_interval if self.kind == "live" else None, recorder=recorder)
 
 
 @pytest.fixture
