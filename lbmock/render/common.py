@@ -44,14 +44,14 @@ class Urls:
         return {"api_base": self.api_base, "editor_base": self.editor_base, "storage_base": self.storage_base}
 
     def row_data(self, org_id: str, row: DataRow) -> str:
-        """The row's DICOM file, as Labelbox-hosted assets are linked: ``<org>/<row>-<name>``, signed.
+        """The row's DICOM file, as Labelbox-hosted assets are linked: ``<org>/<file name>``, signed.
 
-        The signature covers the path the mock routes (``/storage/...``),
+        The signature covers the (unquoted) path the mock routes, ``/storage/...``,
         whichever base the URL is shown under.
         """
-        path = f"{STORAGE_PREFIX}/{quote(org_id)}/{quote(dicom_file_name(row))}"
-        signed = self.sign(path) if self.sign is not None else path
-        return self.storage_base + signed[len(STORAGE_PREFIX):]
+        path = f"{STORAGE_PREFIX}/{org_id}/{dicom_file_name(row)}"
+        query = self.sign(path)[len(path):] if self.sign is not None else ""
+        return self.storage_base + quote(path[len(STORAGE_PREFIX):]) + query
 
     def mask_v2(self, project_id: str, feature_id: str, frame: int) -> str:
         return (f"{self.api_base}/api/v1/projects/{quote(project_id)}/annotations/"
