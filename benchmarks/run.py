@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -174,14 +175,14 @@ def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
             Figure(f"task poll (GetUserCreatedTasksPyApi), {how}", f"{poll_rate:,.0f} req/s")]
 
 
-def _row_with_volume(seed: int, rows: int, cols: int, slices: int | None, search: int = 50_000):
-    """(index, row) of the seed's first row of that volume (``slices=None``: any)."""
+def _row_with_volume(seed: int, rows: int, cols: int, slices: int | None, search: int = 50_000, where=None):
+    """(index, row) of the seed's first row of that volume (``slices=None``: any) for which ``where(row)``."""
     from strategies.served_world import seeded_world
 
     world = seeded_world(seed, search)
     for i in range(search):
         v = world.row(i).volume
-        if (v.rows, v.cols) == (rows, cols) and slices in (None, v.slices):
+        if (v.rows, v.cols) == (rows, cols) and slices in (None, v.slices) and (where is None or where(world.row(i))):
             return i, world.row(i)
     raise RuntimeError(f"seed {seed} has no {rows}x{cols}x{slices} volume in its first {search} rows")
 
@@ -228,6 +229,43 @@ def bench_dicom(volume: tuple[int, int, int | None], runs: int) -> list[Figure]:
                    f"{peak:.0f} MB; {before:.0f} MB", "flat: a frame at a time")]
 
 
+_ORACLE_RUN = """
+import resource, sys, time
+from lbmock.cli import main
+t0 = time.perf_counter()
+code = main(sys.argv[1:])
+print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, code)
+"""
+
+
+def bench_oracle(volume: tuple[int, int, int | None], runs: int, tmp: str) -> list[Figure]:
+    """``lbmock oracle`` for the same row as :func:`bench_dicom`, each run in a fresh process.
+
+    Time: ``main([...])`` from call to return (the world drawn, the label map streamed into the
+    .nii.gz, the sidecar), best of ``runs``; peak RSS: the process's ru_maxrss, imports included.
+    """
+    from lbmock.render.labelmap import mask_features
+
+    rows, cols, _slices = volume  # any slice count: a labelled row of that size, masks on two planes or more
+    index, row = _row_with_volume(SEED, rows, cols, None, where=lambda r: r.volume.slices >= min(300, _slices or 0)
+                                  and len({f.plane for lb in r.labels[:1] for f in mask_features(lb)}) >= 2)
+    out = os.path.join(tmp, "oracle.nii.gz")
+    argv = ["oracle", "--seed", str(SEED), "--rows", str(index + 1), "--data-row", row.id, "--out", out]
+    times, peaks = [], []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", _ORACLE_RUN, *argv], capture_output=True, text=True, check=True)
+        seconds, peak, code = done.stdout.split()
+        assert code == "0", done.stderr
+        times.append(float(seconds))
+        peaks.append(float(peak))
+    v = row.volume
+    size = os.path.getsize(out)
+    masks = mask_features(row.labels[0])
+    return [Figure(f"lbmock oracle: a {v.cols}x{v.rows}x{v.slices} row's label map streamed to .nii.gz "
+                   f"({len(masks)} masks on {', '.join(sorted({f.plane for f in masks}))}), best of {runs}",
+                   f"{min(times):.2f} s, {size / 1e3:,.0f} kB, peak RSS {max(peaks):.0f} MB")]
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -249,7 +287,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
-    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom"),
+    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle"),
                         action="append", help="run only these measures (repeatable; default: all)")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
@@ -260,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         "memory": lambda: [bench_memory(sizes["memory_rows"])],
         "rates": lambda: bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
         "dicom": lambda: bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"]),
+        "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
     }
-    figures = [f for name, measure in measures.items() if not args.only or name in args.only for f in measure()]
+    with tempfile.TemporaryDirectory(prefix="lbmock-bench-") as tmp:
+        figures = [f for name, measure in measures.items() if not args.only or name in args.only for f in measure()]
     print(f"Machine: {machine()}\n")
     print("| measure | result | goal |\n| --- | --- | --- |")
     for f in figures:
