@@ -119,7 +119,7 @@ def write_row_oracle(row: DataRow, out_path: str | os.PathLike[str], label_id: s
     summary: dict[str, Any] = {
         "format": SIDECAR_FORMAT,
         "nifti": out.name,
-        "project_id": world.project.id if world else None,
+        "project_id": next((m.project_id for m in row.memberships if label in m.labels), None),
         "seed": world.seed if world else None,
         "data_row": {"id": row.id, "global_key": row.global_key, "external_id": row.external_id},
         "label_id": label.id if label else None,

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from lbmock.cli import main
 from lbmock.oracle import UnknownDataRow, find_row, sidecar_path, write_oracle
 from lbmock.render.labelmap import choose_label, mask_features
-from strategies.served_world import seeded_world
+from lbmock.world_spec import WorldSpec
+from strategies.served_world import resolve_world, seeded_world
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
@@ -96,6 +97,32 @@ def test_same_world_same_bytes(tmp_path):
     write_oracle(seeded_world(83, 4), row.id, b)
     assert a.read_bytes() == b.read_bytes()
     assert sidecar_path(a).read_bytes() == sidecar_path(b).read_bytes()
+
+
+def _labels_with_masks(world):
+    """{(in the first project, not the row's first label there): (row, membership, label)}."""
+    picked = {}
+    for row in world:
+        for membership in row.memberships:
+            for number, label in enumerate(membership.labels):
+                if mask_features(label):
+                    picked.setdefault((membership.project_id == world.project.id, number > 0), (row, membership, label))
+    return picked
+
+
+def test_a_label_of_another_project_or_a_second_consensus_label(tmp_path):
+    # the first seed whose world has both (the second project's ontology may have no mask tool)
+    for seed in range(50):
+        world = resolve_world(WorldSpec(seed=seed, rows=12, projects=2, quality="consensus"))
+        picked = _labels_with_masks(world)
+        if (False, False) in picked and (True, True) in picked:
+            break
+    else:
+        raise AssertionError("no world among 50 seeds holds what this test is about")
+    for row, membership, label in (picked[(False, False)], picked[(True, True)]):
+        files = write_oracle(world, row.id, tmp_path / f"{label.id}.nii.gz", label_id=label.id)
+        assert files.summary["project_id"] == membership.project_id and files.summary["label_id"] == label.id
+        np.testing.assert_array_equal(np.asanyarray(nib.load(files.nifti).dataobj), reference_volume(row, label))
 
 
 def test_unknown_rows_and_labels_are_named(tmp_path):
