@@ -76,8 +76,8 @@ def _functional(ds: pydicom.Dataset, frame: int, sequence: str):
     return ds  # a single-frame or legacy file: the attributes are top-level
 
 
-def dicom_affine_ras(ds: pydicom.Dataset) -> np.ndarray:
-    """Voxel index (column, row, frame - 1) -> RAS mm, from the DICOM tags.
+def dicom_affine_lps(ds: pydicom.Dataset) -> np.ndarray:
+    """Voxel index (column, row, frame - 1) -> DICOM patient mm (LPS), from the DICOM tags.
 
     Column i moves along the row cosine by the column spacing (PixelSpacing[1]),
     row j along the column cosine by the row spacing (PixelSpacing[0]); frames
@@ -99,7 +99,12 @@ def dicom_affine_ras(ds: pydicom.Dataset) -> np.ndarray:
     lps[:3, 1] = col_cos * row_spacing
     lps[:3, 2] = step
     lps[:3, 3] = first
-    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM is LPS, NIfTI RAS
+    return lps
+
+
+def dicom_affine_ras(ds: pydicom.Dataset) -> np.ndarray:
+    """The same for NIfTI, whose patient axes point the other way in x and y (RAS, not LPS)."""
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ dicom_affine_lps(ds)
 
 
 # ---------------------------------------------------------------- masks -> voxels
@@ -137,6 +142,30 @@ def label_map(row: dict, project_id: str, ds: pydicom.Dataset, session: requests
             else:
                 voxels[:, frame - 1, :][by_xy] = index
     return LabelMap(voxels, order, [names[f] for f in order])
+
+
+def polyline_points_lps(row: dict, project_id: str, ds: pydicom.Dataset,
+                        label_number: int = 0) -> dict[str, dict[int, np.ndarray]]:
+    """Every polyline of one label in patient mm (LPS): feature id -> frame -> (points, 3).
+
+    A point (x, y) is in plane pixels whose centres sit at +0.5, so pixel-centre voxel indices are
+    (x - 0.5, y - 0.5) along the plane's axes.
+    """
+    lps = dicom_affine_lps(ds)
+    out: dict[str, dict[int, np.ndarray]] = {}
+    groups = row["projects"][project_id]["labels"][label_number]["annotations"]["groups"]
+    for plane in PLANES:
+        for frame, content in groups.get(plane, {}).get("frames", {}).items():
+            for feature_id, obj in content["objects"].items():
+                if "line" not in obj:
+                    continue
+                xy = np.array([[p["x"], p["y"]] for p in obj["line"]], dtype=float).reshape(-1, 2) - 0.5
+                at = np.full(len(xy), int(frame) - 1.0)
+                i, j, k = {"Axial": (xy[:, 0], xy[:, 1], at), "Sagittal": (at, xy[:, 0], xy[:, 1]),
+                           "Coronal": (xy[:, 0], at, xy[:, 1])}[plane]
+                index = np.stack([i, j, k, np.ones(len(xy))])
+                out.setdefault(feature_id, {})[int(frame)] = (lps @ index)[:3].T
+    return out
 
 
 # ---------------------------------------------------------------- writers

@@ -8,7 +8,9 @@ DICOM-SEG (highdicom).  For tiny worlds with every mix of hostile variants:
 * nibabel's oracle affine equals the one derived from the DICOM tags;
 * the converter's NIfTI equals the oracle (same affine, same voxels, and the
   same again after nibabel's reorientation to canonical axes);
-* the DICOM-SEG decodes back (highdicom) to the oracle's voxels.
+* the DICOM-SEG decodes back (highdicom) to the oracle's voxels;
+* every polyline vertex the export lists (key frames and interpolated ones),
+  placed with the affine from the tags, is where the sidecar says.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def test_the_converter_reproduces_the_oracle_through_nifti_and_dicom_seg(tmp_pat
         session.headers["Authorization"] = f"Bearer {lb.api_key}"
         urls = lb.backend.signed_urls(Urls(), time.time() * 1000)  # row_data as an export links it
         for row in world:
-            export_row = render_export_v2_row(world.project, row, ExportParams(), urls)
+            export_row = render_export_v2_row(world.project, row, ExportParams(interpolated_frames=True), urls)
             ds = converter.download_dicom(export_row, session)  # pydicom reads the served file
             assert (int(ds.Rows), int(ds.Columns), int(ds.NumberOfFrames)) == (
                 row.volume.rows, row.volume.cols, row.volume.slices)
@@ -73,6 +75,17 @@ def test_the_converter_reproduces_the_oracle_through_nifti_and_dicom_seg(tmp_pat
                                            atol=affine_tolerance(tags_affine))
                 np.testing.assert_array_equal(np.asanyarray(canon_got.dataobj),
                                               np.asanyarray(canon_expected.dataobj))
+
+                # every polyline vertex, key frame or interpolated, at the sidecar's patient coordinates
+                lines = converter.polyline_points_lps(export_row, world.project.id, ds, number)
+                listed = {p["feature_id"]: {f["frame"]: f["points_lps_mm"] for f in p["frames"]}
+                          for p in oracle.summary["polylines"]}
+                assert sorted(lines) == sorted(listed)
+                for feature_id, frames in lines.items():
+                    assert sorted(frames) == sorted(listed[feature_id])
+                    for frame, points in frames.items():
+                        np.testing.assert_allclose(points, listed[feature_id][frame],
+                                                   atol=1e-6 * max(1.0, np.abs(points).max()))
 
                 seg_path = tmp_path / f"{row.id}-{number}.seg.dcm"
                 if not converter.to_dicom_seg(labels, ds, seg_path):
