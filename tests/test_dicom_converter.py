@@ -23,10 +23,13 @@ import highdicom as hd
 import nibabel as nib
 import numpy as np
 import pydicom
+import pytest
 import requests
 from dicom_worlds import small_dicom_worlds
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from lbmock.dicom.series import VARIANTS
 from lbmock.oracle import write_row_oracle
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, render_export_v2_row
@@ -40,13 +43,30 @@ def affine_tolerance(affine: np.ndarray) -> float:
     return 2e-6 * max(1.0, float(np.abs(affine).max()))  # NIfTI stores the affine as float32
 
 
-@settings(max_examples=50, deadline=None, database=None, report_multiple_bugs=False,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+SETTINGS = settings(deadline=None, database=None, report_multiple_bugs=False,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                           HealthCheck.data_too_large])
+
+
 # Frames of at least 8 pixels: highdicom 0.28.2 pads each BINARY frame of fewer than 8 pixels to a
 # byte (image.py tests `Rows * Columns // 8 != 0` where `% 8` is meant), which no reader decodes.
+@settings(SETTINGS, max_examples=40)
 @given(small_dicom_worlds(min_frame_pixels=8))
 def test_the_converter_reproduces_the_oracle_through_nifti_and_dicom_seg(tmp_path, world):
+    """Any mix of the hostile variants (shrinking towards none)."""
+    check_converter_against_oracle(tmp_path, world)
+
+
+@pytest.mark.parametrize("variant", [*VARIANTS, "all"])
+@settings(SETTINGS, max_examples=8)
+@given(data=st.data())
+def test_the_converter_reproduces_the_oracle_for_each_variant(tmp_path, variant, data):
+    """Each hostile variant alone, and all of them at once, for certain."""
+    chosen = set(VARIANTS) if variant == "all" else {variant}
+    check_converter_against_oracle(tmp_path, data.draw(small_dicom_worlds(variants=chosen, min_frame_pixels=8)))
+
+
+def check_converter_against_oracle(tmp_path, world):
     with mock_labelbox(world) as lb:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {lb.api_key}"
