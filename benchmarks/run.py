@@ -12,27 +12,24 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
 import requests
 
-from contract_tests.wire import CREATED_TASKS as TASKS
-from contract_tests.wire import EXPORT, FROM_OFFSET, HEADER, PARAM_FLAGS
+from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireClient, start_serve
 
 FULL = {"gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
         "load_seconds": 5.0, "load_clients": 8}
 SMOKE = {"gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
          "load_seconds": 0.5, "load_clients": 2}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
-FLAGS = dict.fromkeys(PARAM_FLAGS.values(), True)
-KEY = {"Authorization": "Bearer bench"}
 SEED = 2
 
 
@@ -44,58 +41,25 @@ class Figure:
 
 
 @contextmanager
-def server(rows: int, *extra: str):
-    """``lbmock serve`` in its own process; yields (base URL, project id, pid, start time)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "lbmock.cli", "serve", "--port", "0", "--seed", str(SEED),
-                             "--rows", str(rows), *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    try:
-        base = project = None
-        while not (base and project):
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError("lbmock serve exited early")
-            if m := re.search(r"rows at (http://[^\s,]+)", line):
-                base = m.group(1)
-            if m := re.search(r"project id (\S+)", line):
-                project = m.group(1)
-        yield base, project, proc.pid, started
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def server(rows: int, *extra: str) -> Iterator[ServedProcess]:
+    """``lbmock serve`` in its own process (``.base_url``, ``.project_id``, ``.pid``, ``.started``)."""
+    with start_serve("--seed", str(SEED), "--rows", str(rows), *extra, ready=False) as served:
+        yield served
 
 
-def gql(session: requests.Session, base: str, query: str, variables: dict) -> dict:
-    resp = session.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=KEY, timeout=600)
-    resp.raise_for_status()
-    return resp.json()["data"]
+def wire(served: ServedProcess, session: requests.Session) -> WireClient:
+    return WireClient(HttpTransport(served.base_url, session, timeout=600), "bench", served.project_id)
 
 
-def export_and_download(session: requests.Session, base: str, project: str) -> tuple[int, float, float, float]:
+def export_and_download(client: WireClient) -> tuple[int, float, float, float]:
     """(bytes, seconds to plan, seconds for the SDK's whole walk, seconds of the file GETs alone)
     of an all-params export."""
-    data = gql(session, base, EXPORT, {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                                                 "filters": {"projectId": project,
-                                                             "searchQuery": {"scope": None, "query": []}},
-                                                 "params": FLAGS}})
-    task = data["exportDataRowsInProject"]["taskId"]
+    task = client.create_export(ALL_PARAMS)
     t0 = time.perf_counter()
-    header = gql(session, base, HEADER, {"where": {"id": task}, "streamType": "RESULT"})
-    planned = time.perf_counter() - t0
-    total = int(header["task"]["exportMetadataHeader"]["totalSize"])
-    offset, received, getting = 0, 0, 0.0
-    t0 = time.perf_counter()
-    while offset < total:
-        info = gql(session, base, FROM_OFFSET, {"where": {"id": task}, "streamType": "RESULT",
-                                                "offset": str(offset)})["task"]["exportFileFromOffset"]
-        t1 = time.perf_counter()
-        # One raw read: requests' .content iterates in 10 KB pieces, which costs more than serving.
-        body = session.get(info["file"], timeout=600, stream=True).raw.read()
-        getting += time.perf_counter() - t1
-        received += len(body)
-        offset = int(info["offsets"]["end"]) + 1
-    return received, planned, time.perf_counter() - t0, getting
+    walked = client.stream(task)  # header (renders the export once), then offset queries and file GETs
+    whole = time.perf_counter() - t0
+    getting = sum(f.seconds for f in walked.files)
+    return len(walked.data), walked.header_seconds, whole - walked.header_seconds, getting
 
 
 def bench_generation(rows: int) -> Figure:
@@ -112,8 +76,9 @@ def bench_serving(rows: int) -> list[Figure]:
     from lbmock.render.v2 import ExportParams, render_export_v2_row
     from strategies.served_world import seeded_world
 
-    with server(rows, "--file-bytes", str(1 << 20)) as (base, project, _pid, _), requests.Session() as session:
-        size, planned, walked, downloaded = export_and_download(session, base, project)
+    with server(rows, "--file-bytes", str(1 << 20)) as served, requests.Session() as session:
+        size, planned, walked, downloaded = export_and_download(wire(served, session))
+        base = served.base_url
     http_mbs = size / downloaded / 1e6
     world = seeded_world(SEED, rows)
     params, urls = ExportParams(**dict.fromkeys(ExportParams.names(), True)), Urls(api_base=base)
@@ -134,9 +99,10 @@ def bench_serving(rows: int) -> list[Figure]:
 def bench_end_to_end(rows: int) -> Figure:
     import labelbox as lb
 
-    with server(rows) as (base, project, _pid, started):
-        client = lb.Client(api_key="bench", endpoint=f"{base}/graphql", rest_endpoint=f"{base}/api/v1")
-        task = client.get_project(project).export(params=ALL_PARAMS)
+    with server(rows) as served:
+        started = served.started
+        client = lb.Client(**served.client_kwargs("bench"))
+        task = client.get_project(served.project_id).export(params=ALL_PARAMS)
         task.wait_till_done()
         count = [0]
         task.get_buffered_stream().start(stream_handler=lambda _out: count.__setitem__(0, count[0] + 1))
@@ -157,35 +123,38 @@ def peak_rss_mb(pid: int) -> float:
 def bench_memory(sizes: tuple[int, ...]) -> Figure:
     parts = []
     for rows in sizes:
-        with server(rows) as (base, project, pid, _), requests.Session() as session:
-            export_and_download(session, base, project)
-            parts.append(f"{rows:,}: {peak_rss_mb(pid):.0f} MB")
+        with server(rows) as served, requests.Session() as session:
+            export_and_download(wire(served, session))
+            parts.append(f"{rows:,}: {peak_rss_mb(served.pid):.0f} MB")
     return Figure("memory: server peak RSS after a full export", "; ".join(parts), "flat, <= 250 MB")
 
 
-def _load(url_for, seconds: float, clients: int, method: str = "GET", body_for=None) -> float:
+def _load(served: ServedProcess, step, seconds: float, clients: int) -> float:
+    """Requests per second of ``clients`` threads, each a keep-alive wire client calling ``step(client, n)``."""
     done = [0] * clients
     stop = time.perf_counter() + seconds
 
-    def client(i: int) -> None:
+    def run(i: int) -> None:
         with requests.Session() as session:
-            n = 0
+            client, n = wire(served, session), 0
             while time.perf_counter() < stop:
-                if method == "GET":
-                    resp = session.get(url_for(n), headers=KEY, timeout=30)
-                else:
-                    resp = session.post(url_for(n), json=body_for(n), headers=KEY, timeout=30)
-                resp.raise_for_status()
+                step(client, n)
                 n += 1
             done[i] = n
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     return sum(done) / (time.perf_counter() - t0)
+
+
+def _mask(client: WireClient, url: str) -> None:
+    reply = client.authed_get(url)
+    if reply.status != 200:
+        raise RuntimeError(f"mask GET gave HTTP {reply.status}")
 
 
 def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
@@ -195,14 +164,11 @@ def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
     world = seeded_world(SEED, 200)
     masks = [(f.feature_id, kf.frame) for row in world for lb_ in row.labels for f in lb_.features
              for kf in f.keyframes if isinstance(kf.geometry, MaskShape)]
-    with server(200) as (base, project, _pid, _), requests.Session() as session:
-        task = gql(session, base, EXPORT, {"input": {"taskName": None, "filters": {"projectId": project,
-                   "searchQuery": {"scope": None, "query": []}}, "params": {}}})["exportDataRowsInProject"]["taskId"]
-        user = gql(session, base, "{user{id}}", {})["user"]["id"]
-        mask_rate = _load(lambda n: f"{base}/masks/feature/{masks[n % len(masks)][0]}/{masks[n % len(masks)][1]}",
-                          seconds, clients)
-        poll_rate = _load(lambda n: f"{base}/graphql", seconds, clients, "POST",
-                          lambda n: {"query": TASKS, "variables": {"param_0": task, "param_1": user}})
+    with server(200) as served, requests.Session() as session:
+        task = wire(served, session).create_export()
+        mask_rate = _load(served, lambda c, n: _mask(c, f"/masks/feature/{masks[n % len(masks)][0]}/"
+                                                       f"{masks[n % len(masks)][1]}"), seconds, clients)
+        poll_rate = _load(served, lambda c, n: c.created_tasks(task), seconds, clients)
     how = f"{clients} keep-alive clients (Python threads) for {seconds:g} s"
     return [Figure(f"mask endpoint ({len(masks)} distinct masks), {how}", f"{mask_rate:,.0f} req/s"),
             Figure(f"task poll (GetUserCreatedTasksPyApi), {how}", f"{poll_rate:,.0f} req/s")]

@@ -61,21 +61,21 @@ def _cached(target: Any, name: str, compute: Callable[[], Any], *, urls: bool = 
 
 def full_export(target: Any, *, urls: bool = False) -> list[dict]:
     """The unfiltered export with every param on."""
-    return _cached(target, "v2:all-on", lambda: wire.export(target, ALL_ON, record_as="all-on").rows, urls=urls)
+    return _cached(target, "v2:all-on", lambda: target.client.export(ALL_ON, record_as="all-on").rows, urls=urls)
 
 
 def combo_export(target: Any, combo: str) -> list[dict]:
     if combo == "all-on":
         return full_export(target)
-    return _cached(target, f"v2:{combo}", lambda: wire.export(target, COMBOS[combo], record_as=combo).rows)
+    return _cached(target, f"v2:{combo}", lambda: target.client.export(COMBOS[combo], record_as=combo).rows)
 
 
 def legacy(target: Any) -> wire.LegacyExport:
-    return _cached(target, "legacy", lambda: wire.legacy_export(target, record_as="export_labels"), urls=True)
+    return _cached(target, "legacy", lambda: target.client.legacy_export(record_as="export_labels"), urls=True)
 
 
 def timezone_of(target: Any) -> str:
-    return _cached(target, "timezone", lambda: wire.user_timezone(target))
+    return _cached(target, "timezone", lambda: target.client.user_timezone())
 
 
 # ---------------------------------------------------------------- schemas
@@ -194,7 +194,7 @@ def gap_window(instants: list[datetime], tz: str) -> tuple[str, str, datetime, d
 
 
 def test_project_is_a_dicom_project(lb_target):
-    project = wire.get_project(lb_target)
+    project = lb_target.client.get_project()
     selected = wire.GET_PROJECT.rsplit("{", 1)[1].rstrip("}").split()
     missing = [f for f in selected if f not in project]
     assert not missing, f"GetProjectPyApi answer lacks selected fields {missing} (the SDK raises KeyError)"
@@ -205,9 +205,9 @@ def test_project_is_a_dicom_project(lb_target):
 
 
 def test_user_and_timezone(lb_target):
-    user = wire.current_user(lb_target)
+    user = lb_target.client.current_user()
     assert isinstance(user["id"], str) and user["id"]
-    tz = wire.user_timezone(lb_target)
+    tz = lb_target.client.user_timezone()
     ZoneInfo(tz)  # an IANA name (or the SDK's "UTC" fallback)
 
 
@@ -215,11 +215,11 @@ def test_user_and_timezone(lb_target):
 
 
 def test_export_task_lifecycle(lb_target):
-    payload = wire.create_export_payload(lb_target, ALL_OFF)
+    payload = lb_target.client.create_export_payload(ALL_OFF)
     task_id = payload["taskId"]
     assert isinstance(task_id, str) and task_id.strip()
     assert payload["isStreamable"] is True
-    done = wire.wait_for_task(lb_target, task_id)
+    done = lb_target.client.wait_for_task(task_id)
     assert done.task["status"] == "COMPLETE"
     for snap in done.snapshots:
         assert snap["id"] == task_id
@@ -231,7 +231,7 @@ def test_export_task_lifecycle(lb_target):
         for name in ("createdAt", "updatedAt"):
             assert snap[name] is None or SDK_DATETIME.match(snap[name]), f"{name}={snap[name]!r}"
     assert [s["status"] for s in done.snapshots[:-1]] == ["IN_PROGRESS"] * (len(done.snapshots) - 1)
-    again = wire.created_tasks(lb_target, task_id)
+    again = lb_target.client.created_tasks(task_id)
     assert [t["id"] for t in again] == [task_id], "the task is not findable through user.createdTasks"
     assert again[0]["status"] == "COMPLETE"  # a finished task stays finished
 
@@ -311,7 +311,7 @@ def test_interpolated_frames_keep_key_frames_and_fill_polyline_segments(lb_targe
 
 
 def _filtered(target: Any, items: list[dict], name: str) -> list[dict]:
-    rows = wire.export(target, FILTER_PARAMS, items, record_as=name).rows
+    rows = target.client.export(FILTER_PARAMS, items, record_as=name).rows
     assert_valid(rows, "v2", name)
     return rows
 
@@ -405,18 +405,18 @@ def test_labeled_at_window(lb_target):
 
 def test_an_export_matching_nothing_has_a_null_header(lb_target):
     absent = "c" + "0" * 24
-    task_id = wire.create_export(lb_target, ALL_OFF, [wire.ids_item("data_row_ids", [absent])])
-    wire.wait_for_task(lb_target, task_id)
-    assert wire.export_header(lb_target, task_id, "RESULT") is None, "an empty stream must have a null header"
+    task_id = lb_target.client.create_export(ALL_OFF, [wire.ids_item("data_row_ids", [absent])])
+    lb_target.client.wait_for_task(task_id)
+    assert lb_target.client.export_header(task_id, "RESULT") is None, "an empty stream must have a null header"
 
 
 # ---------------------------------------------------------------- streaming
 
 
 def test_stream_byte_offsets_are_exact(lb_target):
-    task_id = wire.create_export(lb_target, ALL_ON)
-    wire.wait_for_task(lb_target, task_id)
-    walked = wire.stream(lb_target, task_id, record_as="stream-offsets")  # checks start == offset, len per file
+    task_id = lb_target.client.create_export(ALL_ON)
+    lb_target.client.wait_for_task(task_id)
+    walked = lb_target.client.stream(task_id, record_as="stream-offsets")  # checks start == offset, len per file
     header = walked.header
     assert header is not None, "the project exported no rows"
     total_size, total_lines = int(header["totalSize"]), int(header["totalLines"])
@@ -434,10 +434,10 @@ def test_stream_byte_offsets_are_exact(lb_target):
     assert all(line.strip() for line in walked.lines), "blank line in the stream"
     walked.rows  # noqa: B018 - every line is one JSON value
     for line in (total_lines - 1, 0):
-        offsets, lines, _url = wire.file_from_line(lb_target, task_id, line)
+        offsets, lines, _url = lb_target.client.file_from_line(task_id, line)
         holder = next(f for f in walked.files if f.lines[0] <= line <= f.lines[1])
         assert (offsets, lines) == (holder.offsets, holder.lines), f"exportFileFromLine({line}) is the wrong file"
-    errors = wire.export_header(lb_target, task_id, "ERRORS")
+    errors = lb_target.client.export_header(task_id, "ERRORS")
     assert errors is None or int(errors["totalSize"]) > 0, "an empty ERRORS stream must have a null header"
 
 
@@ -480,8 +480,9 @@ def _legacy_objects(target: Any, legacy_row: dict) -> dict[tuple[str, int, str],
     out = {}
     for group in legacy_row["Label"]["groups"]:
         plane = next(k for k, v in PLANES.items() if v == group["name"])
-        records = _cached(target, f"frames:{group['frames']}", urls=True, compute=lambda g=group: wire.get_frames(
-            target, g["frames"], record_as=f"{legacy_row['ID']}-{g['name']}"))
+        records = _cached(target, f"frames:{group['frames']}", urls=True,
+                          compute=lambda g=group: target.client.get_frames(
+                              g["frames"], record_as=f"{legacy_row['ID']}-{g['name']}"))
         assert_valid(records, "frames", f"frames of {legacy_row['ID']}/{group['name']}")
         numbers = [rec["frameNumber"] for rec in records]
         assert all(isinstance(n, int) and n >= 1 for n in numbers), numbers
@@ -518,7 +519,7 @@ def test_polylines_agree_between_formats(lb_target):
 
 
 def _png(target: Any, url: str) -> Png:
-    data = wire.get_mask(target, url)
+    data = target.client.get_mask(url)
     assert data.startswith(PNG_SIGNATURE), f"{wire.strip_url(url)} is not a PNG"
     try:
         return decode_png(data)
@@ -551,7 +552,7 @@ def test_masks_decode_and_agree_between_formats(lb_target):
 
 
 def _post(target: Any, query: str, variables: Any = None, headers: dict | None = None) -> tuple[int, Any]:
-    status, body = wire.graphql_raw(target, query, variables, headers=headers)
+    status, body = target.client.graphql_raw(query, variables, headers=headers)
     assert status < 500, f"HTTP {status} for a client mistake: the SDK retries 5xx for 120 s"
     return status, body
 
@@ -577,7 +578,7 @@ def test_unknown_project_is_resource_not_found(lb_target):
     data = body.get("data") if isinstance(body, dict) else None
     assert data is None or data.get("project") is None
     with pytest.raises(wire.GraphQLFailure) as failure:
-        wire.get_project(lb_target, "c" + "0" * 24)
+        lb_target.client.get_project("c" + "0" * 24)
     assert "RESOURCE_NOT_FOUND" in failure.value.codes
 
 

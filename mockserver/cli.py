@@ -12,6 +12,13 @@ import tempfile
 from lbmock.world_spec import add_world_arguments, world_spec_from_args
 from mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
 from mockserver.faults import FAULTS, FaultError
+from mockserver.state_manager import (
+    EXPORT_TASK,
+    LEGACY_EXPORT,
+    Transition,
+    TransitionError,
+    parse_transition_option,
+)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +27,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
     add_world_arguments(parser)
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
+    parser.add_argument("--transition", action="append", default=[], type=_transition,
+                        metavar="MODEL=PROGRESSION",
+                        help="how export-task / legacy-export progress, repeatable: immediate, manual:N "
+                             "(N status reads first) or time:SECONDS "
+                             "(default: export-task=immediate, legacy-export=manual:1)")
     parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
-                        help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll "
-                             "(default: %(default)s)")
+                        help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll; "
+                             "the same as --transition export-task=time:SECONDS (default: %(default)s)")
     parser.add_argument("--legacy-polls", type=int, default=1, metavar="N",
-                        help="exportLabels answers shouldPoll this many times before the download URL "
-                             "(default: %(default)s)")
+                        help="exportLabels answers shouldPoll this many times before the download URL; "
+                             "the same as --transition legacy-export=manual:N (default: %(default)s)")
     parser.add_argument("--file-bytes", type=int, default=DEFAULT_FILE_BYTES, metavar="BYTES",
                         help="target size of one export file; bigger exports span several files "
                              "(default: %(default)s)")
@@ -46,8 +58,26 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="base URL put in served links (default: the URL each request arrived at)")
 
 
+def _transition(text: str) -> tuple[str, Transition]:
+    try:
+        return parse_transition_option(text)
+    except TransitionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
+    """--task-delay and --legacy-polls are spellings of --transition (which wins when both are given)."""
+    chosen: dict[str, Transition] = {}
+    if args.task_delay:
+        chosen[EXPORT_TASK] = Transition.after(args.task_delay)
+    if args.legacy_polls is not None:  # default 1: the built-in legacy-export transition
+        chosen[LEGACY_EXPORT] = Transition.manual(args.legacy_polls)
+    chosen.update(args.transition)
+    return chosen
+
+
 def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
-    return ServerConfig(api_key=args.api_key, task_delay=args.task_delay, legacy_polls=args.legacy_polls,
+    return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
                         public_url=args.public_url)
@@ -73,6 +103,11 @@ def serve(args: argparse.Namespace) -> int:
         signing_key = bytes.fromhex(args.signing_key) if args.signing_key else secrets.token_bytes(32)
     except ValueError:
         print("lbmock: --signing-key must be hex", file=sys.stderr)
+        return 2
+    try:
+        _transitions(args)
+    except TransitionError as exc:
+        print(f"lbmock: {exc}", file=sys.stderr)
         return 2
     for spec in args.fault:  # validate before starting anything
         try:

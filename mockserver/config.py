@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mockserver.state_manager import Transition
 
 DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
 
@@ -12,8 +15,8 @@ class ServerConfig:
     """Options of one mock server (``lbmock serve`` flags, ``MockLabelbox(**options)``)."""
 
     api_key: str | None = None  # accept only this key (None: any non-empty key)
-    task_delay: float = 0.0  # seconds an export task stays IN_PROGRESS
-    legacy_polls: int = 1  # exportLabels answers shouldPoll this many times first
+    # the server's state-manager defaults, by model ("export-task", "legacy-export"); absent: built in
+    transitions: Mapping[str, Transition] = field(default_factory=dict)
     file_bytes: int = DEFAULT_FILE_BYTES
     user_timezone: str = "UTC"  # export date filters are evaluated in it
     signing_key: bytes | None = None  # of signed file URLs (None: random per backend)

@@ -88,6 +88,16 @@ class _Served:
         return self.backend.faults
 
     @property
+    def state_manager(self):
+        """The :class:`~mockserver.state_manager.StateManager`: ``.set_transition("export-task",
+        {"progression": "manual", "times": 3})``, ``.get_transition(...)``, ``.unset_transition(...)``."""
+        return self.backend.state_manager
+
+    def advance_task(self, task_id: str, fail: bool = False) -> None:
+        """Move one export task on by hand: to COMPLETE, or FAILED with ``fail``."""
+        self.backend.advance_task(task_id, fail=fail)
+
+    @property
     def journal(self):
         """The :class:`~mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
         return self.backend.journal

@@ -29,7 +29,7 @@ MAX_JOURNAL = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, owner TEXT NOT NULL, spec BLOB NOT NULL,
-                                  refreshes INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);
+                                  refreshes INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL, advanced TEXT);
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);
 CREATE TABLE IF NOT EXISTS legacy (key TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, spec BLOB NOT NULL,
                                    polls INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry
 CREATE TABLE IF NOT EXISTS world (one INTEGER PRIMARY KEY CHECK (one = 1), spec BLOB NOT NULL,
                                   version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS transitions (model TEXT PRIMARY KEY, spec BLOB NOT NULL);
 """
 
 
@@ -126,10 +127,15 @@ class SharedState:
 
         self._transaction(body)
 
-    def get_task(self, task_id: str) -> tuple[str, dict, int] | None:
+    def get_task(self, task_id: str) -> tuple[str, dict, int, str | None] | None:
+        """(owner, spec, status reads, status it was advanced to by hand or None)."""
         row = self._retrying(lambda: self.db.execute(
-            "SELECT owner, spec, refreshes FROM tasks WHERE id = ?", (task_id,)).fetchone())
-        return None if row is None else (row[0], orjson.loads(row[1]), row[2])
+            "SELECT owner, spec, refreshes, advanced FROM tasks WHERE id = ?", (task_id,)).fetchone())
+        return None if row is None else (row[0], orjson.loads(row[1]), row[2], row[3])
+
+    def advance_task(self, task_id: str, status: str) -> bool:
+        """Move a task on by hand (``POST /_mock/tasks/<id>/advance``); False if there is no such task."""
+        return self._write("UPDATE tasks SET advanced = ? WHERE id = ?", (status, task_id)).rowcount > 0
 
     def task_ids_of(self, owner: str) -> list[str]:
         rows = self._retrying(lambda: self.db.execute(
@@ -141,19 +147,20 @@ class SharedState:
 
     # ------------------------------------------------------------ legacy exports
 
-    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, int]:
-        """(export id, polls so far including this one) for a client's export of a window."""
+    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]:
+        """(export id, its spec, polls so far including this one) for a client's export of a window;
+        ``new_id`` and ``spec`` start the export if this is its first poll."""
 
-        def body(db: sqlite3.Connection) -> tuple[str, int]:
-            row = db.execute("SELECT id, polls FROM legacy WHERE key = ?", (key,)).fetchone()
+        def body(db: sqlite3.Connection) -> tuple[str, dict, int]:
+            row = db.execute("SELECT id, spec, polls FROM legacy WHERE key = ?", (key,)).fetchone()
             if row is None:
                 seq = self._next(db, "legacy")
                 db.execute("INSERT INTO legacy(key, id, spec, polls, seq) VALUES (?, ?, ?, 1, ?)",
                            (key, new_id, orjson.dumps(spec), seq))
                 db.execute("DELETE FROM legacy WHERE seq <= ?", (seq - MAX_LEGACY,))
-                return new_id, 1
+                return new_id, spec, 1
             db.execute("UPDATE legacy SET polls = polls + 1 WHERE key = ?", (key,))
-            return row[0], row[1] + 1
+            return row[0], orjson.loads(row[1]), row[2] + 1
 
         return self._transaction(body)
 
@@ -195,6 +202,22 @@ class SharedState:
     def faults(self) -> list[tuple[str, int | None, int | None]]:
         return self._retrying(lambda: self.db.execute(
             "SELECT name, arg, remaining FROM faults ORDER BY name").fetchall())
+
+    # ------------------------------------------------------------ state-manager transitions
+
+    def set_transition(self, model: str, spec: dict) -> None:
+        self._write("INSERT OR REPLACE INTO transitions(model, spec) VALUES (?, ?)", (model, orjson.dumps(spec)))
+
+    def transition(self, model: str) -> dict | None:
+        row = self._retrying(lambda: self.db.execute(
+            "SELECT spec FROM transitions WHERE model = ?", (model,)).fetchone())
+        return None if row is None else orjson.loads(row[0])
+
+    def unset_transitions(self, model: str | None) -> None:
+        if model is None:
+            self._write("DELETE FROM transitions")
+        else:
+            self._write("DELETE FROM transitions WHERE model = ?", (model,))
 
     # ------------------------------------------------------------ journal
 

@@ -15,7 +15,7 @@ import orjson
 from hypothesis import HealthCheck, settings
 from werkzeug.exceptions import HTTPException
 
-from contract_tests.wire import EXPORT, FROM_OFFSET, HEADER, PARAM_FLAGS
+from contract_tests.wire import PARAM_FLAGS, FlaskTransport, WireClient
 from lbmock.export import ExportFilters, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -78,18 +78,12 @@ def env() -> Env:
     }
 
     def export(key: str, query=(), flags=None) -> str:
-        body = {"query": EXPORT, "variables": {"input": {
-            "taskName": "fuzz", "isStreamableReady": True, "streamable": True,
-            "filters": {"projectId": project.id, "searchQuery": {"scope": None, "query": list(query)}},
-            "params": {"mediaTypeOverride": None, **(flags or {})}}}}
-        resp = client.post("/graphql", data=orjson.dumps(body), headers={"Authorization": f"Bearer {key}"})
-        return orjson.loads(resp.data)["data"]["exportDataRowsInProject"]["taskId"]
+        return wire_client(client, world, key).create_export(
+            filters=query, task_name="fuzz", flags={"mediaTypeOverride": None, **(flags or {})})
 
     tasks = [export(KEY, flags=ALL_FLAGS), export(KEY, [{"type": "task_queue_not_exist"}]),
              export(KEY, [{"type": "data_row_id", "ids": ["cnothere"], "operator": "is"}])]
-    header = orjson.loads(client.post("/graphql", headers=AUTH, data=orjson.dumps(
-        {"query": HEADER, "variables": {"where": {"id": tasks[0]}, "streamType": "RESULT"}})).data)
-    header = header["data"]["task"]["exportMetadataHeader"]
+    header = wire_client(client, world).export_header(tasks[0])
     ids["task"] = tasks
     signer = app.extensions["lbmock"].signer
     org = project.organization.id
@@ -97,9 +91,7 @@ def env() -> Env:
         signer.sign(f"/files/{tasks[0]}/RESULT/all"), signer.sign(f"/files/{tasks[1]}/RESULT/0"),
         signer.sign(f"/files/{tasks[0]}/ERRORS/all"), f"/api/v1/export-results/{tasks[0]}/{org}",
         f"/api/v1/export-results/{tasks[1]}/{org}", f"/api/v1/export-errors/{tasks[0]}/{org}"]
-    for _ in range(2):  # the second poll of a legacy export hands out its URL
-        legacy = orjson.loads(client.post("/graphql", headers=AUTH, data=orjson.dumps(
-            {"query": LEGACY, "variables": {"projectId": project.id}})).data)["data"]["exportLabels"]
+    legacy = wire_client(client, world).legacy_export().answers[-1]  # the poll that handed out the URL
     files.append(urlsplit(legacy["downloadUrl"]).path + "?" + urlsplit(legacy["downloadUrl"]).query)
     return Env(world, app, client, ids, tasks, export(OTHER_KEY), int(header["totalSize"]),
                int(header["totalLines"]), masks[0], labels[0].id, masks, files)
@@ -191,31 +183,16 @@ def gql(body: dict | bytes, headers: dict | None = None):
 # ================================================================== after all of it: still right
 
 
+def wire_client(client, world, key: str = KEY) -> WireClient:
+    """The wire client straight into a fuzzed (or fresh) app."""
+    return WireClient(FlaskTransport(client), key, world.project.id, poll_interval=0)
+
+
 def fetch_export(client, world) -> tuple[bytes, int]:
     """A full export round trip, exactly as the SDK's buffered stream walks it."""
-    variables = {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                           "filters": {"projectId": world.project.id, "searchQuery": {"scope": None, "query": []}},
-                           "params": {"mediaTypeOverride": None, **ALL_FLAGS}}}
-
-    def post(body):
-        resp = client.post("/graphql", data=orjson.dumps(body), headers=AUTH)
-        assert resp.status_code == 200, resp.data
-        return orjson.loads(resp.data)["data"]
-
-    task_id = post({"query": EXPORT, "variables": variables})["exportDataRowsInProject"]["taskId"]
-    where = {"where": {"id": task_id}, "streamType": "RESULT"}
-    header = post({"query": HEADER, "variables": where})["task"]["exportMetadataHeader"]
-    offset, chunks = 0, []
-    while offset < int(header["totalSize"]):
-        info = post({"query": FROM_OFFSET, "variables": {**where, "offset": str(offset)}})["task"]
-        info = info["exportFileFromOffset"]
-        assert int(info["offsets"]["start"]) == offset
-        parts = urlsplit(info["file"])
-        resp = client.get(f"{parts.path}?{parts.query}")
-        assert resp.status_code == 200
-        chunks.append(resp.data)
-        offset = int(info["offsets"]["end"]) + 1
-    return b"".join(chunks), len(chunks)
+    wire = wire_client(client, world)
+    walked = wire.stream(wire.create_export(dict.fromkeys(PARAM_FLAGS, True)))
+    return walked.data, len(walked.files)
 
 
 def run_phases(phases: list) -> None:

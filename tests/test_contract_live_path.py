@@ -9,19 +9,19 @@ without network access.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from contract_tests.wire import start_serve
+
 # A distinctive key, so that the recordings can be searched for it.
 API_KEY = "lbmock-live-path-key-7c1d93e0b2a54f6e"
-SERVE_ARGS = ["--port", "0", "--rows", "30",
+SERVE_ARGS = ["--rows", "30",
               "--seed", "5",  # a project with both polylines and masks: no test of the suite skips
               "--api-key", API_KEY,  # so that the wrong-key case is refused, as on Labelbox
               "--file-bytes", "20000",  # exports span several files
@@ -36,39 +36,10 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[str, str]]:
+def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """``(base URL, project id)`` of an ``lbmock serve`` subprocess on a free port."""
-    proc = subprocess.Popen([sys.executable, "-m", "lbmock.cli", "serve", *SERVE_ARGS],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_clean_env())
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:  # keep draining stdout so the server never blocks on a full pipe
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    base = project_id = None
-    seen = []
-    try:
-        while base is None or project_id is None:
-            try:
-                line = lines.get(timeout=30)
-            except queue.Empty:
-                pytest.fail(f"lbmock serve printed no base URL and project id within 30 s: {seen}")
-            seen.append(line)
-            if m := re.match(r"lbmock: serving seed \d+, \d+ rows at (\S+)", line):
-                base = m.group(1)
-            elif m := re.match(r"lbmock: project id (\S+)", line):
-                project_id = m.group(1)
-        yield base, project_id
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with start_serve(*SERVE_ARGS, log_dir=tmp_path_factory.mktemp("lbmock-serve"), env=_clean_env()) as server:
+        yield server.base_url, server.project_id
 
 
 def _run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

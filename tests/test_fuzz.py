@@ -49,7 +49,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contract_tests.wire import CREATED_TASKS as TASKS
-from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER
+from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, export_variables
 from mockserver.faults import FAULTS
 from mockserver.gql import labelbox_schema
 from mockserver.urls import ROUTES
@@ -514,9 +514,7 @@ def fuzz_graphql_headers_and_methods(headers, body, method):
                               max_size=2),
        project=st.one_of(known_ids("project"), any_id()), follow=st.booleans())
 def fuzz_export_filters(items, flags, legacy, project, follow):
-    variables = {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                           "filters": {"projectId": project, "searchQuery": {"scope": None, "query": items}},
-                           "params": {"mediaTypeOverride": None, **flags}}}
+    variables = export_variables(project, filters=items, flags={"mediaTypeOverride": None, **flags})
     auth = {"Authorization": f"Bearer {MUTATION_KEY}"}  # exports made here must not pile up in KEY's tasks
     status, body, _ = gql({"query": EXPORT, "variables": variables}, auth)
     if status == 200 and follow and (body.get("data") or {}).get("exportDataRowsInProject"):
@@ -711,24 +709,39 @@ def admin_requests(draw):
         body = {key: draw(edge_values) for key in ("seed", "rows") if draw(st.integers(0, 4))}
         if draw(st.booleans()):
             body["project_id"] = draw(st.one_of(text, json_values, st.just("c" + "1" * 24)))
+    elif rule.startswith("/_mock/state-manager/") and roll > 1:
+        body = {"model_name": draw(st.sampled_from(["export-task", "legacy-export"])) if roll > 2
+                else draw(st.one_of(text, json_values))}
+        if draw(st.booleans()):
+            body["transition"] = draw(st.one_of(json_values, st.fixed_dictionaries(
+                {"progression": st.sampled_from(["immediate", "manual", "time", "nope"])},
+                optional={"times": edge_values, "seconds": edge_values})))
+    elif rule.endswith("/advance") and roll > 1:
+        body = {"fail": draw(st.one_of(st.booleans(), json_values))}
     else:
         body = draw(json_values)
+    path = rule.replace("<task_id>", draw(st.one_of(known_ids("task"), any_id())))
     # stdlib json: writes integers beyond 64 bits, which orjson refuses
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     query = {k: draw(st.one_of(st.sampled_from(TRICKY_STRINGS), text, st.integers(0, 999).map(str)))
-             for k in ("status", "operation", "path", "path_prefix", "method", "name") if draw(st.integers(0, 5)) == 0}
-    return rule, method, data, query
+             for k in ("status", "operation", "path", "path_prefix", "method", "name", "model_name")
+             if draw(st.integers(0, 5)) == 0}
+    if rule.endswith("get-transition") and draw(st.booleans()):
+        query["model_name"] = draw(st.sampled_from(["export-task", "legacy-export"]))
+    return rule, path, method, data, query
 
 
 @budget(350)
 @given(request=admin_requests())
 def fuzz_admin_family(request):
-    rule, method, data, query = request
+    rule, path, method, data, query = request
     try:
-        send("admin", method, rule, rule=rule, data=data, query_string=query,
+        send("admin", method, path, rule=rule, data=data, query_string=query,
              headers={"Content-Type": "application/json"})
-    finally:  # never leave a fault, or another world, to the tests after this one
+    finally:  # never leave a fault, a transition, or another world, to the tests after this one
         env().client.delete("/_mock/faults")
+        for model in ("export-task", "legacy-export"):
+            env().client.post("/_mock/state-manager/unset-transition", json={"model_name": model})
         if rule == "/_mock/world":
             env().client.post("/_mock/reset")
 

@@ -16,6 +16,7 @@ import pytest
 from graphql import parse
 from lbox import exceptions as lbx
 
+from contract_tests.wire import FlaskTransport, WireClient, export_variables
 from mockserver import create_app, mock_labelbox
 from mockserver.app import MAX_BODY_BYTES
 from mockserver.config import ServerConfig
@@ -118,10 +119,11 @@ def client():
 def post(client, body: bytes | dict, headers=KEY):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     started = time.perf_counter()
-    resp = client.post("/graphql", data=data, headers={**headers, "Content-Type": "application/json"})
+    reply = WireClient(FlaskTransport(client), "limits-key").post_graphql(
+        data, {**headers, "Content-Type": "application/json"})
     elapsed = time.perf_counter() - started
-    assert resp.status_code < 500
-    return resp.status_code, orjson.loads(resp.data), elapsed
+    assert reply.status < 500
+    return reply.status, reply.json(), elapsed
 
 
 def assert_over_limit(client, query: str, variables=None):
@@ -150,9 +152,7 @@ def sdk_variables(document: str, task_id: str) -> dict:
     if name == "GetLabelingFrontendsPyApi":
         return {"param_0": False}
     if name == "exportDataRowsInProjectPyApi":
-        return {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                          "filters": {"projectId": project, "searchQuery": {"scope": None, "query": []}},
-                          "params": {"mediaTypeOverride": None, "includeLabelDetails": True}}}
+        return export_variables(project, {"label_details": True})
     if name.startswith("GetExport"):
         return {"where": {"id": task_id}, "streamType": "RESULT", "offset": "0", "line": 0}
     return {"param_0": project, "projectId": project}
@@ -272,10 +272,9 @@ def test_unknown_fragments_are_validation_errors(client):
 
 def test_oversized_request_body_is_a_json_413(client):
     big = b'{"query": "{user{id}}", "variables": {"x": "' + b"a" * MAX_BODY_BYTES + b'"}}'
-    resp = client.post("/graphql", data=big, headers={**KEY, "Content-Type": "application/json"})
-    assert resp.status_code == 413
-    assert resp.mimetype == "application/json"
-    error = orjson.loads(resp.data)["errors"][0]
+    status, body, _ = post(client, big)
+    assert status == 413
+    error = body["errors"][0]
     assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE" and str(MAX_BODY_BYTES) in error["message"]
     # REST endpoints: the app's JSON error shape
     resp = client.post("/_mock/faults", data=big, headers={"Content-Type": "application/json"})
@@ -292,9 +291,7 @@ def test_2001_ids_in_a_filter_is_a_clear_error(client):
 
     def variables(n: int, kind: str = "data_row_id") -> dict:
         query = [{"ids": [f"c{i:024d}" for i in range(n)], "operator": "is", "type": kind}]
-        return {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                          "filters": {"projectId": WORLD.project.id, "searchQuery": {"scope": None, "query": query}},
-                          "params": {"mediaTypeOverride": None}}}
+        return export_variables(WORLD.project.id, filters=query)
 
     for kind in ("data_row_id", "global_key", "batch"):
         status, body, _ = post(client, {"query": export, "variables": variables(2001, kind)})

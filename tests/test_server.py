@@ -9,8 +9,16 @@ import orjson
 import pytest
 from PIL import Image
 
-from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, PARAM_FLAGS
-from contract_tests.wire import LEGACY_EXPORT as LEGACY
+from contract_tests.wire import (
+    EXPORT,
+    FROM_LINE,
+    FROM_OFFSET,
+    HEADER,
+    PARAM_FLAGS,
+    FlaskTransport,
+    WireClient,
+    export_variables,
+)
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -39,16 +47,20 @@ def client(app):
     return app.test_client()
 
 
+def wire(client, world=None) -> WireClient:
+    """The wire client, straight into the app (no polling pause: nothing here waits on time)."""
+    return WireClient(FlaskTransport(client), "test-key", world.project.id if world else None, poll_interval=0)
+
+
 def gql(client, query, variables=None, headers=KEY):
-    resp = client.post("/graphql", data=orjson.dumps({"query": query, "variables": variables}), headers=headers)
-    assert resp.status_code < 500
-    return resp.status_code, orjson.loads(resp.data)
+    status, body = wire(client).graphql_raw(query, variables, headers=headers)
+    assert status < 500
+    return status, body
 
 
 def export_input(world, query=(), flags=None):
-    return {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                      "filters": {"projectId": world.project.id, "searchQuery": {"scope": None, "query": list(query)}},
-                      "params": {"mediaTypeOverride": None, **(flags or {})}}}
+    """Export variables with only ``flags`` (GraphQL names) set, as the tests below want them."""
+    return export_variables(world.project.id, filters=query, flags={"mediaTypeOverride": None, **(flags or {})})
 
 
 def get(client, url, headers=None):
@@ -60,29 +72,13 @@ def get(client, url, headers=None):
 
 
 def run_export(client, world, query=(), flags=None):
-    status, body = gql(client, EXPORT, export_input(world, query, flags))
-    assert status == 200, body
-    return body["data"]["exportDataRowsInProject"]["taskId"]
+    return wire(client, world).create_export(filters=query, flags={"mediaTypeOverride": None, **(flags or {})})
 
 
 def download_stream(client, task_id):
-    """Walk the RESULT stream exactly as the SDK's buffered stream does."""
-    _, body = gql(client, HEADER, {"where": {"id": task_id}, "streamType": "RESULT"})
-    header = body["data"]["task"]["exportMetadataHeader"]
-    if header is None:
-        return b"", None, 0
-    offset, chunks, files = 0, [], 0
-    while offset < int(header["totalSize"]):
-        _, body = gql(client, FROM_OFFSET, {"where": {"id": task_id}, "streamType": "RESULT", "offset": str(offset)})
-        info = body["data"]["task"]["exportFileFromOffset"]
-        start, end = int(info["offsets"]["start"]), int(info["offsets"]["end"])
-        assert start == offset
-        data = get(client, info["file"]).data  # no bearer: the URL is signed
-        assert len(data) == end - start + 1
-        chunks.append(data)
-        offset = end + 1
-        files += 1
-    return b"".join(chunks), header, files
+    """Walk the RESULT stream exactly as the SDK's buffered stream does (offsets and sizes checked)."""
+    walked = wire(client).stream(task_id)
+    return walked.data, walked.header, len(walked.files)
 
 
 # ------------------------------------------------------------------ auth & errors
@@ -111,9 +107,9 @@ def test_invalid_queries_get_validation_errors_not_5xx(client):
 
 @pytest.mark.parametrize("raw", [b"not json", b"[]", b'{"query": 5}', b'{"query": "{user{id}}", "variables": 3}', b""])
 def test_malformed_bodies_get_a_clear_400(client, raw):
-    resp = client.post("/graphql", data=raw, headers=KEY)
-    assert resp.status_code == 400
-    assert orjson.loads(resp.data)["errors"][0]["message"]
+    reply = wire(client).post_graphql(raw, KEY)
+    assert reply.status == 400
+    assert reply.json()["errors"][0]["message"]
 
 
 def test_wrong_variable_types_and_bad_filters_are_client_errors(client, world):
@@ -231,18 +227,11 @@ def test_date_filters_use_the_request_timezone(client, world):
 
 def legacy_download(client, world, filters="", polls_expected=None):
     """Poll exportLabels like the SDK; an export already prepared is served at once (cached)."""
-    query = LEGACY % filters
-    polls = 0
-    while polls < 4:
-        polls += 1
-        _, body = gql(client, query, {"projectId": world.project.id})
-        payload = body["data"]["exportLabels"]
-        if not payload["shouldPoll"]:
-            break
-        assert payload["downloadUrl"] is None
+    export = wire(client, world).legacy_export(filters, timeout=5)
+    assert all(a["downloadUrl"] is None for a in export.answers[:-1])
     if polls_expected is not None:
-        assert polls == polls_expected
-    return orjson.loads(get(client, payload["downloadUrl"]).data)
+        assert export.polls == polls_expected
+    return export.rows
 
 
 def test_legacy_export_polls_then_serves_every_label(world):
@@ -257,7 +246,7 @@ def test_legacy_export_created_window(client, world):
     from lbmock.render.common import iso_z_millis
 
     start, end = iso_z_millis(times[2])[:10], iso_z_millis(times[-3])[:10]
-    rows = legacy_download(client, world, f', filters: {{labelCreatedAt: {{start: "{start}",end: "{end}"}} }}')
+    rows = legacy_download(client, world, f'labelCreatedAt: {{start: "{start}",end: "{end}"}}')
     from mockserver.filters import parse_legacy_filters
 
     window = parse_legacy_filters({"labelCreatedAt": {"start": start, "end": end}})

@@ -3,89 +3,54 @@ workers gives the same bytes as a single-worker server."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import requests
 
-from contract_tests.wire import CREATED_TASKS as TASKS
-from contract_tests.wire import EXPORT, FROM_OFFSET, HEADER
-from contract_tests.wire import LEGACY_EXPORT as LEGACY
+from contract_tests.wire import HttpTransport, Reply, WireClient, start_serve, workflow_item
 from lbmock.export import ExportFilters, selected_rows
 from lbmock.world import WorkflowStatus
 from strategies import seeded_world
 
 SEED, ROWS = 2, 40
 PUBLIC = "http://lbmock.test"  # both servers put the same base in links, so bytes can be compared
-KEY = {"Authorization": "Bearer worker-test-key", "Connection": "close"}  # a fresh connection per call
 
 
 @contextmanager
 def serve(*extra: str, public: str | None = PUBLIC) -> Iterator[tuple[str, str]]:
-    cmd = [sys.executable, "-m", "lbmock.cli", "serve", "--port", "0", "--seed", str(SEED), "--rows", str(ROWS),
-           "--file-bytes", "20000", *(["--public-url", public] if public else []), *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        base = project = None
-        deadline = time.time() + 60
-        while time.time() < deadline and not (base and project):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if m := re.search(r"rows at (http://\S+?)(,|$)", line.strip()):
-                base = m.group(1)
-            if m := re.search(r"project id (\S+)", line):
-                project = m.group(1)
-        assert base and project, "lbmock serve did not start"
-        for _ in range(100):
-            if requests.get(f"{base}/_mock/health", timeout=5).ok:
-                break
-            time.sleep(0.1)
-        yield base, project
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with start_serve("--seed", str(SEED), "--rows", str(ROWS), "--file-bytes", "20000",
+                     *(["--public-url", public] if public else []), *extra) as server:
+        yield server.base_url, server.project_id
 
 
-def gql(base: str, query: str, variables: dict) -> tuple[dict, str]:
-    resp = requests.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=KEY, timeout=60)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["data"], resp.headers["X-Lbmock-Worker"]
+class WorkerSpy:
+    """A transport over HTTP that notes which worker answered each step of an export, on a fresh
+    connection per call, with the public base of served links mapped back to the server."""
+
+    def __init__(self, base: str) -> None:
+        self.http, self.base = HttpTransport(base), base
+        self.workers: dict[str, set[str]] = {"create": set(), "poll": set(), "stream": set(), "download": set()}
+
+    def request(self, method: str, url: str, *, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None) -> Reply:
+        reply = self.http.request(method, url.replace(PUBLIC, self.base), body=body,
+                                  headers={**(headers or {}), "Connection": "close"})
+        step = ("download" if method == "GET" else "create" if b"exportDataRowsInProject" in body
+                else "poll" if b"createdTasks" in body else "stream" if b"task(where" in body else None)
+        if step:
+            self.workers[step].add(reply.headers["X-Lbmock-Worker"])
+        return reply
 
 
 def run_export(base: str, project: str) -> tuple[bytes, dict[str, set[str]]]:
     """One export, step by step as the SDK does it; returns its bytes and which workers served each step."""
-    workers: dict[str, set[str]] = {"create": set(), "poll": set(), "stream": set(), "download": set()}
-    query = [{"type": "task_queue_status", "status": "Done"}]
-    data, w = gql(base, EXPORT, {"input": {"taskName": None, "isStreamableReady": True, "streamable": True,
-                                           "filters": {"projectId": project,
-                                                       "searchQuery": {"scope": None, "query": query}},
-                                           "params": {"includeLabelDetails": True, "includeProjectDetails": True}}})
-    task_id = data["exportDataRowsInProject"]["taskId"]
-    workers["create"].add(w)
-    user, _ = gql(base, "{user{id}}", {})
+    spy = WorkerSpy(base)
+    client = WireClient(spy, "worker-test-key", project)
+    task_id = client.create_export({"label_details": True, "project_details": True}, [workflow_item("Done")])
     for _ in range(3):
-        tasks, w = gql(base, TASKS, {"param_0": task_id, "param_1": user["user"]["id"]})
-        workers["poll"].add(w)
-        assert tasks["user"]["createdTasks"][0]["status"] == "COMPLETE"
-    header, w = gql(base, HEADER, {"where": {"id": task_id}, "streamType": "RESULT"})
-    workers["stream"].add(w)
-    total, offset, chunks = int(header["task"]["exportMetadataHeader"]["totalSize"]), 0, []
-    while offset < total:
-        info, w = gql(base, FROM_OFFSET, {"where": {"id": task_id}, "streamType": "RESULT", "offset": str(offset)})
-        workers["stream"].add(w)
-        f = info["task"]["exportFileFromOffset"]
-        resp = requests.get(f["file"].replace(PUBLIC, base), headers={"Connection": "close"}, timeout=60)
-        assert resp.status_code == 200, resp.text
-        workers["download"].add(resp.headers["X-Lbmock-Worker"])
-        assert len(resp.content) == int(f["offsets"]["end"]) - int(f["offsets"]["start"]) + 1
-        chunks.append(resp.content)
-        offset = int(f["offsets"]["end"]) + 1
-    return b"".join(chunks), workers
+        assert client.created_tasks(task_id)[0]["status"] == "COMPLETE"
+    return client.stream(task_id).data, spy.workers
 
 
 def test_steps_on_different_workers_give_single_worker_bytes():
@@ -110,8 +75,8 @@ def test_steps_on_different_workers_give_single_worker_bytes():
         # Shared state beyond tasks: a fault set through one worker is seen by all,
         # and legacy exports keep one poll count across workers.
         requests.post(f"{base}/_mock/faults", json={"name": "rate-limit", "times": 1}, timeout=10)
-        statuses = [requests.post(f"{base}/graphql", json={"query": "{user{id}}"}, headers=KEY, timeout=10).status_code
-                    for _ in range(4)]
+        client = WireClient(WorkerSpy(base), "worker-test-key", project)  # links name the public base
+        statuses = [client.graphql_raw("{user{id}}")[0] for _ in range(4)]
         assert statuses.count(429) == 1
-        polls = [gql(base, LEGACY % "", {"projectId": project})[0]["exportLabels"]["shouldPoll"] for _ in range(3)]
+        polls = [a["shouldPoll"] for _ in range(2) for a in client.legacy_export().answers]
         assert polls == [True, False, False]

@@ -15,7 +15,9 @@ from lbmock.render.v2 import ExportParams, metadata_value
 from lbmock.world import CatalogSlice, DataRow, Dataset, Person, Project, QualityMode, WorkflowStatus, World
 from mockserver.errors import BadInput, NotFound
 from mockserver.filters import parse_legacy_filters, parse_search_query
-from mockserver.models import ERRORS, RESULT, ExportFile, ExportTask, MockBackend
+from mockserver.models import MockBackend
+from mockserver.spool import ExportFile
+from mockserver.tasks import ERRORS, RESULT, ExportTask
 
 PARAM_FLAGS = {
     "includeAttachments": "attachments",
@@ -97,7 +99,7 @@ def task_view(task: ExportTask, ctx: RequestContext) -> dict:
 
     return {
         "id": task.id, "name": task.name, "createdAt": task.created_at,
-        "updatedAt": task.created_at + (int(backend.task_delay * 1000) if complete else 0),
+        "updatedAt": task.updated_at(complete),
         "status": status, "completionPercentage": percent, "type": "export-data-rows",
         # lazy: only a selected field pays (errors needs the ERRORS stream planned)
         "result": lambda info: ctx.signed(f"/files/{task.id}/{RESULT}/all") if complete else None,

@@ -12,8 +12,10 @@ import orjson
 from flask import Response, request
 
 from lbmock.world_spec import SpecError, WorldSpec
+from mockserver.errors import NotFound
 from mockserver.faults import FAULTS, FaultError
 from mockserver.handlers.common import JSON, backend, json_error, small_number
+from mockserver.state_manager import MODELS, TransitionError
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -76,6 +78,55 @@ def faults() -> Response:
     except FaultError as exc:
         return json_error(400, str(exc), "BAD_REQUEST")
     return _json({"added": fault.as_dict(), "active": book.active()}, 201)
+
+
+def set_transition() -> Response:
+    """POST {"model_name": "export-task" | "legacy-export", "transition": {"progression": ...}}."""
+    try:
+        body = _body()
+        transition = backend().state_manager.set_transition(body.get("model_name"), body.get("transition"))
+    except (FaultError, TransitionError) as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    return _json({"model_name": body["model_name"], "transition": transition.to_json()})
+
+
+def get_transition() -> Response:
+    """GET ?model_name=...: the transition new objects of that model take (no model_name: every model's)."""
+    model = request.args.get("model_name")
+    if model is None:
+        manager = backend().state_manager
+        return _json({"transitions": {name: manager.get_transition(name).to_json() for name in MODELS}})
+    try:
+        transition = backend().state_manager.get_transition(model)
+    except TransitionError as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    return _json({"model_name": model, "transition": transition.to_json()})
+
+
+def unset_transition() -> Response:
+    """POST {"model_name": ...}: back to the server's default transition."""
+    try:
+        body = _body()
+        transition = backend().state_manager.unset_transition(body.get("model_name"))
+    except (FaultError, TransitionError) as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    return _json({"model_name": body["model_name"], "transition": transition.to_json()})
+
+
+def advance_task(task_id: str) -> Response:
+    """POST /_mock/tasks/<id>/advance {"fail": false}: move one export task on, to COMPLETE (or FAILED)."""
+    try:
+        fail = _body().get("fail", False)
+    except FaultError as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    if not isinstance(fail, bool):
+        return json_error(400, "fail must be true or false", "BAD_REQUEST")
+    try:
+        task = backend().advance_task(task_id, fail=fail)
+    except NotFound:
+        return json_error(404, f"no export task {task_id}", "NOT_FOUND")
+    status, _percent = task.progress()
+    return _json({"id": task.id, "status": status})
 
 
 def journal() -> Response:

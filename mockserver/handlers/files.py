@@ -10,8 +10,8 @@ from flask import Response, request
 from mockserver.errors import NotFound
 from mockserver.faults import Fault
 from mockserver.handlers.common import JSON, NDJSON, backend, json_error, require_key, small_number
-from mockserver.models import ERRORS, RESULT
 from mockserver.signing import SignatureError
+from mockserver.tasks import ERRORS, RESULT
 
 
 def _check_signature() -> Response | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from expected import RELEASES, filter_cases, legacy_cases, page_literals, unsuitable
-from lbserver import RunningServer, ServerConfig, start_server
+from lbserver import ServeOptions, start_server
 from sdkvenv import SdkVenv, VenvError, cache_root, ensure_venv
 from support import (
     AUTH_KEY,
@@ -42,6 +42,7 @@ from support import (
     extract_page_code,
 )
 
+from contract_tests.wire import ServedProcess
 from strategies.served_world import seeded_world
 
 COMPAT_DIR = Path(__file__).resolve().parent
@@ -189,11 +190,11 @@ def world():
 class LazyServer:
     """``lbmock serve`` started on first use (a worker that only reads shared documents never starts it)."""
 
-    def __init__(self, config: ServerConfig, log_dir: Path, name: str, project_id: str | None = None) -> None:
+    def __init__(self, config: ServeOptions, log_dir: Path, name: str, project_id: str | None = None) -> None:
         self.config, self.log_dir, self.name, self.project_id = config, log_dir, name, project_id
-        self._server: RunningServer | None = None
+        self._server: ServedProcess | None = None
 
-    def get(self) -> RunningServer:
+    def get(self) -> ServedProcess:
         if self._server is None:
             self._server = start_server(self.config, self.log_dir, self.name)
             if self.project_id is not None:
@@ -208,7 +209,7 @@ class LazyServer:
 @pytest.fixture(scope="session")
 def export_server(tmp_path_factory, world):
     """The exports server: the suite's world, several files per export, a non-UTC user timezone."""
-    server = LazyServer(ServerConfig(seed=world.seed, rows=ROWS, file_bytes=FILE_BYTES, timezone=USER_TZ),
+    server = LazyServer(ServeOptions(seed=world.seed, rows=ROWS, file_bytes=FILE_BYTES, timezone=USER_TZ),
                         tmp_path_factory.mktemp("lbmock-export-server"), "export", world.project.id)
     yield server
     server.stop()
@@ -253,7 +254,7 @@ def quality_world():
 @pytest.fixture(scope="session")
 def quality_server(tmp_path_factory, quality_world):
     """``lbmock serve --quality consensus --projects 2``: the catalog-side entry points."""
-    config = ServerConfig(seed=quality_world.seed, rows=QUALITY_ROWS, quality=QUALITY_MODE,
+    config = ServeOptions(seed=quality_world.seed, rows=QUALITY_ROWS, quality=QUALITY_MODE,
                           projects=QUALITY_PROJECTS)
     server = LazyServer(config, tmp_path_factory.mktemp("lbmock-quality-server"), "quality", quality_world.project.id)
     yield server
@@ -303,12 +304,15 @@ def catalog(release, catalog_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def auth_server(tmp_path_factory):
-    """The error-mapping server: only ``AUTH_KEY`` is accepted."""
-    server = LazyServer(ServerConfig(seed=SEED + 1, rows=5, api_key=AUTH_KEY, project_id=AUTH_PROJECT_ID),
-                        tmp_path_factory.mktemp("lbmock-auth-server"), "auth", AUTH_PROJECT_ID)
-    yield server
-    server.stop()
+def auth_servers(tmp_path_factory):
+    """The error-mapping servers, one per release (its driver sets faults and transitions, which are
+    server-wide): only ``AUTH_KEY`` is accepted."""
+    servers = {release: LazyServer(ServeOptions(seed=SEED + 1, rows=5, api_key=AUTH_KEY, project_id=AUTH_PROJECT_ID),
+                                   tmp_path_factory.mktemp(f"lbmock-auth-server-{release}"), "auth", AUTH_PROJECT_ID)
+               for release in RELEASES}
+    yield servers
+    for server in servers.values():
+        server.stop()
 
 
 # ---------------------------------------------------------------- drivers
@@ -398,13 +402,13 @@ def base_url(release, flows_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def errors_factory(sdk_venv_factory, auth_server, shared_docs):
+def errors_factory(sdk_venv_factory, auth_servers, shared_docs):
     """``release -> driver document``: ``sdk_errors.py`` runs once per release and session."""
 
     def get(release: str) -> dict:
         def run() -> dict:
             venv = sdk_venv_factory(release)
-            server = auth_server.get()
+            server = auth_servers[release].get()
             args = [server.base_url, AUTH_KEY, server.project_id, AUTH_KEY + "-wrong", "cl0no0such0project00000001"]
             return run_driver(venv, "sdk_errors.py", args)
 

@@ -52,3 +52,15 @@ def test_legacy_never_ready_times_out_with_none(errors_doc, release):
     assert "raised" not in case, case.get("raised")
     assert case["returned"] == "builtins.NoneType"
     assert 2.0 <= case["seconds"] < 10
+
+
+@releases("3.40.1", "3.72.2")
+def test_export_labels_honours_the_legacy_export_transition(errors_doc, release):
+    # Set over /_mock/state-manager/set-transition: immediate hands out the URL at the first
+    # call; manual 2 answers shouldPoll twice (the SDK sleeps 2 s after each), then the URL.
+    immediate, manual = errors_doc["legacy_immediate"], errors_doc["legacy_manual_2"]
+    for case in (immediate, manual):
+        assert "raised" not in case, case.get("raised")
+        assert case["returned"] == "builtins.str"  # the download URL
+    assert immediate["exportLabels_calls"] == 1 and immediate["seconds"] < 2.0
+    assert manual["exportLabels_calls"] == 3 and 4.0 <= manual["seconds"] < 10

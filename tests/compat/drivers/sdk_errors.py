@@ -52,6 +52,22 @@ def main() -> dict:
 
         requests.post(f"{base}/_mock/faults", json={"name": "legacy-never-ready", "times": 6}, timeout=10)
         cases["legacy_never_ready"] = attempt(lambda: project.export_labels(download=True, timeout_seconds=3))
+        requests.delete(f"{base}/_mock/faults", timeout=10)
+        # The state manager's legacy-export transition: immediate (no shouldPoll), then manual 2 (two
+        # shouldPoll answers, the SDK sleeping 2 s after each).  Each on its own window: a window's
+        # export, once started, keeps the transition it started with.
+        for name, transition, start in (("legacy_immediate", {"progression": "immediate"}, "2001-01-01"),
+                                        ("legacy_manual_2", {"progression": "manual", "times": 2}, "2002-01-01")):
+            requests.post(f"{base}/_mock/state-manager/set-transition", timeout=10,
+                          json={"model_name": "legacy-export", "transition": transition})
+            requests.delete(f"{base}/_mock/journal", timeout=10)
+            cases[name] = attempt(lambda start=start: project.export_labels(download=False, timeout_seconds=30,
+                                                                            start=start, end="2050-01-01"))
+            journal = requests.get(f"{base}/_mock/journal", timeout=10,
+                                   params={"operation": "GetLabelExportUrlPyApi"}).json()["entries"]
+            cases[name]["exportLabels_calls"] = len(journal)
+        requests.post(f"{base}/_mock/state-manager/unset-transition", json={"model_name": "legacy-export"},
+                      timeout=10)
     return {"sdk_version": labelbox.__version__, "cases": cases}
 
 

@@ -1,0 +1,44 @@
+"""The wire client: the SDK's GraphQL documents (``documents``), a client typed on a small
+transport protocol (``client``, ``transport``), recording with secrets stripped
+(``recording``), and the one helper that starts ``lbmock serve`` (``serve``)."""
+
+from contract_tests.wire.client import (
+    ContractViolation,
+    GraphQLFailure,
+    LegacyExport,
+    Stream,
+    StreamFile,
+    TaskWait,
+    WireClient,
+)
+from contract_tests.wire.documents import (
+    CREATED_TASKS,
+    CURRENT_USER,
+    EXPORT,
+    FROM_LINE,
+    FROM_OFFSET,
+    GET_PROJECT,
+    GET_USER,
+    HEADER,
+    LEGACY_EXPORT,
+    LEGACY_SDK_VERSION,
+    PARAM_FLAGS,
+    SDK_VERSION,
+    TASK_STATUSES,
+    WORKFLOW_STATUSES,
+    date_item,
+    export_variables,
+    ids_item,
+    workflow_item,
+)
+from contract_tests.wire.recording import Recorder, scrub, secret_param, strip_url
+from contract_tests.wire.serve import ServedProcess, start_serve
+from contract_tests.wire.transport import FlaskTransport, HttpTransport, Reply, Transport
+
+__all__ = [
+    "CREATED_TASKS", "CURRENT_USER", "EXPORT", "FROM_LINE", "FROM_OFFSET", "GET_PROJECT", "GET_USER", "HEADER",
+    "LEGACY_EXPORT", "LEGACY_SDK_VERSION", "PARAM_FLAGS", "SDK_VERSION", "TASK_STATUSES", "WORKFLOW_STATUSES",
+    "ContractViolation", "FlaskTransport", "GraphQLFailure", "HttpTransport", "LegacyExport", "Recorder", "Reply",
+    "ServedProcess", "Stream", "StreamFile", "TaskWait", "Transport", "WireClient", "date_item", "export_variables",
+    "ids_item", "scrub", "secret_param", "start_serve", "strip_url", "workflow_item",
+]

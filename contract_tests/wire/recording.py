@@ -1,0 +1,113 @@
+"""Recording what a live deployment answered, with secrets stripped (``--lb-record DIR``).
+
+* ``DIR/v2/<name>.ndjson``: export v2 rows (``lbmock validate`` checks them),
+* ``DIR/legacy/<name>.json``: a legacy ``export_labels`` array (same),
+* ``DIR/frames/<label>-<plane>.ndjson``: legacy per-frame records (same),
+* ``DIR/graphql/<pid>-<n>-<operation>.json``: each raw GraphQL response.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+_SECRET_PREFIXES = ("x-goog-", "x-amz-", "x-lbmock-", "x-ms-")
+_SECRET_WORDS = ("signature", "token", "credential", "expires", "secret", "password", "apikey", "api_key",
+                 "api-key", "accesskey", "access_key")
+_SECRET_NAMES = frozenset({"key", "sig", "se", "st", "sp", "sv", "sr", "spr", "skoid", "sktid", "skt", "ske",
+                           "sks", "skv", "policy", "key-pair-id", "googleaccessid", "auth", "jwt"})
+_SECRET_KEYS = re.compile(r"^(authorization|api[-_]?key|x-api-key|token|access[-_]?token|password)$", re.I)
+REDACTED = "<redacted>"
+
+
+def secret_param(name: str) -> bool:
+    """Whether a URL query parameter is a credential (signed-URL parameters, tokens, keys)."""
+    low = name.lower()
+    return low.startswith(_SECRET_PREFIXES) or low in _SECRET_NAMES or any(w in low for w in _SECRET_WORDS)
+
+
+def strip_url(url: str) -> str:
+    """``url`` without its credential query parameters (others, e.g. ``group=axial``, stay)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not secret_param(k)]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))
+
+
+def scrub(value: Any, api_key: str | None = None) -> Any:
+    """A copy of a JSON value with secrets removed from every string and every URL, anywhere."""
+
+    def text(s: str) -> str:
+        if api_key and len(api_key) >= 6 and api_key in s:
+            s = s.replace(api_key, REDACTED)
+        if s.lower().startswith("bearer "):
+            return f"Bearer {REDACTED}"
+        return _URL.sub(lambda m: strip_url(m.group(0)), s) if "://" in s else s
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return text(v)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            return {text(k): (REDACTED if _SECRET_KEYS.match(k) and v2 is not None else walk(v2))
+                    for k, v2 in v.items()}
+        return v
+
+    return walk(value)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")[:120] or "unnamed"
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_SEQ = itertools.count(1)
+
+
+class Recorder:
+    """Saves payloads under ``record_dir``, every secret (``api_key`` included) stripped."""
+
+    def __init__(self, record_dir: str, api_key: str | None) -> None:
+        self.dir = Path(record_dir)
+        self.api_key = api_key
+
+    def ndjson(self, kind: str, name: str, lines: list[bytes]) -> None:
+        def write(fh: Any) -> None:
+            for line in lines:
+                fh.write(json.dumps(scrub(json.loads(line), self.api_key), ensure_ascii=False) + "\n")
+
+        _atomic_write(self.dir / kind / f"{slug(name)}.ndjson", write)
+
+    def json(self, kind: str, name: str, value: Any) -> None:
+        _atomic_write(self.dir / kind / f"{slug(name)}.json",
+                      lambda fh: json.dump(scrub(value, self.api_key), fh, ensure_ascii=False, indent=1))
+
+    def graphql(self, operation: str | None, variables: Any, status: int, body: Any) -> None:
+        name = f"{os.getpid()}-{next(_SEQ):04d}-{slug(operation or 'anonymous')}.json"
+        record = {"operation": operation, "variables": variables, "status": status, "response": body}
+        _atomic_write(self.dir / "graphql" / name,
+                      lambda fh: json.dump(scrub(record, self.api_key), fh, ensure_ascii=False, indent=1))

@@ -1,0 +1,180 @@
+"""The spool: each export stream rendered once into a file, then served as byte ranges.
+
+The first worker to need a stream renders it into ``<dir>/<key>.ndjson`` and writes its
+file plan beside it (``<key>.plan.json``), each by atomic rename: whoever sees a plan sees
+its data.  Any worker then serves byte ranges of that file, so downloads move bytes instead
+of re-rendering rows.  The spool keeps the most recently written streams only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from mockserver.errors import BadInput, NotFound
+
+PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
+SPOOL_FILES = 64  # rendered export streams kept on disk
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One downloadable file of a stream: inclusive line and byte ranges."""
+
+    index: int
+    lines: tuple[int, int]
+    offsets: tuple[int, int]
+
+
+@dataclass
+class StreamPlan:
+    """How one stream of a task is cut into files."""
+
+    files: list[ExportFile]
+    total_lines: int
+    total_size: int
+
+    def file_at_offset(self, offset: int) -> ExportFile:
+        for f in self.files:
+            if f.offsets[0] <= offset <= f.offsets[1]:
+                return f
+        raise BadInput(f"offset {offset} is out of range: the stream holds {self.total_size} bytes")
+
+    def file_at_line(self, line: int) -> ExportFile:
+        for f in self.files:
+            if f.lines[0] <= line <= f.lines[1]:
+                return f
+        raise BadInput(f"line {line} is out of range: the stream holds {self.total_lines} lines")
+
+
+class Spool:
+    """Rendered streams on disk, shared by every worker pointing at the same directory."""
+
+    def __init__(self, directory: str | None, file_bytes: int) -> None:
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+        self._dir: Path | None = Path(directory) if directory else None
+        self.file_bytes = file_bytes
+        self._plans: OrderedDict[str, StreamPlan] = OrderedDict()  # derived, per worker
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop this worker's cached plans (the world changed: keys are reused by no one)."""
+        with self._lock:
+            self._plans.clear()
+
+    def plan(self, key: str, lines: Callable[[], Iterable[bytes]]) -> StreamPlan:
+        """The file plan of stream ``key``, rendering ``lines()`` into the spool the first time."""
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+        if plan is None:
+            plan = self._load_plan(key) or self._render(key, lines())
+            with self._lock:
+                self._plans[key] = plan
+                while len(self._plans) > PLAN_CACHE:
+                    self._plans.popitem(last=False)
+        return plan
+
+    def read(self, key: str, lines: Callable[[], Iterable[bytes]], start: int, size: int) -> Iterator[bytes]:
+        """``size`` bytes of stream ``key`` from ``start`` (rendered again if pruned meanwhile)."""
+        handle = None
+        for _attempt in range(3):
+            self.plan(key, lines)
+            try:
+                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - closed below
+                break
+            except FileNotFoundError:  # pruned since it was planned: render it again
+                with self._lock:
+                    self._plans.pop(key, None)
+                self._path(key, ".plan.json").unlink(missing_ok=True)
+        if handle is None:
+            raise NotFound(f"export file {key} is gone")
+        with handle:
+            handle.seek(start)
+            left = size
+            while left > 0:
+                chunk = handle.read(min(left, 4 * 1024 * 1024))  # an export file in one write
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    def _path(self, key: str, suffix: str) -> Path:
+        if self._dir is None:
+            with self._lock:
+                if self._dir is None:
+                    self._dir = Path(tempfile.mkdtemp(prefix="lbmock-spool-"))
+                    weakref.finalize(self, shutil.rmtree, self._dir, True)
+        return self._dir / f"{key}{suffix}"
+
+    def _load_plan(self, key: str) -> StreamPlan | None:
+        try:
+            meta = orjson.loads(self._path(key, ".plan.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        files = [ExportFile(f[0], tuple(f[1]), tuple(f[2])) for f in meta["files"]]
+        return StreamPlan(files, meta["total_lines"], meta["total_size"])
+
+    def _render(self, key: str, lines: Iterable[bytes]) -> StreamPlan:
+        # Cut on line boundaries once a file reaches file_bytes.  Data goes in
+        # before the plan, each by atomic rename: whoever sees a plan sees its data.
+        self._prune()
+        data_path, plan_path = self._path(key, ".ndjson"), self._path(key, ".plan.json")
+        private = f".{os.getpid()}.{threading.get_ident()}.tmp"
+        files: list[ExportFile] = []
+        line = offset = start_line = start_offset = count = 0
+        with open(data_path.with_suffix(private), "wb") as out:
+            for data in lines:
+                out.write(data)
+                if count == 0:
+                    start_line, start_offset = line, offset
+                line += 1
+                offset += len(data)
+                count += 1
+                if offset - start_offset >= self.file_bytes:
+                    files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
+                    count = 0
+        if count:
+            files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
+        plan = StreamPlan(files, line, offset)
+        if line:
+            os.replace(data_path.with_suffix(private), data_path)
+        else:  # an empty stream (usually ERRORS) needs only its plan
+            data_path.with_suffix(private).unlink(missing_ok=True)
+        plan_path.with_suffix(private).write_bytes(orjson.dumps(
+            {"files": [[f.index, f.lines, f.offsets] for f in files],
+             "total_lines": line, "total_size": offset}))
+        os.replace(plan_path.with_suffix(private), plan_path)
+        return plan
+
+    def _prune(self) -> None:
+        """Keep the spool bounded: drop the least recently written streams.
+
+        Another worker or thread may delete files meanwhile; a reader that
+        already opened one keeps reading it, and one that finds it gone
+        renders it again.
+        """
+        if self._dir is None:
+            return
+
+        def written(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        entries = sorted(self._dir.glob("*.ndjson"), key=written)
+        for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
+            for path in (old, old.with_suffix(".plan.json")):
+                path.unlink(missing_ok=True)
