@@ -20,7 +20,7 @@ from lbmock.validate import validate_row
 from lbmock.world import QualityMode, WorkflowStatus
 from mockserver import create_app
 from mockserver.config import ServerConfig
-from mockserver.models import ExportTask
+from mockserver.tasks import ExportTask
 from strategies import seeded_world, worlds
 
 ALL = ExportParams.all()
@@ -226,9 +226,9 @@ def test_dataset_exports_and_counts_need_no_other_rows():
 
 
 def test_catalog_export_tasks_survive_the_shared_state():
-    task = ExportTask("t1", "owner", None, ALL, ExportFilters(dataset_ids=frozenset({"cl0ds"})), Urls(), 1, 2.0,
+    task = ExportTask("t1", "owner", None, ALL, ExportFilters(dataset_ids=frozenset({"cl0ds"})), Urls(), 1,
                       True, scope=ExportScope(project_ids=frozenset({"cl0p2"})))
-    again = ExportTask.from_spec("t1", "owner", orjson.loads(orjson.dumps(task.spec())), 0)
+    again = ExportTask.from_spec("t1", "owner", orjson.loads(orjson.dumps(task.spec())), 0, None)
     assert (again.filters, again.scope) == (task.filters, task.scope)
 
 
