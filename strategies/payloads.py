@@ -25,10 +25,12 @@ def export_params() -> st.SearchStrategy[ExportParams]:
 
 @st.composite
 def export_v2_rows(draw: st.DrawFn, params: ExportParams | None = None, urls: Urls = DEFAULT_URLS) -> dict:
-    """One export v2 row (a dict), with ``params`` or any drawn combination."""
+    """One export v2 row (a dict), with ``params`` or any drawn combination: a project export's
+    row, or (when the world has several projects) a catalog-side one showing each project of the row."""
     world = draw(worlds(min_rows=1, max_rows=1))
     chosen = params if params is not None else draw(export_params())
-    return render_export_v2_row(world.project, world.row(0), chosen, urls)
+    shown = world.projects if len(world.projects) > 1 and draw(st.booleans()) else world.project
+    return render_export_v2_row(shown, world.row(0), chosen, urls)
 
 
 @st.composite

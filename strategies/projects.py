@@ -65,14 +65,20 @@ EMBEDDING_NAME = "Image Embedding V2 (CLIP ViT-B/32)"
 EMBEDDING_DIMS = 512
 
 
+# Each project of a world mints its ids from its own block of counters (a project mints
+# fewer than 100), so two projects never share an id even when their salts and dates agree.
+PROJECT_ID_BLOCK = 120
+
+
 @st.composite
 def projects(draw: st.DrawFn, project_id: str | None = None,
-             quality: QualityMode = QualityMode.NONE) -> Project:
+             quality: QualityMode = QualityMode.NONE, position: int = 0) -> Project:
     """A DICOM project: ontology, workflow, datasets, batches, people.
 
     ``project_id`` pins the id (``lbmock serve --project-id`` reuses a
     user's real id); otherwise one is minted.  ``quality`` makes it a
     consensus (2 or 3 labels expected per measured row) or benchmark project.
+    ``position`` is its place among the world's projects (0: the first).
     """
     n_tools = draw(st.integers(1, 4))
     n_global = draw(st.integers(0, 2))
@@ -80,7 +86,7 @@ def projects(draw: st.DrawFn, project_id: str | None = None,
     n_batches = draw(st.integers(1, 3))
     n_people = draw(st.integers(2, 8))
     created = draw(st.integers(EPOCH_MIN, EPOCH_MAX))
-    minter = ids.IdMinter(ids.PROJECT_SLOT, draw(salts()))
+    minter = ids.IdMinter(ids.PROJECT_SLOT, draw(salts()), counter=position * PROJECT_ID_BLOCK)
     minted_id = minter.mint(created)  # minted even when pinned, so other ids stay put
     pid = project_id or minted_id
     tools_: list[Tool] = []
@@ -124,7 +130,7 @@ def sibling_project(first: Project, other: Project) -> Project:
 def catalog_slices(first: Project, salt: int) -> tuple[CatalogSlice, ...]:
     """The saved Catalog queries of a world: the first dataset's series, and every
     row some project finished (a pure function of the project: nothing to draw)."""
-    minter = ids.IdMinter(ids.PROJECT_SLOT, salt)
+    minter = ids.IdMinter(ids.PROJECT_SLOT, salt, counter=ids.MAX_IDS_PER_OWNER - 2)  # above every project's block
     at = first.updated_at
     dataset = first.datasets[0]
     return (

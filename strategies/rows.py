@@ -187,7 +187,7 @@ def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5, project_id: st
     mode = quality if quality is not None else draw(st.sampled_from(tuple(QualityMode)))
     count = n_projects if n_projects is not None else draw(st.integers(1, 2))
     project = draw(projects(project_id, mode))
-    others = tuple(sibling_project(project, draw(projects(None, mode))) for _ in range(count - 1))
+    others = tuple(sibling_project(project, draw(projects(None, mode, k))) for k in range(1, count))
     c = Choices(draw)
     rows = tuple(draw_data_row(c, project, i, others) for i in range(n_rows))
     return World(project, rows, projects=(project, *others), slices=catalog_slices(project, draw(salts())))

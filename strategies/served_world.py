@@ -75,7 +75,7 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
     if not 1 <= n_projects <= MAX_PROJECTS:
         raise ValueError(f"projects must be between 1 and {MAX_PROJECTS}, got {n_projects}")
     project = draw_seeded(projects(project_id, mode), derive_seed(seed, "project"))
-    others = tuple(sibling_project(project, draw_seeded(projects(None, mode), derive_seed(seed, "project", k)))
+    others = tuple(sibling_project(project, draw_seeded(projects(None, mode, k), derive_seed(seed, "project", k)))
                    for k in range(1, n_projects))
     slices = catalog_slices(project, derive_seed(seed, "slices") % SALT_MAX)
     return World(project, SeededRows(project, seed, n_rows, others=others), seed=seed,

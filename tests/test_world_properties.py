@@ -18,19 +18,20 @@ URLS = Urls()
 
 
 def all_ids(world: World) -> list[str]:
-    """Every cuid-shaped id a world mints (project level and per row)."""
-    p = world.project
-    out = [p.ontology.id, p.organization.id, p.embedding_id, *(x.id for x in p.people),
-           *(d.id for d in p.datasets)]
-    for tool in p.ontology.tools:
-        out.append(tool.schema_id)
-        for q in tool.classifications:
+    """Every cuid-shaped id a world mints (projects, slices, and per row in every project)."""
+    out = [world.project.organization.id, world.project.embedding_id, *(d.id for d in world.datasets),
+           *(s.id for s in world.slices)]
+    for p in world.projects:
+        out += [p.id, p.ontology.id, *(x.id for x in p.people if p is world.project or x != p.owner)]
+        for tool in p.ontology.tools:
+            out.append(tool.schema_id)
+            for q in tool.classifications:
+                out += [q.schema_id, *(o.schema_id for o in q.options), *(o.feature_id for o in q.options)]
+        for q in p.ontology.classifications:
             out += [q.schema_id, *(o.schema_id for o in q.options), *(o.feature_id for o in q.options)]
-    for q in p.ontology.classifications:
-        out += [q.schema_id, *(o.schema_id for o in q.options), *(o.feature_id for o in q.options)]
     for row in world:
         out += [row.id, *(a.id for a in row.attachments)]
-        for lb in row.labels:
+        for lb in row.all_labels:
             out += [lb.id, *(r.id for r in lb.reviews), *(a.feature_id for a in lb.classifications)]
             out += [fc.answer.feature_id for fc in lb.frame_classifications]
             for f in lb.features:
@@ -46,7 +47,7 @@ def test_ids_are_unique_labelbox_cuids_naming_their_row(world):
     assert all(is_labelbox_id(i) and len(i) == 25 and i[0] == "c" for i in ids)
     for row in world:
         assert row_index_of(row.id) == row.index
-        for lb in row.labels:
+        for lb in row.all_labels:
             assert row_index_of(lb.id) == row.index
             assert all(row_index_of(f.feature_id) == row.index for f in lb.features)
 
