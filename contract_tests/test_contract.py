@@ -365,6 +365,31 @@ def test_id_filters_select_exactly_those_rows(lb_target, kind):
     assert sorted(ids(rows)) == sorted(ids(expected)), f"{kind}={wanted} selected the wrong rows"
 
 
+def test_dataset_export_shows_the_projects_labels_as_the_project_export(lb_target):
+    """Dataset.export (exportDataRowsInCatalog) with ``project_ids`` = this project: the rows asked
+    for come back, each with this project's labels exactly as the project export has them."""
+    pid = lb_target.project_id
+    unfiltered = full_export(lb_target)
+    labelled = [r for r in unfiltered if labels(r, pid)]
+    if not labelled:
+        pytest.skip("no labelled row in this project")
+    dataset_id = labelled[0]["data_row"]["details"]["dataset_id"]
+    same_dataset = [r for r in unfiltered if r["data_row"]["details"]["dataset_id"] == dataset_id]
+    wanted = _spread(ids(same_dataset))
+    stream = lb_target.client.catalog_export(
+        ALL_ON, [wire.ids_item("data_row_ids", wanted), wire.dataset_item(dataset_id)], [pid],
+        record_as="dataset-export")
+    rows = stream.rows
+    assert_valid(rows, "v2", "dataset export")
+    assert sorted(ids(rows)) == sorted(wanted)
+    by_id = {r["data_row"]["id"]: r for r in unfiltered}
+    for row in rows:
+        assert set(row["projects"]) <= {pid}, "project_ids names only this project"
+        mine = [lb["id"] for lb in labels(by_id[row["data_row"]["id"]], pid)]
+        theirs = [lb["id"] for lb in row["projects"].get(pid, {}).get("labels", [])]
+        assert sorted(theirs) == sorted(mine)
+
+
 def test_last_activity_at_window(lb_target):
     unfiltered = full_export(lb_target)
     activity = {r["data_row"]["id"]: instant(r["data_row"]["details"]["last_activity_at"])

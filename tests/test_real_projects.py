@@ -294,3 +294,29 @@ def test_generate_catalog_shows_every_project(capsysbinary):
     assert [orjson.loads(x) for x in lines] == [orjson.loads(x) for x in v2_lines(world, world, ALL, Urls(),
                                                                                    ExportScope())]
     assert any(len(orjson.loads(x)["projects"]) == 2 for x in lines)
+
+
+def test_masks_and_frames_of_another_projects_labels_are_served(client):
+    world, http = client
+    second = world.projects[1]
+    row, label, _feature = next((r, lb, f) for r in world if r.in_project(second.id)
+                               for lb in r.in_project(second.id).labels for f in lb.features if f.tool.kind == "mask")
+    out = render_export_v2_row(second, row, ALL, Urls(api_base="http://localhost"))
+    frames = next(g["frames"] for g in out["projects"][second.id]["labels"][
+        [lb.id for lb in row.in_project(second.id).labels].index(label.id)]["annotations"]["groups"].values()
+        if g["frames"])
+    url = next(obj["mask"]["url"] for frame in frames.values() for obj in frame["objects"].values() if "mask" in obj)
+    path = url.removeprefix("http://localhost")
+    assert http.get(path, headers=KEY).status_code == 200
+    assert http.get(path.replace(second.id, world.project.id), headers=KEY).status_code == 404  # not its project
+    legacy = render_legacy_row(second, row, label, Urls(api_base="http://localhost"))
+    records = http.get(legacy["Label"]["groups"][0]["frames"].removeprefix("http://localhost"), headers=KEY)
+    assert records.status_code == 200
+
+
+def test_validate_catches_seconds_to_label_without_the_creation_time():
+    world = seeded_world(15, 20)
+    row = next(r for r in world if r.labels)
+    legacy = render_legacy_row(world.project, row, row.labels[0], Urls())
+    legacy["Seconds to Label"] = legacy["Seconds to Create"] - 1
+    assert any("includes creating the label" in p.message for p in validate_row(legacy, "legacy"))

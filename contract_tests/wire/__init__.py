@@ -12,6 +12,7 @@ from contract_tests.wire.client import (
     WireClient,
 )
 from contract_tests.wire.documents import (
+    CATALOG_EXPORT,
     CREATED_TASKS,
     CURRENT_USER,
     EXPORT,
@@ -26,6 +27,8 @@ from contract_tests.wire.documents import (
     SDK_VERSION,
     TASK_STATUSES,
     WORKFLOW_STATUSES,
+    catalog_export_variables,
+    dataset_item,
     date_item,
     export_variables,
     ids_item,
@@ -36,9 +39,11 @@ from contract_tests.wire.serve import ServedProcess, start_serve
 from contract_tests.wire.transport import FlaskTransport, HttpTransport, Reply, Transport
 
 __all__ = [
-    "CREATED_TASKS", "CURRENT_USER", "EXPORT", "FROM_LINE", "FROM_OFFSET", "GET_PROJECT", "GET_USER", "HEADER",
+    "CATALOG_EXPORT", "CREATED_TASKS", "CURRENT_USER", "EXPORT", "FROM_LINE", "FROM_OFFSET", "GET_PROJECT",
+    "GET_USER", "HEADER",
     "LEGACY_EXPORT", "LEGACY_SDK_VERSION", "PARAM_FLAGS", "SDK_VERSION", "TASK_STATUSES", "WORKFLOW_STATUSES",
     "ContractViolation", "FlaskTransport", "GraphQLFailure", "HttpTransport", "LegacyExport", "Recorder", "Reply",
-    "ServedProcess", "Stream", "StreamFile", "TaskWait", "Transport", "WireClient", "date_item", "export_variables",
+    "ServedProcess", "Stream", "StreamFile", "TaskWait", "Transport", "WireClient", "catalog_export_variables",
+    "dataset_item", "date_item", "export_variables",
     "ids_item", "scrub", "secret_param", "start_serve", "strip_url", "workflow_item",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contract_tests.wire.documents import (
+    CATALOG_EXPORT,
     CREATED_TASKS,
     CURRENT_USER,
     EXPORT,
@@ -31,6 +32,7 @@ from contract_tests.wire.documents import (
     LEGACY_SDK_VERSION,
     SDK_VERSION,
     TASK_STATUSES,
+    catalog_export_variables,
     export_variables,
 )
 from contract_tests.wire.recording import Recorder, slug
@@ -196,6 +198,14 @@ class WireClient:
                       flags: Mapping[str, object] | None = None) -> str:
         """Start an export of the project; the task id."""
         return self.create_export_payload(params, filters, streamable, task_name=task_name, flags=flags)["taskId"]
+
+    def catalog_export(self, params: Mapping[str, bool] | None = None, filters: Iterable[Mapping] = (),
+                       project_ids: list[str] | None = None, *, record_as: str | None = None) -> Stream:
+        """An ``exportDataRowsInCatalog`` export (Dataset/DataRow/Catalog.export), waited for and streamed."""
+        variables = catalog_export_variables(params, filters, project_ids)
+        task_id = self.graphql(CATALOG_EXPORT, variables)["exportDataRowsInCatalog"]["taskId"]
+        self.wait_for_task(task_id)
+        return self.stream(task_id, record_as=record_as)
 
     def user_id(self) -> str:
         if self._user_id is None:

@@ -23,6 +23,10 @@ GET_USER = ("query GetUserPyApi{user{createdAt email isExternalUser isViewer las
 CURRENT_USER = "query CurrentUserPyApi { user { timezone } }"
 EXPORT = ("mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!)"
           "{exportDataRowsInProject(input: $input){taskId isStreamable}}")
+# Dataset.export, DataRow.export and Catalog.export (7.17's documents; Slice.export sends
+# exportDataRowsInSlice with filters {sliceId}).
+CATALOG_EXPORT = ("mutation exportDataRowsInCatalogPyApi($input: ExportDataRowsInCatalogInput!)"
+                  "{exportDataRowsInCatalog(input: $input){taskId isStreamable}}")
 CREATED_TASKS = ("query GetUserCreatedTasksPyApi($param_0: ID!, $param_1: ID!){user(where: {id: $param_1})"
                  "{createdTasks(where: {id: $param_0} skip: 0 first: 100){completionPercentage createdAt errors "
                  "metadata name result status status type id updatedAt}}}")
@@ -70,6 +74,25 @@ def export_variables(project_id: str, params: Mapping[str, bool] | None = None,
                       "filters": {"projectId": project_id, "searchQuery": {"scope": None, "query": list(filters)}},
                       "params": {"mediaTypeOverride": None, **flags},
                       "streamable": streamable}}
+
+
+def catalog_export_variables(params: Mapping[str, bool] | None = None, filters: Iterable[Mapping] = (),
+                             project_ids: list[str] | None = None, task_name: str | None = None) -> dict:
+    """The ``exportDataRowsInCatalog`` variables of 7.17's ``Dataset.export()`` / ``Catalog.export()``
+    (a dataset export adds ``dataset_item(id)`` to ``filters``)."""
+    params = dict(params or {})
+    flags = {flag: params.get(name, False) for name, flag in PARAM_FLAGS.items()}
+    return {"input": {"taskName": task_name, "isStreamableReady": True,
+                      "filters": {"searchQuery": {"scope": None, "query": list(filters)}},
+                      "params": {"mediaTypeOverride": None, **flags, "includePredictions": False,
+                                 "projectIds": project_ids, "modelRunIds": None, "allProjects": False,
+                                 "allModelRuns": False},
+                      "streamable": True}}
+
+
+def dataset_item(dataset_id: str) -> dict:
+    """The filter item ``Dataset.export`` appends: the dataset's rows only."""
+    return {"ids": [dataset_id], "operator": "is", "type": "dataset"}
 
 
 def date_item(kind: str, start: str | None, end: str | None, timezone: str) -> dict:
