@@ -44,6 +44,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from lbmock.render.common import Urls
     from strategies.served_world import resolve_world
 
+    if args.catalog and args.format != "v2":
+        print("lbmock generate: --catalog applies to --format v2 (export_labels is per project)", file=sys.stderr)
+        return 2
     world = resolve_world(world_spec_from_args(args))
     params = ExportParams(**{name: name not in set(args.exclude) for name in ExportParams.names()})
     urls = Urls(api_base=args.base_url) if args.base_url else Urls()

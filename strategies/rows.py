@@ -112,15 +112,13 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     embedding_seed, priority = c.integer(0, 2**32 - 1), c.integer(1, 5)
     # Draws a single-project world without quality measures never makes come last.
     has_key, has_external = c.pick(ID_PATTERNS)
-    # The DICOM series next: after every draw a plain row made before it, before the
-    # quality and other-project draws (so it is the same whatever those options say).
-    series = draw_dicom_series(c, volume, dicom_variants, created)
     if row_labels:
         row_labels = draw_quality_labels(c, project, volume, minter, history, row_labels[0])
     memberships = [ProjectRow(project.id, batch, status, history, row_labels, priority)]
     for other in others:
         if row_joins(other.id, index):
             memberships.append(draw_project_row(c, other, volume, minter, created))
+    series = draw_dicom_series(c, volume, dicom_variants, created)  # last: no earlier draw changed
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
         external_id=f"{stem}.dcm" if has_external else None,
