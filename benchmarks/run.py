@@ -26,9 +26,9 @@ import requests
 from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireClient, start_serve
 
 FULL = {"gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
-        "load_seconds": 5.0, "load_clients": 8}
+        "load_seconds": 5.0, "load_clients": 8, "dicom_volume": (512, 512, 400), "dicom_runs": 3}
 SMOKE = {"gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
-         "load_seconds": 0.5, "load_clients": 2}
+         "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
 SEED = 2
 
@@ -174,6 +174,68 @@ def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
             Figure(f"task poll (GetUserCreatedTasksPyApi), {how}", f"{poll_rate:,.0f} req/s")]
 
 
+def _row_with_volume(seed: int, rows: int, cols: int, slices: int | None, search: int = 50_000):
+    """(index, row) of the seed's first row of that volume (``slices=None``: any)."""
+    from strategies.served_world import seeded_world
+
+    world = seeded_world(seed, search)
+    for i in range(search):
+        v = world.row(i).volume
+        if (v.rows, v.cols) == (rows, cols) and slices in (None, v.slices):
+            return i, world.row(i)
+    raise RuntimeError(f"seed {seed} has no {rows}x{cols}x{slices} volume in its first {search} rows")
+
+
+def bench_dicom(volume: tuple[int, int, int | None], runs: int) -> list[Figure]:
+    """One row's DICOM file (row_data) through ``requests`` from ``lbmock serve``.
+
+    Throughput: whole-file GETs, the body read in 1 MiB raw reads, best of ``runs``.  Time to first
+    byte: request sent to the first body byte, best of ``runs``.  Peak RSS: the server process's
+    VmHWM after the downloads (start-up included), next to its RSS before them.
+    """
+    from lbmock.dicom.part10 import file_size
+    from lbmock.render.common import Urls
+    from mockserver.signing import UrlSigner
+    from strategies.served_world import seeded_world
+
+    index, row = _row_with_volume(SEED, *volume)
+    key = "ab" * 32
+    org = seeded_world(SEED, 1).project.organization.id
+    size = file_size(row.series)
+    v = row.volume
+    with server(index + 1, "--signing-key", key) as served, requests.Session() as session:
+        pid = served.pid
+        url = Urls.served_at(served.base_url, sign=UrlSigner(bytes.fromhex(key)).sign).row_data(org, row)
+        before = rss_mb(pid)
+        firsts, totals = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            with session.get(url, stream=True, timeout=600) as resp:
+                resp.raise_for_status()
+                first = resp.raw.read(1)
+                firsts.append(time.perf_counter() - t0)
+                received = len(first)
+                while chunk := resp.raw.read(1 << 20):
+                    received += len(chunk)
+                totals.append(time.perf_counter() - t0)
+            assert received == size, f"received {received} of {size} bytes"
+        peak = peak_rss_mb(pid)
+    what = f"{v.cols}x{v.rows}x{v.slices} ({size / 1e6:.0f} MB, Enhanced {row.series.modality})"
+    return [Figure(f"DICOM row_data: one {what} through requests, best of {runs}",
+                   f"{size / min(totals) / 1e6:,.0f} MB/s ({min(totals):.2f} s)"),
+            Figure("DICOM row_data: time to first byte, best of the same GETs", f"{min(firsts) * 1000:.0f} ms"),
+            Figure("DICOM row_data: server peak RSS (VmHWM) after those GETs; RSS before them",
+                   f"{peak:.0f} MB; {before:.0f} MB", "flat: a frame at a time")]
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -187,10 +249,19 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
-    sizes = SMOKE if parser.parse_args(argv).smoke else FULL
-    figures = [bench_generation(sizes["gen_rows"]), *bench_serving(sizes["serve_rows"]),
-               bench_end_to_end(sizes["e2e_rows"]), bench_memory(sizes["memory_rows"]),
-               *bench_request_rates(sizes["load_seconds"], sizes["load_clients"])]
+    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom"),
+                        action="append", help="run only these measures (repeatable; default: all)")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    measures = {
+        "generation": lambda: [bench_generation(sizes["gen_rows"])],
+        "serving": lambda: bench_serving(sizes["serve_rows"]),
+        "end-to-end": lambda: [bench_end_to_end(sizes["e2e_rows"])],
+        "memory": lambda: [bench_memory(sizes["memory_rows"])],
+        "rates": lambda: bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
+        "dicom": lambda: bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"]),
+    }
+    figures = [f for name, measure in measures.items() if not args.only or name in args.only for f in measure()]
     print(f"Machine: {machine()}\n")
     print("| measure | result | goal |\n| --- | --- | --- |")
     for f in figures:

@@ -21,6 +21,9 @@ from strategies.served_world import resolve_world
 
 DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
 CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so exports span several files
+# The in-process target's URL host never changes, so the suite reuses its exports across tests: one
+# signing key for all its mocks keeps the signed URLs (row_data) of a reused export valid.
+CONTRACT_SIGNING_KEY = b"lbmock contract suite signing key"
 TARGETS = ("mock", "server", "live")
 
 
@@ -146,6 +149,7 @@ def lb_target(request: pytest.FixtureRequest, lb_world: World) -> Iterator[Targe
             kw = server.client_kwargs
             yield Target("server", kw["endpoint"], kw["rest_endpoint"], server.api_key, server.project_id, lb_world)
     else:
-        with MockLabelbox(lb_world, file_bytes=CONTRACT_FILE_BYTES, restrict_key=True) as mock:
+        with MockLabelbox(lb_world, file_bytes=CONTRACT_FILE_BYTES, restrict_key=True,
+                          signing_key=CONTRACT_SIGNING_KEY) as mock:
             yield Target("mock", DEFAULT_ENDPOINT, "https://api.labelbox.com/api/v1", mock.api_key,
                          mock.project_id, lb_world)

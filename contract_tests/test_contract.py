@@ -37,6 +37,7 @@ PLANES = {"Axial": "axial", "Sagittal": "sagittal", "Coronal": "coronal"}
 WORKFLOW = {"ToLabel": "TO_LABEL", "InReview": "IN_REVIEW", "InRework": "IN_REWORK", "Done": "DONE"}
 SAMPLE_LABELS = 8  # labels whose legacy frames are fetched per test
 SAMPLE_MASKS = 6  # mask (feature, frame) pairs downloaded per test
+SAMPLE_DICOM = 2  # data rows whose row_data (a whole volume) is downloaded per test
 SDK_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z$")  # what the SDK parses
 
 
@@ -571,6 +572,54 @@ def test_masks_decode_and_agree_between_formats(lb_target):
             compared += 1
     if not compared:
         pytest.skip("no mask appears in both exports")
+
+
+# ---------------------------------------------------------------- the DICOM behind the labels
+
+
+def _mask_sizes(target: Any, row: dict) -> dict[str, tuple[int, int]]:
+    """(width, height) of one mask PNG per plane the row's first label has masks on."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for label in labels(row, target.project_id)[:1]:
+        for plane, _frame, _fid, obj in v2_objects(label):
+            if "mask" in obj and plane not in sizes:
+                sizes[plane] = _png(target, obj["mask"]["url"]).size
+    return sizes
+
+
+def _dicom_sample(target: Any) -> list[tuple[dict, dict[str, tuple[int, int]]]]:
+    """Rows with masks (and their mask sizes), smallest masks first: their volumes are downloaded."""
+    candidates = []
+    for row in full_export(target, urls=True):
+        if any("mask" in o for label in labels(row, target.project_id)[:1] for *_, o in v2_objects(label)):
+            candidates.append(row)
+        if len(candidates) >= 3 * SAMPLE_DICOM:
+            break
+    sized = [(row, _mask_sizes(target, row)) for row in candidates]
+    sized.sort(key=lambda pair: min(w * h for w, h in pair[1].values()))
+    return sized[:SAMPLE_DICOM]
+
+
+def test_row_data_downloads_as_dicom_matching_the_mask_planes(lb_target):
+    """row_data is a DICOM file (pydicom parses it, no Authorization sent); its Rows, Columns and
+    NumberOfFrames agree with every plane's mask PNG size and frame numbers (README conventions)."""
+    sample = _dicom_sample(lb_target)
+    if not sample:
+        pytest.skip("no data row of this project has a mask")
+    for row, sizes in sample:
+        header = _cached(lb_target, f"dicom:{row['data_row']['id']}", urls=True,
+                         compute=lambda r=row: lb_target.client.download_dicom(r["data_row"]["row_data"]))
+        where = f"data row {row['data_row']['id']}"
+        assert header.pixel_bytes in (0, 0xFFFFFFFF) or header.pixel_bytes >= header.rows * header.columns * \
+            header.frames, f"{where}: Pixel Data shorter than Rows x Columns x NumberOfFrames"
+        expected = {"Axial": (header.columns, header.rows), "Sagittal": (header.rows, header.frames),
+                    "Coronal": (header.columns, header.frames)}
+        for plane, size in sizes.items():
+            assert size == expected[plane], f"{where}: {plane} mask is {size}, the volume says {expected[plane]}"
+        counts = {"Axial": header.frames, "Sagittal": header.columns, "Coronal": header.rows}
+        for label in labels(row, lb_target.project_id):
+            for plane, frame, fid, _obj in v2_objects(label):
+                assert 1 <= frame <= counts[plane], f"{where}: {plane} frame {frame} of {fid} is outside the volume"
 
 
 # ---------------------------------------------------------------- error contract

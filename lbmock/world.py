@@ -208,6 +208,65 @@ class Volume:
         raise KeyError(name)
 
 
+# ---------------------------------------------------------------- the DICOM series behind a row
+#
+# Numbers are Python floats whose shortest repr is a short decimal (0.734, -12.5): they are
+# written to DICOM's decimal strings exactly, so every reader parses back the very same floats.
+
+Modality = Literal["CT", "MR"]
+Vector = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesGeometry:
+    """Where the voxels are, in DICOM patient coordinates (LPS, millimetres).
+
+    ``row_cosine`` is the direction of increasing column index (DICOM's
+    ImageOrientationPatient[0:3]), ``column_cosine`` that of increasing row
+    index ([3:6]).  ``row_spacing`` is the distance between rows and
+    ``column_spacing`` between columns (PixelSpacing, in that order).
+    Frame ``f`` (1-based, file order) is centred on
+    ``origin + (f - 1) * slice_step * (row_cosine x column_cosine)``;
+    ``slice_step`` is negative when positions run against frame order.
+    """
+
+    row_cosine: Vector
+    column_cosine: Vector
+    row_spacing: float
+    column_spacing: float
+    slice_step: float
+    origin: Vector
+
+    @property
+    def slice_thickness(self) -> float:
+        return abs(self.slice_step)
+
+
+@dataclass(frozen=True, slots=True)
+class DicomSeries:
+    """One multi-frame DICOM image: the volume behind a data row."""
+
+    volume: Volume
+    modality: Modality
+    patient_id: str
+    patient_name: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    frame_of_reference_uid: str
+    acquired_at: int  # epoch ms: study, series, acquisition and content date/time
+    geometry: SeriesGeometry
+    rescale_slope: float
+    rescale_intercept: float
+    window_center: float
+    window_width: float
+    noise_seed: int  # the phantom's noise, frame by frame
+
+    @property
+    def rescale_type(self) -> str:
+        return "HU" if self.modality == "CT" else "US"  # US: unspecified units
+
+
 @dataclass(frozen=True, slots=True)
 class Polyline:
     points: tuple[tuple[float, float], ...]  # (x, y) in plane pixels
@@ -419,7 +478,6 @@ class DataRow:
     id: str
     global_key: str | None
     external_id: str | None
-    row_data: str
     dataset: Dataset
     created_at: int
     updated_at: int
@@ -429,6 +487,7 @@ class DataRow:
     attachments: tuple[Attachment, ...]
     memberships: tuple[ProjectRow, ...]
     embedding_seed: int
+    series: DicomSeries  # the multi-frame DICOM image behind the row; row_data (a signed URL) is rendered
 
     @property
     def primary(self) -> ProjectRow:

@@ -33,6 +33,8 @@ class Option:
     check: Callable[[str, Any], Any]  # (option name, JSON value) -> value, or SpecError
     from_text: Callable[[str], Any] = lambda text: text  # command-line text -> JSON value
     unset: str = ""  # what a default of None means, for --help
+    flag: str | None = None  # the command-line flag, when not the field's name
+    repeatable: bool = False  # a flag given once per value (a tuple of them)
 
 
 def _whole(lo: int | None = None, hi: int | None = None) -> Callable[[str, Any], int]:
@@ -59,6 +61,21 @@ def _optional_text(name: str, value: Any) -> str | None:
     return value
 
 
+def _dicom_variants(name: str, value: Any) -> tuple[str, ...]:
+    """Variant names as a tuple in catalogue order (so equal choices make equal specs)."""
+    from lbmock.dicom.series import VARIANTS, check_variants
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise SpecError(f"{name} must be a list of variant names ({', '.join(VARIANTS)}), got {value!r}")
+    if not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{name} must be a list of variant names, got {value!r}")
+    try:
+        chosen = check_variants(value)
+    except ValueError as exc:
+        raise SpecError(f"{name}: {exc}") from None
+    return tuple(v for v in VARIANTS if v in chosen)
+
+
 QUALITY_MODES = tuple(mode.value for mode in QualityMode)
 MAX_PROJECTS = 10
 
@@ -70,9 +87,9 @@ def _quality(name: str, value: Any) -> str:
 
 
 def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None,
-           unset: str = "") -> dict:
+           unset: str = "", flag: str | None = None, repeatable: bool = False) -> dict:
     """Field metadata of a world option (``unset``: what a default of None means)."""
-    return {"option": Option(help, check, from_text or (lambda text: text), unset)}
+    return {"option": Option(help, check, from_text or (lambda text: text), unset, flag, repeatable)}
 
 
 @dataclass(frozen=True)
@@ -91,10 +108,14 @@ class WorldSpec:
     projects: int = field(default=1, metadata=option(
         "projects sharing the datasets (ids from the seed; --project-id names the first)",
         _whole(1, MAX_PROJECTS), _int_text))
+    dicom_variants: tuple[str, ...] = field(default=(), metadata=option(
+        "a hostile DICOM variant every row's series shows (repeatable): reversed-slices, anisotropic, "
+        "offset-origin, mr-rescale, oblique", _dicom_variants, lambda text: [text], unset="none",
+        flag="--dicom-variant", repeatable=True))
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            f.metadata["option"].check(f.name, getattr(self, f.name))
+        for f in dataclasses.fields(self):  # checked, and normalised (JSON lists become tuples: specs are keys)
+            object.__setattr__(self, f.name, f.metadata["option"].check(f.name, getattr(self, f.name)))
 
     @staticmethod
     def options() -> list[tuple[str, Any, Option]]:
@@ -120,13 +141,24 @@ class WorldSpec:
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     """``--seed``, ``--rows``, ``--project-id`` ... : one argument per world option."""
     for name, default, opt in WorldSpec.options():
+        flag = opt.flag or "--" + name.replace("_", "-")
+        if opt.repeatable:  # each value checked alone (from_text makes it a one-item list)
+            parser.add_argument(flag, dest=name, action="append", default=None, metavar="NAME",
+                                help=f"{opt.help} (default: {opt.unset})", type=_argument_type(name, opt))
+            continue
         shown = "%(default)s" if default is not None else opt.unset
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=default,
+        parser.add_argument(flag, dest=name, default=default,
                             help=f"{opt.help} (default: {shown})", type=_argument_type(name, opt))
 
 
 def world_spec_from_args(args: argparse.Namespace) -> WorldSpec:
-    return WorldSpec(**{name: getattr(args, name) for name, _d, _o in WorldSpec.options()})
+    values = {}
+    for name, default, opt in WorldSpec.options():
+        value = getattr(args, name)
+        if opt.repeatable:  # one checked tuple per flag given
+            value = default if value is None else tuple(v for given in value for v in given)
+        values[name] = value
+    return WorldSpec(**values)
 
 
 def _argument_type(name: str, opt: Option) -> Callable[[str], Any]:

@@ -13,6 +13,7 @@ an endpoint.
 from __future__ import annotations
 
 import functools
+import io
 import re
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from lbmock.render.common import DEFAULT_STORAGE_BASE, STORAGE_PREFIX
 from lbmock.world import World
 from lbmock.world_spec import WorldSpec
 from mockserver.app import create_app
@@ -31,7 +33,8 @@ from strategies.served_world import resolve_world
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LABELBOX_HOSTS = re.compile(r"^https?://(api|app|editor)\.labelbox\.com(:\d+)?/")
+LABELBOX_HOSTS = re.compile(r"^https?://(api|app|editor|storage)\.labelbox\.com(:\d+)?/")
+STORAGE_HOST = "storage.labelbox.com"  # row_data: the app serves it under STORAGE_PREFIX
 DEFAULT_KEY = "lbmock-test-key"
 DEFAULT_ROWS = 20
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
@@ -117,6 +120,34 @@ class _Served:
             self.app.extensions["lbmock"] = self.backend
 
 
+class _IterableReader(io.RawIOBase):
+    """A streamed WSGI response as a raw file, for ``responses`` to hand to ``requests``."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._chunks = response.iter_encoded()
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+        super().close()
+
+
 class MockLabelbox(_Served):
     """In-process Labelbox on the real hostnames; a context manager and a decorator.
 
@@ -137,13 +168,18 @@ class MockLabelbox(_Served):
         self.api_key = api_key
         self._responses: Any = None
 
-    def _dispatch(self, request: Any) -> tuple[int, dict[str, str], bytes]:
+    def _dispatch(self, request: Any) -> tuple[int, dict[str, str], bytes | io.BufferedReader]:
         parts = urlsplit(request.url)
         body = request.body.encode() if isinstance(request.body, str) else request.body
+        storage = parts.hostname == STORAGE_HOST
         response = self.app.test_client().open(
-            path=parts.path, query_string=parts.query, method=request.method, headers=dict(request.headers),
-            data=body, base_url=f"{parts.scheme}://{parts.netloc}",
-            environ_overrides={"lbmock.backend": self.backend})
+            path=STORAGE_PREFIX + parts.path if storage else parts.path, query_string=parts.query,
+            method=request.method, headers=dict(request.headers), data=body,
+            base_url=f"{parts.scheme}://{parts.netloc}", buffered=not storage,
+            environ_overrides={"lbmock.backend": self.backend, "lbmock.storage_base": DEFAULT_STORAGE_BASE})
+        if storage:  # DICOM volumes stream through, never held whole (hundreds of MB)
+            headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP - {"content-length"}}
+            return response.status_code, headers, io.BufferedReader(_IterableReader(response), 1 << 20)
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
         return response.status_code, headers, response.get_data()
 

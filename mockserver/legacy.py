@@ -4,7 +4,7 @@ served from cache on the next call with the same filters (as Labelbox does)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from lbmock.export import LegacyWindow
 from lbmock.render.common import Urls
@@ -25,7 +25,7 @@ class LegacyExport:
     def key(self) -> dict:
         """What identifies the export for its client: the same window and links reuse it."""
         return {"created": range_json(self.window.created), "last_activity": range_json(self.window.last_activity),
-                "urls": asdict(self.urls), "project_id": self.project_id}
+                "urls": self.urls.to_json(), "project_id": self.project_id}
 
     def spec(self) -> dict:
         return {**self.key(), "transition": self.transition.to_json(), "started": self.started}

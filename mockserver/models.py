@@ -8,18 +8,20 @@ pytest plugin drive the same :class:`MockBackend`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import orjson
 
 from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
 from lbmock.ids import base36, row_index_of
-from lbmock.render.common import Urls
+from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
@@ -191,7 +193,8 @@ class MockBackend:
 
     def _lines(self, task: ExportTask, stream: str) -> Callable[[], Iterator[bytes]]:
         world = self.world
-        return lambda: stream_lines(world, task, stream)
+        signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
+        return lambda: stream_lines(world, signed, stream)
 
     def file_bytes_of(self, task: ExportTask, stream: str, export_file: ExportFile) -> Iterator[bytes]:
         """The bytes of one export file: a byte range of the spooled stream."""
@@ -233,7 +236,27 @@ class MockBackend:
         if project is None:
             raise NotFound(f"project {export.project_id}")
         rows = (world.row(i) for i in range(len(world)) if world.in_project_at(project.id, i))
-        return legacy_array_chunks(project, rows, export.window, export.urls)
+        return legacy_array_chunks(project, rows, export.window,
+                                   self.signed_urls(export.urls, int(export.started * 1000)))
+
+    # ------------------------------------------------------------ DICOM files (row_data)
+
+    def signed_urls(self, urls: Urls, at_ms: int) -> Urls:
+        """``urls`` whose storage links (row_data) are signed as of ``at_ms``.
+
+        An export signs as of its creation, not of the request, so every worker
+        renders a task's rows with identical bytes.
+        """
+        return replace(urls, sign=functools.partial(self.signer.sign, now=at_ms / 1000))
+
+    def dicom_row(self, org_id: str, file_name: str) -> DataRow:
+        """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""
+        if org_id != self.world.project.organization.id:
+            raise NotFound(org_id)
+        row = self.row_for_id(file_name[:25])  # a row id is 25 characters
+        if file_name != dicom_file_name(row):
+            raise NotFound(file_name)
+        return row
 
 
 def _new_id() -> str:

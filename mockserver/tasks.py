@@ -40,7 +40,7 @@ class ExportTask:
         """Everything that defines the task, as JSON: workers rebuild it from this."""
         f = self.filters
         return {
-            "name": self.name, "params": asdict(self.params), "urls": asdict(self.urls),
+            "name": self.name, "params": asdict(self.params), "urls": self.urls.to_json(),
             "created_at": self.created_at, "started": self.started, "streamable": self.streamable,
             "transition": self.transition.to_json(), "failed": self.failed, "error_every": self.error_every,
             "filters": {

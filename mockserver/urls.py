@@ -6,7 +6,7 @@ Find any endpoint here in one hop; its handler lives in
 
 from __future__ import annotations
 
-from mockserver.handlers import admin, files, frames, graphql, landing, masks
+from mockserver.handlers import admin, files, frames, graphql, landing, masks, storage
 
 ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     "graphql": [
@@ -17,6 +17,9 @@ ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
         ("/files/legacy/<export_id>", files.legacy_file, ["GET"]),
         ("/api/v1/export-results/<task_id>/<org_id>", files.export_results, ["GET"]),
         ("/api/v1/export-errors/<task_id>/<org_id>", files.export_errors, ["GET"]),
+    ],
+    "storage": [  # row_data: /storage is STORAGE_PREFIX (lbmock.render.common)
+        ("/storage/<org_id>/<file_name>", storage.dicom_file, ["GET", "HEAD"]),
     ],
     "frames": [
         ("/v1/frames/<label_id>", frames.label_frames, ["GET"]),

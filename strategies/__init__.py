@@ -22,10 +22,11 @@ Modules: ``vocabulary`` (words, people, salts, time units), ``projects``
 """
 
 from strategies.annotations import answers, features, labels, mask_shapes, polylines, volumes
+from strategies.dicom import dicom_geometries, dicom_series
 from strategies.payloads import export_params, export_v2_rows, frame_records, legacy_rows, mask_pngs
 from strategies.projects import classification_schemas, projects, tools
 from strategies.provider import derive_seed, draw_seeded
-from strategies.rows import data_rows, worlds
+from strategies.rows import data_rows, dicom_volumes, worlds
 from strategies.served_world import SeededRows, resolve_world, seeded_world
 from strategies.workflow import workflow_histories
 
@@ -35,6 +36,9 @@ __all__ = [
     "classification_schemas",
     "data_rows",
     "derive_seed",
+    "dicom_geometries",
+    "dicom_series",
+    "dicom_volumes",
     "draw_seeded",
     "export_params",
     "export_v2_rows",

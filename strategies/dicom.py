@@ -42,7 +42,7 @@ ROTATIONS = ((Decimal("0.6"), Decimal("0.8")), (Decimal("0.8"), Decimal("0.6")),
 CT_WINDOWS = ((40.0, 400.0), (50.0, 350.0), (60.0, 600.0), (300.0, 1500.0))  # HU: soft tissue .. bone
 MR_WINDOWS = ((600.0, 1200.0), (700.0, 1600.0), (800.0, 2000.0))
 MR_SLOPES = (0.5, 0.25, 2.0, 1.5)
-MR_INTERCEPTS = (-100.0, 12.5, -7.25, 250.0)
+MR_INTERCEPTS = (-100.0, -12.5, -7.25, -250.0)  # <= 0: air (0) stays a non-negative stored value
 CT_INTERCEPT = -1024.0  # stored 0 is -1024 HU: air (-1000 HU) stays non-negative, unsigned
 
 
@@ -109,7 +109,7 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
     )
 
 
-def _variants(c: Choices, variants: object) -> frozenset[str]:
+def draw_variants(c: Choices, variants: object) -> frozenset[str]:
     if variants is None:  # any mix; each off shrinks towards plain
         return frozenset(v for v in VARIANTS if c.boolean())
     return check_variants(variants)
@@ -123,7 +123,7 @@ def dicom_geometries(draw: st.DrawFn, variants: object = None) -> SeriesGeometry
     (see :data:`lbmock.dicom.series.VARIANTS`) gives exactly those.
     """
     c = Choices(draw)
-    return draw_series_geometry(c, _variants(c, variants))
+    return draw_series_geometry(c, draw_variants(c, variants))
 
 
 @st.composite
@@ -133,5 +133,6 @@ def dicom_series(draw: st.DrawFn, volume: Volume | None = None, variants: object
     ``volume`` fixes the size (else one is drawn as data rows draw it).
     """
     c = Choices(draw)
-    chosen = _variants(c, variants)
+    chosen = draw_variants(c, variants)
     return draw_dicom_series(c, volume or draw_volume(c), chosen, 1_700_000_000_000)
+

@@ -8,6 +8,7 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from lbmock import ids, medical
+from lbmock.dicom.series import check_variants
 from lbmock.world import (
     Attachment,
     DataRow,
@@ -25,6 +26,7 @@ from lbmock.world import (
 )
 from strategies.annotations import draw_label, draw_volume
 from strategies.choices import Choices
+from strategies.dicom import draw_dicom_series, draw_variants
 from strategies.projects import catalog_slices, projects, sibling_project
 from strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
 from strategies.workflow import draw_workflow_history, reviews_of
@@ -88,9 +90,10 @@ def draw_project_row(c: Choices, project: Project, volume: Volume, minter: ids.I
     return ProjectRow(project.id, c.pick(project.batches), status, history, labels, c.integer(1, 5))
 
 
-def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Project, ...] = ()) -> DataRow:
+def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Project, ...] = (),
+                  dicom_variants: frozenset[str] = frozenset(), volume: Volume | None = None) -> DataRow:
     status = c.pick(STATUSES)
-    volume = draw_volume(c)
+    volume = volume or draw_volume(c)
     created = project.created_at + c.integer(0, 180 * DAY)
     minter = ids.IdMinter(index + 1, c.integer(0, SALT_MAX))
     row_id = minter.mint(created)
@@ -115,25 +118,28 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     for other in others:
         if row_joins(other.id, index):
             memberships.append(draw_project_row(c, other, volume, minter, created))
+    series = draw_dicom_series(c, volume, dicom_variants, created)  # last: no earlier draw changed
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
         external_id=f"{stem}.dcm" if has_external else None,
-        row_data=f"https://storage.googleapis.com/lbmock-dicom/{folder}/{stem}.dcm",
         dataset=dataset, created_at=created, updated_at=updated, created_by=created_by, volume=volume,
         metadata=metadata, attachments=attachments, memberships=tuple(memberships), embedding_seed=embedding_seed,
+        series=series,
     )
 
 
 @st.composite
-def data_rows(draw: st.DrawFn, project: Project, index: int = 0, others: tuple[Project, ...] = ()) -> DataRow:
+def data_rows(draw: st.DrawFn, project: Project, index: int = 0, others: tuple[Project, ...] = (),
+              dicom_variants: object = ()) -> DataRow:
     """Data row number ``index`` of ``project`` (and maybe of the ``others``): a DICOM
     series, its workflow and labels in each project.
 
     ToLabel rows have no label; every other status has one, or in consensus
     and benchmark projects sometimes several.  Every id the row owns encodes
-    ``index`` (see :mod:`lbmock.ids`).
+    ``index`` (see :mod:`lbmock.ids`).  ``dicom_variants`` names hostile
+    variants every row's series shows (:data:`lbmock.dicom.series.VARIANTS`).
     """
-    return draw_data_row(Choices(draw), project, index, others)
+    return draw_data_row(Choices(draw), project, index, others, check_variants(dicom_variants))
 
 
 METADATA_NUMBERS = (0.5, 0.625, 1.0, 1.25, 2.5, 3.0, 5.0)
@@ -176,18 +182,39 @@ def draw_attachments(c: Choices, minter: ids.IdMinter, created: int) -> tuple[At
 
 @st.composite
 def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5, project_id: str | None = None,
-           quality: QualityMode | None = None, n_projects: int | None = None) -> World:
+           quality: QualityMode | None = None, n_projects: int | None = None, dicom_variants: object = ()) -> World:
     """Projects and ``min_rows..max_rows`` data rows, for ``@given`` tests.
 
     ``quality`` and ``n_projects`` fix the quality mode and the number of
     projects; left ``None``, they are drawn (any mode, one or two projects), so
     consumers meet rows labelled several times and rows in several projects.
+    ``dicom_variants``: hostile DICOM variants every row's series shows.
     """
+    variants = check_variants(dicom_variants)
     n_rows = draw(st.integers(min_rows, max_rows))
     mode = quality if quality is not None else draw(st.sampled_from(tuple(QualityMode)))
     count = n_projects if n_projects is not None else draw(st.integers(1, 2))
     project = draw(projects(project_id, mode))
     others = tuple(sibling_project(project, draw(projects(None, mode, k))) for k in range(1, count))
     c = Choices(draw)
-    rows = tuple(draw_data_row(c, project, i, others) for i in range(n_rows))
+    rows = tuple(draw_data_row(c, project, i, others, variants) for i in range(n_rows))
     return World(project, rows, projects=(project, *others), slices=catalog_slices(project, draw(salts())))
+
+
+SMALL_SIDES = (8, 16, 24, 32, 48)
+
+
+@st.composite
+def dicom_volumes(draw: st.DrawFn, variants: object = None, max_slices: int = 24) -> DataRow:
+    """A data row with a small volume (8 to 48 pixels a side): its DICOM series and its labels.
+
+    What a converter consumes, small enough to materialise: render its file
+    with :func:`lbmock.dicom.part10.part10_bytes`, its label map with
+    :func:`lbmock.render.labelmap.label_slices`.  ``variants`` as for
+    :func:`strategies.dicom.dicom_series` (None: any mix).
+    """
+    project = draw(projects())
+    c = Choices(draw)
+    chosen = draw_variants(c, variants)
+    volume = Volume(rows=c.pick(SMALL_SIDES), cols=c.pick(SMALL_SIDES), slices=c.integer(1, max_slices))
+    return draw_data_row(c, project, 0, (), chosen, volume)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from lbmock.dicom.series import check_variants
 from lbmock.ids import MAX_ROWS
 from lbmock.world import DataRow, Project, QualityMode, World
 from lbmock.world_spec import MAX_PROJECTS, WorldSpec
@@ -23,13 +24,14 @@ class SeededRows:
     """A read-only sequence of data rows drawn on demand, with a small LRU cache."""
 
     def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512,
-                 others: tuple[Project, ...] = ()) -> None:
+                 others: tuple[Project, ...] = (), dicom_variants: frozenset[str] = frozenset()) -> None:
         if not 0 <= n_rows <= MAX_ROWS:
             raise ValueError(f"rows must be between 0 and {MAX_ROWS}, got {n_rows}")
         self.project = project
         self.others = others
         self.seed = seed
         self.n_rows = n_rows
+        self.dicom_variants = dicom_variants
         self._cache: OrderedDict[int, DataRow] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -51,7 +53,7 @@ class SeededRows:
                 return row
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
         row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
-                               self.others)
+                               self.others, self.dicom_variants)
         with self._lock:
             self._cache[index] = row
             if len(self._cache) > self._cache_size:
@@ -64,12 +66,14 @@ class SeededRows:
 
 
 def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
-                 quality: QualityMode | str = QualityMode.NONE, n_projects: int = 1) -> World:
+                 quality: QualityMode | str = QualityMode.NONE, n_projects: int = 1,
+                 dicom_variants: object = ()) -> World:
     """The world for ``seed``: same strategies as ``@given``, drawn deterministically.
 
     ``quality`` makes every project a consensus or benchmark project;
     ``n_projects`` projects share the first one's datasets (their ids come
-    from the seed; ``project_id`` names the first).
+    from the seed; ``project_id`` names the first); ``dicom_variants`` names
+    the hostile DICOM variants every row's series shows.
     """
     mode = QualityMode(quality)
     if not 1 <= n_projects <= MAX_PROJECTS:
@@ -78,10 +82,12 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
     others = tuple(sibling_project(project, draw_seeded(projects(None, mode, k), derive_seed(seed, "project", k)))
                    for k in range(1, n_projects))
     slices = catalog_slices(project, derive_seed(seed, "slices") % SALT_MAX)
-    return World(project, SeededRows(project, seed, n_rows, others=others), seed=seed,
+    return World(project, SeededRows(project, seed, n_rows, others=others,
+                                       dicom_variants=check_variants(dicom_variants)), seed=seed,
                  projects=(project, *others), slices=slices)
 
 
 def resolve_world(spec: WorldSpec) -> World:
     """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
-    return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality, n_projects=spec.projects)
+    return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality, n_projects=spec.projects,
+                        dicom_variants=spec.dicom_variants)

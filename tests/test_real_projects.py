@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from labelbox.schema.asset_attachment import AttachmentType
 
+from contract_tests.wire import placeholder_sign, unsigned
 from lbmock import medical
 from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, slice_filters, v2_lines
 from lbmock.render.common import Urls
@@ -277,8 +278,11 @@ def test_data_row_query_leaves_unset_ids_null(client):
     row = next(r for r in world if r.external_id is None)
     _status, body = gql(http, "query($id: ID!){dataRow(where: {id: $id}){id externalId globalKey rowData}}",
                         {"id": row.id})
-    assert body["data"]["dataRow"] == {"id": row.id, "externalId": None, "globalKey": row.global_key,
-                                       "rowData": row.row_data}
+    got = body["data"]["dataRow"]
+    # rowData: the row's DICOM file on this server, signed as of the request (compared unsigned)
+    expected = Urls.served_at("http://localhost", sign=placeholder_sign).row_data(world.project.organization.id, row)
+    assert {**got, "rowData": unsigned(got["rowData"])} == {"id": row.id, "externalId": None,
+                                                            "globalKey": row.global_key, "rowData": expected}
     _status, body = gql(http, "query($id: ID!){dataRow(where: {id: $id}){id}}", {"id": row.labels[0].id
                                                                                if row.labels else "cl0nope"})
     assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"

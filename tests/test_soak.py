@@ -27,6 +27,7 @@ import labelbox as lb
 import orjson
 import pytest
 
+from contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -169,7 +170,8 @@ def client_specs(world, n: int) -> list[dict]:
 
 def expected_rows(world, spec: dict, base_url: str) -> list[dict]:
     filters = expected_filters(spec["filters"])
-    lines = v2_lines(world, selected_rows(world, filters), ExportParams(**spec["params"]), Urls(api_base=base_url))
+    lines = v2_lines(world, selected_rows(world, filters), ExportParams(**spec["params"]),
+                       Urls.served_at(base_url, sign=placeholder_sign))
     return [orjson.loads(line) for line in lines]
 
 
@@ -199,7 +201,8 @@ def wrong_rows(exports: list[list[dict]] | None, want: list[dict]) -> int:
     content or order, an extra row, or one missing from an export that completed.  (The rows of
     exports a client never finished are reported with its error, not counted here.)"""
     wrong = 0
-    for got in exports or []:
+    for received in exports or []:
+        got = [orjson.loads(unsigned(orjson.dumps(row))) for row in received]  # signed row_data: per task
         wrong += sum(1 for a, b in zip(got, want, strict=False) if a != b) + abs(len(got) - len(want))
     return wrong
 

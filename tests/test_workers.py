@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import requests
 
-from contract_tests.wire import HttpTransport, Reply, WireClient, start_serve, workflow_item
+from contract_tests.wire import HttpTransport, Reply, WireClient, start_serve, unsigned, workflow_item
 from lbmock.export import ExportFilters, selected_rows
 from lbmock.world import WorkflowStatus
 from strategies import seeded_world
@@ -64,7 +64,8 @@ def test_steps_on_different_workers_give_single_worker_bytes():
         spread = False
         for _ in range(12):
             data, workers = run_export(base, project)
-            assert data == single  # byte-identical, whichever workers answered
+            # byte-identical, whichever workers answered (row_data is signed per server key and task)
+            assert unsigned(data) == unsigned(single)
             seen |= set().union(*workers.values())
             # the task was created on one worker and polled or downloaded on another
             spread = spread or bool((workers["poll"] | workers["download"]) - workers["create"])
@@ -80,3 +81,8 @@ def test_steps_on_different_workers_give_single_worker_bytes():
         assert statuses.count(429) == 1
         polls = [a["shouldPoll"] for _ in range(2) for a in client.legacy_export().answers]
         assert polls == [True, False, False]
+        # State-manager transitions too: set through one worker, honoured by every worker's status reads.
+        requests.post(f"{base}/_mock/state-manager/set-transition", timeout=10, json={
+            "model_name": "export-task", "transition": {"progression": "manual", "times": 2}})
+        task_id = client.create_export()
+        assert [client.created_tasks(task_id)[0]["status"] for _ in range(3)] == ["IN_PROGRESS"] * 2 + ["COMPLETE"]

@@ -4,6 +4,7 @@ transport protocol (``client``, ``transport``), recording with secrets stripped
 
 from contract_tests.wire.client import (
     ContractViolation,
+    DicomHeader,
     GraphQLFailure,
     LegacyExport,
     Stream,
@@ -34,7 +35,7 @@ from contract_tests.wire.documents import (
     ids_item,
     workflow_item,
 )
-from contract_tests.wire.recording import Recorder, scrub, secret_param, strip_url
+from contract_tests.wire.recording import Recorder, placeholder_sign, scrub, secret_param, strip_url, unsigned
 from contract_tests.wire.serve import ServedProcess, start_serve
 from contract_tests.wire.transport import FlaskTransport, HttpTransport, Reply, Transport
 
@@ -42,8 +43,8 @@ __all__ = [
     "CATALOG_EXPORT", "CREATED_TASKS", "CURRENT_USER", "EXPORT", "FROM_LINE", "FROM_OFFSET", "GET_PROJECT",
     "GET_USER", "HEADER",
     "LEGACY_EXPORT", "LEGACY_SDK_VERSION", "PARAM_FLAGS", "SDK_VERSION", "TASK_STATUSES", "WORKFLOW_STATUSES",
-    "ContractViolation", "FlaskTransport", "GraphQLFailure", "HttpTransport", "LegacyExport", "Recorder", "Reply",
-    "ServedProcess", "Stream", "StreamFile", "TaskWait", "Transport", "WireClient", "catalog_export_variables",
-    "dataset_item", "date_item", "export_variables",
-    "ids_item", "scrub", "secret_param", "start_serve", "strip_url", "workflow_item",
+    "ContractViolation", "DicomHeader", "FlaskTransport", "GraphQLFailure", "HttpTransport", "LegacyExport",
+    "Recorder", "Reply", "ServedProcess", "Stream", "StreamFile", "TaskWait", "Transport", "WireClient",
+    "catalog_export_variables", "dataset_item", "date_item", "export_variables", "ids_item", "placeholder_sign",
+    "scrub", "secret_param", "start_serve", "strip_url", "unsigned", "workflow_item",
 ]

@@ -67,6 +67,8 @@ class FlaskTransport:
     def request(self, method: str, url: str, *, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None) -> Reply:
         parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        # Labelbox's storage host (in-process row_data) is the app's /storage routes
+        prefix = "/storage" if parts.hostname == "storage.labelbox.com" else ""
+        path = prefix + parts.path + (f"?{parts.query}" if parts.query else "")
         resp = self.client.open(path, method=method, data=body, headers=dict(headers or {}))
         return Reply(resp.status_code, resp.get_data(), resp.headers)

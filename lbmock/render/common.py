@@ -6,22 +6,52 @@ link (frames, masks, editor) at itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from lbmock.world import Answer, Option
+from lbmock.world import Answer, DataRow, Option
 
 DEFAULT_API_BASE = "https://api.labelbox.com"
 DEFAULT_EDITOR_BASE = "https://editor.labelbox.com"
+DEFAULT_STORAGE_BASE = "https://storage.labelbox.com"  # where Labelbox serves uploaded assets
+STORAGE_PREFIX = "/storage"  # the storage routes' path on the mock's own base URL
 
 
 @dataclass(frozen=True, slots=True)
 class Urls:
-    """Where exported links point.  The server passes its own base URL."""
+    """Where exported links point.  The server passes its own base URL.
+
+    ``sign`` (the server's, never serialised) turns a storage path into a
+    signed, expiring path-and-query; without it storage URLs are unsigned.
+    """
 
     api_base: str = DEFAULT_API_BASE
     editor_base: str = DEFAULT_EDITOR_BASE
+    storage_base: str = DEFAULT_STORAGE_BASE
+    sign: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def served_at(cls, base_url: str, storage_base: str | None = None,
+                  sign: Callable[[str], str] | None = None) -> Urls:
+        """Links of a mock served at ``base_url``: DICOM files under ``<base_url>/storage`` unless
+        ``storage_base`` says otherwise (in-process: Labelbox's storage host)."""
+        return cls(api_base=base_url, storage_base=storage_base or base_url + STORAGE_PREFIX, sign=sign)
+
+    def to_json(self) -> dict:
+        """The bases, as stored with a task (the signer is attached again when rendering)."""
+        return {"api_base": self.api_base, "editor_base": self.editor_base, "storage_base": self.storage_base}
+
+    def row_data(self, org_id: str, row: DataRow) -> str:
+        """The row's DICOM file, as Labelbox-hosted assets are linked: ``<org>/<file name>``, signed.
+
+        The signature covers the (unquoted) path the mock routes, ``/storage/...``,
+        whichever base the URL is shown under.
+        """
+        path = f"{STORAGE_PREFIX}/{org_id}/{dicom_file_name(row)}"
+        query = self.sign(path)[len(path):] if self.sign is not None else ""
+        return self.storage_base + quote(path[len(STORAGE_PREFIX):]) + query
 
     def mask_v2(self, project_id: str, feature_id: str, frame: int) -> str:
         return (f"{self.api_base}/api/v1/projects/{quote(project_id)}/annotations/"
@@ -35,6 +65,11 @@ class Urls:
 
     def view_label(self, project_id: str, label_id: str) -> str:
         return f"{self.editor_base}?project={quote(project_id)}&label={label_id}"
+
+
+def dicom_file_name(row: DataRow) -> str:
+    """The name of a row's DICOM file in storage: ``<row id>-<external id>``, or ``<row id>.dcm``."""
+    return f"{row.id}-{row.external_id}" if row.external_id else f"{row.id}.dcm"
 
 
 def _utc(ms: int) -> datetime:

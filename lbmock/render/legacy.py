@@ -37,7 +37,7 @@ def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) 
     out = {
         "ID": label.id,
         "DataRow ID": row.id,
-        "Labeled Data": row.row_data,
+        "Labeled Data": urls.row_data(project.organization.id, row),
         "Label": {
             "objects": [],
             "classifications": [legacy_answer(a) for a in label.classifications],

@@ -177,7 +177,7 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
     data_row: dict = {"id": row.id}
     if row.global_key is not None:  # "If utilized" (export glossary)
         data_row["global_key"] = row.global_key
-    data_row["row_data"] = row.row_data
+    data_row["row_data"] = urls.row_data(shown[0].organization.id, row)
     if row.external_id is not None:
         data_row["external_id"] = row.external_id
     if params.data_row_details:

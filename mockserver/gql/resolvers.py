@@ -161,7 +161,9 @@ class Root:
         row = info.context.backend.row_for_id(where["id"])
         if row.id != where["id"]:  # the id of a label or feature of the row, not the row's
             raise NotFound(f"data row {where['id']}")
-        return data_row_view(row)
+        ctx = info.context  # rowData: signed as of now (no task to sign it as of)
+        return data_row_view(row, ctx.backend.signed_urls(ctx.urls, int(time.time() * 1000)),
+                             ctx.backend.world.project.organization.id)
 
     @staticmethod
     def customMetadataOntology(info):
@@ -269,9 +271,10 @@ def dataset_view(world: World, dataset: Dataset) -> dict:
             "rowCount": lambda info: world.row_count(dataset.id)}
 
 
-def data_row_view(row: DataRow) -> dict:
+def data_row_view(row: DataRow, urls: Urls, org_id: str) -> dict:
     return {
-        "id": row.id, "externalId": row.external_id, "globalKey": row.global_key, "rowData": row.row_data,
+        "id": row.id, "externalId": row.external_id, "globalKey": row.global_key,
+        "rowData": urls.row_data(org_id, row),
         "createdAt": row.created_at, "updatedAt": row.updated_at,
         "mediaAttributes": {"mimeType": "application/dicom"},
         "customMetadata": [{"schemaId": m.schema.schema_id, "value": metadata_value(m)} for m in row.metadata],

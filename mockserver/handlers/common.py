@@ -33,7 +33,9 @@ def base_url() -> str:
 
 
 def request_urls() -> Urls:
-    return Urls(api_base=base_url())
+    """Links for this request: the mock's own base URL; DICOM files under ``<base>/storage``,
+    except in-process, where they stay on Labelbox's storage host (intercepted too)."""
+    return Urls.served_at(base_url(), request.environ.get("lbmock.storage_base"))
 
 
 def small_number(text: str, max_digits: int = 18) -> int | None:

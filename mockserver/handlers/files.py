@@ -14,7 +14,8 @@ from mockserver.signing import SignatureError
 from mockserver.tasks import ERRORS, RESULT
 
 
-def _check_signature() -> Response | None:
+def check_signature() -> Response | None:
+    """None when the request's signed URL is valid (and fault expired-files is not set), else a 403."""
     if backend().faults.take(Fault.EXPIRED_FILES):
         return json_error(403, "signed URL refused: signed URL has expired", "EXPIRED")
     try:
@@ -25,7 +26,7 @@ def _check_signature() -> Response | None:
     return None
 
 
-def _truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
+def truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
     """Fault truncated-files: the body ends ``cut`` bytes short of its advertised range."""
     fault = backend().faults.take(Fault.TRUNCATED_FILES)
     if fault is None:
@@ -44,7 +45,7 @@ def _truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
 
 
 def export_file(task_id: str, stream: str, index: str) -> Response:
-    refused = _check_signature()
+    refused = check_signature()
     if refused:
         return refused
     if stream not in (RESULT, ERRORS):
@@ -58,18 +59,18 @@ def export_file(task_id: str, stream: str, index: str) -> Response:
     if index == "all":
         if plan is None:
             return Response(b"", mimetype=NDJSON)
-        body, size = _truncated(be.whole_stream(task, stream), plan.total_size)
+        body, size = truncated(be.whole_stream(task, stream), plan.total_size)
     else:
         number = small_number(index)
         if plan is None or number is None or number >= len(plan.files):
             return json_error(404, f"task {task_id} has no {stream} file {index}", "NOT_FOUND")
         chosen = plan.files[number]
-        body, size = _truncated(be.file_bytes_of(task, stream, chosen), chosen.offsets[1] - chosen.offsets[0] + 1)
+        body, size = truncated(be.file_bytes_of(task, stream, chosen), chosen.offsets[1] - chosen.offsets[0] + 1)
     return Response(body, mimetype=NDJSON, headers={"Content-Length": str(size)})
 
 
 def legacy_file(export_id: str) -> Response:
-    refused = _check_signature()
+    refused = check_signature()
     if refused:
         return refused
     try:

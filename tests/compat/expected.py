@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from contract_tests.wire import placeholder_sign
 from lbmock.export import ExportFilters, LegacyWindow, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -130,9 +131,14 @@ def expected_rows(world: World, filters: ExportFilters) -> list[DataRow]:
     return list(selected_rows(world, filters))
 
 
+def server_urls(base_url: str) -> Urls:
+    """Links as the server at ``base_url`` renders them, signed with the placeholder (see run_driver)."""
+    return Urls.served_at(base_url, sign=placeholder_sign)
+
+
 def rendered_rows(world: World, rows: Iterable[DataRow], params: ExportParams, base_url: str) -> list[dict]:
     """Rows exactly as the server should serve them (links point at the server)."""
-    return [json.loads(line) for line in v2_lines(world, rows, params, Urls(api_base=base_url))]
+    return [json.loads(line) for line in v2_lines(world, rows, params, server_urls(base_url))]
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from expected import server_urls
 from support import flow, releases
 
 from lbmock.export import ExportFilters, ExportScope, selected_rows, v2_lines
-from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import QualityMode
 
@@ -26,7 +26,7 @@ PARAMS = ExportParams(attachments=True, metadata_fields=True, data_row_details=T
 
 def rendered(world, filters: ExportFilters, scope: ExportScope, base_url: str) -> list[dict]:
     rows = selected_rows(world, filters, scope)
-    return [json.loads(line) for line in v2_lines(world, rows, PARAMS, Urls(api_base=base_url), scope)]
+    return [json.loads(line) for line in v2_lines(world, rows, PARAMS, server_urls(base_url), scope)]
 
 
 def labels_of(row: dict, project_id: str) -> list[dict]:
@@ -122,7 +122,9 @@ def test_get_data_row_reports_missing_ids_as_none(catalog, quality_world, releas
         record = flow(catalog["flows"], f"get_data_row:{row_id}")
         row = by_id[row_id]
         assert (record["external_id"], record["global_key"]) == (row.external_id, row.global_key)
-        assert record["row_data"] == row.row_data
+        # rowData: the row's DICOM file on this server, signed (compared with the placeholder signature)
+        assert record["row_data"] == server_urls(catalog["base_url"]).row_data(quality_world.project.organization.id,
+                                                                               row)
 
 
 @CATALOG

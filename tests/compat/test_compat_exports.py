@@ -25,11 +25,11 @@ from expected import (
     is_340,
     page_literals,
     rendered_rows,
+    server_urls,
 )
 from support import FILE_BYTES, REFERENCE_DOC, USER_TZ, extract_page_code, flow, releases
 
 from lbmock.export import v2_lines
-from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import WorkflowStatus
 
@@ -179,7 +179,7 @@ def test_stream_spans_several_files(flows, world, base_url, release):
     literals = page_literals(extract_page_code(REFERENCE_DOC.read_text(encoding="utf-8")))
     params = export_params(literals["export_params"], release)
     rows = expected_rows(world, export_filters(literals["filters"], release, USER_TZ))
-    size = sum(len(line) for line in v2_lines(world, rows, params, Urls(api_base=base_url)))
+    size = sum(len(line) for line in v2_lines(world, rows, params, server_urls(base_url)))
     assert record["total_size"] == size
     assert record["total_size"] > 2 * FILE_BYTES
 

