@@ -314,3 +314,17 @@ def test_unknown_paths_and_methods_are_json_4xx(client):
     for resp in (client.get("/nope"), client.get("/graphql"), client.delete("/v1/frames/x")):
         assert 400 <= resp.status_code < 500
         assert orjson.loads(resp.data)["error"]
+
+
+def test_create_app_takes_a_spec_world_or_backend_and_refuses_contradictions(world):
+    from lbmock.world_spec import WorldSpec
+    from mockserver import mock_labelbox
+
+    by_spec = create_app(WorldSpec(seed=SEED, rows=ROWS), ServerConfig(api_key="k"))
+    assert by_spec.test_client().get("/_mock/health").json["project_id"] == world.project.id
+    backend = by_spec.extensions["lbmock"]
+    assert create_app(backend).extensions["lbmock"] is backend
+    with pytest.raises(TypeError):  # a backend carries its own config: both at once could disagree
+        create_app(backend, ServerConfig(api_key="other"))
+    with pytest.raises(TypeError):  # a world, or seed/rows: not both
+        mock_labelbox(world, seed=1)

@@ -81,3 +81,8 @@ def test_steps_on_different_workers_give_single_worker_bytes():
         assert statuses.count(429) == 1
         polls = [a["shouldPoll"] for _ in range(2) for a in client.legacy_export().answers]
         assert polls == [True, False, False]
+        # State-manager transitions too: set through one worker, honoured by every worker's status reads.
+        requests.post(f"{base}/_mock/state-manager/set-transition", timeout=10, json={
+            "model_name": "export-task", "transition": {"progression": "manual", "times": 2}})
+        task_id = client.create_export()
+        assert [client.created_tasks(task_id)[0]["status"] for _ in range(3)] == ["IN_PROGRESS"] * 2 + ["COMPLETE"]
