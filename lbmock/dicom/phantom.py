@@ -128,22 +128,30 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0) -> 
     label = label if label is not None else choose_label(row)
     n_structures = len(mask_features(label))
     look = intensities(series)
+    amplitude = noise_amplitude(series)
     # class per voxel: 0 air, 1 body, 1 + n structure n, 2 + n_structures the polylines
-    lut = np.array([stored_value(series, v) for v in
-                    (look.air, look.body, *(look.structure(n) for n in range(1, n_structures + 1)), look.line)],
-                   dtype=np.int32)
+    values = (look.air, look.body, *(look.structure(n) for n in range(1, n_structures + 1)), look.line)
+    lut = np.array([stored_value(series, v) for v in values], dtype=np.int32)
+    clip = lut.min() < amplitude or lut.max() > 65535 - amplitude  # e.g. MR air at stored 0
     line_class = 2 + n_structures
     body = body_mask(volume.rows, volume.cols).astype(np.int32)
+    plain = lut[body]  # a frame with nothing labelled on it
+    noise_of_byte = (np.arange(256, dtype=np.int32) % (2 * amplitude + 1)) - amplitude
     lines = line_voxels(row, label)
-    amplitude = noise_amplitude(series)
     for k, labels in enumerate(label_slices(row, label)):
         if k < start:
             continue
-        classes = np.where(labels > 0, labels.astype(np.int32) + 1, body)
-        if k in lines:
-            classes[lines[k]] = line_class
+        if k in lines or labels.any():
+            classes = np.where(labels > 0, labels.astype(np.int32) + 1, body)
+            if k in lines:
+                classes[lines[k]] = line_class
+            base = lut[classes]
+        else:
+            base = plain
         # noise from the raw bit stream of a per-frame PCG64: stable across processes and numpy releases
         raw = np.random.Generator(np.random.PCG64([series.noise_seed, k])).bytes(volume.rows * volume.cols)
-        noise = np.frombuffer(raw, dtype=np.uint8).reshape(volume.rows, volume.cols) % (2 * amplitude + 1)
-        frame = lut[classes] + noise.astype(np.int32) - amplitude
-        yield np.clip(frame, 0, 65535).astype("<u2")  # little endian, as the transfer syntax says
+        noise = noise_of_byte[np.frombuffer(raw, dtype=np.uint8).reshape(volume.rows, volume.cols)]
+        frame = base + noise
+        if clip:
+            np.clip(frame, 0, 65535, out=frame)
+        yield frame.astype("<u2")  # little endian, as the transfer syntax says
