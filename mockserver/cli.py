@@ -9,6 +9,7 @@ import secrets
 import sys
 import tempfile
 
+from lbmock.world import World
 from lbmock.world_spec import add_world_arguments, world_spec_from_args
 from mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
 from mockserver.faults import FAULTS, FaultError
@@ -83,14 +84,18 @@ def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | No
                         public_url=args.public_url)
 
 
-def _banner(args: argparse.Namespace, base: str, project_ids: list[str], rows: int) -> None:
+def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
     from mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
-    print(f"lbmock: project id {project_ids[0]}", flush=True)
-    if len(project_ids) > 1:
-        print(f"lbmock: more projects {' '.join(project_ids[1:])} (sharing the datasets)", flush=True)
+    print(f"lbmock: project id {world.project.id}", flush=True)
+    if len(world.projects) > 1:
+        print(f"lbmock: more projects {' '.join(p.id for p in world.projects[1:])} (sharing the datasets)",
+              flush=True)
+    # what client.get_dataset(...) and client.get_catalog_slice(...) take
+    print(f"lbmock: datasets {', '.join(f'{d.id} ({d.name})' for d in world.datasets)}", flush=True)
+    print(f"lbmock: slices {', '.join(f'{s.id} ({s.name})' for s in world.slices)}", flush=True)
     if args.quality != "none":
         print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
     print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
@@ -137,7 +142,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
-    _banner(args, f"http://{host}:{server.server_port}", [p.id for p in backend.world.projects], len(backend.world))
+    _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -151,7 +156,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
-    project_ids = [p.id for p in resolve_world(spec.replace(rows=0)).projects]  # the banner's, cheaply
+    shown = resolve_world(spec.replace(rows=0))  # the banner's ids, cheaply (no rows)
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -168,8 +173,8 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         @staticmethod
         def when_ready(server) -> None:
             host, port = server.LISTENERS[0].sock.getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
-            _banner(args, f"http://{shown}:{port}", project_ids, args.rows)
+            host_shown = f"[{host}]" if ":" in host else host
+            _banner(args, f"http://{host_shown}:{port}", shown, args.rows)
 
         def load(self):
             from mockserver.app import create_app

@@ -136,7 +136,7 @@ def catalog_slices(first: Project, salt: int) -> tuple[CatalogSlice, ...]:
     return (
         CatalogSlice(minter.mint(at), f"{dataset.name} series", f"Every series of the {dataset.name} dataset",
                      at, dataset_ids=frozenset({dataset.id})),
-        CatalogSlice(minter.mint(at), "Done", "Series whose labels were approved in some project", at,
+        CatalogSlice(minter.mint(at), "Done in any project", "Series whose labels were approved in some project", at,
                      statuses=frozenset({WorkflowStatus.DONE})),
     )
 

@@ -50,7 +50,7 @@ def test_serve_landing_page_has_the_banners_client_line_and_the_admin_links(caps
     assert SECRET not in html  # a placeholder stands for the configured key
     assert ODD_ID in page.text and 'onmouseover="x"' not in html  # shown as text, never as markup
     assert set(page.tags) == {"html", "head", "meta", "title", "body", "h1", "h2", "p", "pre", "code", "ul", "li", "a"}
-    _banner(args, "http://127.0.0.1:8080", ODD_ID, 3)
+    _banner(args, "http://127.0.0.1:8080", app.extensions["lbmock"].world, 3)
     banner_line = re.search(r"lbmock: client = (.*)", capsys.readouterr().out).group(1)
     assert SECRET not in banner_line and banner_line in page.text  # the same line in both places
     assert page.links == ["/_mock/health", "/_mock/faults", "/_mock/journal", "/_mock/state-manager/get-transition"]

@@ -307,7 +307,9 @@ def test_legacy_frames_and_v2_groups_agree(client, world):
 def test_health(client, world):
     body = orjson.loads(client.get("/_mock/health").data)
     assert body == {"status": "ok", "project_id": world.project.id, "rows": ROWS, "seed": SEED,
-                    "project_ids": [world.project.id], "quality": "none"}
+                    "project_ids": [world.project.id], "quality": "none",
+                    "datasets": [{"id": d.id, "name": d.name} for d in world.datasets],
+                    "slices": [{"id": s.id, "name": s.name} for s in world.slices]}
 
 
 def test_unknown_paths_and_methods_are_json_4xx(client):

@@ -39,7 +39,9 @@ def health() -> Response:
     be = backend()
     world = be.world
     return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed,
-                  "project_ids": [p.id for p in world.projects], "quality": world.quality.value})
+                  "project_ids": [p.id for p in world.projects], "quality": world.quality.value,
+                  "datasets": [{"id": d.id, "name": d.name} for d in world.datasets],
+                  "slices": [{"id": s.id, "name": s.name} for s in world.slices]})
 
 
 def reset() -> Response:
