@@ -1,5 +1,6 @@
-"""Strategies for data rows (a DICOM series with its metadata, attachments,
-workflow and labels) and for whole worlds (a project and its rows)."""
+"""Strategies for data rows (a DICOM series with its metadata, attachments, and
+its workflow and labels in each project it is in) and for whole worlds (projects
+sharing datasets, their rows, saved slices)."""
 
 from __future__ import annotations
 

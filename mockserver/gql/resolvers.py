@@ -251,8 +251,9 @@ def _catalog_scope(world: World, params: dict) -> ExportScope:
     """Which projects a catalog-side export shows: ``projectIds`` narrows them (unless
     ``allProjects``); without either, every project the row is in (the export glossary:
     a Catalog row "may have been labeled in multiple projects")."""
-    for run in params.get("modelRunIds") or ():
-        raise NotFound(f"model run {run}: model-run exports are not supported for DICOM")
+    runs = params.get("modelRunIds") or []
+    if runs:  # the world has no model runs
+        raise NotFound(f"model run {runs[0]}: model-run exports are not supported for DICOM")
     wanted = params.get("projectIds")
     if params.get("allProjects") or not wanted:
         return ExportScope()
