@@ -10,6 +10,7 @@ Figures, not assertions: the README's table is this script's output.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import subprocess
@@ -175,6 +176,7 @@ def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
             Figure(f"task poll (GetUserCreatedTasksPyApi), {how}", f"{poll_rate:,.0f} req/s")]
 
 
+@functools.lru_cache(maxsize=4)  # one scan of the seed's rows serves both DICOM measures
 def _row_with_volume(seed: int, rows: int, cols: int, slices: int | None, masks: int = 0, search: int = 60_000):
     """(index, row) of the seed's first row of that volume (``slices=None``: any) whose label has
     at least ``masks`` masks (they are drawn into the phantom, which costs a little)."""
@@ -270,6 +272,41 @@ def bench_oracle(volume: tuple[int, int, int | None], runs: int, tmp: str) -> li
                    "streamed")]
 
 
+_IN_PROCESS = """
+import sys, time, requests
+from lbmock.render.common import Urls
+from lbmock.world_spec import WorldSpec
+from mockserver import mock_labelbox
+seed, rows, index = (int(a) for a in sys.argv[1:4])
+def status(key):
+    return int(open("/proc/self/status").read().split(key + ":")[1].split()[0]) / 1024
+with mock_labelbox(WorldSpec(seed=seed, rows=rows)) as lb:
+    row = lb.world.row(index)
+    urls = Urls.served_at("https://api.labelbox.com", "https://storage.labelbox.com")
+    url = lb.backend.signed_urls(urls, int(time.time() * 1000)).row_data(lb.world.project.organization.id, row)
+    before, best = status("VmRSS"), float("inf")
+    for _ in range(int(sys.argv[4])):
+        t0, received = time.perf_counter(), 0
+        with requests.get(url, stream=True) as resp:
+            for chunk in resp.iter_content(1 << 20):
+                received += len(chunk)
+        best = min(best, time.perf_counter() - t0)
+    print(received, best, before, status("VmHWM"))
+"""
+
+
+def bench_dicom_in_process(volume: tuple[int, int, int | None], runs: int) -> Figure:
+    """The same row through ``mock_labelbox`` (storage.labelbox.com intercepted), in a fresh process:
+    ``requests`` with ``iter_content(1 MiB)``, best of ``runs``; VmHWM against RSS before."""
+    index, _row = _row_with_volume(SEED, *volume, masks=4 if volume[2] else 0)
+    out = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(SEED), str(index + 1), str(index), str(runs)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    size, best, before, peak = int(out[0]), float(out[1]), float(out[2]), float(out[3])
+    return Figure(f"DICOM row_data in-process (mock_labelbox, iter_content 1 MiB), same row, best of {runs}; "
+                  "client process peak RSS; RSS before",
+                  f"{size / best / 1e6:,.0f} MB/s; {peak:.0f} MB; {before:.0f} MB")
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -301,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         "end-to-end": lambda: [bench_end_to_end(sizes["e2e_rows"])],
         "memory": lambda: [bench_memory(sizes["memory_rows"])],
         "rates": lambda: bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
-        "dicom": lambda: bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"]),
+        "dicom": lambda: [*bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"]),
+                          bench_dicom_in_process(sizes["dicom_volume"], sizes["dicom_runs"])],
         "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
     }
     with tempfile.TemporaryDirectory(prefix="lbmock-bench-") as tmp:
