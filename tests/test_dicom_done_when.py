@@ -1,4 +1,5 @@
-"""Issue 13's "Done when", through labelbox 7.17.0, in-process (lb_mock) and over HTTP (the server):
+"""Issue 13's "Done when", through labelbox 7.17.0, in-process (lb_mock) and over HTTP (the threaded
+server, and an `lbmock serve` process given the options on its command line):
 
 * export, download row_data and parse it with pydicom;
 * every Axial mask lies over a visible structure on the right slice;
@@ -24,6 +25,7 @@ import pydicom
 import pytest
 import requests
 
+from contract_tests.wire import start_serve
 from lbmock.cli import main as lbmock_main
 from lbmock.world_spec import WorldSpec
 from mockserver import ThreadedMockServer, mock_labelbox
@@ -52,13 +54,19 @@ SEED = next(seed for seed in range(10_000) if holds_what_this_test_is_about(seed
 
 @contextlib.contextmanager
 def labelbox_client(target: str, spec: WorldSpec):
-    """A labelbox 7.17.0 client on the in-process mock or on a server over HTTP; and its project id."""
+    """A labelbox 7.17.0 client on the in-process mock, on the threaded server, or on an `lbmock serve`
+    process started with the same options on its command line; and its project id and key."""
     if target == "lb_mock":
         with mock_labelbox(spec) as lb:
             yield labelbox.Client(**lb.client_kwargs), lb.project_id, lb.api_key
-    else:
+    elif target == "threaded":
         with ThreadedMockServer(spec) as srv:
             yield labelbox.Client(**srv.client_kwargs), srv.project_id, srv.api_key
+    else:
+        flags = [f"--dicom-variant={name}" for name in spec.dicom_variants]
+        with start_serve("--seed", str(spec.seed), "--rows", str(spec.rows), *flags) as served:
+            kwargs = served.client_kwargs()
+            yield labelbox.Client(**kwargs), served.project_id, kwargs["api_key"]
 
 
 def real_frames(ds: pydicom.Dataset) -> np.ndarray:
@@ -82,7 +90,7 @@ def ring(mask: np.ndarray, width: int = 2) -> np.ndarray:
 
 
 @pytest.mark.parametrize("variants", [(), ALL_VARIANTS], ids=["plain", "all-variants"])
-@pytest.mark.parametrize("target", ["lb_mock", "server"])
+@pytest.mark.parametrize("target", ["lb_mock", "threaded", "lbmock serve"])
 def test_done_when(target, variants, tmp_path):
     spec = WorldSpec(seed=SEED, rows=ROWS, dicom_variants=variants)
     with labelbox_client(target, spec) as (client, project_id, api_key):
