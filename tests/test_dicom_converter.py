@@ -79,6 +79,9 @@ def check_converter_against_oracle(tmp_path, world):
             for number, label in enumerate(row.labels):
                 oracle = write_row_oracle(row, tmp_path / f"{row.id}-{number}.nii.gz", label.id, world)
                 expected = nib.load(oracle.nifti)
+                dicom = oracle.summary["dicom"]  # the sidecar names the file it belongs to
+                assert (dicom["sop_instance_uid"], dicom["frame_of_reference_uid"], dicom["number_of_frames"]) == (
+                    ds.SOPInstanceUID, ds.FrameOfReferenceUID, int(ds.NumberOfFrames))
                 tags_affine = converter.dicom_affine_ras(ds)
                 np.testing.assert_allclose(expected.affine, tags_affine, atol=affine_tolerance(tags_affine))
 
