@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, patient_points
+from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, affine_ras, patient_points
 from lbmock.ids import row_index_of
 from lbmock.render.labelmap import choose_label, label_dtype, label_slices, mask_features
 from lbmock.render.nifti import write_nifti
@@ -88,7 +88,7 @@ def _polylines(row: DataRow, label: Label | None) -> list[dict[str, Any]]:
         for frame, geometry, is_key, _ in feature.frames(interpolated=True):
             assert isinstance(geometry, Polyline)
             lps = patient_points(row.series, feature.plane, frame, geometry.points)
-            ras = lps * LPS_TO_RAS.diagonal()[:3]
+            ras = lps * LPS_TO_RAS.diagonal()[:3]  # points flip as the affine does
             frames.append({"frame": frame, "keyframe": is_key,
                            "points_plane": [list(p) for p in geometry.points],
                            "points_lps_mm": lps.tolist(), "points_ras_mm": ras.tolist()})
@@ -106,8 +106,7 @@ def write_row_oracle(row: DataRow, out_path: str | os.PathLike[str], label_id: s
     features = mask_features(label)
     volume = row.volume
     shape = (volume.cols, volume.rows, volume.slices)
-    lps = affine_lps(row.series)
-    ras = LPS_TO_RAS @ lps
+    lps, ras = affine_lps(row.series), affine_ras(row.series)
     counts = np.zeros(len(features) + 1, dtype=np.int64)
 
     def counted():  # voxel counts gathered on the way to the file
