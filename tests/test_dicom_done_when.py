@@ -2,7 +2,8 @@
 server, and an `lbmock serve` process given the options on its command line):
 
 * export, download row_data and parse it with pydicom;
-* every Axial mask lies over a visible structure on the right slice;
+* every Axial mask lies over a visible structure on the right slice (and every Sagittal and
+  Coronal mask on the right column and row);
 * the oracle's affine and voxels agree with the DICOM and with the masks.
 
 Plain and with every hostile variant at once.  The world is small on purpose
@@ -76,6 +77,15 @@ def real_frames(ds: pydicom.Dataset) -> np.ndarray:
     return stored.astype(np.float64) * float(transform.RescaleSlope) + float(transform.RescaleIntercept)
 
 
+def plane_view(volume: np.ndarray, plane: str, n: int) -> np.ndarray:
+    """Plane frame ``n + 1`` of a ``[frame, row, column]`` volume, indexed ``[y, x]`` as its mask PNG."""
+    if plane == "Axial":
+        return volume[n]  # [row, column]
+    if plane == "Sagittal":
+        return volume[:, :, n]  # column n: [frame, row]
+    return volume[:, n, :]  # row n: [frame, column]
+
+
 def ring(mask: np.ndarray, width: int = 2) -> np.ndarray:
     """Pixels within ``width`` of ``mask`` but outside it."""
     grown = mask.copy()
@@ -101,7 +111,7 @@ def test_done_when(target, variants, tmp_path):
         assert len(rows) == ROWS
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {api_key}"  # needed by masks; harmless on row_data
-        checked_axial = checked_rows = 0
+        checked_rows, checked = 0, dict.fromkeys(("Axial", "Sagittal", "Coronal"), 0)
         for row in rows:
             ds = converter.download_dicom(row, session)
             frames = real_frames(ds)
@@ -126,21 +136,26 @@ def test_done_when(target, variants, tmp_path):
             built = converter.label_map(row, project_id, ds, session)
             np.testing.assert_array_equal(built.voxels, expected)
             checked_rows += 1
-            # every Axial mask lies over a visible structure on its own slice, and not on slices it is not on
-            for frame, content in labels[0]["annotations"]["groups"]["Axial"]["frames"].items():
-                k = int(frame) - 1
-                for obj in content["objects"].values():
-                    if "mask" not in obj:
-                        continue
-                    mask = converter.download_mask(obj["mask"]["url"], session)
-                    under = np.median(frames[k][mask])
-                    around = ring(mask) & (expected[:, :, k].T == 0)
-                    assert around.any()
-                    assert abs(under - np.median(frames[k][around])) > CLEARLY, (frame, obj["feature_id"])
-                    for other in (k - 1, k + 1):
-                        if 0 <= other < frames.shape[0]:
-                            free = mask & (expected[:, :, other].T == 0)  # nothing labelled there
-                            if free.any():
-                                assert abs(np.median(frames[other][free]) - under) > CLEARLY
-                    checked_axial += 1
-        assert checked_rows >= 2 and checked_axial >= 2  # the world holds what this test is about
+            # every mask lies over a visible structure on its own slice (Axial), column (Sagittal) or
+            # row (Coronal), and not on the ones next to it where nothing is labelled
+            for plane in ("Axial", "Sagittal", "Coronal"):
+                for frame, content in labels[0]["annotations"]["groups"][plane]["frames"].items():
+                    n = int(frame) - 1
+                    for obj in content["objects"].values():
+                        if "mask" not in obj:
+                            continue
+                        mask = converter.download_mask(obj["mask"]["url"], session)
+                        image, labelled = plane_view(frames, plane, n), plane_view(expected.T, plane, n)
+                        under = np.median(image[mask])
+                        around = ring(mask) & (labelled == 0)
+                        assert around.any()
+                        assert abs(under - np.median(image[around])) > CLEARLY, (plane, frame, obj["feature_id"])
+                        for other in (n - 1, n + 1):
+                            if 0 <= other < {"Axial": frames.shape[0], "Sagittal": frames.shape[2],
+                                             "Coronal": frames.shape[1]}[plane]:
+                                free = mask & (plane_view(expected.T, plane, other) == 0)  # nothing labelled there
+                                if free.any():
+                                    assert abs(np.median(plane_view(frames, plane, other)[free]) - under) > CLEARLY
+                        checked[plane] += 1
+        # the world holds what this test is about
+        assert checked_rows >= 2 and checked["Axial"] >= 2 and checked["Sagittal"] + checked["Coronal"] >= 1
