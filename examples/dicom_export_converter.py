@@ -220,7 +220,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--project-id", required=True)
-    parser.add_argument("--out", required=True, type=Path, help="folder for <data row id>.nii.gz (and .seg.dcm)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="folder for <data row id>-<label id>.nii.gz (and .seg.dcm)")
     parser.add_argument("--endpoint", default=None, help="GraphQL endpoint (default: Labelbox's)")
     parser.add_argument("--rest-endpoint", default=None, help="REST endpoint (default: Labelbox's)")
     parser.add_argument("--seg", action="store_true", help="also write DICOM-SEG files")
@@ -237,11 +238,13 @@ def main() -> None:
         if not row["projects"][args.project_id]["labels"]:
             continue
         ds = download_dicom(row, session)
-        labels = label_map(row, args.project_id, ds, session)
-        to_nifti(labels, ds, args.out / f"{row['data_row']['id']}.nii.gz")
-        if args.seg:
-            to_dicom_seg(labels, ds, args.out / f"{row['data_row']['id']}.seg.dcm")
-        print(row["data_row"]["id"], labels.voxels.shape, len(labels.feature_ids), "masks")
+        for number, label in enumerate(row["projects"][args.project_id]["labels"]):  # consensus: several
+            labels = label_map(row, args.project_id, ds, session, number)
+            stem = args.out / f"{row['data_row']['id']}-{label['id']}"
+            to_nifti(labels, ds, f"{stem}.nii.gz")
+            if args.seg:
+                to_dicom_seg(labels, ds, f"{stem}.seg.dcm")
+            print(stem.name, labels.voxels.shape, len(labels.feature_ids), "masks")
 
 
 if __name__ == "__main__":
