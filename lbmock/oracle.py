@@ -90,8 +90,8 @@ def _polylines(row: DataRow, label: Label | None) -> list[dict[str, Any]]:
             lps = patient_points(row.series, feature.plane, frame, geometry.points)
             ras = lps * LPS_TO_RAS.diagonal()[:3]  # points flip as the affine does
             frames.append({"frame": frame, "keyframe": is_key,
-                           "points_plane": [list(p) for p in geometry.points],
-                           "points_lps_mm": lps.tolist(), "points_ras_mm": ras.tolist()})
+                           "points_plane": [list(p) for p in geometry.points],  # 1e-6 mm: no float noise
+                           "points_lps_mm": np.round(lps, 6).tolist(), "points_ras_mm": np.round(ras, 6).tolist()})
         out.append({"feature_id": feature.feature_id, "name": feature.tool.name, "value": feature.tool.value,
                     "schema_id": feature.tool.schema_id, "plane": feature.plane, "frames": frames})
     return out
