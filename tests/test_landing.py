@@ -84,3 +84,13 @@ def test_threaded_server_serves_the_page_over_http():
             text = _Page(response.read().decode()).text
         assert server.project_id in text
         assert f'endpoint="{base}/graphql", rest_endpoint="{base}/api/v1"' in text
+
+
+def test_page_lists_every_project_dataset_and_slice_id():
+    _, app = _served("--projects", "2", "--project-id", ODD_ID)
+    world = app.extensions["lbmock"].world
+    text = _Page(app.test_client().get("/").get_data(as_text=True)).text
+    wanted = [p.id for p in world.projects] + [d.id for d in world.datasets] + [s.id for s in world.slices]
+    assert len(world.projects) == 2 and world.datasets and world.slices
+    for entity_id in wanted:  # the ids get_project / get_dataset / get_catalog_slice need
+        assert entity_id in text, entity_id

@@ -28,6 +28,20 @@ def client_line(base: str, key_configured: bool) -> str:
     return "labelbox.Client(" + ", ".join(f'{name}="{value}"' for name, value in kwargs.items()) + ")"
 
 
+def _world_ids(world) -> str:
+    """Every project, dataset and slice id: what ``get_project``, ``get_dataset`` and
+    ``get_catalog_slice`` need (the serve banner prints the same)."""
+    sections = (("Projects", [(p.id, p.name) for p in world.projects]),
+                ("Datasets", [(d.id, d.name) for d in world.datasets]),
+                ("Slices", [(s.id, s.name) for s in world.slices]))
+    parts = ["<h2>Ids</h2>"]
+    for title, entries in sections:
+        if entries:
+            items = "".join(f"<li><code>{escape(i)}</code> {escape(name)}</li>" for i, name in entries)
+            parts.append(f"<p>{title}</p>\n<ul>{items}</ul>")
+    return "\n".join(parts)
+
+
 def landing_page() -> Response:
     be, base = backend(), base_url()
     world = be.world
@@ -40,6 +54,7 @@ def landing_page() -> Response:
             shown = escape(rule.rule)
             link = f'<a href="{shown}">{shown}</a>' if "GET" in methods else f"<code>{shown}</code>"
             items.append(f"<li>{escape(' '.join(methods))} {link}</li>")
+    ids = _world_ids(world)
     disabled = "" if be.config.admin else "<p>The admin API is disabled (<code>--no-admin</code>); health stays.</p>\n"
     admin = "<h2>Admin API</h2>\n" + disabled + "<ul>\n" + "\n".join(items) + "\n</ul>"
     body = f"""<!doctype html>
@@ -52,6 +67,7 @@ def landing_page() -> Response:
 <pre>import labelbox
 client = {escape(client_line(base, be.config.api_key is not None))}
 project = client.get_project("{pid}")</pre>
+{ids}
 {admin}
 </body>
 </html>
