@@ -8,7 +8,9 @@ import hashlib
 
 from lbmock.world import DicomSeries, Modality, SeriesGeometry, Vector
 
-__all__ = ["VARIANTS", "DicomSeries", "Modality", "SeriesGeometry", "Vector", "check_variants", "uid_from"]
+__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "Modality", "SeriesGeometry", "Vector", "check_variants", "uid_from"]
+
+MIME_TYPE = "application/dicom"  # the body behind row_data, and the media type exports report
 
 # Hostile variants, opt-in per world: each one changes every row's series.
 REVERSED_SLICES = "reversed-slices"  # positions run against frame order

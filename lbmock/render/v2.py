@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from lbmock.dicom.series import MIME_TYPE
 from lbmock.render.common import (
     Urls,
     iso_offset_micros,
@@ -187,7 +188,7 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
             "last_activity_at": iso_offset_millis(row.last_activity_at),
             "created_by": row.created_by.email,
         }
-    out: dict = {"data_row": data_row, "media_attributes": {"mime_type": "application/dicom"}}
+    out: dict = {"data_row": data_row, "media_attributes": {"mime_type": MIME_TYPE}}
     if params.attachments:
         out["attachments"] = [{"type": a.type, "value": a.value, "id": a.id, "name": a.name}
                               for a in row.attachments]

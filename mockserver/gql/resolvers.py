@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from lbmock.dicom.series import MIME_TYPE
 from lbmock.export import ExportScope, slice_filters
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, metadata_value
@@ -277,7 +278,7 @@ def data_row_view(row: DataRow, urls: Urls, org_id: str) -> dict:
         "id": row.id, "externalId": row.external_id, "globalKey": row.global_key,
         "rowData": urls.row_data(org_id, row),
         "createdAt": row.created_at, "updatedAt": row.updated_at,
-        "mediaAttributes": {"mimeType": "application/dicom"},
+        "mediaAttributes": {"mimeType": MIME_TYPE},
         "customMetadata": [{"schemaId": m.schema.schema_id, "value": metadata_value(m)} for m in row.metadata],
         "metadataFields": [{"schemaId": m.schema.schema_id, "name": m.schema.name, "value": metadata_value(m),
                             "kind": METADATA_KINDS[m.schema.kind]} for m in row.metadata],

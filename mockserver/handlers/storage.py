@@ -13,7 +13,8 @@ import re
 
 from flask import Response, request
 
-from lbmock.dicom.part10 import MIME_TYPE, file_size, part10_chunks
+from lbmock.dicom.part10 import file_size, part10_chunks
+from lbmock.dicom.series import MIME_TYPE
 from lbmock.render.common import dicom_file_name
 from mockserver.errors import NotFound
 from mockserver.handlers.common import backend, json_error

@@ -77,6 +77,17 @@ def json_stdout():
         sys.stdout = real_stdout
 
 
+def run_driver(main, sdk_version) -> None:
+    """A driver's entry point: ``main()``'s document as the one JSON on stdout, even when it crashes."""
+    with json_stdout() as emit:
+        try:
+            result = main()
+        except BaseException as exc:  # report even a crash as the one JSON document
+            result = {"sdk_version": sdk_version, "crash": error_info(exc)}
+        emit(result)
+    sys.exit(0)
+
+
 def error_info(exc: BaseException) -> dict:
     kind = type(exc)
     return {

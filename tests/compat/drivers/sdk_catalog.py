@@ -131,10 +131,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    with lib.json_stdout() as emit:
-        try:
-            result = main()
-        except BaseException as exc:  # report even a crash as the one JSON document
-            result = {"sdk_version": getattr(labelbox, "__version__", None), "crash": lib.error_info(exc)}
-        emit(result)
-    sys.exit(0)
+    lib.run_driver(main, getattr(labelbox, "__version__", None))
