@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from lbmock.world import World
 from lbmock.world_spec import WorldSpec
 from mockserver.config import ServerConfig
+from mockserver.faults import Fault, latency_ms
 from mockserver.models import MockBackend, key_owner
 from mockserver.urls import ROUTES
 from strategies.served_world import resolve_world
@@ -48,7 +49,21 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
         app.register_blueprint(blueprint)
     _install_error_handlers(app)
     _install_journal(app)
+    _install_latency(app)  # after the journal's start: a journaled duration includes the delay
     return app
+
+
+def _install_latency(app: Flask) -> None:
+    """Fault latency: every emulated response (not ``/`` nor ``/_mock/``) waits before it is handled."""
+
+    @app.before_request
+    def _delay() -> None:
+        if request.path == "/" or request.path.startswith("/_mock/"):
+            return
+        backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
+        fault = backend.faults.take(Fault.LATENCY)
+        if fault is not None:
+            time.sleep(latency_ms(fault, backend.world.seed) / 1000)
 
 
 def _install_journal(app: Flask) -> None:

@@ -31,7 +31,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transition", action="append", default=[], type=_transition,
                         metavar="MODEL=PROGRESSION",
                         help="how export-task / legacy-export progress, repeatable: immediate, manual:N "
-                             "(N status reads first) or time:SECONDS "
+                             "(N status reads first), time:SECONDS or never "
                              "(default: export-task=immediate, legacy-export=manual:1)")
     parser.add_argument("--task-delay", type=float, default=0.0, metavar="SECONDS",
                         help="seconds an export task stays IN_PROGRESS; 0 completes it at the first poll; "

@@ -105,9 +105,10 @@ class _Served:
         """The :class:`~mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
         return self.backend.journal
 
-    def fault(self, name: Fault | str, arg: object = None, times: int | None = None) -> None:
-        """Inject a named fault, for the next ``times`` matching calls or until cleared."""
-        self.backend.faults.add(name, arg, times)
+    def fault(self, name: Fault | str, arg: object = None, times: int | None = None, arg2: object = None) -> None:
+        """Inject a named fault, for the next ``times`` matching calls or until cleared
+        (``arg2``: the second argument of latency and index-lag)."""
+        self.backend.faults.add(name, arg, times, arg2)
 
     def reset(self) -> None:
         """Back to the starting world: no tasks, faults or journal."""

@@ -150,6 +150,10 @@ class MockBackend:
             task.error_every = fault.arg or 3
         if (fault := self.faults.take(Fault.SLOW_TASK)) is not None:  # a manual transition for this task
             task.transition = Transition.manual(fault.arg or 3)
+        if self.faults.take(Fault.STUCK_TASK) is not None:  # never COMPLETE (unless advanced by hand)
+            task.transition = Transition.never()
+        if (fault := self.faults.take(Fault.INDEX_LAG)) is not None:
+            task.lag_rows = fault.arg2 or 1
         self.state.put_task(task.id, task.owner_key, task.spec())
         return task
 

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, owner TEXT NOT NULL, spec
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);
 CREATE TABLE IF NOT EXISTS legacy (key TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, spec BLOB NOT NULL,
                                    polls INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, arg INTEGER, remaining INTEGER);
+CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, arg INTEGER, remaining INTEGER, arg2 INTEGER,
+                                   uses INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS world (one INTEGER PRIMARY KEY CHECK (one = 1), spec BLOB NOT NULL,
                                   version INTEGER NOT NULL);
@@ -171,8 +172,9 @@ class SharedState:
 
     # ------------------------------------------------------------ faults
 
-    def set_fault(self, name: str, arg: int | None, remaining: int | None) -> None:
-        self._write("INSERT OR REPLACE INTO faults(name, arg, remaining) VALUES (?, ?, ?)", (name, arg, remaining))
+    def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None:
+        self._write("INSERT OR REPLACE INTO faults(name, arg, remaining, arg2) VALUES (?, ?, ?, ?)",
+                    (name, arg, remaining, arg2))
 
     def clear_faults(self, name: str | None = None) -> None:
         if name is None:
@@ -180,28 +182,33 @@ class SharedState:
         else:
             self._write("DELETE FROM faults WHERE name = ?", (name,))
 
-    def take_fault(self, name: str) -> tuple[int | None, int | None] | None:
-        """(arg, remaining before this use) of an active fault, using it up once; None if inactive."""
+    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None:
+        """(arg, arg2, remaining before this use, uses including this one) of an active fault,
+        using it up once; None if inactive."""
 
-        def body(db: sqlite3.Connection) -> tuple[int | None, int | None] | None:
-            row = db.execute("SELECT arg, remaining FROM faults WHERE name = ?", (name,)).fetchone()
+        def body(db: sqlite3.Connection) -> tuple[int | None, int | None, int | None, int] | None:
+            row = db.execute("SELECT arg, arg2, remaining, uses FROM faults WHERE name = ?", (name,)).fetchone()
             if row is None:
                 return None
-            if row[1] is not None:
-                if row[1] <= 1:
-                    db.execute("DELETE FROM faults WHERE name = ?", (name,))
-                else:
-                    db.execute("UPDATE faults SET remaining = remaining - 1 WHERE name = ?", (name,))
-            return row[0], row[1]
+            if row[2] is not None and row[2] <= 1:
+                db.execute("DELETE FROM faults WHERE name = ?", (name,))
+            else:
+                db.execute("UPDATE faults SET remaining = remaining - 1, uses = uses + 1 WHERE name = ?", (name,))
+            return row[0], row[1], row[2], row[3] + 1
 
         # Cheap read first: almost every request meets no fault.
         if self._retrying(lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is None:
             return None
         return self._transaction(body)
 
-    def faults(self) -> list[tuple[str, int | None, int | None]]:
+    def has_fault(self, name: str) -> bool:
         return self._retrying(lambda: self.db.execute(
-            "SELECT name, arg, remaining FROM faults ORDER BY name").fetchall())
+            "SELECT 1 FROM faults WHERE name = ?", (name,)).fetchone()) is not None
+
+    def faults(self) -> list[tuple[str, int | None, int | None, int | None, int]]:
+        """(name, arg, remaining, arg2, uses) of every fault in force."""
+        return self._retrying(lambda: self.db.execute(
+            "SELECT name, arg, remaining, arg2, uses FROM faults ORDER BY name").fetchall())
 
     # ------------------------------------------------------------ state-manager transitions
 

@@ -6,7 +6,8 @@ Each follows a *transition*, shaped like moto's ``moto_api`` state manager:
 
 * ``{"progression": "immediate"}``: finished at the first status read;
 * ``{"progression": "manual", "times": N}``: unfinished for N status reads, finished at the next;
-* ``{"progression": "time", "seconds": T}``: unfinished until T seconds after creation.
+* ``{"progression": "time", "seconds": T}``: unfinished until T seconds after creation;
+* ``{"progression": "never"}``: never finished (fault ``stuck-task``; ``/_mock/tasks/<id>/advance`` still moves it).
 
 An object takes the transition of its model when it is created (so each task keeps the
 progression it was started with, in every worker).  Transitions live in the shared state;
@@ -26,7 +27,7 @@ from mockserver.state import SharedState
 EXPORT_TASK = "export-task"
 LEGACY_EXPORT = "legacy-export"
 MODELS = (EXPORT_TASK, LEGACY_EXPORT)
-PROGRESSIONS = ("immediate", "manual", "time")
+PROGRESSIONS = ("immediate", "manual", "time", "never")
 MAX_TIMES = 2**31 - 1
 MAX_SECONDS = 7 * 24 * 3600.0
 
@@ -46,6 +47,10 @@ class Transition:
         return cls("immediate")
 
     @classmethod
+    def never(cls) -> Transition:
+        return cls("never")
+
+    @classmethod
     def manual(cls, times: int) -> Transition:
         return cls.from_json({"progression": "manual", "times": times})
 
@@ -58,8 +63,8 @@ class Transition:
         if not isinstance(body, Mapping):
             raise TransitionError('a transition is an object: {"progression": "immediate" | "manual" | "time", ...}')
         progression = body.get("progression")
-        if progression == "immediate":
-            return cls("immediate")
+        if progression in ("immediate", "never"):
+            return cls(progression)
         if progression == "manual":
             times = body.get("times")
             if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_TIMES:
@@ -75,7 +80,7 @@ class Transition:
 
     @classmethod
     def parse(cls, text: str) -> Transition:
-        """The command-line form: ``immediate``, ``manual:N`` or ``time:SECONDS``."""
+        """The command-line form: ``immediate``, ``manual:N``, ``time:SECONDS`` or ``never``."""
         progression, _, arg = text.partition(":")
         try:
             if progression == "manual":
@@ -86,20 +91,22 @@ class Transition:
             if isinstance(exc, TransitionError):
                 raise
             raise TransitionError(f"transition {text!r}: {arg!r} is not a number") from None
-        if progression == "immediate" and not arg:
-            return cls.immediate()
-        raise TransitionError(f"transition {text!r}: use immediate, manual:N or time:SECONDS")
+        if progression in ("immediate", "never") and not arg:
+            return cls(progression)
+        raise TransitionError(f"transition {text!r}: use immediate, manual:N, time:SECONDS or never")
 
     def to_json(self) -> dict[str, Any]:
         if self.progression == "manual":
             return {"progression": "manual", "times": self.times}
         if self.progression == "time":
             return {"progression": "time", "seconds": self.seconds}
-        return {"progression": "immediate"}
+        return {"progression": self.progression}
 
     def progress(self, reads: int, elapsed: float) -> float:
         """How far along an object is (1.0: finished) after ``reads`` status reads (this one
         included) and ``elapsed`` seconds since its creation."""
+        if self.progression == "never":
+            return 0.0
         if self.progression == "manual" and self.times:
             return 1.0 if reads > self.times else max(0, reads - 1) / self.times
         if self.progression == "time" and self.seconds:
@@ -114,7 +121,7 @@ def parse_transition_option(text: str) -> tuple[str, Transition]:
     """``MODEL=PROGRESSION[:ARG]`` (``lbmock serve --transition export-task=manual:3``)."""
     model, sep, rest = text.partition("=")
     if not sep:
-        raise TransitionError(f"--transition {text!r}: use MODEL=immediate|manual:N|time:SECONDS")
+        raise TransitionError(f"--transition {text!r}: use MODEL=immediate|manual:N|time:SECONDS|never")
     _check_model(model)
     return model, Transition.parse(rest)
 

@@ -3,6 +3,7 @@ it is (its state-manager transition), which rows it exports or fails, and its st
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,8 @@ class ExportTask:
     started: float = field(default_factory=time.time)  # wall-clock epoch s: any worker can tell the age
     failed: bool = False  # fault export-fails
     error_every: int | None = None  # fault export-errors: rows with index % n == n - 1 fail
+    lag_rows: int | None = None  # fault index-lag: the n most recently active selected rows are missing
+    hostile: bool = False  # fault hostile-content was set when it was created: rendered from the hostile world
     reads: int = 0  # status reads so far (the SDK's polls)
     advanced: str | None = None  # COMPLETE or FAILED when moved on by hand (/_mock/tasks/<id>/advance)
 
@@ -43,6 +46,7 @@ class ExportTask:
             "name": self.name, "params": asdict(self.params), "urls": self.urls.to_json(),
             "created_at": self.created_at, "started": self.started, "streamable": self.streamable,
             "transition": self.transition.to_json(), "failed": self.failed, "error_every": self.error_every,
+            "lag_rows": self.lag_rows, "hostile": self.hostile,
             "filters": {
                 "last_activity_at": range_json(f.last_activity_at), "labeled_at": range_json(f.labeled_at),
                 "statuses": sorted(s.value for s in f.statuses) if f.statuses is not None else None,
@@ -71,6 +75,7 @@ class ExportTask:
                    scope=None if scope is None else ExportScope(scope["project_id"], _frozen(scope["project_ids"])),
                    transition=Transition.from_json(spec["transition"]),
                    started=spec["started"], failed=spec["failed"], error_every=spec["error_every"],
+                   lag_rows=spec.get("lag_rows"), hostile=spec.get("hostile", False),
                    reads=reads, advanced=advanced)
 
     def progress(self, now: float | None = None) -> tuple[str, float]:
@@ -92,10 +97,24 @@ class ExportTask:
         return self.error_every is not None and row.index % self.error_every == self.error_every - 1
 
 
+def lagging_rows(world: World, task: ExportTask) -> frozenset[int]:
+    """Fault index-lag: the indices of the ``lag_rows`` most recently active rows the task selects
+    (greatest ``last_activity_at``, the export's ``details.last_activity_at``; on a tie, the later
+    row in export order), which an index that has not caught up does not hold yet."""
+    if not task.lag_rows:
+        return frozenset()
+    recent = heapq.nlargest(task.lag_rows, ((row.last_activity_at, row.index)
+                                            for row in selected_rows(world, task.filters, task.scope)))
+    return frozenset(index for _at, index in recent)
+
+
 def row_outcomes(world: World, task: ExportTask) -> Iterator[tuple[DataRow, bool]]:
-    """Each row the task selects, in export order, with whether it fails: what every stream renders."""
+    """Each row the task selects, in export order, with whether it fails: what every stream renders.
+    Rows an index lag hides (fault index-lag) are in neither stream."""
+    lagging = lagging_rows(world, task)
     for row in selected_rows(world, task.filters, task.scope):
-        yield row, task.fails_row(row)
+        if row.index not in lagging:
+            yield row, task.fails_row(row)
 
 
 def stream_lines(world: World, task: ExportTask, stream: str) -> Iterator[bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import labelbox as lb
 import orjson
 import pytest
@@ -12,6 +14,7 @@ from lbox import exceptions as lbx
 from mockserver import ThreadedMockServer, mock_labelbox
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultBook, FaultError
+from mockserver.handlers.files import SLOW_CHUNK
 from strategies import seeded_world
 
 WORLD = seeded_world(21, 24)
@@ -182,3 +185,136 @@ def test_journal_never_stores_keys(mock):
     lb.Client(**mock.client_kwargs).get_project(mock.project_id)
     dumped = orjson.dumps([e.as_dict() for e in mock.journal.entries()])
     assert mock.api_key.encode() not in dumped
+
+
+# ------------------------------------------------------------ stuck-task, slow-files, latency, index-lag
+
+
+def test_stuck_task_runs_out_the_sdk_timeout(mock, project, monkeypatch):
+    import labelbox.schema.task as sdk_task
+
+    naps: list[float] = []  # the SDK's own loop, without its real 2 s sleeps
+    monkeypatch.setattr(sdk_task.time, "sleep", naps.append)
+    mock.fault("stuck-task", times=1)
+    task = project.export(params=PARAMS)
+    task.wait_till_done(timeout_seconds=20)  # 7.17.0: returns quietly once the timeout is used up
+    assert task.status == "IN_PROGRESS" and naps == [2.0] * 10
+    with pytest.raises(ExportTask.ExportTaskException, match="not ready"):
+        task.get_buffered_stream()
+    assert len(mock.journal.entries(operation="GetUserCreatedTasksPyApi")) == 1 + 10  # fetch, then 10 polls
+    mock.advance_task(task.uid)  # the only way out
+    task.wait_till_done()
+    assert task.status == "COMPLETE" and len(buffered(task)) == len(WORLD)
+    again = project.export(params=PARAMS)  # times=1: the next export is not stuck
+    again.wait_till_done()
+    assert again.status == "COMPLETE"
+
+
+def test_stuck_task_over_the_state_manager():
+    from mockserver.state_manager import Transition
+
+    assert Transition.parse("never").progress(10**6, 10**9) == 0.0
+    assert Transition.from_json({"progression": "never"}).to_json() == {"progression": "never"}
+
+
+def test_slow_files_still_deliver_every_row_to_the_sdk():
+    with ThreadedMockServer(WORLD, file_bytes=20_000) as srv:
+        client = lb.Client(**srv.client_kwargs)
+        task = client.get_project(srv.project_id).export(params=PARAMS)
+        task.wait_till_done()
+        plan = srv.backend.plan(srv.backend.task_by_id(task.uid), "RESULT")
+        chunks = sum(-(-(f.offsets[1] - f.offsets[0] + 1) // SLOW_CHUNK) for f in plan.files)
+        assert len(plan.files) > 1 and chunks > len(plan.files)  # several files, some in several chunks
+        srv.fault("slow-files", arg=20)
+        started = time.perf_counter()
+        rows = buffered(task)
+        elapsed = time.perf_counter() - started
+        assert [r["data_row"]["id"] for r in rows] == [r.id for r in WORLD]  # the stream still reads every row
+        assert elapsed >= chunks * 0.020  # a lower bound only: each chunk waited 20 ms
+        assert srv.faults.active()[0]["uses"] == len(plan.files)  # each file came through the slow path
+
+
+def test_slow_files_time_out_a_client_with_a_short_read_timeout():
+    with ThreadedMockServer(WORLD) as srv:
+        client = lb.Client(**srv.client_kwargs)
+        task = client.get_project(srv.project_id).export_v2(params=PARAMS)
+        task.wait_till_done()
+        row_data = task.result[0]["data_row"]["row_data"]
+        srv.fault("slow-files", arg=500)
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(row_data, timeout=(5, 0.1))
+        srv.faults.clear()
+        assert requests.get(row_data, timeout=(5, 30)).content[128:132] == b"DICM"
+
+
+def test_latency_delays_every_emulated_response_by_its_seeded_amount(mock):
+    from mockserver.faults import ActiveFault, latency_ms
+
+    mock.fault("latency", arg=30, arg2=40)
+    client = lb.Client(**mock.client_kwargs)
+    client.get_project(mock.project_id)
+    client.get_project(mock.project_id)
+    entries = mock.journal.entries()
+    assert len(entries) >= 2
+
+    def delays(seed: int) -> list[int]:  # the n-th delayed response waits MS + a jitter seeded by (seed, n)
+        return [latency_ms(ActiveFault("latency", 30, None, 40, n), seed) for n in range(1, len(entries) + 1)]
+
+    expected = delays(WORLD.seed)
+    assert all(30 <= ms <= 70 for ms in expected) and expected != delays(WORLD.seed + 1)
+    for entry, ms in zip(entries, expected, strict=True):  # the journal's duration includes the delay
+        assert entry.duration_ms >= ms
+    requests.get("https://api.labelbox.com/_mock/health")  # the admin API is not delayed, nor counted
+    assert [f["uses"] for f in mock.faults.active()] == [len(entries)]
+
+
+def test_index_lag_hides_the_most_recently_active_rows_then_catches_up(mock, project):
+    mock.fault("index-lag", arg=1, arg2=3)  # the next export misses the 3 most recently active rows
+    lagged = project.export(params={**PARAMS, "data_row_details": True})
+    lagged.wait_till_done()
+    first = {r["data_row"]["id"]: r for r in buffered(lagged)}
+    ranked = sorted(WORLD, key=lambda r: (r.last_activity_at, r.index))
+    assert set(first) == {r.id for r in ranked[:-3]}
+    later = project.export(params={**PARAMS, "data_row_details": True})
+    later.wait_till_done()
+    rows = buffered(later)
+    assert [r["data_row"]["id"] for r in rows] == [r.id for r in WORLD]  # caught up: every row
+    missing = [r for r in rows if r["data_row"]["id"] not in first]
+    newest_seen = max(r["data_row"]["details"]["last_activity_at"] for r in first.values())
+    assert len(missing) == 3
+    assert all(r["data_row"]["details"]["last_activity_at"] >= newest_seen for r in missing)
+
+
+def test_new_fault_specs_and_bad_arguments():
+    book = FaultBook()
+    assert book.add_spec("latency:20:10").as_dict() == {
+        "name": "latency", "arg": 20, "remaining": None, "arg2": 10, "uses": 0}
+    assert book.add_spec("latency:20:10:5").remaining == 5
+    assert book.add_spec("latency:20").arg2 is None
+    assert book.add_spec("index-lag").remaining == 1
+    assert (book.add_spec("index-lag:2:7").remaining, book.add_spec("index-lag:2:7").arg2) == (2, 7)
+    assert book.add_spec("stuck-task::2").remaining == 2
+    assert book.add_spec("slow-files:5").arg == 5
+    assert book.add_spec("hostile-content").remaining is None
+    for bad in ("latency:0", "latency:60001", "latency:20:-1", "latency:x", "latency:20:10:5:1",
+                "index-lag:2:7:1", "index-lag:0", "slow-files:abc", "stuck-task:3", "hostile-content::2",
+                "rate-limit:1:2:3"):
+        with pytest.raises(FaultError):
+            book.add_spec(bad)
+    with pytest.raises(FaultError, match="give no times"):
+        book.add("index-lag", 1, times=2)
+
+
+def test_bad_new_faults_over_http_and_the_cli():
+    from lbmock.cli import main
+
+    with ThreadedMockServer(WORLD) as srv:
+        for body in ({"name": "latency", "arg": 10, "arg2": "x"}, {"name": "latency", "arg": 10**9},
+                     {"name": "slow-files", "arg2": 3}, {"name": "hostile-content", "times": 2},
+                     {"name": "index-lag", "arg": 1, "times": 3}, {"name": "stuck-task", "arg": 1}):
+            answer = requests.post(f"{srv.base_url}/_mock/faults", json=body)
+            assert answer.status_code == 400 and answer.json()["error"], body
+        known = requests.get(f"{srv.base_url}/_mock/faults").json()["known"]
+        assert known["latency"]["arg2"] == "jitter" and known["stuck-task"]["arg"] is None
+    for spec in ("latency:abc", "index-lag:1:2:3", "slow-files:0"):
+        assert main(["serve", "--port", "0", "--fault", spec]) == 2

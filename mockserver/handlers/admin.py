@@ -13,7 +13,7 @@ from flask import Response, request
 
 from lbmock.world_spec import SpecError, WorldSpec
 from mockserver.errors import NotFound
-from mockserver.faults import FAULTS, FaultError
+from mockserver.faults import FAULTS, SECOND_ARGS, FaultError
 from mockserver.handlers.common import JSON, backend, json_error, small_number
 from mockserver.state_manager import MODELS, TransitionError
 
@@ -62,12 +62,13 @@ def load_world() -> Response:
 
 
 def faults() -> Response:
-    """GET: faults in force and the catalogue.  POST {"name", "arg"?, "times"?}: set one.
+    """GET: faults in force and the catalogue.  POST {"name", "arg"?, "arg2"?, "times"?}: set one.
     DELETE (optionally ?name=): clear."""
     book = backend().faults
     if request.method == "GET":
         return _json({"active": book.active(),
-                      "known": {fault.value: {"matches": m, "arg": a} for fault, (m, a) in FAULTS.items()}})
+                      "known": {fault.value: {"matches": m, "arg": a, "arg2": SECOND_ARGS.get(fault)}
+                                for fault, (m, a) in FAULTS.items()}})
     if request.method == "DELETE":
         book.clear(request.args.get("name"))
         return _json({"active": book.active()})
@@ -76,7 +77,7 @@ def faults() -> Response:
         name = body.get("name")
         if not isinstance(name, str):
             raise FaultError("body needs a fault 'name'")
-        fault = book.add(name, body.get("arg"), body.get("times"))
+        fault = book.add(name, body.get("arg"), body.get("times"), body.get("arg2"))
     except FaultError as exc:
         return json_error(400, str(exc), "BAD_REQUEST")
     return _json({"added": fault.as_dict(), "active": book.active()}, 201)

@@ -3,6 +3,7 @@ and the bearer-authenticated ``/api/v1/export-results|errors`` URLs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from flask import Response, request
@@ -44,6 +45,31 @@ def truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
     return shortened(), keep
 
 
+SLOW_CHUNK = 16 * 1024  # fault slow-files: bytes a chunk
+
+
+def slowed(body: Iterator[bytes]) -> Iterator[bytes]:
+    """Fault slow-files: the body in 16 KiB chunks, the fault's MS apart (the first one too).
+    A path of its own, taken only while the fault is set; the fast path is untouched."""
+    fault = backend().faults.take(Fault.SLOW_FILES)
+    if fault is None:
+        return body
+    return _trickle(body, (fault.arg or 50) / 1000)
+
+
+def _trickle(body: Iterator[bytes], pause: float) -> Iterator[bytes]:
+    pending = bytearray()
+    for chunk in body:
+        pending += chunk
+        while len(pending) >= SLOW_CHUNK:
+            time.sleep(pause)
+            yield bytes(pending[:SLOW_CHUNK])
+            del pending[:SLOW_CHUNK]
+    if pending:
+        time.sleep(pause)
+        yield bytes(pending)
+
+
 def export_file(task_id: str, stream: str, index: str) -> Response:
     refused = check_signature()
     if refused:
@@ -66,7 +92,7 @@ def export_file(task_id: str, stream: str, index: str) -> Response:
             return json_error(404, f"task {task_id} has no {stream} file {index}", "NOT_FOUND")
         chosen = plan.files[number]
         body, size = truncated(be.file_bytes_of(task, stream, chosen), chosen.offsets[1] - chosen.offsets[0] + 1)
-    return Response(body, mimetype=NDJSON, headers={"Content-Length": str(size)})
+    return Response(slowed(body), mimetype=NDJSON, headers={"Content-Length": str(size)})
 
 
 def legacy_file(export_id: str) -> Response:
@@ -77,7 +103,7 @@ def legacy_file(export_id: str) -> Response:
         export = backend().legacy_by_id(export_id)
     except NotFound:
         return json_error(404, f"unknown legacy export {export_id}", "NOT_FOUND")
-    return Response(backend().legacy_bytes(export), mimetype=JSON)
+    return Response(slowed(backend().legacy_bytes(export)), mimetype=JSON)
 
 
 def export_results(task_id: str, org_id: str, stream: str = RESULT) -> Response:
@@ -96,7 +122,7 @@ def export_results(task_id: str, org_id: str, stream: str = RESULT) -> Response:
         return json_error(409, f"task {task_id} is {status}, not COMPLETE", "NOT_READY")
     if be.plan(task, stream) is None and stream == ERRORS:
         return json_error(404, f"task {task_id} has no errors", "NOT_FOUND")
-    return Response(be.whole_stream(task, stream), mimetype=NDJSON)
+    return Response(slowed(be.whole_stream(task, stream)), mimetype=NDJSON)
 
 
 def export_errors(task_id: str, org_id: str) -> Response:

@@ -18,7 +18,7 @@ from lbmock.dicom.series import MIME_TYPE
 from lbmock.render.common import dicom_file_name
 from mockserver.errors import NotFound
 from mockserver.handlers.common import backend, json_error
-from mockserver.handlers.files import check_signature, truncated
+from mockserver.handlers.files import check_signature, slowed, truncated
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -66,5 +66,5 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         return Response(status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(end - start)})
     # truncated-files: a shorter body with a matching Content-Length, so the DICOM itself is cut short
     body, length = truncated(part10_chunks(row, start, end), end - start)
-    return Response(body, status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(length)},
+    return Response(slowed(body), status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(length)},
                     direct_passthrough=True)
