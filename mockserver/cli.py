@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import socket
 import sys
 import tempfile
 
@@ -122,12 +123,38 @@ def serve(args: argparse.Namespace) -> int:
         except FaultError as exc:
             print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
             return 2
+    listener = _listen(args.host, args.port)
+    if listener is None:
+        return 2
+    if _gunicorn_usable():
+        return _serve_gunicorn(args, signing_key, listener)
     if args.workers > 1:
-        return _serve_workers(args, signing_key)
-    return _serve_single(args, signing_key)
+        print("lbmock: --workers needs gunicorn, which does not run on this platform", file=sys.stderr)
+        return 2
+    return _serve_werkzeug(args, signing_key, listener)
 
 
-def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
+def _listen(host: str, port: int) -> socket.socket | None:
+    """The listening socket, bound here so a busy port is one clear message (gunicorn would retry)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        print(f"lbmock: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
+def _gunicorn_usable() -> bool:
+    """gunicorn is a core dependency, but POSIX-only: elsewhere one process serves with werkzeug."""
+    try:
+        import gunicorn.app.base  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _serve_werkzeug(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+    """One process, werkzeug's threaded server: where gunicorn cannot run (Windows)."""
     from werkzeug.serving import make_server
 
     from mockserver.app import create_app
@@ -135,11 +162,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
     app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as exc:
-        print(f"lbmock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    server = make_server(args.host, args.port, app, threaded=True, fd=listener.detach())
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
     _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
@@ -148,23 +171,31 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
-    """gunicorn, one state file: any worker answers any step of any task."""
+def _serve_gunicorn(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+    """gunicorn's threaded workers: keep-alive, and export files and DICOM volumes sent with
+    sendfile(2) (``wsgi.file_wrapper``).  One worker keeps its state in memory (unless --state);
+    several share one state file, so any worker answers any step of any task."""
     from gunicorn.app.base import BaseApplication
 
     from strategies.served_world import resolve_world
 
-    state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
+    workers = max(1, args.workers)
+    state = args.state
+    if state is None and workers > 1:
+        state = os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
     shown = resolve_world(spec.replace(rows=0))  # the banner's ids, cheaply (no rows)
+    fd = listener.fileno()
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", args.workers)
+            self.cfg.set("bind", f"fd://{fd}")
+            self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
+            self.cfg.set("threads", 8)
             self.cfg.set("timeout", 300)
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", None)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 27: no ~/.gunicorn socket
                 self.cfg.set("control_socket_disable", True)
@@ -179,14 +210,19 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
         def load(self):
             from mockserver.app import create_app
 
-            return create_app(spec, config)
+            app = create_app(spec, config)
+            if state is None:  # one worker, state in its memory: the command line's faults go there
+                for fault in args.fault:
+                    app.extensions["lbmock"].faults.add_spec(fault)
+            return app
 
-    # Faults given on the command line go into the shared state once, before workers start.
-    from mockserver.faults import FaultBook
-    from mockserver.state import SharedState
+    if state is not None:
+        # Faults given on the command line go into the shared state once, before workers start.
+        from mockserver.faults import FaultBook
+        from mockserver.state import SharedState
 
-    book = FaultBook(SharedState(state))
-    for spec in args.fault:
-        book.add_spec(spec)
+        book = FaultBook(SharedState(state))
+        for fault in args.fault:
+            book.add_spec(fault)
     MockApplication().run()
     return 0
