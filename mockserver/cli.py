@@ -126,43 +126,30 @@ def serve(args: argparse.Namespace) -> int:
     listener = _listen(args.host, args.port)
     if listener is None:
         return 2
-    if _gunicorn_usable():
-        return _serve_gunicorn(args, signing_key, listener)
     if args.workers > 1:
-        print("lbmock: --workers needs gunicorn, which does not run on this platform", file=sys.stderr)
-        return 2
-    return _serve_werkzeug(args, signing_key, listener)
+        return _serve_workers(args, signing_key, listener)
+    return _serve_single(args, signing_key, listener)
 
 
 def _listen(host: str, port: int) -> socket.socket | None:
     """The listening socket, bound here so a busy port is one clear message (gunicorn would retry)."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        return socket.create_server((host, port), family=family, backlog=2048)
+        return socket.create_server((host, port), family=family, backlog=1024)
     except OSError as exc:
         print(f"lbmock: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return None
 
 
-def _gunicorn_usable() -> bool:
-    """gunicorn is a core dependency, but POSIX-only: elsewhere one process serves with werkzeug."""
-    try:
-        import gunicorn.app.base  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _serve_werkzeug(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
-    """One process, werkzeug's threaded server: where gunicorn cannot run (Windows)."""
-    from werkzeug.serving import make_server
-
+def _serve_single(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+    """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
     from mockserver.app import create_app
+    from mockserver.http_server import WSGIServer
 
     app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
-    server = make_server(args.host, args.port, app, threaded=True, fd=listener.detach())
+    server = WSGIServer(app, listener)
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
     _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
@@ -171,31 +158,24 @@ def _serve_werkzeug(args: argparse.Namespace, signing_key: bytes, listener: sock
     return 0
 
 
-def _serve_gunicorn(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
-    """gunicorn's threaded workers: keep-alive, and export files and DICOM volumes sent with
-    sendfile(2) (``wsgi.file_wrapper``).  One worker keeps its state in memory (unless --state);
-    several share one state file, so any worker answers any step of any task."""
+def _serve_workers(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+    """gunicorn, one state file: any worker answers any step of any task (export files and DICOM
+    volumes go out with sendfile, through gunicorn's ``wsgi.file_wrapper``)."""
     from gunicorn.app.base import BaseApplication
 
     from strategies.served_world import resolve_world
 
-    workers = max(1, args.workers)
-    state = args.state
-    if state is None and workers > 1:
-        state = os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
+    state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
     shown = resolve_world(spec.replace(rows=0))  # the banner's ids, cheaply (no rows)
-    fd = listener.fileno()
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"fd://{fd}")
-            self.cfg.set("workers", workers)
+            self.cfg.set("bind", f"fd://{listener.fileno()}")
+            self.cfg.set("workers", args.workers)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 8)
+            self.cfg.set("threads", 4)
             self.cfg.set("timeout", 300)
-            self.cfg.set("graceful_timeout", 5)
-            self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", None)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 27: no ~/.gunicorn socket
                 self.cfg.set("control_socket_disable", True)
@@ -210,19 +190,14 @@ def _serve_gunicorn(args: argparse.Namespace, signing_key: bytes, listener: sock
         def load(self):
             from mockserver.app import create_app
 
-            app = create_app(spec, config)
-            if state is None:  # one worker, state in its memory: the command line's faults go there
-                for fault in args.fault:
-                    app.extensions["lbmock"].faults.add_spec(fault)
-            return app
+            return create_app(spec, config)
 
-    if state is not None:
-        # Faults given on the command line go into the shared state once, before workers start.
-        from mockserver.faults import FaultBook
-        from mockserver.state import SharedState
+    # Faults given on the command line go into the shared state once, before workers start.
+    from mockserver.faults import FaultBook
+    from mockserver.state import SharedState
 
-        book = FaultBook(SharedState(state))
-        for fault in args.fault:
-            book.add_spec(fault)
+    book = FaultBook(SharedState(state))
+    for fault in args.fault:
+        book.add_spec(fault)
     MockApplication().run()
     return 0

@@ -24,7 +24,8 @@ from lbmock.render.v2 import ExportParams
 from lbmock.world_spec import WorldSpec
 from mockserver import ThreadedMockServer, mock_labelbox
 from mockserver.config import ServerConfig
-from mockserver.models import RESULT, MockBackend
+from mockserver.models import MockBackend
+from mockserver.tasks import RESULT
 from strategies.served_world import resolve_world, seeded_world
 
 SEED, ROWS = 5, 12
