@@ -2,9 +2,10 @@
 
     python benchmarks/ceiling.py FILE...     # prints "port N", then serves /0, /1 ... (query ignored)
 
-A socket loop, one thread per connection like any threaded server, keep-alive: it reads a
-request's head, then answers ``GET /<n>`` with a Content-Length header and ``os.sendfile`` of
-file ``n``.  No routing, auth, journal or framework: what is left is what the kernel, loopback
+A socket loop in one thread, keep-alive: it accepts a connection and, until the client closes
+it, reads each request's head and answers ``GET /<n>`` with a Content-Length header and
+``os.sendfile`` of file ``n`` (the benchmarks' client is sequential, so one thread is enough and
+no thread is started per connection).  No routing, auth, journal or framework: what is left is what the kernel, loopback
 TCP and the ``requests`` client cost, so lbmock's figures are shown as a fraction of it.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import threading
 
 
 def _serve_connection(conn: socket.socket, files: list[str]) -> None:
@@ -47,7 +47,7 @@ def main(files: list[str]) -> None:
     while True:
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=_serve_connection, args=(conn, files), daemon=True).start()
+        _serve_connection(conn, files)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ without a Content-Length are chunked (HTTP/1.1) or end with the connection (HTTP
 
 from __future__ import annotations
 
-import selectors
+import errno
+import os
+import select
 import socket
 import sys
 import threading
@@ -85,40 +87,61 @@ class _BadRequest(Exception):
 
 
 class WSGIServer:
-    """Serve ``app`` on an already listening ``sock`` until :meth:`shutdown`."""
+    """Serve ``app`` on an already listening ``sock`` until :meth:`shutdown`.
+
+    Threads take turns accepting: the one that accepts a connection serves it to its end, and
+    a new thread starts only when no other is waiting to accept (no hand-over between threads,
+    no thread started per connection once enough exist).
+    """
+
+    ACCEPT_POLL = 0.25  # how often a waiting thread checks for shutdown
+    SPARE_THREADS = 8  # threads kept waiting after a burst of connections
 
     def __init__(self, app: Callable, sock: socket.socket) -> None:
         self.app, self.socket = app, sock
         host, port = sock.getsockname()[:2]
         self.server_name, self.server_port = host, port
         self._stop = threading.Event()
-        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting = 0  # threads waiting in accept()
         self._date = (0, "")
+        sock.settimeout(self.ACCEPT_POLL)
 
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
-        self._stopped.clear()
-        try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(self.socket, selectors.EVENT_READ)
-                while not self._stop.is_set():
-                    if not selector.select(poll_interval):
-                        continue
-                    try:
-                        conn, addr = self.socket.accept()
-                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                        continue
-                    threading.Thread(target=self._connection, args=(conn, addr), daemon=True,
-                                     name="lbmock-http").start()
-        finally:
-            self._stopped.set()
+    def serve_forever(self, poll_interval: float | None = None) -> None:
+        """Accept and serve connections in this thread and others until :meth:`shutdown`."""
+        self._stop.clear()
+        self._take_turns(stay=True)
 
     def shutdown(self) -> None:
         """Stop accepting (open connections finish their current request and close)."""
         self._stop.set()
-        self._stopped.wait()
+        time.sleep(self.ACCEPT_POLL)
 
     def server_close(self) -> None:
         self.socket.close()
+
+    def _take_turns(self, stay: bool = False) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if self._waiting >= self.SPARE_THREADS and not stay:
+                    return
+                self._waiting += 1
+            try:
+                conn, addr = self.socket.accept()
+            except (TimeoutError, BlockingIOError, InterruptedError, ConnectionAbortedError):
+                with self._lock:
+                    self._waiting -= 1
+                continue
+            except OSError:  # the listening socket was closed
+                with self._lock:
+                    self._waiting -= 1
+                return
+            with self._lock:
+                self._waiting -= 1
+                alone = self._waiting == 0
+            if alone:  # someone must keep accepting while this thread serves
+                threading.Thread(target=self._take_turns, daemon=True, name="lbmock-http").start()
+            self._connection(conn, addr)
 
     # ------------------------------------------------------------ one connection
 
@@ -280,8 +303,7 @@ class WSGIServer:
         if bodiless:
             return keep_alive
         if isinstance(result, FileWrapper) and length is not None and not sent:  # zero-copy from where it stands
-            if length:
-                conn.sendfile(result.filelike, offset=result.filelike.tell(), count=length)
+            _sendfile(conn, result.filelike, length)
             return keep_alive
         left = length
         for data in _chain(sent, first, chunks):
@@ -302,3 +324,28 @@ def _chain(sent: list[bytes], first: bytes, rest: Iterator[bytes]) -> Iterator[b
     yield from sent
     yield first
     yield from rest
+
+
+def _sendfile(conn: socket.socket, handle: BinaryIO, count: int) -> None:
+    """``count`` bytes of ``handle`` from its position, kernel to socket (``socket.sendfile`` costs
+    more Python per call, and the socket is non-blocking: it has a timeout)."""
+    offset, fd, out = handle.tell(), handle.fileno(), conn.fileno()
+    end = offset + count
+    while offset < end:
+        try:
+            sent = os.sendfile(out, fd, offset, end - offset)
+        except BlockingIOError:
+            if not select.select([], [out], [], conn.gettimeout())[1]:
+                raise TimeoutError("client stopped reading") from None
+            continue
+        except (AttributeError, OSError) as exc:  # no sendfile here (or not for this file): copy
+            if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            handle.seek(offset)
+            while offset < end and (block := handle.read(min(end - offset, 1 << 20))):
+                conn.sendall(block)
+                offset += len(block)
+            return
+        if sent == 0:
+            return  # the file is shorter than announced: the client sees the connection end
+        offset += sent

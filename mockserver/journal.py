@@ -130,7 +130,7 @@ class _Writer:
     and stores them together: a busy server pays one wake-up and one transaction a batch.
     """
 
-    BATCH_SECONDS = 0.005
+    BATCH_SECONDS = 0.05
 
     def __init__(self) -> None:
         self._waiting: dict[int, Journal] = {}
