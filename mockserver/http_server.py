@@ -15,10 +15,10 @@ without a Content-Length are chunked (HTTP/1.1) or end with the connection (HTTP
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
-import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -327,25 +327,30 @@ def _chain(sent: list[bytes], first: bytes, rest: Iterator[bytes]) -> Iterator[b
 
 
 def _sendfile(conn: socket.socket, handle: BinaryIO, count: int) -> None:
-    """``count`` bytes of ``handle`` from its position, kernel to socket (``socket.sendfile`` costs
-    more Python per call, and the socket is non-blocking: it has a timeout)."""
+    """``count`` bytes of ``handle`` from its position, kernel to socket.
+
+    The socket blocks meanwhile (a kernel send timeout instead of Python's non-blocking one), so
+    each sendfile(2) call moves as much as the client takes rather than one socket buffer."""
     offset, fd, out = handle.tell(), handle.fileno(), conn.fileno()
     end = offset + count
-    while offset < end:
-        try:
-            sent = os.sendfile(out, fd, offset, end - offset)
-        except BlockingIOError:
-            if not select.select([], [out], [], conn.gettimeout())[1]:
+    idle = conn.gettimeout()
+    if not hasattr(os, "sendfile"):  # Windows: copy
+        handle.seek(offset)
+        while offset < end and (block := handle.read(min(end - offset, 1 << 20))):
+            conn.sendall(block)
+            offset += len(block)
+        return
+    conn.settimeout(None)
+    with contextlib.suppress(OSError):  # (timeval's layout is the platform's; Linux: two longs)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(KEEPALIVE_SECONDS), 0))
+    try:
+        while offset < end:
+            try:
+                sent = os.sendfile(out, fd, offset, end - offset)
+            except BlockingIOError:  # SO_SNDTIMEO: the client stopped reading
                 raise TimeoutError("client stopped reading") from None
-            continue
-        except (AttributeError, OSError) as exc:  # no sendfile here (or not for this file): copy
-            if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                raise
-            handle.seek(offset)
-            while offset < end and (block := handle.read(min(end - offset, 1 << 20))):
-                conn.sendall(block)
-                offset += len(block)
-            return
-        if sent == 0:
-            return  # the file is shorter than announced: the client sees the connection end
-        offset += sent
+            if sent == 0:
+                return  # the file is shorter than announced: the client sees the connection end
+            offset += sent
+    finally:
+        conn.settimeout(idle)

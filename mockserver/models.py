@@ -36,6 +36,7 @@ from mockserver.spool import Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
 from mockserver.tasks import ExportTask, stream_lines
+from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
 __all__ = ["MockBackend", "key_owner"]
@@ -66,6 +67,7 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ mock control
@@ -251,6 +253,10 @@ class MockBackend:
         renders a task's rows with identical bytes.
         """
         return replace(urls, sign=functools.partial(self.signer.sign, now=at_ms / 1000))
+
+    def volume_key(self, file_name: str) -> str:
+        """The volume cache's key of a DICOM file of the world served now (workers agree on it)."""
+        return f"world{self._world_version}-{file_name}"
 
     def dicom_row(self, org_id: str, file_name: str) -> DataRow:
         """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""

@@ -38,22 +38,14 @@ def check_signature() -> Response | None:
     return json_error(*refused) if refused else None
 
 
-def truncated(body: Iterator[bytes], size: int) -> tuple[Iterator[bytes], int]:
-    """Fault truncated-files: the body ends ``cut`` bytes short of its advertised range."""
-    fault = backend().faults.take(Fault.TRUNCATED_FILES)
-    if fault is None:
-        return body, size
-    keep = max(0, size - (fault.arg or 10))
-
-    def shortened() -> Iterator[bytes]:
-        left = keep
-        for chunk in body:
-            if left <= 0:
-                return
-            yield chunk[:left]
-            left -= len(chunk)
-
-    return shortened(), keep
+def truncated(body: Iterator[bytes], size: int, cut: int) -> Iterator[bytes]:
+    """``body`` (``size`` bytes) ending ``cut`` bytes short (fault truncated-files)."""
+    left = max(0, size - cut)
+    for chunk in body:
+        if left <= 0:
+            return
+        yield chunk[:left]
+        left -= len(chunk)
 
 
 def file_body(handle: BinaryIO, size: int, environ: dict, cut: int = 0) -> Iterable[bytes]:
