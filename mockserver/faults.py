@@ -188,5 +188,8 @@ class FaultBook:
         """Whether the fault is set, without using it up (faults that change what is served)."""
         return self._state.has_fault(fault.value)
 
+    def any_active(self) -> bool:
+        return self._state.any_fault()
+
     def active(self) -> list[dict]:
         return [ActiveFault(*row).as_dict() for row in self._state.faults()]
