@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import types
 
 import labelbox as lb
 import orjson
@@ -193,8 +194,8 @@ def test_journal_never_stores_keys(mock):
 def test_stuck_task_runs_out_the_sdk_timeout(mock, project, monkeypatch):
     import labelbox.schema.task as sdk_task
 
-    naps: list[float] = []  # the SDK's own loop, without its real 2 s sleeps
-    monkeypatch.setattr(sdk_task.time, "sleep", naps.append)
+    naps: list[float] = []  # the SDK's own loop, without its real 2 s sleeps (its module's time only)
+    monkeypatch.setattr(sdk_task, "time", types.SimpleNamespace(sleep=naps.append))
     mock.fault("stuck-task", times=1)
     task = project.export(params=PARAMS)
     task.wait_till_done(timeout_seconds=20)  # 7.17.0: returns quietly once the timeout is used up
