@@ -86,6 +86,10 @@ class ExportTask:
         waited = self.transition.seconds if complete and self.transition.progression == "time" else 0
         return self.created_at + int((waited or 0) * 1000)
 
+    def may_fail_rows(self) -> bool:
+        """Whether any row can fail: if not, the ERRORS stream is empty without looking at a row."""
+        return self.failed or self.advanced == "FAILED" or self.error_every is not None
+
     def fails_row(self, row: DataRow) -> bool:
         if self.failed or self.advanced == "FAILED":  # a failed task reports every selected row in its errors
             return True
@@ -101,6 +105,8 @@ def row_outcomes(world: World, task: ExportTask) -> Iterator[tuple[DataRow, bool
 def stream_lines(world: World, task: ExportTask, stream: str) -> Iterator[bytes]:
     """The NDJSON lines of a stream: RESULT renders the rows that did not fail; ERRORS holds one
     line per failed row (fault export-errors, or a failed task)."""
+    if stream == ERRORS and not task.may_fail_rows():
+        return iter(())  # selecting the rows would draw every one of them for nothing
     outcomes = row_outcomes(world, task)
     if stream == RESULT:
         return v2_lines(world, (row for row, failed in outcomes if not failed), task.params, task.urls, task.scope)
