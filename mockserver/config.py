@@ -24,3 +24,6 @@ class ServerConfig:
     spool_dir: str | None = None  # rendered export streams (None: next to the state file, or private)
     admin: bool = True  # serve the /_mock/ control API (health always)
     public_url: str | None = None  # base of served links (None: the URL each request arrived at)
+    # helper processes rendering big exports (0: none; ``lbmock serve`` asks one per core).  Off by
+    # default in-process: spawned helpers import the host's __main__ afresh
+    render_processes: int = 0

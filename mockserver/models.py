@@ -30,11 +30,12 @@ from mockserver.errors import NotFound
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
+from mockserver.render_workers import RenderWorkers
 from mockserver.signing import UrlSigner
-from mockserver.spool import ExportFile, Spool, StreamPlan
+from mockserver.spool import ExportFile, Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import RESULT, ExportTask, stream_lines
+from mockserver.tasks import RESULT, ExportTask
 from strategies.served_world import resolve_world
 
 __all__ = ["MockBackend", "key_owner"]
@@ -65,6 +66,9 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.render_workers = RenderWorkers(config.render_processes)
+        if self.render_workers.used_for(world):
+            self.render_workers.warm()  # a big world: its first export will want the helpers
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ mock control
@@ -79,6 +83,8 @@ class MockBackend:
                 self.world = self.origin_world
             else:
                 self.world = resolve_world(WorldSpec.from_json(spec))
+                if self.render_workers.used_for(self.world):
+                    self.render_workers.warm()
             self.spool.forget()
             self._world_version = version
 
@@ -191,10 +197,10 @@ class MockBackend:
         plan = self.spool.plan(f"{task.id}-{stream}", self._lines(task, stream))
         return plan if plan.total_lines else None
 
-    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Iterator[bytes]]:
+    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
         world = self.world
         signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
-        return lambda: stream_lines(world, signed, stream)
+        return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
 
     def file_bytes_of(self, task: ExportTask, stream: str, export_file: ExportFile) -> Iterator[bytes]:
         """The bytes of one export file: a byte range of the spooled stream."""

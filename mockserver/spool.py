@@ -14,7 +14,7 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,19 @@ from mockserver.errors import BadInput, NotFound
 
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk
+
+
+@dataclass(frozen=True)
+class RenderedPart:
+    """Consecutive lines of a stream rendered elsewhere (a helper process) into the file at
+    ``path``: ``lengths`` gives each line's size.  The spool moves the bytes into the stream
+    and deletes the file."""
+
+    path: str
+    lengths: Sequence[int]
+
+
+Lines = Iterable[bytes | RenderedPart]  # a stream's lines in order: each a line, or a part of several
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ class Spool:
         with self._lock:
             self._plans.clear()
 
-    def plan(self, key: str, lines: Callable[[], Iterable[bytes]]) -> StreamPlan:
+    def plan(self, key: str, lines: Callable[[], Lines]) -> StreamPlan:
         """The file plan of stream ``key``, rendering ``lines()`` into the spool the first time."""
         with self._lock:
             plan = self._plans.get(key)
@@ -86,7 +99,7 @@ class Spool:
                     self._plans.popitem(last=False)
         return plan
 
-    def read(self, key: str, lines: Callable[[], Iterable[bytes]], start: int, size: int) -> Iterator[bytes]:
+    def read(self, key: str, lines: Callable[[], Lines], start: int, size: int) -> Iterator[bytes]:
         """``size`` bytes of stream ``key`` from ``start`` (rendered again if pruned meanwhile)."""
         handle = None
         for _attempt in range(3):
@@ -126,7 +139,11 @@ class Spool:
         files = [ExportFile(f[0], tuple(f[1]), tuple(f[2])) for f in meta["files"]]
         return StreamPlan(files, meta["total_lines"], meta["total_size"])
 
-    def _render(self, key: str, lines: Iterable[bytes]) -> StreamPlan:
+    def scratch_dir(self) -> Path:
+        """Where helpers write :class:`RenderedPart` files (same file system as the streams)."""
+        return self._path("", "").parent
+
+    def _render(self, key: str, lines: Lines) -> StreamPlan:
         # Cut on line boundaries once a file reaches file_bytes.  Data goes in
         # before the plan, each by atomic rename: whoever sees a plan sees its data.
         self._prune()
@@ -135,16 +152,22 @@ class Spool:
         files: list[ExportFile] = []
         line = offset = start_line = start_offset = count = 0
         with open(data_path.with_suffix(private), "wb") as out:
-            for data in lines:
-                out.write(data)
-                if count == 0:
-                    start_line, start_offset = line, offset
-                line += 1
-                offset += len(data)
-                count += 1
-                if offset - start_offset >= self.file_bytes:
-                    files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
-                    count = 0
+            for item in lines:
+                if isinstance(item, RenderedPart):
+                    _append_file(out, item.path)
+                    sizes: Iterable[int] = item.lengths
+                else:
+                    out.write(item)
+                    sizes = (len(item),)
+                for size in sizes:
+                    if count == 0:
+                        start_line, start_offset = line, offset
+                    line += 1
+                    offset += size
+                    count += 1
+                    if offset - start_offset >= self.file_bytes:
+                        files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
+                        count = 0
         if count:
             files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
         plan = StreamPlan(files, line, offset)
@@ -178,3 +201,26 @@ class Spool:
         for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
             for path in (old, old.with_suffix(".plan.json")):
                 path.unlink(missing_ok=True)
+
+
+def _append_file(out, path: str) -> None:
+    """Append the file at ``path`` to ``out`` (in the kernel where it can), then delete it."""
+    out.flush()
+    with open(path, "rb") as part:
+        size = os.fstat(part.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                n = os.copy_file_range(part.fileno(), out.fileno(), size - copied)
+                if n == 0:
+                    break
+                copied += n
+        except (AttributeError, OSError):  # no copy_file_range here: copy through user space
+            part.seek(copied)
+            out.seek(0, os.SEEK_END)
+            shutil.copyfileobj(part, out, 4 * 1024 * 1024)
+            copied = size
+        if copied < size:
+            raise OSError(f"rendered part {path} shrank while it was copied")
+    out.seek(0, os.SEEK_END)  # the buffered writer goes on after the copied bytes
+    os.unlink(path)
