@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class Spool:
         self._dir: Path | None = Path(directory) if directory else None
         self.file_bytes = file_bytes
         self._plans: OrderedDict[str, StreamPlan] = OrderedDict()  # derived, per worker
+        self._rendering: dict[str, tuple[threading.Lock, int]] = {}  # per stream being planned: lock, users
         self._lock = threading.Lock()
 
     def forget(self) -> None:
@@ -92,12 +94,29 @@ class Spool:
             if plan is not None:
                 self._plans.move_to_end(key)
         if plan is None:
-            plan = self._load_plan(key) or self._render(key, lines())
+            with self._rendering_lock(key):  # one render per stream: a client's retry waits for it
+                plan = self._load_plan(key) or self._render(key, lines())
             with self._lock:
                 self._plans[key] = plan
                 while len(self._plans) > PLAN_CACHE:
                     self._plans.popitem(last=False)
         return plan
+
+    @contextmanager
+    def _rendering_lock(self, key: str) -> Iterator[None]:
+        with self._lock:
+            lock, users = self._rendering.get(key, (threading.Lock(), 0))
+            self._rendering[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._rendering[key]
+                if users == 1:
+                    del self._rendering[key]
+                else:
+                    self._rendering[key] = (lock, users - 1)
 
     def read(self, key: str, lines: Callable[[], Lines], start: int, size: int) -> Iterator[bytes]:
         """``size`` bytes of stream ``key`` from ``start`` (rendered again if pruned meanwhile)."""

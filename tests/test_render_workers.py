@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
@@ -16,6 +17,7 @@ from lbmock.world import WorkflowStatus
 from mockserver.config import ServerConfig
 from mockserver.models import MockBackend
 from mockserver.render_workers import RenderWorkers
+from mockserver.spool import Spool
 from mockserver.tasks import ERRORS, RESULT, ExportTask
 from strategies import seeded_world
 
@@ -121,3 +123,27 @@ def test_served_export_with_helpers_equals_one_without():
                                [(f.lines, f.offsets) for f in walked.files])
     assert data["2"] == data["0"]
     assert data["0"][0].count(b"\n") == 5000 and len(data["0"][1]) > 1
+
+
+def test_a_retried_header_waits_for_the_render_under_way(tmp_path):
+    """The SDK retries a header query that timed out: the retry waits for the first render, never starts another."""
+    spool = Spool(str(tmp_path), file_bytes=10)
+    renders, started, release = [], threading.Event(), threading.Event()
+
+    def lines():
+        renders.append(1)
+        started.set()
+        release.wait(10)
+        yield from (b'{"row": %d}\n' % i for i in range(5))
+
+    plans = []
+    first = threading.Thread(target=lambda: plans.append(spool.plan("task-RESULT", lines)))
+    first.start()
+    assert started.wait(10)
+    retry = threading.Thread(target=lambda: plans.append(spool.plan("task-RESULT", lines)))
+    retry.start()
+    release.set()
+    first.join(10)
+    retry.join(10)
+    assert len(renders) == 1
+    assert len(plans) == 2 and plans[0] == plans[1] and plans[0].total_lines == 5
