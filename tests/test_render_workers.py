@@ -42,8 +42,13 @@ def export(b: MockBackend, params: ExportParams, filters: ExportFilters | None =
 
 def stream(b: MockBackend, task: ExportTask, name: str) -> tuple[bytes, list | None]:
     plan = b.plan(task, name)
-    data = b"".join(b.whole_stream(task, name))
-    return data, None if plan is None else [(f.lines, f.offsets) for f in plan.files]
+    opened = b.open_export_file(task, name)
+    if opened is None:
+        return b"", None
+    handle, size = opened
+    with handle:
+        data = handle.read(size)
+    return data, [(f.lines, f.offsets) for f in plan.files]
 
 
 @pytest.fixture(scope="module")
