@@ -50,11 +50,13 @@ def _rows_to_show(rows: int, search: int = 3000):
     return world, big, typical
 
 
-def bench_dashboard(rows: int = 100_000, runs: int = 5, wait_index: float = 300.0) -> list[tuple[str, float, float]]:
-    """``(what, first request ms, best ms)`` for every dashboard page and image endpoint at ``rows`` rows."""
+def bench_dashboard(rows: int = 100_000, runs: int = 5,
+                    wait_index: float = 300.0) -> list[tuple[str, float, float | None]]:
+    """``(what, first request ms, best of runs ms)`` for every dashboard page and image endpoint at
+    ``rows`` rows; one entry with best ``None``: how long the background index took (ms, a duration)."""
     world, big, typical = _rows_to_show(rows)
     tool = world.project.ontology.tools[0].name
-    out: list[tuple[str, float, float]] = []
+    out: list[tuple[str, float, float | None]] = []
     with start_serve("--seed", str(SEED), "--rows", str(rows)) as served, requests.Session() as session:
         base = f"{served.base_url}/_mock/dashboard"
 
@@ -80,11 +82,11 @@ def bench_dashboard(rows: int = 100_000, runs: int = 5, wait_index: float = 300.
         started = time.perf_counter()
         while PROGRESS.search(session.get(base + "/", timeout=120).text):
             if time.monotonic() > deadline:
-                out.append(("row index not complete after", wait_index * 1000, wait_index * 1000))
+                out.append(("row index still incomplete after", wait_index * 1000, None))
                 return out
             time.sleep(1.0)
-        out.append(("row index: built in the background (approx., from here)", (time.perf_counter() - started) * 1000,
-                    float("nan")))
+        out.append(("row index complete, after the pages above (background thread)",
+                    (time.perf_counter() - started) * 1000, None))
         measure("overview (index complete)", "/")
         measure("data rows, status + plane + tool (index complete)", filtered + "&page=2")
         measure("data rows, has labels, last page (index complete)", "/rows?labels=yes&page=1500")
@@ -97,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     print(f"| dashboard, {args.rows:,} rows | first request | best of {args.runs} |\n| --- | --- | --- |")
-    for what, cold, best in bench_dashboard(args.rows, args.runs):
-        print(f"| {what} | {cold:,.0f} ms | {best:,.0f} ms |")
+    for what, first, best in bench_dashboard(args.rows, args.runs):
+        shown = f"{first / 1000:,.1f} s | |" if best is None else f"{first:,.0f} ms | {best:,.0f} ms |"
+        print(f"| {what} | {shown}")
     return 0
 
 
