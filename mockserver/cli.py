@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
 import sys
 import tempfile
 
@@ -54,7 +53,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SQLite file of the shared state (default: private in memory; a temp file with "
                              "--workers)")
     parser.add_argument("--signing-key", default=None, metavar="HEX",
-                        help="hex key signing file URLs; set it to share URLs across hosts (default: random per start)")
+                        help="hex key signing file URLs; set it to share URLs across hosts "
+                             "(default: random, kept in the --state file)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
@@ -77,11 +77,11 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
     return chosen
 
 
-def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
+def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
-                        public_url=args.public_url)
+                        public_url=args.public_url, announce_unmatched=True)
 
 
 def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
@@ -105,7 +105,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"lbmock: WARNING: binding {args.host} exposes the mock beyond this machine", file=sys.stderr)
     try:
-        signing_key = bytes.fromhex(args.signing_key) if args.signing_key else secrets.token_bytes(32)
+        signing_key = bytes.fromhex(args.signing_key) if args.signing_key else None  # None: the state's
     except ValueError:
         print("lbmock: --signing-key must be hex", file=sys.stderr)
         return 2
@@ -127,7 +127,7 @@ def serve(args: argparse.Namespace) -> int:
     return _serve_single(args, signing_key)
 
 
-def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
+def _serve_single(args: argparse.Namespace, signing_key: bytes | None) -> int:
     from werkzeug.serving import make_server
 
     from mockserver.app import create_app
@@ -148,7 +148,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
+def _serve_workers(args: argparse.Namespace, signing_key: bytes | None) -> int:
     """gunicorn, one state file: any worker answers any step of any task."""
     from gunicorn.app.base import BaseApplication
 
