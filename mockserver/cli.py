@@ -122,9 +122,38 @@ def serve(args: argparse.Namespace) -> int:
         except FaultError as exc:
             print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
             return 2
+    if args.state and not _resume(args):
+        return 2
     if args.workers > 1:
         return _serve_workers(args, signing_key)
     return _serve_single(args, signing_key)
+
+
+def _resume(args: argparse.Namespace) -> bool:
+    """A ``--state`` file is the mock's memory: restarting on it resumes tasks, faults, transitions,
+    the journal and the signing key instead of starting afresh.  False (after saying why) if it was
+    written for another world, whose tasks this one could not serve."""
+    import orjson
+
+    from mockserver.state import SharedState
+
+    state = SharedState(args.state)
+    spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
+    resumed = state.has_setting("served_world")
+    stored = state.setting("served_world", spec)
+    if stored != spec:
+        print(f"lbmock: --state {args.state} holds the state of another world ({stored.decode()}); "
+              f"serve it with those options, or use another file", file=sys.stderr)
+        return False
+    if resumed:
+        held = state.summary()
+        print(f"lbmock: resuming {args.state}: {held['tasks']} export tasks, {held['journal']} journal entries, "
+              f"faults {', '.join(held['faults']) or 'none'}", flush=True)
+        if args.fault:  # a restart must not re-arm faults the state has used up
+            print(f"lbmock: --fault ignored: resuming {args.state} keeps the faults it holds "
+                  f"(set or clear them at /_mock/faults)", file=sys.stderr)
+            args.fault = []
+    return True
 
 
 def _serve_single(args: argparse.Namespace, signing_key: bytes | None) -> int:

@@ -260,6 +260,13 @@ class SharedState:
         found = self._retrying(lambda: self.db.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone())
         return found is not None
 
+    def summary(self) -> dict:
+        """What the state holds, for a resuming server's banner."""
+        def count(table: str) -> int:
+            return self._retrying(lambda: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone())[0]
+
+        return {"tasks": count("tasks"), "journal": count("journal"), "faults": [f[0] for f in self.faults()]}
+
     # ------------------------------------------------------------ world and reset
 
     def set_world(self, spec: dict | None) -> int:
