@@ -1,5 +1,7 @@
 """Settings every test under tests/ shares."""
 
+import browser_harness
+import pytest
 from hypothesis import settings
 
 # No Hypothesis deadline: a deadline is a timed assertion, and on a loaded machine (CI shares two
@@ -7,3 +9,27 @@ from hypothesis import settings
 # wrong.  Performance is measured by benchmarks/run.py instead.
 settings.register_profile("lbmock-tests", deadline=None)
 settings.load_profile("lbmock-tests")
+
+
+# ------------------------------------------------------------ the real-browser harness (tests/browser_harness.py)
+
+@pytest.fixture(scope="session")
+def browser_session():
+    """One headless Chromium per test process (per xdist worker), started on first use.
+
+    Missing browser: skip, or fail under LBMOCK_REQUIRE_BROWSER=1 (CI), never pass unseen."""
+    reason = browser_harness.unavailable_reason()
+    if reason is not None:
+        if browser_harness.browser_required():
+            pytest.fail(f"{browser_harness.REQUIRE_ENV} is set but the browser tests cannot run: {reason}")
+        pytest.skip(f"browser tests: {reason}")
+    with browser_harness.BrowserSession() as session:
+        yield session
+
+
+@pytest.fixture
+def page(browser_session):
+    """A fresh 1280x800 page (its own context); closed after the test."""
+    page = browser_session.new_page()
+    yield page
+    page.context.close()
