@@ -177,6 +177,10 @@ class MockBackend:
         owner = key_owner(api_key)
         return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
+    def all_tasks(self) -> list[ExportTask]:
+        """Every client's export tasks, oldest first (for the dashboard; clients see only their own)."""
+        return [self.task_by_id(t) for t in self.state.task_ids()]
+
     def note_refresh(self, task: ExportTask) -> None:
         """A client read the task's status (the SDK's poll): manual transitions advance per read."""
         self.state.bump_refresh(task.id)

@@ -145,6 +145,11 @@ class SharedState:
             "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
         return [r[0] for r in rows]
 
+    def task_ids(self) -> list[str]:
+        """Every client's task ids, oldest first (the dashboard lists them)."""
+        rows = self._retrying(lambda: self.db.execute("SELECT id FROM tasks ORDER BY seq").fetchall())
+        return [r[0] for r in rows]
+
     def bump_refresh(self, task_id: str) -> None:
         self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
 
