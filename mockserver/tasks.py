@@ -36,6 +36,7 @@ class ExportTask:
     error_every: int | None = None  # fault export-errors: rows with index % n == n - 1 fail
     lag_rows: int | None = None  # fault index-lag: the n most recently active selected rows are missing
     hostile: bool = False  # fault hostile-content was set when it was created: rendered from the hostile world
+    lagging: frozenset[int] | None = None  # derived, not in the spec: lagging_rows, computed once a stream
     reads: int = 0  # status reads so far (the SDK's polls)
     advanced: str | None = None  # COMPLETE or FAILED when moved on by hand (/_mock/tasks/<id>/advance)
 
@@ -91,6 +92,10 @@ class ExportTask:
         waited = self.transition.seconds if complete and self.transition.progression == "time" else 0
         return self.created_at + int((waited or 0) * 1000)
 
+    def may_fail_rows(self) -> bool:
+        """Whether any row can fail: if not, the ERRORS stream is empty without looking at a row."""
+        return self.failed or self.advanced == "FAILED" or self.error_every is not None
+
     def fails_row(self, row: DataRow) -> bool:
         if self.failed or self.advanced == "FAILED":  # a failed task reports every selected row in its errors
             return True
@@ -100,7 +105,8 @@ class ExportTask:
 def lagging_rows(world: World, task: ExportTask) -> frozenset[int]:
     """Fault index-lag: the indices of the ``lag_rows`` most recently active rows the task selects
     (greatest ``last_activity_at``, the export's ``details.last_activity_at``; on a tie, the later
-    row in export order), which an index that has not caught up does not hold yet."""
+    row in export order), which an index that has not caught up does not hold yet.  Taken over the
+    whole selection, whichever part of the stream is being rendered."""
     if not task.lag_rows:
         return frozenset()
     recent = heapq.nlargest(task.lag_rows, ((row.last_activity_at, row.index)
@@ -108,24 +114,32 @@ def lagging_rows(world: World, task: ExportTask) -> frozenset[int]:
     return frozenset(index for _at, index in recent)
 
 
-def row_outcomes(world: World, task: ExportTask) -> Iterator[tuple[DataRow, bool]]:
+def row_outcomes(world: World, task: ExportTask, indices: range | None = None) -> Iterator[tuple[DataRow, bool]]:
     """Each row the task selects, in export order, with whether it fails: what every stream renders.
     Rows an index lag hides (fault index-lag) are in neither stream."""
-    lagging = lagging_rows(world, task)
-    for row in selected_rows(world, task.filters, task.scope):
+    lagging = task.lagging if task.lagging is not None else lagging_rows(world, task)
+    for row in selected_rows(world, task.filters, task.scope, indices):
         if row.index not in lagging:
             yield row, task.fails_row(row)
 
 
-def stream_lines(world: World, task: ExportTask, stream: str) -> Iterator[bytes]:
+def stream_lines(world: World, task: ExportTask, stream: str, indices: range | None = None) -> Iterator[bytes]:
     """The NDJSON lines of a stream: RESULT renders the rows that did not fail; ERRORS holds one
-    line per failed row (fault export-errors, or a failed task)."""
-    outcomes = row_outcomes(world, task)
+    line per failed row (fault export-errors, or a failed task).  ``indices``: the part of the
+    stream that comes from those world rows (the stream is its parts in order)."""
+    if not stream_needs_rows(task, stream):
+        return iter(())  # selecting the rows would draw every one of them for nothing
+    outcomes = row_outcomes(world, task, indices)
     if stream == RESULT:
         return v2_lines(world, (row for row, failed in outcomes if not failed), task.params, task.urls, task.scope)
     if stream == ERRORS:
         return (_error_line(row) for row, failed in outcomes if failed)
     return iter(())
+
+
+def stream_needs_rows(task: ExportTask, stream: str) -> bool:
+    """Whether the stream's lines depend on the rows: not an ERRORS stream of a task no row fails in."""
+    return stream == RESULT or (stream == ERRORS and task.may_fail_rows())
 
 
 def _error_line(row: DataRow) -> bytes:
