@@ -79,6 +79,8 @@ class _Served:
 
     @property
     def world(self) -> World:
+        """The world served now (with hostile strings while fault hostile-content is set)."""
+        self.backend.sync()
         return self.backend.world
 
     @property

@@ -22,6 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
+from lbmock.hostile import hostile_row, hostile_world
 from lbmock.ids import base36, row_index_of
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
@@ -37,7 +38,7 @@ from mockserver.signing import UrlSigner
 from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import ExportTask
+from mockserver.tasks import ExportTask, lagging_rows
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -53,8 +54,10 @@ class MockBackend:
 
     def __init__(self, world: World, config: ServerConfig | None = None) -> None:
         self.config = config = config or ServerConfig()
-        self.world = world
+        self.world = world  # what is served now: base_world, with hostile strings while hostile-content is set
+        self.base_world = world  # the world the shared state names
         self.origin_world = world  # what /_mock/reset returns to
+        self._hostile = False
         self.state = SharedState(config.state_path)
         self.faults = FaultBook(self.state)
         self.journal = Journal(self.state)
@@ -82,17 +85,25 @@ class MockBackend:
     def sync(self) -> None:
         """Serve the world the shared state names (another worker may have loaded one)."""
         spec, version = self.state.world()
-        if version == self._world_version:
+        hostile = self.faults.is_active(Fault.HOSTILE_CONTENT)
+        if version == self._world_version and hostile == self._hostile:
             return
         with self._lock:
-            if spec is None:
-                self.world = self.origin_world
-            else:
-                self.world = resolve_world(WorldSpec.from_json(spec))
-                if self.render_workers.used_for(self.world):
-                    self.render_workers.warm()
-            self.spool.forget()
-            self._world_version = version
+            if version != self._world_version:
+                if spec is None:
+                    self.base_world = self.origin_world
+                else:
+                    self.base_world = resolve_world(WorldSpec.from_json(spec))
+                    if self.render_workers.used_for(self.base_world):
+                        self.render_workers.warm()
+                self.spool.forget()
+                self._world_version = version
+            self._hostile = hostile
+            self.world = self.view(hostile)
+
+    def view(self, hostile: bool) -> World:
+        """The served world, with hostile row strings or as the state names it (fault hostile-content)."""
+        return hostile_world(self.base_world) if hostile else self.base_world
 
     def reset(self) -> None:
         """Back to the world the mock started with: no tasks, faults, transitions or journal."""
@@ -166,6 +177,7 @@ class MockBackend:
             task.transition = Transition.never()
         if (fault := self.faults.take(Fault.INDEX_LAG)) is not None:
             task.lag_rows = fault.arg2 or 1
+        task.hostile = self._hostile  # its rows keep the strings they were exported with
         self.state.put_task(task.id, task.owner_key, task.spec())
         return task
 
@@ -212,9 +224,14 @@ class MockBackend:
         return plan if plan.total_lines else None
 
     def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
-        world = self.world  # the world of this request, even if another is loaded while rendering
+        world = self.view(task.hostile)  # the world of this request, even if another is loaded while rendering
         signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
-        return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
+
+        def render() -> Lines:
+            rendered = replace(signed, lagging=lagging_rows(world, signed)) if signed.lag_rows else signed
+            return self.render_workers.lines(world, rendered, stream, self.spool.scratch_dir())
+
+        return render
 
     def open_export_file(self, task: ExportTask, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
         """Export file ``index`` of a stream (``None``: the whole stream, as 3.40.1's ``result`` URL
@@ -274,15 +291,16 @@ class MockBackend:
 
     def volume_key(self, file_name: str) -> str:
         """The volume cache's key of a DICOM file of the world served now (workers agree on it)."""
-        return f"world{self._world_version}-{file_name}"
+        # hashed: the name holds the external id, which may be long or hold anything but '/'
+        return f"world{self._world_version}-{hashlib.sha256(file_name.encode()).hexdigest()[:32]}"
 
     def dicom_row(self, org_id: str, file_name: str) -> DataRow:
         """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""
         if org_id != self.world.project.organization.id:
             raise NotFound(org_id)
         row = self.row_for_id(file_name[:25])  # a row id is 25 characters
-        if file_name != dicom_file_name(row):
-            raise NotFound(file_name)
+        if file_name != dicom_file_name(row) and file_name != dicom_file_name(hostile_row(row)):
+            raise NotFound(file_name)  # (an export made under hostile-content keeps its links)
         return row
 
 

@@ -319,3 +319,93 @@ def test_bad_new_faults_over_http_and_the_cli():
         assert known["latency"]["arg2"] == "jitter" and known["stuck-task"]["arg"] is None
     for spec in ("latency:abc", "index-lag:1:2:3", "slow-files:0"):
         assert main(["serve", "--port", "0", "--fault", spec]) == 2
+
+
+# ------------------------------------------------------------ hostile-content
+
+STRING_SCHEMAS = {m.schema.schema_id for row in WORLD for m in row.metadata if isinstance(m.value, str)}
+ALL_STRINGS = {"metadata_fields": True, "attachments": True, "data_row_details": True, "label_details": True}
+
+
+def _strings(row) -> dict:
+    """What a data row owns as strings, from the world (the hostile view while the fault is set)."""
+    return {"external_id": row.external_id, "global_key": row.global_key,
+            "metadata": {m.schema.schema_id: m.value for m in row.metadata if isinstance(m.value, str)},
+            "attachments": [(a.name, a.value) for a in row.attachments]}
+
+
+def _exported_strings(out: dict) -> dict:
+    dr = out["data_row"]
+    return {"external_id": dr.get("external_id"), "global_key": dr.get("global_key"),
+            "metadata": {m["schema_id"]: m["value"] for m in out["metadata_fields"]
+                         if m["schema_id"] in STRING_SCHEMAS},
+            "attachments": [(a["name"], a["value"]) for a in out["attachments"]]}
+
+
+def test_hostile_content_round_trips_exactly_through_every_view():
+    import io
+    from urllib.parse import unquote
+
+    import pydicom
+
+    from contract_tests.wire import HttpTransport, WireClient
+    from lbmock.hostile import HOSTILE_PIECE, LONG_CHARS
+
+    with ThreadedMockServer(WORLD, file_bytes=20_000) as srv:
+        srv.fault("hostile-content")
+        hostile = srv.world  # the served world's hostile view: one world, many views
+        expected = {row.id: _strings(row) for row in hostile}
+        assert all(HOSTILE_PIECE in s["external_id"] for s in expected.values() if s["external_id"])
+        assert any(len(v) > LONG_CHARS for s in expected.values() for v in s["metadata"].values())
+        client = lb.Client(**srv.client_kwargs)
+        project = client.get_project(srv.project_id)
+        task = project.export(params=ALL_STRINGS)
+        task.wait_till_done()
+        rows = buffered(task)  # labelbox 7.17.0 parses every line
+        assert {r["data_row"]["id"]: _exported_strings(r) for r in rows} == expected
+        raw = b"".join(requests.get(f["file"]).content for f in _files(client, task.uid))
+        assert raw.count(b"\n") == len(WORLD)  # one line a row: every newline in a string is escaped
+
+        legacy = WireClient(HttpTransport(srv.base_url), srv.api_key, srv.project_id).legacy_export()
+        assert legacy.rows and all(r.get("External ID") == expected[r["DataRow ID"]]["external_id"]
+                                   and r.get("Global Key") == expected[r["DataRow ID"]]["global_key"]
+                                   for r in legacy.rows)  # the legacy view (labelled rows) shows the same
+        with_key = next(r for r in hostile if r.global_key and r.external_id)
+        assert client.get_data_row(with_key.id).external_id == with_key.external_id  # GraphQL
+        by_key = lb.DataRow.export(client, global_keys=[with_key.global_key], params=ALL_STRINGS)
+        by_key.wait_till_done()
+        assert [r["data_row"]["global_key"] for r in buffered(by_key)] == [with_key.global_key]
+        exported = next(r for r in rows if r["data_row"]["id"] == with_key.id)
+        dicom = requests.get(exported["data_row"]["row_data"], timeout=60)
+        assert pydicom.dcmread(io.BytesIO(dicom.content)).SOPInstanceUID == with_key.series.sop_uid
+        disposition = dicom.headers["Content-Disposition"]
+        assert unquote(disposition.split("filename*=UTF-8''")[1]) == with_key.external_id
+        assert "\n" not in disposition and disposition.isascii()
+
+        srv.faults.clear("hostile-content")  # plain again for new exports; the hostile task keeps its strings
+        plain = project.export(params=ALL_STRINGS)
+        plain.wait_till_done()
+        assert {r["data_row"]["id"]: _exported_strings(r) for r in buffered(plain)} == {
+            row.id: _strings(row) for row in WORLD}
+        assert [r["data_row"]["id"] for r in buffered(task)] == [r["data_row"]["id"] for r in rows]
+        assert buffered(task) == rows
+        assert requests.get(exported["data_row"]["row_data"], timeout=60).status_code == 200  # its links still work
+
+
+def _files(client, task_id: str) -> list[dict]:
+    """Every RESULT file of a task, by offset, as the SDK walks them."""
+    files, offset = [], 0
+    while True:
+        answer = client.execute(
+            "query F($where: WhereUniqueIdInput, $offset: UInt64!) {task(where: $where) {"
+            "exportFileFromOffset(streamType: RESULT, offset: $offset) {offsets {start end} file}}}",
+            {"where": {"id": task_id}, "offset": str(offset)})["task"]["exportFileFromOffset"]
+        if answer is None:
+            return files
+        files.append(answer)
+        offset = int(answer["offsets"]["end"]) + 1
+        header = client.execute(
+            "query H($where: WhereUniqueIdInput) {task(where: $where) {exportMetadataHeader(streamType: RESULT)"
+            " {totalSize}}}", {"where": {"id": task_id}})["task"]["exportMetadataHeader"]
+        if offset >= int(header["totalSize"]):
+            return files

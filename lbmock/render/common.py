@@ -67,9 +67,13 @@ class Urls:
         return f"{self.editor_base}?project={quote(project_id)}&label={label_id}"
 
 
+_NOT_IN_A_NAME = {c: "_" for c in [*range(32), 127, ord("/"), ord("\\")]}
+
+
 def dicom_file_name(row: DataRow) -> str:
-    """The name of a row's DICOM file in storage: ``<row id>-<external id>``, or ``<row id>.dcm``."""
-    return f"{row.id}-{row.external_id}" if row.external_id else f"{row.id}.dcm"
+    """The name of a row's DICOM file in storage: ``<row id>-<external id>``, or ``<row id>.dcm``;
+    one path segment, so ``/``, ``\\`` and control characters of the external id become ``_``."""
+    return f"{row.id}-{row.external_id.translate(_NOT_IN_A_NAME)}" if row.external_id else f"{row.id}.dcm"
 
 
 def _utc(ms: int) -> datetime:

@@ -12,6 +12,7 @@ it touches produced.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from flask import Response, request
 
@@ -45,6 +46,13 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     return start, end
 
 
+def content_disposition(name: str) -> str:
+    """``attachment`` with the name as RFC 6266 has it: an ASCII ``filename`` (quotes, backslashes,
+    control and non-ASCII characters replaced) and the exact name, UTF-8 percent-encoded, in ``filename*``."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\/' else "_" for c in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def dicom_file(org_id: str, file_name: str) -> Response:
     refused = check_signature()
     if refused:
@@ -55,7 +63,7 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         return json_error(404, f"no DICOM file {org_id}/{file_name}", "NOT_FOUND")
     size = file_size(row.series)
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{row.series.sop_uid}"',
-               "Content-Disposition": f'attachment; filename="{row.external_id or dicom_file_name(row)}"',
+               "Content-Disposition": content_disposition(row.external_id or dicom_file_name(row)),
                "Cache-Control": "private, max-age=3600"}
     wanted = _byte_range(request.headers.get("Range"), size)
     if wanted == "unsatisfiable":
