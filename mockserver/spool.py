@@ -181,3 +181,17 @@ class Spool:
         for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
             for path in (old, old.with_suffix(".plan.json")):
                 path.unlink(missing_ok=True)
+        for partial in self._dir.glob("*.tmp"):  # <key>[.plan].<pid>.<thread>.tmp
+            pid = partial.name.split(".")[-3]
+            if pid.isdigit() and not _alive(int(pid)):  # its writer was killed mid-render
+                partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
