@@ -15,7 +15,6 @@ without a Content-Length are chunked (HTTP/1.1) or end with the connection (HTTP
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import struct
@@ -149,7 +148,7 @@ class WSGIServer:
         with conn:
             try:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.settimeout(KEEPALIVE_SECONDS)
+                _idle_timeout(conn)
                 with conn.makefile("rb", buffering=65536) as rfile:
                     while not self._stop.is_set() and self._exchange(conn, rfile, addr):
                         pass
@@ -164,7 +163,7 @@ class WSGIServer:
             line = rfile.readline(MAX_LINE + 1)
             while line in (b"\r\n", b"\n"):  # tolerated before a request line (RFC 9112 2.2)
                 line = rfile.readline(MAX_LINE + 1)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # idle past the keep-alive time
             return False
         if not line:
             return False
@@ -326,31 +325,33 @@ def _chain(sent: list[bytes], first: bytes, rest: Iterator[bytes]) -> Iterator[b
     yield from rest
 
 
-def _sendfile(conn: socket.socket, handle: BinaryIO, count: int) -> None:
-    """``count`` bytes of ``handle`` from its position, kernel to socket.
-
-    The socket blocks meanwhile (a kernel send timeout instead of Python's non-blocking one), so
-    each sendfile(2) call moves as much as the client takes rather than one socket buffer."""
-    offset, fd, out = handle.tell(), handle.fileno(), conn.fileno()
-    end = offset + count
-    idle = conn.gettimeout()
-    if not hasattr(os, "sendfile"):  # Windows: copy
-        handle.seek(offset)
-        while offset < end and (block := handle.read(min(end - offset, 1 << 20))):
-            conn.sendall(block)
-            offset += len(block)
-        return
-    conn.settimeout(None)
-    with contextlib.suppress(OSError):  # (timeval's layout is the platform's; Linux: two longs)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(KEEPALIVE_SECONDS), 0))
+def _idle_timeout(conn: socket.socket) -> None:
+    """A connection idle (or stalled) for KEEPALIVE_SECONDS is dropped: by kernel timeouts on a
+    blocking socket where the platform has them (no non-blocking socket for Python to poll, and
+    sendfile(2) moves as much as the client takes per call), else by Python's socket timeout."""
     try:
-        while offset < end:
-            try:
-                sent = os.sendfile(out, fd, offset, end - offset)
-            except BlockingIOError:  # SO_SNDTIMEO: the client stopped reading
-                raise TimeoutError("client stopped reading") from None
-            if sent == 0:
-                return  # the file is shorter than announced: the client sees the connection end
-            offset += sent
-    finally:
-        conn.settimeout(idle)
+        timeval = struct.pack("ll", int(KEEPALIVE_SECONDS), 0)  # Linux's struct timeval: two longs
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    except (OSError, AttributeError, struct.error):
+        conn.settimeout(KEEPALIVE_SECONDS)
+        return
+    conn.setblocking(True)
+
+
+def _sendfile(conn: socket.socket, handle: BinaryIO, count: int) -> None:
+    """``count`` bytes of ``handle`` from its position, kernel to socket."""
+    offset = handle.tell()
+    end = offset + count
+    if not hasattr(os, "sendfile") or conn.gettimeout() is not None:  # no sendfile, or a non-blocking socket
+        conn.sendfile(handle, offset, count)
+        return
+    fd, out = handle.fileno(), conn.fileno()
+    while offset < end:
+        try:
+            sent = os.sendfile(out, fd, offset, end - offset)
+        except BlockingIOError:  # SO_SNDTIMEO: the client stopped reading
+            raise TimeoutError("client stopped reading") from None
+        if sent == 0:
+            return  # the file is shorter than announced: the client sees the connection end
+        offset += sent

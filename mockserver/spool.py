@@ -98,12 +98,17 @@ class Spool:
                     self._plans.popitem(last=False)
         return plan
 
+    def known_plan(self, key: str) -> StreamPlan | None:
+        """Stream ``key``'s plan if this worker has it at hand (nothing is read or rendered)."""
+        with self._lock:
+            return self._plans.get(key)
+
     def open_at(self, key: str, lines: Callable[[], Iterable[bytes]], start: int) -> BinaryIO:
         """Stream ``key``'s file, opened and positioned at ``start`` (rendered again if pruned meanwhile)."""
         for _attempt in range(3):
             self.plan(key, lines)
             try:
-                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - the caller closes it
+                handle = open(self._path(key, ".ndjson"), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
             except FileNotFoundError:  # pruned since it was planned: render it again
                 with self._lock:
                     self._plans.pop(key, None)
