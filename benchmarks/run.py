@@ -28,7 +28,7 @@ import requests
 from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireClient, start_serve
 
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
-FULL = {"runs": 3, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
+FULL = {"runs": 7, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
         "load_seconds": 5.0, "load_clients": 8, "dicom_volume": (512, 512, 400), "dicom_runs": 3}
 SMOKE = {"runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
          "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2}

@@ -293,11 +293,13 @@ class WSGIServer:
                 chunked = True
             else:
                 keep_alive = False
-        head = [f"HTTP/1.1 {status}\r\n", f"Date: {self._http_date()}\r\n", "Server: lbmock\r\n"]
+        head = [f"HTTP/1.1 {status}\r\n", f"Date: {self._http_date()}\r\n"]
         head += [f"{k}: {v}\r\n" for k, v in headers if k.lower() != "connection"]
         if chunked:
             head.append("Transfer-Encoding: chunked\r\n")
-        head.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        # (few headers: a client parses each one; HTTP/1.1 keeps the connection unless told otherwise)
+        head.append("\r\n" if keep_alive and environ["SERVER_PROTOCOL"] == "HTTP/1.1" else
+                    "Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
         conn.sendall("".join(head).encode("latin-1"))
         if bodiless:
             return keep_alive
