@@ -15,6 +15,7 @@ without a Content-Length are chunked (HTTP/1.1) or end with the connection (HTTP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -103,18 +104,31 @@ class WSGIServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._waiting = 0  # threads waiting in accept()
+        self._open: set[socket.socket] = set()  # connections being served
+        self._stopped = threading.Event()
         self._date = (0, "")
         sock.settimeout(self.ACCEPT_POLL)
 
     def serve_forever(self, poll_interval: float | None = None) -> None:
         """Accept and serve connections in this thread and others until :meth:`shutdown`."""
         self._stop.clear()
-        self._take_turns(stay=True)
+        self._stopped.clear()
+        try:
+            self._take_turns(stay=True)
+        finally:
+            self._stopped.set()
 
     def shutdown(self) -> None:
-        """Stop accepting (open connections finish their current request and close)."""
+        """Stop: no more connections accepted, open ones closed (kept-alive ones too)."""
         self._stop.set()
-        time.sleep(self.ACCEPT_POLL)
+        with contextlib.suppress(OSError):  # wakes the threads waiting in accept() (Linux)
+            self.socket.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            open_now = list(self._open)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._stopped.wait(2 * self.ACCEPT_POLL)
 
     def server_close(self) -> None:
         self.socket.close()
@@ -138,6 +152,9 @@ class WSGIServer:
             with self._lock:
                 self._waiting -= 1
                 alone = self._waiting == 0
+            if self._stop.is_set():
+                conn.close()
+                return
             if alone:  # someone must keep accepting while this thread serves
                 threading.Thread(target=self._take_turns, daemon=True, name="lbmock-http").start()
             self._connection(conn, addr)
@@ -145,6 +162,8 @@ class WSGIServer:
     # ------------------------------------------------------------ one connection
 
     def _connection(self, conn: socket.socket, addr: Any) -> None:
+        with self._lock:
+            self._open.add(conn)
         with conn:
             try:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -156,6 +175,9 @@ class WSGIServer:
                 pass
             except Exception:  # the app failed mid-body: the connection ends, the server goes on
                 sys.excepthook(*sys.exc_info())
+            finally:
+                with self._lock:
+                    self._open.discard(conn)
 
     def _exchange(self, conn: socket.socket, rfile: BinaryIO, addr: Any) -> bool:
         """Read one request, answer it; False when the connection is to be closed."""

@@ -146,3 +146,16 @@ def test_serve_answers_export_files_and_journals_them_in_order():
         assert bad.status_code == 403 and bad.json()["code"] == "BAD_SIGNATURE"
         last = session.get(f"{served.base_url}/_mock/journal", timeout=10).json()["entries"][-1]
         assert last["status"] == 403 and last["path"] == paths[0]
+
+
+def test_shutdown_closes_kept_alive_connections(tmp_path):
+    """After shutdown no request is answered, not even on a connection kept alive before it."""
+    served = WSGIServer(_app, socket.create_server(("127.0.0.1", 0)))
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{served.server_port}/x"
+    with requests.Session() as session:
+        assert session.get(url, timeout=10).status_code == 200
+        served.shutdown()
+        served.server_close()
+        with pytest.raises(requests.ConnectionError):
+            session.get(url, timeout=10)
