@@ -129,10 +129,12 @@ def best_walks(runs: int, ours: list[str], reference: list[str], fetch, fetch_re
     return sum(mine), sum(theirs)
 
 
-def ratio(name: str, size: int, ours: float, reference: float, goal: str = ">= 0.8") -> Figure:
-    """A figure beside its reference: both rates and their ratio."""
-    return Figure(name, f"{size / ours / 1e6:,.0f} MB/s vs ceiling {size / reference / 1e6:,.0f} MB/s: "
-                        f"**{reference / ours:.2f}**", goal)
+def ratio(name: str, size: int, ours: float, reference: float, goal: str = ">= 0.8",
+          our_size: int | None = None) -> Figure:
+    """A figure beside its reference: both rates and their ratio (``our_size``: bytes we sent, if
+    not the reference's ``size``)."""
+    mine, theirs = (our_size or size) / ours, size / reference
+    return Figure(name, f"{mine / 1e6:,.0f} MB/s vs ceiling {theirs / 1e6:,.0f} MB/s: **{mine / theirs:.2f}**", goal)
 
 
 def bench_serving(rows: int, runs: int, tmp: str) -> list[Figure]:
@@ -151,16 +153,26 @@ def bench_serving(rows: int, runs: int, tmp: str) -> list[Figure]:
             with open(paths[-1], "wb") as out:
                 out.write(f.content)
         urls = [f.url for f in files]
-        with ceiling(paths) as (base, _pid), requests.Session() as mine, requests.Session() as theirs:
+        with ceiling(paths) as (base, _pid):
             served_urls = [f"{base}/{i}" for i in range(len(paths))]
             sdk = best_walks(runs, urls, served_urls, fetch_sdk_style)
-            alive = best_walks(runs, urls, served_urls, fetcher_keep_alive(mine), fetcher_keep_alive(theirs))
+            # (the ceiling serves one connection at a time: its session closes before the next walk)
+            with requests.Session() as mine, requests.Session() as theirs:
+                alive = best_walks(runs, urls, served_urls, fetcher_keep_alive(mine), fetcher_keep_alive(theirs))
+            # the same files from gunicorn workers (a task is the same bytes on any server of the seed)
+            with server(rows, "--workers", "2") as workers, requests.Session() as other:
+                on_workers = wire(workers, other).stream(wire(workers, other).create_export(ALL_PARAMS)).files
+                assert len(on_workers) == len(files), "the workers cut the export into other files"
+                gunicorn = best_walks(runs, [f.url for f in on_workers], served_urls, fetch_sdk_style)
+                gunicorn_size = sum(len(f.content) for f in on_workers)  # links name another port
     what = f"{rows:,}-row export, {len(files)} files of ~{size / len(files) / 1e3:,.0f} kB ({size / 1e6:.1f} MB)"
     how = f"file by file alternating with the ceiling, each file's best of {runs}, summed"
     return [ratio(f"serving: every file of a completed {what}, `requests.get(url).content` per file as "
                   f"the SDK does; vs the same files from benchmarks/ceiling.py; {how}", size, *sdk),
             ratio(f"serving: the same files over one keep-alive `requests.Session` per side; {how}",
                   size, *alive),
+            ratio(f"serving: the SDK's `requests.get` walk from `lbmock serve --workers 2` (gunicorn gthread, "
+                  f"state in a shared SQLite file); {how}", size, *gunicorn, our_size=gunicorn_size),
             Figure("serving: the SDK's whole walk (exportFileFromOffset query, then the file), keep-alive",
                    f"{size / walked / 1e6:,.0f} MB/s"),
             Figure(f"serving: rendering the export once (first header read, {rows:,} rows)",
