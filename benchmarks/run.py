@@ -328,7 +328,8 @@ def bench_dicom(volume: tuple[int, int, int | None], runs: int, tmp: str, kept_r
                    "as it goes): time to first byte; rate", f"{first_byte * 1000:.0f} ms; "
                    f"{size / first_all / 1e6:,.0f} MB/s ({first_all:.2f} s)", "first byte <= 1 s"),
             ratio(f"DICOM row_data: the same file once generated, 1 MiB raw reads, keep-alive; vs a file of the "
-                  f"same bytes from benchmarks/ceiling.py; alternating, best of {kept_runs} each", size, kept, reference),
+                  f"same bytes from benchmarks/ceiling.py; alternating, best of {kept_runs} each",
+                  size, kept, reference),
             Figure("DICOM row_data: server peak RSS (VmHWM) after those GETs; RSS before them",
                    f"{peak:.0f} MB; {before:.0f} MB", "<= 250 MB")]
 
