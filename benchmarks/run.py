@@ -28,9 +28,10 @@ import requests
 from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireClient, start_serve
 
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
-FULL = {"runs": 7, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
+FULL = {"runs": 7, "volume_runs": 15, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000,
+        "memory_rows": (1000, 10_000, 100_000),
         "load_seconds": 5.0, "load_clients": 8, "dicom_volume": (512, 512, 400), "dicom_runs": 3}
-SMOKE = {"runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
+SMOKE = {"runs": 2, "volume_runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
          "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
 SEED = 2
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         "end-to-end": lambda: [bench_end_to_end(sizes["e2e_rows"])],
         "memory": lambda: [bench_memory(sizes["memory_rows"])],
         "rates": lambda: bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
-        "dicom": lambda: [*bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"], tmp, sizes["runs"]),
+        "dicom": lambda: [*bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"], tmp, sizes["volume_runs"]),
                           bench_dicom_in_process(sizes["dicom_volume"], sizes["dicom_runs"])],
         "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
     }
