@@ -29,10 +29,12 @@ from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireC
 
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
 FULL = {"runs": 7, "volume_runs": 15, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000,
-        "memory_rows": (1000, 10_000, 100_000),
-        "load_seconds": 5.0, "load_clients": 8, "dicom_volume": (512, 512, 400), "dicom_runs": 3}
+        "memory_rows": (1000, 10_000, 100_000), "load_seconds": 5.0, "load_clients": 8,
+        "dicom_volume": (512, 512, 400), "dicom_runs": 3, "cold_rows": 100_000, "cold_runs": 3,
+        "dashboard_rows": 100_000, "dashboard_runs": 3}
 SMOKE = {"runs": 2, "volume_runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
-         "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2}
+         "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2,
+         "cold_rows": 200, "cold_runs": 1, "dashboard_rows": 300, "dashboard_runs": 2}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
 SEED = 2
 
@@ -195,6 +197,63 @@ def bench_end_to_end(rows: int) -> Figure:
     assert count[0] == rows, f"streamed {count[0]} of {rows} rows"
     return Figure(f"end to end: labelbox 7.17.0 export() + get_buffered_stream(), {rows:,} rows, "
                   "server start to last row", f"{elapsed:.1f} s", "<= 15 s")
+
+
+def bench_cold_warm(rows: int, runs: int, params: dict | None = None) -> list[Figure]:
+    """A cold export against a warm one, through labelbox 7.17.0, in one run.
+
+    Each of ``runs`` rounds starts a fresh ``lbmock serve`` (fresh spool), then: cold:
+    ``project.export(params=params)`` (default: ``project.export()``), ``wait_till_done()`` and
+    ``get_buffered_stream()`` read to the last row (timed from the server's start and from
+    ``export()``); warm: ``get_buffered_stream()`` of the same completed task read again.  Best of
+    ``runs`` on each side.  Peak RSS: VmHWM of the server process, and the sum over it and the
+    render helpers it started, the largest over the rounds.
+    """
+    import labelbox as lb
+
+    def read_all(task) -> int:
+        count = [0]
+        task.get_buffered_stream().start(stream_handler=lambda _out: count.__setitem__(0, count[0] + 1))
+        return count[0]
+
+    from_start, cold, warm, peaks, totals = [], [], [], [], []
+    for _ in range(runs):
+        with server(rows) as served:
+            client = lb.Client(**served.client_kwargs("bench"))
+            project = client.get_project(served.project_id)
+            t0 = time.perf_counter()
+            task = project.export(params=params)
+            task.wait_till_done()
+            count = read_all(task)
+            t1 = time.perf_counter()
+            from_start.append(t1 - served.started)
+            cold.append(t1 - t0)
+            assert count == rows, f"streamed {count} of {rows} rows"
+            t0 = time.perf_counter()
+            count = read_all(task)
+            warm.append(time.perf_counter() - t0)
+            assert count == rows, f"streamed {count} of {rows} rows (warm)"
+            helpers = child_pids(served.pid)
+            peaks.append(peak_rss_mb(served.pid))
+            totals.append(peaks[-1] + sum(peak_rss_mb(pid) for pid in helpers))
+    what = "all params" if params == ALL_PARAMS else f"params {params}" if params else "no params"
+    how = f"labelbox 7.17.0, {rows:,} rows, {what}, best of {runs}, fresh server each round"
+    return [Figure(f"cold export: export() + get_buffered_stream() to the last row, server start to last row ({how})",
+                   f"{min(from_start):.1f} s", "<= 20 s"),
+            Figure("cold export: export() to last row; warm: a second get_buffered_stream() of the same task",
+                   f"{min(cold):.1f} s; {min(warm):.1f} s"),
+            Figure("cold / warm", f"{min(cold) / min(warm):.2f}", "<= 2"),
+            Figure(f"cold export: server peak RSS (VmHWM); with its {len(helpers)} render helpers",
+                   f"{max(peaks):.0f} MB; {max(totals):.0f} MB", "<= 250 MB")]
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes ``pid`` started (render helpers), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(p) for p in children.read().split()]
+    except OSError:
+        return []
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -416,6 +475,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def dashboard_figures(rows: int, runs: int) -> list[Figure]:
+    """Every dashboard page and image endpoint (benchmarks/dashboard.py): best of ``runs``, first request too."""
+    from dashboard import bench_dashboard  # benchmarks/dashboard.py, beside this script
+
+    return [Figure(f"dashboard, {rows:,} rows: {what}", f"{first / 1000:,.1f} s") if best is None else
+            Figure(f"dashboard, {rows:,} rows: {what}", f"{best:,.0f} ms (first {first:,.0f} ms)", "<= 300 ms")
+            for what, first, best in bench_dashboard(rows, runs)]
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -429,7 +497,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
-    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle"),
+    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle",
+                                           "cold-warm", "dashboard"),
                         action="append", help="run only these measures (repeatable; default: all)")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
@@ -442,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         "dicom": lambda: [*bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"], tmp, sizes["volume_runs"]),
                           bench_dicom_in_process(sizes["dicom_volume"], sizes["dicom_runs"])],
         "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
+        "cold-warm": lambda: bench_cold_warm(sizes["cold_rows"], sizes["cold_runs"]),
+        "dashboard": lambda: dashboard_figures(sizes["dashboard_rows"], sizes["dashboard_runs"]),
     }
     load_before = os.getloadavg()
     started = time.perf_counter()

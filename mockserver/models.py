@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import os
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,11 +32,12 @@ from mockserver.errors import NotFound
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
+from mockserver.render_workers import RenderWorkers
 from mockserver.signing import UrlSigner
-from mockserver.spool import Spool, StreamPlan
+from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import ExportTask, stream_lines
+from mockserver.tasks import ExportTask
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -59,7 +61,9 @@ class MockBackend:
         self.state_manager = StateManager(self.state, config.transitions)
         self.api_key = config.api_key
         self.file_bytes = config.file_bytes
-        self.signer = UrlSigner(config.signing_key) if config.signing_key else UrlSigner.random()
+        # The signing key lives with the state: every worker, and a restart on the same state file,
+        # signs and verifies with it, so URLs handed out before a restart stay valid.
+        self.signer = UrlSigner(config.signing_key or self.state.setting("signing_key", secrets.token_bytes(32)))
         self.user_timezone = config.user_timezone
         self._world_version = 0
         # Rendered export streams: next to a shared state file (so workers share them), else private.
@@ -67,6 +71,9 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.render_workers = RenderWorkers(config.render_processes)
+        if self.render_workers.used_for(world):
+            self.render_workers.warm()  # a big world: its first export will want the helpers
         self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
         self._lock = threading.Lock()
 
@@ -82,6 +89,8 @@ class MockBackend:
                 self.world = self.origin_world
             else:
                 self.world = resolve_world(WorldSpec.from_json(spec))
+                if self.render_workers.used_for(self.world):
+                    self.render_workers.warm()
             self.spool.forget()
             self._world_version = version
 
@@ -174,6 +183,10 @@ class MockBackend:
         owner = key_owner(api_key)
         return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
+    def all_tasks(self) -> list[ExportTask]:
+        """Every client's export tasks, oldest first (for the dashboard; clients see only their own)."""
+        return [self.task_by_id(t) for t in self.state.task_ids()]
+
     def note_refresh(self, task: ExportTask) -> None:
         """A client read the task's status (the SDK's poll): manual transitions advance per read."""
         self.state.bump_refresh(task.id)
@@ -194,9 +207,10 @@ class MockBackend:
         plan = self.spool.plan(f"{task.id}-{stream}", self._lines(task, stream))
         return plan if plan.total_lines else None
 
-    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Iterator[bytes]]:
+    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
         world = self.world  # the world of this request, even if another is loaded while rendering
-        return lambda: stream_lines(world, replace(task, urls=self.signed_urls(task.urls, task.created_at)), stream)
+        signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
+        return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
 
     def open_export_file(self, task: ExportTask | str, stream: str,
                          index: int | None = None) -> tuple[BinaryIO, int] | None:

@@ -19,18 +19,25 @@ from flask import Blueprint, redirect, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from mockserver.dashboard import pages
+from mockserver.dashboard import pages, row_index
 
 PREFIX = "/_mock/dashboard"
 
 # The navigation bar, in order: (title, endpoint).  base.html renders exactly this list.
 NAV: list[tuple[str, str]] = [
     ("Overview", "dashboard.overview"),
+    ("Data rows", "dashboard.rows"),
 ]
 
 # Every dashboard route, relative to PREFIX: (rule, view, methods).  The endpoint is the view's name.
 ROUTES: list[tuple[str, Callable[..., object], list[str]]] = [
     ("/", pages.overview, ["GET"]),
+    ("/rows", pages.rows, ["GET"]),
+    ("/rows/go", pages.go_to_row, ["GET"]),
+    ("/rows/<row_id>", pages.row_view, ["GET"]),
+    # plane frame numbers are 1-based, as in exports and Labelbox's mask URLs
+    ("/rows/<row_id>/<plane>/<int:frame>/image.png", pages.slice_image, ["GET"]),
+    ("/rows/<row_id>/<plane>/<int:frame>/overlay.png", pages.overlay_image, ["GET"]),
 ]
 
 
@@ -47,5 +54,7 @@ def dashboard_blueprint() -> Blueprint:
         blueprint.add_url_rule(rule, view_func=view, methods=methods)
     blueprint.record_once(lambda state: state.app.add_url_rule("/_mock/", "dashboard_home", _home))
     blueprint.context_processor(lambda: {"nav": NAV})
+    blueprint.before_request(row_index.request_started)  # the index builder yields to pages
+    blueprint.teardown_request(row_index.request_finished)
     blueprint.register_error_handler(HTTPException, pages.page_error)
     return blueprint
