@@ -114,6 +114,11 @@ class Spool:
                     self._plans.popitem(last=False)
         return plan
 
+    def known_plan(self, key: str) -> StreamPlan | None:
+        """Stream ``key``'s plan if this worker has it at hand (nothing is read or rendered)."""
+        with self._lock:
+            return self._plans.get(key)
+
     @contextmanager
     def _rendering_lock(self, key: str) -> Iterator[None]:
         with self._lock:
@@ -135,7 +140,7 @@ class Spool:
         for _attempt in range(3):
             self.plan(key, lines)
             try:
-                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - the caller closes it
+                handle = open(self._path(key, ".ndjson"), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
             except FileNotFoundError:  # pruned since it was planned: render it again
                 with self._lock:
                     self._plans.pop(key, None)
