@@ -233,16 +233,32 @@ class MockBackend:
 
         return render
 
-    def open_export_file(self, task: ExportTask, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
-        """Export file ``index`` of a stream (``None``: the whole stream, as 3.40.1's ``result`` URL
-        and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and the
-        file's length; ``None`` for an empty stream; NotFound past the last file.  The caller closes
-        the handle."""
-        lines = self._lines(task, stream)
-        key = f"{task.id}-{stream}"
-        plan = self.spool.plan(key, lines)
+    def open_export_file(self, task: ExportTask | str, stream: str,
+                         index: int | None = None) -> tuple[BinaryIO, int] | None:
+        """Export file ``index`` of a task's stream (``None``: the whole stream, as 3.40.1's ``result``
+        URL and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and
+        the file's length; ``None`` for an empty stream; NotFound for an unknown task or past the last
+        file.  The caller closes the handle.
+
+        ``task`` may be an id: once this worker has the stream's plan, only the task's existence is
+        looked up (downloads are most of a client's requests)."""
+        task_id = task if isinstance(task, str) else task.id
+        key = f"{task_id}-{stream}"
+
+        def lines() -> Iterator[bytes]:
+            found = self.task_by_id(task) if isinstance(task, str) else task
+            return self._lines(found, stream)()
+
+        plan = self.spool.known_plan(key)
+        if plan is None or not self.state.has_task(task_id):
+            if isinstance(task, str):
+                try:
+                    task = self.task_by_id(task)
+                except NotFound:
+                    raise NotFound(f"unknown export task {task_id}") from None
+            plan = self.spool.plan(key, self._lines(task, stream))
         if index is not None and index >= len(plan.files):
-            raise NotFound(f"task {task.id} has no {stream} file {index}")
+            raise NotFound(f"task {task_id} has no {stream} file {index}")
         if not plan.total_lines:
             return None
         start, end = plan.files[index].offsets if index is not None else (0, plan.total_size - 1)
