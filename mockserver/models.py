@@ -34,7 +34,7 @@ from mockserver.signing import UrlSigner
 from mockserver.spool import ExportFile, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import RESULT, ExportTask, stream_lines
+from mockserver.tasks import RESULT, ExportTask, export_file_path, stream_lines
 from strategies.served_world import resolve_world
 
 __all__ = ["MockBackend", "key_owner"]
@@ -171,6 +171,10 @@ class MockBackend:
         owner = key_owner(api_key)
         return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
+    def recent_tasks(self, limit: int = 100) -> list[ExportTask]:
+        """Every client's export tasks, newest first (for a person looking: the dashboard)."""
+        return [self.task_by_id(t) for t in self.state.recent_task_ids(limit)]
+
     def note_refresh(self, task: ExportTask) -> None:
         """A client read the task's status (the SDK's poll): manual transitions advance per read."""
         self.state.bump_refresh(task.id)
@@ -195,6 +199,15 @@ class MockBackend:
         world = self.world
         signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
         return lambda: stream_lines(world, signed, stream)
+
+    def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
+        """The stream's file plan if it was rendered already (an empty stream: no files), else None;
+        never renders (that is the first header read's job)."""
+        return self.spool.planned(f"{task.id}-{stream}")
+
+    def export_file_url(self, base: str, task_id: str, stream: str, index: int | str) -> str:
+        """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
+        return base + self.signer.sign(export_file_path(task_id, stream, index))
 
     def file_bytes_of(self, task: ExportTask, stream: str, export_file: ExportFile) -> Iterator[bytes]:
         """The bytes of one export file: a byte range of the spooled stream."""

@@ -86,6 +86,12 @@ class Spool:
                     self._plans.popitem(last=False)
         return plan
 
+    def planned(self, key: str) -> StreamPlan | None:
+        """The plan of stream ``key`` if it was rendered already (by any worker); never renders."""
+        with self._lock:
+            plan = self._plans.get(key)
+        return plan if plan is not None else self._load_plan(key)
+
     def read(self, key: str, lines: Callable[[], Iterable[bytes]], start: int, size: int) -> Iterator[bytes]:
         """``size`` bytes of stream ``key`` from ``start`` (rendered again if pruned meanwhile)."""
         handle = None

@@ -142,6 +142,12 @@ class SharedState:
             "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
         return [r[0] for r in rows]
 
+    def recent_task_ids(self, limit: int) -> list[str]:
+        """Every client's tasks, newest first (the dashboard's Tasks page)."""
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT id FROM tasks ORDER BY seq DESC LIMIT ?", (limit,)).fetchall())
+        return [r[0] for r in rows]
+
     def bump_refresh(self, task_id: str) -> None:
         self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
 
