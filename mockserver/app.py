@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from lbmock.world import World
 from lbmock.world_spec import WorldSpec
 from mockserver.config import ServerConfig
+from mockserver.dashboard import dashboard_blueprint
 from mockserver.models import MockBackend, key_owner
 from mockserver.urls import ROUTES
 from strategies.served_world import resolve_world
@@ -46,6 +47,8 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
                 continue  # --no-admin: the control API does not exist at all
             blueprint.add_url_rule(rule, view_func=view, methods=methods)
         app.register_blueprint(blueprint)
+    if config.admin:  # the dashboard is part of /_mock/: --no-admin removes it too
+        app.register_blueprint(dashboard_blueprint())
     _install_error_handlers(app)
     _install_journal(app)
     return app

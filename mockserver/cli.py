@@ -85,6 +85,7 @@ def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | No
 
 
 def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
+    from mockserver.dashboard import PREFIX as DASHBOARD
     from mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
@@ -99,6 +100,8 @@ def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> Non
     if args.quality != "none":
         print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
     print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
+    if not args.no_admin:
+        print(f"lbmock: dashboard {base}{DASHBOARD}/", flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Every route of the mock, by endpoint family (one blueprint each).
 
 Find any endpoint here in one hop; its handler lives in
-``mockserver/handlers/<family>.py``.
+``mockserver/handlers/<family>.py``.  The dashboard (HTML pages under
+``/_mock/dashboard/``) keeps its own table: ``mockserver.dashboard.ROUTES``.
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ def test_wheel_contents(wheel):
         assert f"lbmock/fixtures/schemas/{schema}.schema.json" in names
     assert "lbmock/fixtures/samples/v2_project_export_row.json" in names
     assert "lbmock/faker_pools.json" in names and "mockserver/gql/schema.graphql" in names
+    for shipped in ("templates/dashboard/base.html", "static/dashboard.css", "static/dashboard.js"):
+        assert f"mockserver/dashboard/{shipped}" in names  # the dashboard works offline from the wheel
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "lbmock = contract_tests.plugin" in entry_points and "lbmock = lbmock.cli:main" in entry_points
 

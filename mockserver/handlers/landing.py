@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from flask import Response, current_app
+from flask import Response, current_app, url_for
 
 from mockserver.handlers.common import backend, base_url
 
@@ -56,7 +56,11 @@ def landing_page() -> Response:
             items.append(f"<li>{escape(' '.join(methods))} {link}</li>")
     ids = _world_ids(world)
     disabled = "" if be.config.admin else "<p>The admin API is disabled (<code>--no-admin</code>); health stays.</p>\n"
-    admin = "<h2>Admin API</h2>\n" + disabled + "<ul>\n" + "\n".join(items) + "\n</ul>"
+    dashboard = ""
+    if be.config.admin:  # the dashboard's blueprint is registered exactly then
+        shown = escape(url_for("dashboard.overview"))
+        dashboard = f'<h2>Dashboard</h2>\n<p><a href="{shown}">{shown}</a>: the world, its rows and their images</p>\n'
+    admin = dashboard + "<h2>Admin API</h2>\n" + disabled + "<ul>\n" + "\n".join(items) + "\n</ul>"
     body = f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>lbmock: an offline Labelbox</title></head>

@@ -1,0 +1,2 @@
+// lbmock dashboard: small progressive enhancements; every page works without them.
+"use strict";
