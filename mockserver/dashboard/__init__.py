@@ -19,18 +19,32 @@ from flask import Blueprint, redirect, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from mockserver.dashboard import pages
+from mockserver.dashboard import faults_page, journal_page, pages, tasks_page
 
 PREFIX = "/_mock/dashboard"
 
 # The navigation bar, in order: (title, endpoint).  base.html renders exactly this list.
 NAV: list[tuple[str, str]] = [
     ("Overview", "dashboard.overview"),
+    ("Tasks", "dashboard.tasks"),
+    ("Journal", "dashboard.journal"),
+    ("Faults", "dashboard.faults"),
 ]
 
 # Every dashboard route, relative to PREFIX: (rule, view, methods).  The endpoint is the view's name.
 ROUTES: list[tuple[str, Callable[..., object], list[str]]] = [
     ("/", pages.overview, ["GET"]),
+    ("/tasks", tasks_page.tasks, ["GET"]),
+    ("/tasks/<task_id>", tasks_page.task, ["GET"]),
+    ("/tasks/<task_id>/plan", tasks_page.task_plan, ["POST"]),
+    ("/tasks/<task_id>/advance", tasks_page.task_advance, ["POST"]),
+    ("/journal", journal_page.journal, ["GET"]),
+    ("/journal/rows", journal_page.journal_rows, ["GET"]),
+    ("/faults", faults_page.faults, ["GET"]),
+    ("/faults/set", faults_page.fault_set, ["POST"]),
+    ("/faults/clear", faults_page.fault_clear, ["POST"]),
+    ("/transitions/set", faults_page.transition_set, ["POST"]),
+    ("/transitions/unset", faults_page.transition_unset, ["POST"]),
 ]
 
 

@@ -74,10 +74,9 @@ def _keeps(query: JournalQuery, entry: JournalEntry) -> bool:
                 return False
         elif entry.status != int(query.status):
             return False
-    if query.unmatched:
-        # the near-miss reason of a request nothing matched (journal entries carry it as "unmatched")
-        if bool(getattr(entry, "unmatched", None)) != (query.unmatched == "only"):
-            return False
+    # the near-miss reason of a request nothing matched (journal entries carry it as "unmatched")
+    if query.unmatched and bool(getattr(entry, "unmatched", None)) != (query.unmatched == "only"):
+        return False
     return query.before is None or entry.seq < query.before
 
 
