@@ -14,6 +14,8 @@ from lbmock.world import World
 from lbmock.world_spec import WorldSpec
 from mockserver.config import ServerConfig
 from mockserver.dashboard import dashboard_blueprint
+from mockserver.handlers.common import NDJSON
+from mockserver.handlers.files import export_file_fast
 from mockserver.models import MockBackend, key_owner
 from mockserver.urls import ROUTES
 from strategies.served_world import resolve_world
@@ -51,6 +53,7 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
         app.register_blueprint(dashboard_blueprint())
     _install_error_handlers(app)
     _install_journal(app)
+    _install_fast_paths(app)
     return app
 
 
@@ -59,24 +62,55 @@ def _install_journal(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        request.environ["lbmock.started"] = time.perf_counter()
+        request.environ.setdefault("lbmock.started", time.perf_counter())
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
         backend.sync()  # another worker may have loaded a world
 
     @app.after_request
     def _record(response: Response) -> Response:
-        response.headers["X-Lbmock-Worker"] = str(os.getpid())  # which worker answered (multi-worker runs)
+        response.headers["X-Lbmock-Worker"] = WORKER  # which worker answered (multi-worker runs)
         if request.path == "/" or request.path.startswith("/_mock/"):
             return response
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
-        key = request.headers.get("Authorization", "").partition(" ")[2].strip()
-        started = request.environ.get("lbmock.started", time.perf_counter())
-        backend.journal.record(
-            at_ms=int(time.time() * 1000), method=request.method, path=request.path,
-            operation=request.environ.get("lbmock.operation"), variables=request.environ.get("lbmock.variables"),
-            status=response.status_code, duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            client=key_owner(key) if key else None)
+        record_request(backend, request.environ, request.path, response.status_code)
         return response
+
+
+WORKER = str(os.getpid())  # the X-Lbmock-Worker header (set again in each forked worker, below)
+os.register_at_fork(after_in_child=lambda: globals().__setitem__("WORKER", str(os.getpid())))
+
+
+def record_request(backend: MockBackend, environ: dict, path: str, status: int) -> None:
+    """The journal entry of one answered request (``path`` decoded, as Flask's ``request.path``)."""
+    key = environ.get("HTTP_AUTHORIZATION", "").partition(" ")[2].strip()
+    started = environ.get("lbmock.started", time.perf_counter())
+    backend.journal.record(
+        at_ms=int(time.time() * 1000), method=environ["REQUEST_METHOD"], path=path,
+        operation=environ.get("lbmock.operation"), variables=environ.get("lbmock.variables"),
+        status=status, duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        client=key_owner(key) if key else None)
+
+
+def _install_fast_paths(app: Flask) -> None:
+    """Export file downloads skip Flask's per-request machinery (see ``files.export_file_fast``):
+    the same checks, headers and journal entry; any other request goes to Flask."""
+    flask_wsgi = app.wsgi_app
+
+    def wsgi(environ: dict, start_response):
+        if not environ["PATH_INFO"].startswith("/files/"):
+            return flask_wsgi(environ, start_response)
+        environ["lbmock.started"] = time.perf_counter()
+        backend = environ.get("lbmock.backend") or app.extensions["lbmock"]
+        backend.sync()
+        answer = export_file_fast(backend, environ)
+        if answer is None:
+            return flask_wsgi(environ, start_response)
+        body, size = answer
+        record_request(backend, environ, environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace"), 200)
+        start_response("200 OK", [("Content-Type", NDJSON), ("Content-Length", str(size)), ("X-Lbmock-Worker", WORKER)])
+        return body
+
+    app.wsgi_app = wsgi
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import socket
 import sys
 import tempfile
 
@@ -125,24 +126,33 @@ def serve(args: argparse.Namespace) -> int:
         except FaultError as exc:
             print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
             return 2
+    listener = _listen(args.host, args.port)
+    if listener is None:
+        return 2
     if args.workers > 1:
-        return _serve_workers(args, signing_key)
-    return _serve_single(args, signing_key)
+        return _serve_workers(args, signing_key, listener)
+    return _serve_single(args, signing_key, listener)
 
 
-def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
-    from werkzeug.serving import make_server
+def _listen(host: str, port: int) -> socket.socket | None:
+    """The listening socket, bound here so a busy port is one clear message (gunicorn would retry)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        print(f"lbmock: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
 
+
+def _serve_single(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+    """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
     from mockserver.app import create_app
+    from mockserver.http_server import WSGIServer
 
     app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as exc:
-        print(f"lbmock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    server = WSGIServer(app, listener)
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
     _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
@@ -151,8 +161,9 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes) -> int:
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
-    """gunicorn, one state file: any worker answers any step of any task."""
+def _serve_workers(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+    """gunicorn, one state file: any worker answers any step of any task (export files and DICOM
+    volumes go out with sendfile, through gunicorn's ``wsgi.file_wrapper``)."""
     from gunicorn.app.base import BaseApplication
 
     from strategies.served_world import resolve_world
@@ -163,7 +174,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("bind", f"fd://{listener.fileno()}")
             self.cfg.set("workers", args.workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 4)
@@ -189,7 +200,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes) -> int:
     from mockserver.state import SharedState
 
     book = FaultBook(SharedState(state))
-    for spec in args.fault:
-        book.add_spec(spec)
+    for fault in args.fault:
+        book.add_spec(fault)
     MockApplication().run()
     return 0

@@ -115,5 +115,8 @@ class FaultBook:
         arg, remaining = taken
         return ActiveFault(fault.value, arg, None if remaining is None else remaining - 1)
 
+    def any_active(self) -> bool:
+        return self._state.any_fault()
+
     def active(self) -> list[dict]:
         return [ActiveFault(name, arg, remaining).as_dict() for name, arg, remaining in self._state.faults()]

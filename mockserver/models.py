@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import BinaryIO
 
 import orjson
 
@@ -31,10 +32,11 @@ from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
 from mockserver.signing import UrlSigner
-from mockserver.spool import ExportFile, Spool, StreamPlan
+from mockserver.spool import Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import RESULT, ExportTask, export_file_path, stream_lines
+from mockserver.tasks import ExportTask, export_file_path, stream_lines
+from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
 __all__ = ["MockBackend", "key_owner"]
@@ -65,6 +67,7 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ mock control
@@ -196,9 +199,8 @@ class MockBackend:
         return plan if plan.total_lines else None
 
     def _lines(self, task: ExportTask, stream: str) -> Callable[[], Iterator[bytes]]:
-        world = self.world
-        signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
-        return lambda: stream_lines(world, signed, stream)
+        world = self.world  # the world of this request, even if another is loaded while rendering
+        return lambda: stream_lines(world, replace(task, urls=self.signed_urls(task.urls, task.created_at)), stream)
 
     def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The stream's file plan if it was rendered already (an empty stream: no files), else None;
@@ -209,17 +211,20 @@ class MockBackend:
         """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
         return base + self.signer.sign(export_file_path(task_id, stream, index))
 
-    def file_bytes_of(self, task: ExportTask, stream: str, export_file: ExportFile) -> Iterator[bytes]:
-        """The bytes of one export file: a byte range of the spooled stream."""
-        start, end = export_file.offsets
-        return self.spool.read(f"{task.id}-{stream}", self._lines(task, stream), start, end - start + 1)
-
-    def whole_stream(self, task: ExportTask, stream: str = RESULT) -> Iterator[bytes]:
-        """A whole stream (3.40.1's ``result``/``errors`` URLs, ``/export-results``)."""
-        plan = self.plan(task, stream)
-        if plan is None:
-            return iter(())
-        return self.spool.read(f"{task.id}-{stream}", self._lines(task, stream), 0, plan.total_size)
+    def open_export_file(self, task: ExportTask, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
+        """Export file ``index`` of a stream (``None``: the whole stream, as 3.40.1's ``result`` URL
+        and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and the
+        file's length; ``None`` for an empty stream; NotFound past the last file.  The caller closes
+        the handle."""
+        lines = self._lines(task, stream)
+        key = f"{task.id}-{stream}"
+        plan = self.spool.plan(key, lines)
+        if index is not None and index >= len(plan.files):
+            raise NotFound(f"task {task.id} has no {stream} file {index}")
+        if not plan.total_lines:
+            return None
+        start, end = plan.files[index].offsets if index is not None else (0, plan.total_size - 1)
+        return self.spool.open_at(key, lines, start), end - start + 1
 
     # ------------------------------------------------------------ legacy export_labels
 
@@ -261,6 +266,10 @@ class MockBackend:
         renders a task's rows with identical bytes.
         """
         return replace(urls, sign=functools.partial(self.signer.sign, now=at_ms / 1000))
+
+    def volume_key(self, file_name: str) -> str:
+        """The volume cache's key of a DICOM file of the world served now (workers agree on it)."""
+        return f"world{self._world_version}-{file_name}"
 
     def dicom_row(self, org_id: str, file_name: str) -> DataRow:
         """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""

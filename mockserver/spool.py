@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -56,6 +57,17 @@ class StreamPlan:
         raise BadInput(f"line {line} is out of range: the stream holds {self.total_lines} lines")
 
 
+def read_range(handle: BinaryIO, size: int, chunk: int = 4 * 1024 * 1024) -> Iterator[bytes]:
+    """``size`` bytes of ``handle`` from where it stands, in reads of up to ``chunk`` (an export file in one)."""
+    left = size
+    while left > 0:
+        data = handle.read(min(left, chunk))
+        if not data:
+            return
+        left -= len(data)
+        yield data
+
+
 class Spool:
     """Rendered streams on disk, shared by every worker pointing at the same directory."""
 
@@ -92,29 +104,20 @@ class Spool:
             plan = self._plans.get(key)
         return plan if plan is not None else self._load_plan(key)
 
-    def read(self, key: str, lines: Callable[[], Iterable[bytes]], start: int, size: int) -> Iterator[bytes]:
-        """``size`` bytes of stream ``key`` from ``start`` (rendered again if pruned meanwhile)."""
-        handle = None
+    def open_at(self, key: str, lines: Callable[[], Iterable[bytes]], start: int) -> BinaryIO:
+        """Stream ``key``'s file, opened and positioned at ``start`` (rendered again if pruned meanwhile)."""
         for _attempt in range(3):
             self.plan(key, lines)
             try:
-                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - closed below
-                break
+                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - the caller closes it
             except FileNotFoundError:  # pruned since it was planned: render it again
                 with self._lock:
                     self._plans.pop(key, None)
                 self._path(key, ".plan.json").unlink(missing_ok=True)
-        if handle is None:
-            raise NotFound(f"export file {key} is gone")
-        with handle:
+                continue
             handle.seek(start)
-            left = size
-            while left > 0:
-                chunk = handle.read(min(left, 4 * 1024 * 1024))  # an export file in one write
-                if not chunk:
-                    return
-                left -= len(chunk)
-                yield chunk
+            return handle
+        raise NotFound(f"export file {key} is gone")
 
     def _path(self, key: str, suffix: str) -> Path:
         if self._dir is None:

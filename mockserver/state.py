@@ -52,6 +52,7 @@ class SharedState:
             self._uri = f"file:{path}"
         self._local = threading.local()
         self._memory = path is None
+        self.directory = None if path is None else os.path.dirname(os.path.abspath(path))
         self._memory_lock = threading.RLock()
         self._pid = os.getpid()
         self._anchor = self._connect()  # keeps a shared in-memory database alive
@@ -200,10 +201,12 @@ class SharedState:
                     db.execute("UPDATE faults SET remaining = remaining - 1 WHERE name = ?", (name,))
             return row[0], row[1]
 
-        # Cheap read first: almost every request meets no fault.
-        if self._retrying(lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is None:
+        if not self.any_fault():  # cheap read first: almost every request meets no fault
             return None
         return self._transaction(body)
+
+    def any_fault(self) -> bool:
+        return self._retrying(lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None
 
     def faults(self) -> list[tuple[str, int | None, int | None]]:
         return self._retrying(lambda: self.db.execute(
@@ -227,15 +230,17 @@ class SharedState:
 
     # ------------------------------------------------------------ journal
 
-    def append_journal(self, entry: dict) -> int:
-        def body(db: sqlite3.Connection) -> int:
-            cur = db.execute("INSERT INTO journal(entry) VALUES (?)", (orjson.dumps(entry),))
-            seq = cur.lastrowid
-            if seq % 100 == 0:  # trim now and then, not on every request
-                db.execute("DELETE FROM journal WHERE seq <= ?", (seq - MAX_JOURNAL,))
-            return seq
+    def append_journal_many(self, entries: list[dict]) -> None:
+        """Store ``entries`` in order, in one transaction."""
 
-        return self._transaction(body)
+        def body(db: sqlite3.Connection) -> None:
+            before = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+            db.executemany("INSERT INTO journal(entry) VALUES (?)", [(orjson.dumps(e),) for e in entries])
+            last = before + len(entries)
+            if last // 100 != before // 100:  # trim now and then, not on every batch
+                db.execute("DELETE FROM journal WHERE seq <= ?", (last - MAX_JOURNAL,))
+
+        self._transaction(body)
 
     def journal(self) -> list[tuple[int, dict]]:
         rows = self._retrying(lambda: self.db.execute(

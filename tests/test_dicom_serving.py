@@ -24,7 +24,8 @@ from lbmock.render.v2 import ExportParams
 from lbmock.world_spec import WorldSpec
 from mockserver import ThreadedMockServer, mock_labelbox
 from mockserver.config import ServerConfig
-from mockserver.models import RESULT, MockBackend
+from mockserver.models import MockBackend
+from mockserver.tasks import RESULT
 from strategies.served_world import resolve_world, seeded_world
 
 SEED, ROWS = 5, 12
@@ -201,3 +202,69 @@ def test_variants_reach_the_served_files(tmp_path):
 @pytest.mark.lb_world(seed=SEED, rows=3, dicom_variants=["anisotropic"])
 def test_the_lb_world_marker_takes_variants(lb_world):
     assert all(r.series.geometry.row_spacing != r.series.geometry.column_spacing for r in lb_world)
+
+
+def _row_data_url(base: str, backend_or_key, world, row) -> str:
+    sign = backend_or_key.signer.sign if hasattr(backend_or_key, "signer") else backend_or_key
+    return Urls.served_at(base, sign=sign).row_data(world.project.organization.id, row)
+
+
+def test_a_volume_is_kept_after_its_first_whole_download(world):
+    """The first whole GET writes the file through to the volume cache; later whole and Range GETs
+    send the kept file, byte-identical; a download abandoned midway keeps nothing; another world
+    never gets the old bytes."""
+    row = next(r for r in world if r.volume.rows * r.volume.cols * r.volume.slices < SMALL)
+    expected = part10_bytes(row)
+    with ThreadedMockServer(world) as server:
+        backend = server.backend
+        url = _row_data_url(server.base_url, backend, world, row)
+        key = backend.volume_key(dicom_file_name(row))
+        part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
+        assert part.content == expected[1000:2000] and backend.volumes.open(key) is None  # ranges: generated
+        with requests.get(url, stream=True, timeout=30) as abandoned:
+            abandoned.raw.read(1000)  # then the client goes away (the rest may sit in socket buffers)
+        deadline = time.monotonic() + 10
+        while list(backend.volumes._directory().glob(".*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not list(backend.volumes._directory().glob(".*.tmp"))  # no partial file left behind
+        early = backend.volumes.open(key)
+        if early is not None:  # only if every byte was sent before the client left
+            with early:
+                assert early.read() == expected
+        assert requests.get(url, timeout=30).content == expected
+        kept = backend.volumes.open(key)
+        assert kept is not None and kept.read() == expected
+        kept.close()
+        assert requests.get(url, timeout=30).content == expected  # from the kept file
+        tail = requests.get(url, headers={"Range": "bytes=-5000"}, timeout=30)
+        assert tail.status_code == 206 and tail.content == expected[-5000:]
+        assert requests.head(url, timeout=30).headers["Content-Length"] == str(len(expected))
+        server.fault("truncated-files", arg=100, times=1)
+        cut = requests.get(url, timeout=30)
+        assert int(cut.headers["Content-Length"]) == len(cut.content) == len(expected) - 100
+        assert cut.content == expected[:-100]
+        backend.load_world(WorldSpec(seed=SEED + 1, rows=ROWS))
+        assert backend.volume_key(dicom_file_name(row)) != key
+
+
+def test_kept_volumes_are_sent_whole_and_in_ranges_by_lbmock_serve(world, tmp_path):
+    """The same through ``lbmock serve`` (its server sends kept files with sendfile): bytes exact
+    whole and in ranges, before and after the file is kept (beside the --state file)."""
+    from contract_tests.wire import start_serve
+    from mockserver.signing import UrlSigner
+
+    key = "cd" * 32
+    index, row = next((i, r) for i, r in enumerate(world) if r.volume.rows * r.volume.cols * r.volume.slices < SMALL)
+    expected = part10_bytes(row)
+    kept = tmp_path / "spool" / "volumes"
+    with start_serve("--seed", str(SEED), "--rows", str(ROWS), "--signing-key", key,
+                     "--state", str(tmp_path / "state.sqlite")) as served:
+        url = _row_data_url(served.base_url, UrlSigner(bytes.fromhex(key)).sign, world, row)
+        with requests.Session() as session:
+            for _ in range(2):  # generated and kept, then sent from the kept file
+                assert session.get(url, timeout=30).content == expected
+                assert [p.read_bytes() for p in kept.glob("*.dcm")] == [expected]
+                middle = session.get(url, headers={"Range": "bytes=300-70000"}, timeout=30)
+                assert middle.status_code == 206 and middle.content == expected[300:70001]
+                assert middle.headers["Content-Range"] == f"bytes 300-70000/{len(expected)}"
+    assert index >= 0

@@ -2,9 +2,11 @@
 
 Signed and expiring like every file URL (fault ``expired-files`` refuses it,
 ``truncated-files`` cuts it short); no Authorization header is needed and a
-Bearer one is ignored.  GET streams the Part 10 file frame by frame with its
-Content-Length; HEAD answers the headers alone; a single ``Range: bytes=``
-range is answered 206 with only the frames it touches produced.
+Bearer one is ignored.  The first GET streams the Part 10 file frame by frame with
+its Content-Length and keeps it on disk as it goes (``mockserver.volume_cache``);
+later GETs send that file (sendfile).  HEAD answers the headers alone; a single
+``Range: bytes=`` range is answered 206, from the kept file or with only the frames
+it touches produced.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from lbmock.dicom.series import MIME_TYPE
 from lbmock.render.common import dicom_file_name
 from mockserver.errors import NotFound
 from mockserver.handlers.common import backend, json_error
-from mockserver.handlers.files import check_signature, truncated
+from mockserver.handlers.files import check_signature, cut_by_fault, file_body, truncated
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -65,6 +67,16 @@ def dicom_file(org_id: str, file_name: str) -> Response:
     if request.method == "HEAD":
         return Response(status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(end - start)})
     # truncated-files: a shorter body with a matching Content-Length, so the DICOM itself is cut short
-    body, length = truncated(part10_chunks(row, start, end), end - start)
-    return Response(body, status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(length)},
-                    direct_passthrough=True)
+    cut = cut_by_fault()
+    be = backend()
+    key = be.volume_key(file_name)
+    cached = be.volumes.open(key)
+    if cached is not None:  # generated before: sent from disk
+        cached.seek(start)
+        body = file_body(cached, end - start, request.environ, cut)
+    elif status == 200 and not cut:  # the first whole download: generated, and kept as it goes
+        body = be.volumes.write_through(key, part10_chunks(row), size)
+    else:
+        body = truncated(part10_chunks(row, start, end), end - start, cut)
+    return Response(body, status=status, mimetype=MIME_TYPE,
+                    headers={**headers, "Content-Length": str(max(0, end - start - cut))}, direct_passthrough=True)
