@@ -174,8 +174,8 @@ class MockBackend:
         owner = key_owner(api_key)
         return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
-    def recent_tasks(self, limit: int = 100) -> list[ExportTask]:
-        """Every client's export tasks, newest first (for a person looking: the dashboard)."""
+    def recent_tasks(self, limit: int | None = None) -> list[ExportTask]:
+        """Every client's export tasks, newest first, at most ``limit`` (the dashboard; clients see only their own)."""
         return [self.task_by_id(t) for t in self.state.recent_task_ids(limit)]
 
     def note_refresh(self, task: ExportTask) -> None:

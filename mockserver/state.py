@@ -143,10 +143,10 @@ class SharedState:
             "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
         return [r[0] for r in rows]
 
-    def recent_task_ids(self, limit: int) -> list[str]:
-        """Every client's tasks, newest first (the dashboard's Tasks page)."""
+    def recent_task_ids(self, limit: int | None = None) -> list[str]:
+        """Every client's tasks, newest first (at most ``limit``): the dashboard lists them."""
         rows = self._retrying(lambda: self.db.execute(
-            "SELECT id FROM tasks ORDER BY seq DESC LIMIT ?", (limit,)).fetchall())
+            "SELECT id FROM tasks ORDER BY seq DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall())
         return [r[0] for r in rows]
 
     def bump_refresh(self, task_id: str) -> None:

@@ -72,7 +72,7 @@ def body_mask(rows: int, cols: int) -> np.ndarray:
     return xs * xs + ys * ys <= 1.0
 
 
-def _polyline_pixels(points: tuple[tuple[float, float], ...], width: int, height: int) -> np.ndarray:
+def polyline_pixels(points: tuple[tuple[float, float], ...], width: int, height: int) -> np.ndarray:
     """Plane pixels ``(x, y)`` a polyline passes over (sampled every quarter pixel), one row each."""
     out = []
     for (x0, y0), (x1, y1) in itertools.pairwise(points):
@@ -106,7 +106,7 @@ def line_voxels(row: DataRow, label: Label | None) -> dict[int, tuple[np.ndarray
         for frame, geometry, _key, _answers in feature.frames(interpolated=True):
             if not isinstance(geometry, Polyline):
                 continue
-            pixels = _polyline_pixels(geometry.points, plane.width, plane.height)
+            pixels = polyline_pixels(geometry.points, plane.width, plane.height)
             index = np.empty((len(pixels), 3), dtype=np.int64)
             index[:, ax], index[:, ay], index[:, af] = pixels[:, 0], pixels[:, 1], frame - 1
             for k in np.unique(index[:, 2]):
@@ -118,10 +118,14 @@ def line_voxels(row: DataRow, label: Label | None) -> dict[int, tuple[np.ndarray
     return out
 
 
-def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0) -> Iterator[np.ndarray]:
+def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
+                   region: tuple[int | slice, int | slice] | None = None) -> Iterator[np.ndarray]:
     """Stored pixel values (``rows x cols`` uint16) of file frames ``start..S-1``, one at a time.
 
     ``label`` defaults to the row's first label; a row without one is the body alone.
+    ``region`` (an index into a frame, e.g. ``(slice(None), i)``: column ``i``) yields only
+    those pixels of each frame (a Sagittal or Coronal view), drawing each frame's noise stream
+    only as far as the region reaches.
     """
     series = row.series
     volume = row.volume
@@ -138,6 +142,10 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0) -> 
     plain = lut[body]  # a frame with nothing labelled on it
     noise_of_byte = (np.arange(256, dtype=np.int32) % (2 * amplitude + 1)) - amplitude
     lines = line_voxels(row, label)
+    n_bytes, picked = volume.rows * volume.cols, None
+    if region is not None:  # a stream's first n bytes do not depend on how many follow: draw only those
+        picked = np.arange(n_bytes).reshape(volume.rows, volume.cols)[region]
+        n_bytes = int(picked.max()) + 1
     for k, labels in enumerate(label_slices(row, label)):
         if k < start:
             continue
@@ -149,9 +157,11 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0) -> 
         else:
             base = plain
         # noise from the raw bit stream of a per-frame PCG64: stable across processes and numpy releases
-        raw = np.random.Generator(np.random.PCG64([series.noise_seed, k])).bytes(volume.rows * volume.cols)
-        noise = noise_of_byte[np.frombuffer(raw, dtype=np.uint8).reshape(volume.rows, volume.cols)]
-        frame = base + noise
+        raw = np.random.Generator(np.random.PCG64([series.noise_seed, k])).bytes(n_bytes)
+        if region is None:
+            frame = base + noise_of_byte[np.frombuffer(raw, dtype=np.uint8).reshape(volume.rows, volume.cols)]
+        else:
+            frame = base[region] + noise_of_byte[np.frombuffer(raw, dtype=np.uint8)[picked]]
         if clip:
             np.clip(frame, 0, 65535, out=frame)
         yield frame.astype("<u2")  # little endian, as the transfer syntax says

@@ -26,6 +26,7 @@ PREFIX = "/_mock/dashboard"
 # The navigation bar, in order: (title, endpoint).  base.html renders exactly this list.
 NAV: list[tuple[str, str]] = [
     ("Overview", "dashboard.overview"),
+    ("Data rows", "dashboard.rows"),
     ("Tasks", "dashboard.tasks"),
     ("Journal", "dashboard.journal"),
     ("Faults", "dashboard.faults"),
@@ -34,6 +35,12 @@ NAV: list[tuple[str, str]] = [
 # Every dashboard route, relative to PREFIX: (rule, view, methods).  The endpoint is the view's name.
 ROUTES: list[tuple[str, Callable[..., object], list[str]]] = [
     ("/", pages.overview, ["GET"]),
+    ("/rows", pages.rows, ["GET"]),
+    ("/rows/go", pages.go_to_row, ["GET"]),
+    ("/rows/<row_id>", pages.row_view, ["GET"]),
+    # plane frame numbers are 1-based, as in exports and Labelbox's mask URLs
+    ("/rows/<row_id>/<plane>/<int:frame>/image.png", pages.slice_image, ["GET"]),
+    ("/rows/<row_id>/<plane>/<int:frame>/overlay.png", pages.overlay_image, ["GET"]),
     ("/tasks", tasks_page.tasks, ["GET"]),
     ("/tasks/<task_id>", tasks_page.task, ["GET"]),
     ("/tasks/<task_id>/plan", tasks_page.task_plan, ["POST"]),
