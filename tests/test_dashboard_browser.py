@@ -6,16 +6,21 @@ Every page is reached by clicking from the overview, as a person would."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import labelbox as lb
+import numpy as np
 import pytest
+import requests
 from lbox import exceptions as lbx
+from PIL import Image
 
+from lbmock.render.labelmap import choose_label
 from mockserver import ThreadedMockServer
 from strategies import seeded_world
 
-WORLD = seeded_world(7, 16)
+WORLD = seeded_world(1, 16)
 PARAMS = {"label_details": True, "project_details": True}
 WAIT_MS = 15_000  # generous: CI shares two cores between two test processes and the browser
 
@@ -39,10 +44,90 @@ def open_from_overview(page, server, nav_title: str) -> None:
     assert page.locator("h1").inner_text()
 
 
+def served_mask(server, feature, frame: int) -> np.ndarray:
+    """The mask PNG the API serves for ``feature`` at ``frame`` (what the SDK's users download), as booleans."""
+    answer = requests.get(f"{server.base_url}/api/v1/projects/{WORLD.project.id}/annotations/"
+                          f"{feature.feature_id}/index/{frame}/mask",
+                          headers={"Authorization": f"Bearer {server.api_key}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return np.asarray(Image.open(io.BytesIO(answer.content)).convert("L")) > 127
+
+
+def shifted_any(mask: np.ndarray, distance: int) -> np.ndarray:
+    """``mask`` grown by ``distance`` pixels (square neighbourhood)."""
+    grown = mask.copy()
+    for dy in range(-distance, distance + 1):
+        for dx in range(-distance, distance + 1):
+            grown |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
+    return grown
+
+
 def buffered(task) -> list[dict]:
     rows: list[dict] = []
     task.get_buffered_stream().start(stream_handler=lambda out: rows.append(out.json))
     return rows
+
+
+def test_overview_to_a_row_and_the_overlay_sits_on_the_mask(page, server):
+    # The first row whose default label has an Axial mask; its biggest Axial mask keyframe.
+    row, label = next((r, choose_label(r, None)) for r in WORLD
+                      if choose_label(r, None) and any(f.tool.kind == "mask" and f.plane == "Axial"
+                                                       for f in choose_label(r, None).features))
+    axial_masks = [f for f in label.features if f.tool.kind == "mask" and f.plane == "Axial"]
+    feature, frame, mask = max(((f, kf.frame, served_mask(server, f, kf.frame)) for f in axial_masks
+                                for kf in f.keyframes), key=lambda found: found[2].sum())
+    others = np.zeros_like(mask)  # other masks on the same slice, drawn in their own colours
+    for other in axial_masks:
+        if other is not feature and frame in {kf.frame for kf in other.keyframes}:
+            others |= served_mask(server, other, frame)
+
+    page.goto(server.base_url + "/_mock/dashboard/")
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Data rows", exact=True).click()
+    page.get_by_role("link", name=row.id, exact=True).click()
+    page.wait_for_load_state()
+    assert page.locator('[data-fact="row-id"]').inner_text() == row.id
+    colour = page.locator(f'#legend li[data-tool="{feature.tool.name}"]').first.get_attribute("data-color")
+    assert colour == feature.tool.color
+
+    opacity = page.get_by_label("Overlay opacity, percent")
+    opacity.focus()
+    page.keyboard.press("End")  # 100 %: exactly the tool's colour where the mask is
+    slider = page.locator("#slider-Axial")
+    keyframes = [int(k) for k in slider.get_attribute("data-keyframes").split(",")]
+    assert frame in keyframes
+    slider.focus()
+    page.keyboard.press("Home")
+    for _ in range(len(keyframes) + 1):  # "]": the next keyframe, one key press at a time
+        if int(slider.input_value()) == frame:
+            break
+        page.keyboard.press("]")
+    assert int(slider.input_value()) == frame
+    assert page.locator("#frame-Axial").inner_text() == str(frame)
+    page.wait_for_function(
+        """frame => ["image-Axial", "overlay-Axial"].every(id => {
+               const img = document.getElementById(id);
+               return img.src.includes(`/Axial/${frame}/`) && img.complete && img.naturalWidth > 0; })""",
+        arg=frame, timeout=WAIT_MS)
+
+    stack = page.locator("#plane-Axial .stack")
+    shot = np.asarray(Image.open(io.BytesIO(stack.screenshot())).convert("RGB")).astype(int)
+    box_w, box_h = page.evaluate("id => { const r = document.getElementById(id).getBoundingClientRect(); "
+                                 "return [r.width, r.height]; }", "overlay-Axial")
+    height, width = mask.shape
+    scale = min(box_w / width, box_h / height)  # object-fit: contain, centred
+    left, top = (box_w - width * scale) / 2, (box_h - height * scale) / 2
+    ys, xs = np.mgrid[0:height, 0:width]
+    sx = np.clip((left + (xs + 0.5) * scale).astype(int), 0, shot.shape[1] - 1)
+    sy = np.clip((top + (ys + 0.5) * scale).astype(int), 0, shot.shape[0] - 1)
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    is_colour = (np.abs(shot[sy, sx] - rgb).max(axis=-1) <= 12)
+
+    edge = max(2, int(np.ceil(1 / scale)) + 1)  # stay clear of resampled edges
+    inside = mask & ~shifted_any(~mask, edge) & ~shifted_any(others, edge)
+    outside = ~shifted_any(mask | others, edge)
+    assert inside.sum() >= 20, "the chosen mask is too small to judge"
+    assert is_colour[inside].mean() >= 0.98, "the overlay colour is missing where the mask is"
+    assert is_colour[outside].mean() <= 0.01, "the overlay colour shows where there is no mask"
 
 
 def test_a_fault_set_on_the_faults_page_fails_the_sdk(page, server, sdk_project):
