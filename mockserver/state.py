@@ -248,6 +248,20 @@ class SharedState:
             "ORDER BY seq", (MAX_JOURNAL,)).fetchall())
         return [(seq, orjson.loads(entry)) for seq, entry in rows]
 
+    def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]:
+        """The journal newest first (the same window as :meth:`journal`): at most ``limit`` entries,
+        older than sequence number ``before``; a page of a long journal reads only its rows."""
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
+            "AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (MAX_JOURNAL, 2**62 if before is None else before, -1 if limit is None else limit)).fetchall())
+        return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_size(self) -> int:
+        return self._retrying(lambda: self.db.execute(
+            "SELECT COUNT(*) FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?",
+            (MAX_JOURNAL,)).fetchone()[0])
+
     def clear_journal(self) -> None:
         self._write("DELETE FROM journal")
 

@@ -95,6 +95,9 @@ def test_journal_page_is_newest_first_filtered_and_paged(client, app):
     (newest,) = shown.find(data_seq=str(seqs[0]))
     assert newest[1]["data-operation"] == "exportDataRowsInProjectPyApi"
     assert HOSTILE in shown.text
+    (next_page,) = [href for href in shown.links if "before=" in href]
+    rest = [int(a["data-seq"]) for tag, a, _ in page(client, next_page).find() if "data-seq" in a]
+    assert seqs + rest == sorted(seqs + rest, reverse=True) and len(seqs + rest) == PAGE + 21  # every entry once
     failed = page(client, "/_mock/dashboard/journal?status=4xx")
     assert all(a["data-status"].startswith("4") for tag, a, _ in failed.find() if "data-seq" in a)
     older = [href for href in failed.links if "before=" in href]

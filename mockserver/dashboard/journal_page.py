@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from flask import render_template, request
@@ -21,6 +22,7 @@ MAX_PAGE = 500
 VARIABLES_SHOWN = 4000  # characters of an entry's variables shown; the JSON API has them whole
 STATUS_CLASS = re.compile(r"[1-5]xx")
 UNMATCHED_OPTIONS = ("", "only", "none")
+SUGGESTED_FROM = 1000  # the operation filter suggests the operations of this many newest entries
 
 
 class QueryError(ValueError):
@@ -59,6 +61,10 @@ class JournalQuery:
         return cls(operation=args.get("operation", "").strip(), path=args.get("path", "").strip(), status=status,
                    unmatched=unmatched, before=before, limit=limit or PAGE)
 
+    @property
+    def filtered(self) -> bool:
+        return bool(self.operation or self.path or self.status or self.unmatched)
+
     def params(self, **changes: object) -> dict[str, object]:
         """The query string of this view (with ``changes``), without empty fields."""
         values = {"operation": self.operation, "path": self.path, "status": self.status,
@@ -67,20 +73,22 @@ class JournalQuery:
         return {k: v for k, v in values.items() if v not in (None, "")}
 
 
-def _keeps(query: JournalQuery, entry: JournalEntry) -> bool:
-    if query.status:
-        if STATUS_CLASS.fullmatch(query.status):
-            if entry.status // 100 != int(query.status[0]):
-                return False
-        elif entry.status != int(query.status):
-            return False
-    # the near-miss reason of a request nothing matched (journal entries carry it as "unmatched")
-    if query.unmatched and bool(getattr(entry, "unmatched", None)) != (query.unmatched == "only"):
+def _keeps(query: JournalQuery, fields: dict[str, Any]) -> bool:
+    """Whether a stored entry (its fields as stored) passes the page's filters."""
+    if query.operation and fields.get("operation") != query.operation:
         return False
-    return query.before is None or entry.seq < query.before
+    if query.path and not str(fields.get("path", "")).startswith(query.path):
+        return False
+    status = fields.get("status", 0)
+    if query.status and (status // 100 != int(query.status[0]) if STATUS_CLASS.fullmatch(query.status)
+                         else status != int(query.status)):
+        return False
+    # the near-miss reason of a request nothing matched (journal entries carry it as "unmatched")
+    return not query.unmatched or bool(fields.get("unmatched")) == (query.unmatched == "only")
 
 
-def _row(entry: JournalEntry) -> dict[str, object]:
+def _row(seq: int, fields: dict[str, Any]) -> dict[str, object]:
+    entry = JournalEntry(seq=seq, **fields)
     at = dt.datetime.fromtimestamp(entry.at_ms / 1000, dt.timezone.utc)
     variables = None
     if entry.variables not in (None, {}):
@@ -89,28 +97,34 @@ def _row(entry: JournalEntry) -> dict[str, object]:
     return {"seq": entry.seq, "time": at.strftime("%H:%M:%S.") + f"{at.microsecond // 1000:03d}",
             "date": at.strftime("%Y-%m-%d %H:%M:%S UTC"), "method": entry.method, "path": entry.path,
             "operation": entry.operation, "status": entry.status, "duration_ms": entry.duration_ms,
-            "client": entry.client, "unmatched": getattr(entry, "unmatched", None), "variables": variables}
+            "client": entry.client, "unmatched": fields.get("unmatched"), "variables": variables}
 
 
 def _select(query: JournalQuery) -> tuple[list[dict[str, object]], int, int | None, list[str]]:
     """(the page's rows, newest first; how many entries match; ``before`` of the next page or None;
-    the operations the journal holds, for the filter's suggestions)."""
-    everything = backend().journal.entries()
-    operations = sorted({e.operation for e in everything if e.operation})
-    matching = [e for e in everything
-                if (not query.operation or e.operation == query.operation)
-                and (not query.path or e.path.startswith(query.path))
-                and _keeps(query, e)]
-    page = matching[-query.limit:][::-1]
-    older = page[-1].seq if len(matching) > len(page) else None
-    return [_row(e) for e in page], len(matching), older, operations
+    the operations of the newest entries, which the operation filter suggests).
+
+    Unfiltered, only the page's entries are read; filtered, every entry's stored fields are
+    tested (no entry is built but those shown)."""
+    journal = backend().journal
+    everything = journal.newest() if query.filtered else None
+    recent = everything[:SUGGESTED_FROM] if everything is not None else journal.newest(SUGGESTED_FROM)
+    operations = sorted({str(fields["operation"]) for _seq, fields in recent if fields.get("operation")})
+    if everything is not None:
+        matching = [(seq, fields) for seq, fields in everything if _keeps(query, fields)]
+        count = len(matching)
+        older = [(seq, fields) for seq, fields in matching if query.before is None or seq < query.before]
+        page, more = older[:query.limit], len(older) > query.limit
+    else:
+        found = journal.newest(query.limit + 1, query.before)
+        page, more, count = found[:query.limit], len(found) > query.limit, journal.size()
+    return [_row(seq, fields) for seq, fields in page], count, page[-1][0] if more and page else None, operations
 
 
 def _render(template: str, query: JournalQuery | None, error: str | None, status: int) -> tuple[str, int]:
     rows, count, older, operations = _select(query or JournalQuery())
     return render_template(template, title="Journal", query=query or JournalQuery(), rows=rows, count=count,
-                           older=older, operations=operations, error=error,
-                           unmatched_options=UNMATCHED_OPTIONS), status
+                           older=older, operations=operations, error=error), status
 
 
 def journal() -> tuple[str, int]:
