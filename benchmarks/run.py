@@ -29,9 +29,11 @@ from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireC
 
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
 FULL = {"runs": 3, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000, "memory_rows": (1000, 10_000, 100_000),
-        "load_seconds": 5.0, "load_clients": 8, "dicom_volume": (512, 512, 400), "dicom_runs": 3}
+        "load_seconds": 5.0, "load_clients": 8, "dicom_volume": (512, 512, 400), "dicom_runs": 3,
+        "dashboard_rows": 100_000}
 SMOKE = {"runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
-         "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2}
+         "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2,
+         "dashboard_rows": 300}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
 SEED = 2
 
@@ -384,6 +386,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def dashboard_figures(rows: int, runs: int) -> list[Figure]:
+    """Every dashboard page and image endpoint (benchmarks/dashboard.py): best of ``runs``, first request too."""
+    from dashboard import bench_dashboard  # benchmarks/dashboard.py, beside this script
+
+    return [Figure(f"dashboard, {rows:,} rows: {what}", f"{first / 1000:,.1f} s") if best is None else
+            Figure(f"dashboard, {rows:,} rows: {what}", f"{best:,.0f} ms (first {first:,.0f} ms)", "<= 300 ms")
+            for what, first, best in bench_dashboard(rows, runs)]
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -397,7 +408,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
-    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle"),
+    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle",
+                                               "dashboard"),
                         action="append", help="run only these measures (repeatable; default: all)")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
@@ -410,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         "dicom": lambda: [*bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
                           bench_dicom_in_process(sizes["dicom_volume"], sizes["dicom_runs"])],
         "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
+        "dashboard": lambda: dashboard_figures(sizes["dashboard_rows"], sizes["runs"]),
     }
     load_before = os.getloadavg()
     started = time.perf_counter()

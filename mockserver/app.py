@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 
 import orjson
 from flask import Blueprint, Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from lbmock.world import World
 from lbmock.world_spec import WorldSpec
@@ -17,6 +18,7 @@ from mockserver.dashboard import dashboard_blueprint
 from mockserver.handlers.common import NDJSON
 from mockserver.handlers.files import export_file_fast
 from mockserver.models import MockBackend, key_owner
+from mockserver.near_miss import route_near_miss
 from mockserver.urls import ROUTES
 from strategies.served_world import resolve_world
 
@@ -69,10 +71,15 @@ def _install_journal(app: Flask) -> None:
     @app.after_request
     def _record(response: Response) -> Response:
         response.headers["X-Lbmock-Worker"] = WORKER  # which worker answered (multi-worker runs)
-        if request.path == "/" or request.path.startswith("/_mock/"):
+        unmatched = request.environ.get("lbmock.unmatched")  # a near miss: journaled even under /_mock/
+        if not unmatched and (request.path == "/" or request.path.startswith("/_mock/")):
             return response
         backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
         record_request(backend, request.environ, request.path, response.status_code)
+        if unmatched and backend.config.announce_unmatched and backend.state.first_unmatched(unmatched):
+            # once per distinct reason, across workers and restarts (the state remembers)
+            where = "" if unmatched.startswith(request.method + " ") else f"{request.method} {request.path}: "
+            print(f"lbmock: unmatched request: {where}{unmatched}", file=sys.stderr, flush=True)
         return response
 
 
@@ -88,7 +95,8 @@ def record_request(backend: MockBackend, environ: dict, path: str, status: int) 
         at_ms=int(time.time() * 1000), method=environ["REQUEST_METHOD"], path=path,
         operation=environ.get("lbmock.operation"), variables=environ.get("lbmock.variables"),
         status=status, duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        client=key_owner(key) if key else None)
+        client=key_owner(key) if key else None,
+        **({"unmatched": environ["lbmock.unmatched"]} if environ.get("lbmock.unmatched") else {}))
 
 
 def _install_fast_paths(app: Flask) -> None:
@@ -120,6 +128,14 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if exc is request.routing_exception and isinstance(exc, NotFound | MethodNotAllowed):
+            # no route: name the closest one (a near miss), and journal it as unmatched
+            reason = request.environ["lbmock.unmatched"] = route_near_miss(app.url_map, request.method, request.path)
+            if isinstance(exc, NotFound):
+                return as_json(404, reason, "NOT_FOUND")
+            refused = as_json(405, reason, "METHOD_NOT_ALLOWED")
+            refused.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
+            return refused
         status = exc.code or 400
         if status >= 500:  # never hand the SDK a 5xx it would retry for minutes
             status = 400

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
 import socket
 import sys
 import tempfile
@@ -55,7 +54,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SQLite file of the shared state (default: private in memory; a temp file with "
                              "--workers)")
     parser.add_argument("--signing-key", default=None, metavar="HEX",
-                        help="hex key signing file URLs; set it to share URLs across hosts (default: random per start)")
+                        help="hex key signing file URLs; set it to share URLs across hosts "
+                             "(default: random, kept in the --state file)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
@@ -78,11 +78,11 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
     return chosen
 
 
-def _server_config(args: argparse.Namespace, signing_key: bytes, state: str | None) -> ServerConfig:
+def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
-                        public_url=args.public_url)
+                        public_url=args.public_url, announce_unmatched=True)
 
 
 def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
@@ -109,7 +109,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"lbmock: WARNING: binding {args.host} exposes the mock beyond this machine", file=sys.stderr)
     try:
-        signing_key = bytes.fromhex(args.signing_key) if args.signing_key else secrets.token_bytes(32)
+        signing_key = bytes.fromhex(args.signing_key) if args.signing_key else None  # None: the state's
     except ValueError:
         print("lbmock: --signing-key must be hex", file=sys.stderr)
         return 2
@@ -126,12 +126,41 @@ def serve(args: argparse.Namespace) -> int:
         except FaultError as exc:
             print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
             return 2
+    if args.state and not _resume(args):
+        return 2
     listener = _listen(args.host, args.port)
     if listener is None:
         return 2
     if args.workers > 1:
         return _serve_workers(args, signing_key, listener)
     return _serve_single(args, signing_key, listener)
+
+
+def _resume(args: argparse.Namespace) -> bool:
+    """A ``--state`` file is the mock's memory: restarting on it resumes tasks, faults, transitions,
+    the journal and the signing key instead of starting afresh.  False (after saying why) if it was
+    written for another world, whose tasks this one could not serve."""
+    import orjson
+
+    from mockserver.state import SharedState
+
+    state = SharedState(args.state)
+    spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
+    resumed = state.has_setting("served_world")
+    stored = state.setting("served_world", spec)
+    if stored != spec:
+        print(f"lbmock: --state {args.state} holds the state of another world ({stored.decode()}); "
+              f"serve it with those options, or use another file", file=sys.stderr)
+        return False
+    if resumed:
+        held = state.summary()
+        print(f"lbmock: resuming {args.state}: {held['tasks']} export tasks, {held['journal']} journal entries, "
+              f"faults {', '.join(held['faults']) or 'none'}", flush=True)
+        if args.fault:  # a restart must not re-arm faults the state has used up
+            print(f"lbmock: --fault ignored: resuming {args.state} keeps the faults it holds "
+                  f"(set or clear them at /_mock/faults)", file=sys.stderr)
+            args.fault = []
+    return True
 
 
 def _listen(host: str, port: int) -> socket.socket | None:
@@ -144,7 +173,7 @@ def _listen(host: str, port: int) -> socket.socket | None:
         return None
 
 
-def _serve_single(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
     """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
     from mockserver.app import create_app
     from mockserver.http_server import WSGIServer
@@ -161,7 +190,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes, listener: socket
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, signing_key: bytes, listener: socket.socket) -> int:
+def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
     """gunicorn, one state file: any worker answers any step of any task (export files and DICOM
     volumes go out with sendfile, through gunicorn's ``wsgi.file_wrapper``)."""
     from gunicorn.app.base import BaseApplication

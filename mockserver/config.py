@@ -19,8 +19,9 @@ class ServerConfig:
     transitions: Mapping[str, Transition] = field(default_factory=dict)
     file_bytes: int = DEFAULT_FILE_BYTES
     user_timezone: str = "UTC"  # export date filters are evaluated in it
-    signing_key: bytes | None = None  # of signed file URLs (None: random per backend)
+    signing_key: bytes | None = None  # of signed file URLs (None: the state's, random when it is new)
     state_path: str | None = None  # SQLite file shared by workers (None: private, in memory)
     spool_dir: str | None = None  # rendered export streams (None: next to the state file, or private)
     admin: bool = True  # serve the /_mock/ control API (health always)
     public_url: str | None = None  # base of served links (None: the URL each request arrived at)
+    announce_unmatched: bool = False  # print each distinct unmatched request once on stderr (lbmock serve)

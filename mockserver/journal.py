@@ -35,6 +35,7 @@ class JournalEntry:
     status: int
     duration_ms: float
     client: str | None  # hash of the API key, never the key
+    unmatched: str | None = None  # why nothing matched: the closest route, field, argument ... (near miss)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,8 +96,10 @@ class Journal:
         self._state.clear_journal()
 
     def entries(self, *, operation: str | None = None, path: str | None = None, path_prefix: str | None = None,
-                method: str | None = None, status: int | None = None) -> list[JournalEntry]:
-        """Entries matching every given criterion, oldest first."""
+                method: str | None = None, status: int | None = None,
+                unmatched: bool | None = None) -> list[JournalEntry]:
+        """Entries matching every given criterion, oldest first (``unmatched=True``: only the
+        requests nothing matched, each with its near miss)."""
         self.flush()
         found = [JournalEntry(seq=seq, **fields) for seq, fields in self._state.journal()]
         return [e for e in found
@@ -104,7 +107,8 @@ class Journal:
                 and (path is None or e.path == path)
                 and (path_prefix is None or e.path.startswith(path_prefix))
                 and (method is None or e.method == method)
-                and (status is None or e.status == status)]
+                and (status is None or e.status == status)
+                and (unmatched is None or bool(e.unmatched) == unmatched)]
 
     def newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict[str, Any]]]:
         """``(seq, fields)`` of the entries newest first, at most ``limit``, older than ``before``: a page of a

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import os
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,7 +60,9 @@ class MockBackend:
         self.state_manager = StateManager(self.state, config.transitions)
         self.api_key = config.api_key
         self.file_bytes = config.file_bytes
-        self.signer = UrlSigner(config.signing_key) if config.signing_key else UrlSigner.random()
+        # The signing key lives with the state: every worker, and a restart on the same state file,
+        # signs and verifies with it, so URLs handed out before a restart stay valid.
+        self.signer = UrlSigner(config.signing_key or self.state.setting("signing_key", secrets.token_bytes(32)))
         self.user_timezone = config.user_timezone
         self._world_version = 0
         # Rendered export streams: next to a shared state file (so workers share them), else private.

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS world (one INTEGER PRIMARY KEY CHECK (one = 1), spec 
                                   version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS transitions (model TEXT PRIMARY KEY, spec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS unmatched (reason TEXT PRIMARY KEY);
 """
 
 
@@ -264,6 +266,31 @@ class SharedState:
 
     def clear_journal(self) -> None:
         self._write("DELETE FROM journal")
+
+    # ------------------------------------------------------------ unmatched requests
+
+    def first_unmatched(self, reason: str) -> bool:
+        """True the first time any worker reports ``reason`` (each is announced once)."""
+        return self._write("INSERT OR IGNORE INTO unmatched(reason) VALUES (?)", (reason,)).rowcount > 0
+
+    # ------------------------------------------------------------ what the state was made with
+
+    def setting(self, key: str, default: bytes) -> bytes:
+        """The value stored under ``key``; ``default`` is stored first if there is none, so every
+        worker, and every later start on the same file, reads the first writer's value."""
+        self._write("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, default))
+        return self._retrying(lambda: self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())[0]
+
+    def has_setting(self, key: str) -> bool:
+        found = self._retrying(lambda: self.db.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone())
+        return found is not None
+
+    def summary(self) -> dict:
+        """What the state holds, for a resuming server's banner."""
+        def count(table: str) -> int:
+            return self._retrying(lambda: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone())[0]
+
+        return {"tasks": count("tasks"), "journal": count("journal"), "faults": [f[0] for f in self.faults()]}
 
     # ------------------------------------------------------------ world and reset
 

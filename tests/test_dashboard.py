@@ -350,9 +350,11 @@ def _window(real: np.ndarray, center: float, width: float) -> np.ndarray:
 
 @pytest.mark.parametrize("modality", ["CT", "MR"])
 def test_slice_images_are_the_served_volume_through_the_window(modality):
-    world = seeded_world(1, 80, dicom_variants=["mr-rescale"] if modality == "MR" else [])
+    # seed 12: masks and polylines, so structures and lines cross the Sagittal and Coronal sections
+    world = seeded_world(12, 80, dicom_variants=["mr-rescale"] if modality == "MR" else [])
     client = _app(world).test_client()
-    row = min((r for r in world if r.series.modality == modality and r.labels),
+    row = min((r for r in world if r.series.modality == modality and r.labels
+               and {f.tool.kind for f in r.labels[0].features} == {"mask", "polyline"}),
               key=lambda r: r.volume.rows * r.volume.cols * r.volume.slices)
     ds = _row_volume(client, _get_page(client, f"/_mock/dashboard/rows/{row.id}"))
     shared = ds.SharedFunctionalGroupsSequence[0]
@@ -363,6 +365,11 @@ def test_slice_images_are_the_served_volume_through_the_window(modality):
                "dicom": (float(voi.WindowCenter), float(voi.WindowWidth))}
     for plane in PLANES:
         frames = row.volume.plane(plane).frame_count
+        for frame in range(1, frames + 1):  # every section through soft tissue, a few through every window
+            section = {"Axial": lambda f=frame: real[f - 1], "Sagittal": lambda f=frame: real[:, :, f - 1],
+                       "Coronal": lambda f=frame: real[:, f - 1, :]}[plane]()
+            image = client.get(f"/_mock/dashboard/rows/{row.id}/{plane}/{frame}/image.png?window=soft-tissue")
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(image.data))), _window(section, 40, 400))
         for frame in sorted({1, (frames + 1) // 2, frames}):
             # file order: pixel_array is [frame k, row j, column i]; plane mapping from the README's table
             section = {"Axial": lambda f=frame: real[f - 1], "Sagittal": lambda f=frame: real[:, :, f - 1],

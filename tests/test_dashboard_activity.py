@@ -190,3 +190,17 @@ def test_form_posts_from_other_sites_are_refused(client, app, headers):
     same = client.post("/_mock/dashboard/faults/set", data={"name": "auth-revoked"},
                        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"})
     assert same.status_code == 303
+
+
+def test_journal_shows_and_filters_unmatched_requests_with_their_near_miss(client, app):
+    export(client)
+    assert client.get("/api/v1/projectz/x").status_code == 404  # no such route: a near miss
+    (missed,) = app.extensions["lbmock"].journal.entries(unmatched=True)
+    only = page(client, "/_mock/dashboard/journal?unmatched=only")
+    rows = [a for tag, a, _ in only.find() if "data-seq" in a]
+    assert [int(a["data-seq"]) for a in rows] == [missed.seq] and rows[0]["class"] == "unmatched"
+    assert missed.unmatched in only.text
+    assert page(client, "/_mock/dashboard/journal?unmatched=1").text_of(data_seq=str(missed.seq))  # as the API
+    matched = page(client, "/_mock/dashboard/journal/rows?unmatched=none")
+    assert str(missed.seq) not in [a["data-seq"] for tag, a, _ in matched.find() if "data-seq" in a]
+    assert "exportDataRowsInProjectPyApi" in [a["data-operation"] for tag, a, _ in matched.find() if "data-seq" in a]

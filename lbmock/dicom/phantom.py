@@ -143,16 +143,24 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
     noise_of_byte = (np.arange(256, dtype=np.int32) % (2 * amplitude + 1)) - amplitude
     lines = line_voxels(row, label)
     n_bytes, picked = volume.rows * volume.cols, None
+    part = region if region is not None else (slice(None), slice(None))
     if region is not None:  # a stream's first n bytes do not depend on how many follow: draw only those
         picked = np.arange(n_bytes).reshape(volume.rows, volume.cols)[region]
         n_bytes = int(picked.max()) + 1
+    body, plain = body[part], plain[part]
     for k, labels in enumerate(label_slices(row, label)):
         if k < start:
             continue
+        labels = labels[part]
         if k in lines or labels.any():
             classes = np.where(labels > 0, labels.astype(np.int32) + 1, body)
             if k in lines:
-                classes[lines[k]] = line_class
+                if region is None:
+                    classes[lines[k]] = line_class
+                else:
+                    on_line = np.zeros((volume.rows, volume.cols), dtype=bool)
+                    on_line[lines[k]] = True
+                    classes[on_line[region]] = line_class
             base = lut[classes]
         else:
             base = plain
@@ -161,7 +169,7 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
         if region is None:
             frame = base + noise_of_byte[np.frombuffer(raw, dtype=np.uint8).reshape(volume.rows, volume.cols)]
         else:
-            frame = base[region] + noise_of_byte[np.frombuffer(raw, dtype=np.uint8)[picked]]
+            frame = base + noise_of_byte[np.frombuffer(raw, dtype=np.uint8)[picked]]
         if clip:
             np.clip(frame, 0, 65535, out=frame)
         yield frame.astype("<u2")  # little endian, as the transfer syntax says

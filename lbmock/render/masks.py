@@ -40,19 +40,19 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _encode_png8(pixels: np.ndarray, colour_type: int, channels: int) -> bytes:
-    """An 8-bit PNG of ``height x width x channels`` uint8 samples (deterministic bytes)."""
+def _encode_png8(pixels: np.ndarray, colour_type: int, channels: int, level: int = 6) -> bytes:
+    """An 8-bit PNG of ``height x width x channels`` uint8 samples (deterministic bytes); ``level``: zlib's."""
     height, width = pixels.shape[:2]
     scanlines = np.zeros((height, width * channels + 1), dtype=np.uint8)  # filter byte 0 per row
     scanlines[:, 1:] = pixels.reshape(height, width * channels)
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return (PNG_SIGNATURE + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)) + _chunk(b"IEND", b""))
+            + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), level)) + _chunk(b"IEND", b""))
 
 
-def encode_png_gray8(pixels: np.ndarray) -> bytes:
+def encode_png_gray8(pixels: np.ndarray, level: int = 6) -> bytes:
     """Encode a 2-D uint8 array as an 8-bit grayscale PNG (deterministic bytes)."""
-    return _encode_png8(pixels, 0, 1)
+    return _encode_png8(pixels, 0, 1, level)
 
 
 def encode_png_rgba8(pixels: np.ndarray) -> bytes:

@@ -83,7 +83,8 @@ def window_values(row: DataRow, stored: np.ndarray, window: str) -> np.ndarray:
 
 def slice_png(row: DataRow, plane: str, frame: int, window: str) -> bytes:
     """The grey PNG of plane frame ``frame`` through ``window`` (a key of :data:`WINDOWS`)."""
-    return encode_png_gray8(window_values(row, stored_plane(row, plane, frame), window))
+    # zlib level 1: slices are noisy, level 6 took ~3x longer for a few percent smaller files
+    return encode_png_gray8(window_values(row, stored_plane(row, plane, frame), window), level=1)
 
 
 def _rgb(color: str) -> tuple[int, int, int]:

@@ -19,7 +19,7 @@ from flask import Blueprint, redirect, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from mockserver.dashboard import faults_page, journal_page, pages, tasks_page
+from mockserver.dashboard import faults_page, journal_page, pages, row_index, tasks_page
 
 PREFIX = "/_mock/dashboard"
 
@@ -68,5 +68,7 @@ def dashboard_blueprint() -> Blueprint:
         blueprint.add_url_rule(rule, view_func=view, methods=methods)
     blueprint.record_once(lambda state: state.app.add_url_rule("/_mock/", "dashboard_home", _home))
     blueprint.context_processor(lambda: {"nav": NAV})
+    blueprint.before_request(row_index.request_started)  # the index builder yields to pages
+    blueprint.teardown_request(row_index.request_finished)
     blueprint.register_error_handler(HTTPException, pages.page_error)
     return blueprint

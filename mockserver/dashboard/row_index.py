@@ -8,8 +8,9 @@ rows (the same objects every export renders: no second copy of any logic), in ro
 
 * on the request path only as far as a page needs (the first page of a filter needs its first
   matches, not the whole world), within a time budget;
-* the rest by a background thread, in small chunks with pauses, so it never holds the
-  interpreter for long.  Worlds of up to :data:`SYNC_ROWS` rows are indexed at once.
+* the rest by a background thread, in small chunks with pauses, which waits while a dashboard
+  request is being answered (the interpreter lock would make the request share its core).
+  Worlds of up to :data:`SYNC_ROWS` rows are indexed at once.
 
 Until it is complete a page is still exact (its rows are the first matches in world order);
 only the totals are lower bounds, and the pages say so.
@@ -155,6 +156,9 @@ class RowIndex:
 
     def _background(self) -> None:
         while not self.complete and not self._stopped.is_set():
+            if _busy.value:  # a dashboard request is being answered: hold the interpreter back for it
+                time.sleep(BACKGROUND_PAUSE / 3)
+                continue
             self._index_chunk()
             time.sleep(BACKGROUND_PAUSE)  # let requests run: this thread is a guest
 
@@ -191,6 +195,29 @@ class RowIndex:
     def labelled_count(self, project: int) -> int:
         n = self.done
         return int(np.count_nonzero((self.labels[:n, project] > 0) & (self.status[:n, project] != NOT_MEMBER)))
+
+
+class _Counter:
+    """Dashboard requests in flight in this process (the background indexer waits while any is)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            self.value += delta
+
+
+_busy = _Counter()
+
+
+def request_started() -> None:
+    _busy.add(1)
+
+
+def request_finished(_exc: BaseException | None = None) -> None:
+    _busy.add(-1)
 
 
 _INDEXES: weakref.WeakKeyDictionary[object, RowIndex] = weakref.WeakKeyDictionary()

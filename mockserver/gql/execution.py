@@ -11,6 +11,7 @@ from graphql import GraphQLError, OperationDefinitionNode, execute, parse, valid
 
 from mockserver.errors import BadInput, NotFound
 from mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
+from mockserver.gql.near_miss import near_miss
 from mockserver.gql.resolvers import RequestContext, Root
 from mockserver.gql.schema import labelbox_schema
 
@@ -20,6 +21,7 @@ class GraphQLOutcome:
     status: int
     body: dict
     operation: str | None
+    unmatched: str | None = None  # why the schema refused the document (journaled, announced)
 
 
 def _error(message: str, code: str, **extra: Any) -> dict:
@@ -41,10 +43,11 @@ def _checked_document(query: str) -> tuple[Any, str | None] | GraphQLOutcome:
                       if isinstance(d, OperationDefinitionNode) and d.name), None)
     if not within_limits(document):
         return GraphQLOutcome(400, over_limit, operation)
-    problems = validate(labelbox_schema(), document)
+    schema = labelbox_schema()
+    problems = [near_miss(p.message, schema, document) for p in validate(schema, document)]
     if problems:
-        return GraphQLOutcome(400, {"errors": [_error(p.message, "GRAPHQL_VALIDATION_FAILED") for p in problems]},
-                              operation)
+        return GraphQLOutcome(400, {"errors": [_error(p, "GRAPHQL_VALIDATION_FAILED") for p in problems]},
+                              operation, unmatched="; ".join(problems))
     return document, operation
 
 
@@ -68,7 +71,7 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
                      operation_name=operation_name)
     if not result.errors:
         return GraphQLOutcome(200, {"data": result.data}, operation)
-    errors, status = [], 200
+    errors, status, refused = [], 200, []
     for err in result.errors:
         original = err.original_error
         if isinstance(original, NotFound):
@@ -76,8 +79,11 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
         elif isinstance(original, BadInput):
             errors.append(_error(str(original), "GRAPHQL_VALIDATION_FAILED"))
             status = 400
-        elif original is None or isinstance(original, GraphQLError):  # variable coercion and the like
-            errors.append(_error(err.message, "GRAPHQL_VALIDATION_FAILED"))
+        elif original is None or isinstance(original, GraphQLError):  # variable coercion, unknown operation
+            message = near_miss(err.message, schema, document)
+            if err.path is None:  # refused before any field ran: the request matched nothing
+                refused.append(message)
+            errors.append(_error(message, "GRAPHQL_VALIDATION_FAILED"))
             status = 400
         else:  # a bug in lbmock: say so plainly, and not as a 5xx the SDK would retry for minutes
             errors.append(_error(f"lbmock internal error: {type(original).__name__}: {original}",
@@ -86,4 +92,4 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
     body: dict = {"errors": errors}
     if result.data is not None or status == 200:
         body["data"] = result.data
-    return GraphQLOutcome(status, body, operation)
+    return GraphQLOutcome(status, body, operation, unmatched="; ".join(refused) or None)

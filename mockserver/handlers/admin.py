@@ -132,7 +132,7 @@ def advance_task(task_id: str) -> Response:
 
 
 def journal() -> Response:
-    """GET ?operation=&path=&path_prefix=&method=&status=: recorded requests.  DELETE: clear."""
+    """GET ?operation=&path=&path_prefix=&method=&status=&unmatched=1: recorded requests.  DELETE: clear."""
     log = backend().journal
     if request.method == "DELETE":
         log.clear()
@@ -144,4 +144,6 @@ def journal() -> Response:
         if status is None:
             return json_error(400, "status must be a number", "BAD_REQUEST")
         criteria["status"] = status
+    if "unmatched" in request.args:  # ?unmatched=1: only requests nothing matched, with the near miss
+        criteria["unmatched"] = request.args["unmatched"].lower() not in ("0", "false", "no", "")
     return _json({"entries": [e.as_dict() for e in log.entries(**criteria)]})

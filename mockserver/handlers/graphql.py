@@ -47,6 +47,8 @@ def handle_graphql() -> Response:
     outcome = run_graphql(ctx, payload.get("query"), payload.get("variables"), payload.get("operationName"))
     request.environ["lbmock.operation"] = outcome.operation
     request.environ["lbmock.variables"] = _journalable(payload.get("variables"))
+    if outcome.unmatched:
+        request.environ["lbmock.unmatched"] = outcome.unmatched
     return _reply(outcome.status, outcome.body)
 
 
