@@ -97,10 +97,12 @@ def project_scope(world: World) -> ExportScope:
     return ExportScope(project_id=world.project.id)
 
 
-def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | None = None) -> Iterator[DataRow]:
-    """The world's rows an export with ``filters`` holds, in world order (default: the first project's export)."""
+def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | None = None,
+                  indices: range | None = None) -> Iterator[DataRow]:
+    """The world's rows an export with ``filters`` holds, in world order (default: the first project's export);
+    ``indices``: only among those world indices (a part of the export, rendered apart)."""
     project_id = (scope or project_scope(world)).project_id
-    for index in range(len(world)):
+    for index in range(len(world)) if indices is None else indices:
         # rows outside the project or the datasets asked for are skipped without being drawn
         if project_id is not None and not world.in_project_at(project_id, index):
             continue

@@ -56,6 +56,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signing-key", default=None, metavar="HEX",
                         help="hex key signing file URLs; set it to share URLs across hosts "
                              "(default: random, kept in the --state file)")
+    parser.add_argument("--render-processes", type=int, default=None, metavar="N",
+                        help="helper processes rendering the exports of worlds of 5,000 rows or more, in row "
+                             "order; 0 renders in the server process (default: one per core, up to 4; none "
+                             "on one core or with --workers)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
@@ -79,10 +83,14 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
 
 
 def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
+    from mockserver.render_workers import default_processes
+
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
-                        public_url=args.public_url, announce_unmatched=True)
+                        public_url=args.public_url, announce_unmatched=True,
+                        render_processes=max(0, args.render_processes) if args.render_processes is not None
+                        else default_processes() if args.workers == 1 else 0)
 
 
 def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
@@ -140,14 +148,20 @@ def _resume(args: argparse.Namespace) -> bool:
     """A ``--state`` file is the mock's memory: restarting on it resumes tasks, faults, transitions,
     the journal and the signing key instead of starting afresh.  False (after saying why) if it was
     written for another world, whose tasks this one could not serve."""
+    import sqlite3
+
     import orjson
 
     from mockserver.state import SharedState
 
-    state = SharedState(args.state)
     spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
-    resumed = state.has_setting("served_world")
-    stored = state.setting("served_world", spec)
+    try:
+        state = SharedState(args.state)
+        resumed = state.has_setting("served_world")
+        stored = state.setting("served_world", spec)
+    except sqlite3.Error as exc:  # a missing folder, a file that is not lbmock's state ...
+        print(f"lbmock: --state {args.state}: cannot use it as the state file: {exc}", file=sys.stderr)
+        return False
     if stored != spec:
         print(f"lbmock: --state {args.state} holds the state of another world ({stored.decode()}); "
               f"serve it with those options, or use another file", file=sys.stderr)

@@ -25,3 +25,6 @@ class ServerConfig:
     admin: bool = True  # serve the /_mock/ control API (health always)
     public_url: str | None = None  # base of served links (None: the URL each request arrived at)
     announce_unmatched: bool = False  # print each distinct unmatched request once on stderr (lbmock serve)
+    # helper processes rendering big exports (0: none; ``lbmock serve`` asks one per core).  Off by
+    # default in-process: spawned helpers import the host's __main__ afresh
+    render_processes: int = 0

@@ -32,11 +32,12 @@ from mockserver.errors import NotFound
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
+from mockserver.render_workers import RenderWorkers
 from mockserver.signing import UrlSigner
-from mockserver.spool import Spool, StreamPlan
+from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import ExportTask, export_file_path, stream_lines
+from mockserver.tasks import ExportTask, export_file_path
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -70,6 +71,9 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.render_workers = RenderWorkers(config.render_processes)
+        if self.render_workers.used_for(world):
+            self.render_workers.warm()  # a big world: its first export will want the helpers
         self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
         self._lock = threading.Lock()
 
@@ -85,6 +89,8 @@ class MockBackend:
                 self.world = self.origin_world
             else:
                 self.world = resolve_world(WorldSpec.from_json(spec))
+                if self.render_workers.used_for(self.world):
+                    self.render_workers.warm()
             self.spool.forget()
             self._world_version = version
 
@@ -201,9 +207,10 @@ class MockBackend:
         plan = self.spool.plan(f"{task.id}-{stream}", self._lines(task, stream))
         return plan if plan.total_lines else None
 
-    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Iterator[bytes]]:
+    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
         world = self.world  # the world of this request, even if another is loaded while rendering
-        return lambda: stream_lines(world, replace(task, urls=self.signed_urls(task.urls, task.created_at)), stream)
+        signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
+        return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
 
     def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The stream's file plan if it was rendered already (an empty stream: no files), else None;
@@ -214,16 +221,32 @@ class MockBackend:
         """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
         return base + self.signer.sign(export_file_path(task_id, stream, index))
 
-    def open_export_file(self, task: ExportTask, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
-        """Export file ``index`` of a stream (``None``: the whole stream, as 3.40.1's ``result`` URL
-        and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and the
-        file's length; ``None`` for an empty stream; NotFound past the last file.  The caller closes
-        the handle."""
-        lines = self._lines(task, stream)
-        key = f"{task.id}-{stream}"
-        plan = self.spool.plan(key, lines)
+    def open_export_file(self, task: ExportTask | str, stream: str,
+                         index: int | None = None) -> tuple[BinaryIO, int] | None:
+        """Export file ``index`` of a task's stream (``None``: the whole stream, as 3.40.1's ``result``
+        URL and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and
+        the file's length; ``None`` for an empty stream; NotFound for an unknown task or past the last
+        file.  The caller closes the handle.
+
+        ``task`` may be an id: once this worker has the stream's plan, only the task's existence is
+        looked up (downloads are most of a client's requests)."""
+        task_id = task if isinstance(task, str) else task.id
+        key = f"{task_id}-{stream}"
+
+        def lines() -> Iterator[bytes]:
+            found = self.task_by_id(task) if isinstance(task, str) else task
+            return self._lines(found, stream)()
+
+        plan = self.spool.known_plan(key)
+        if plan is None or not self.state.has_task(task_id):
+            if isinstance(task, str):
+                try:
+                    task = self.task_by_id(task)
+                except NotFound:
+                    raise NotFound(f"unknown export task {task_id}") from None
+            plan = self.spool.plan(key, self._lines(task, stream))
         if index is not None and index >= len(plan.files):
-            raise NotFound(f"task {task.id} has no {stream} file {index}")
+            raise NotFound(f"task {task_id} has no {stream} file {index}")
         if not plan.total_lines:
             return None
         start, end = plan.files[index].offsets if index is not None else (0, plan.total_size - 1)

@@ -14,7 +14,8 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,19 @@ from mockserver.errors import BadInput, NotFound
 
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk
+
+
+@dataclass(frozen=True)
+class RenderedPart:
+    """Consecutive lines of a stream rendered elsewhere (a helper process) into the file at
+    ``path``: ``lengths`` gives each line's size.  The spool moves the bytes into the stream
+    and deletes the file."""
+
+    path: str
+    lengths: Sequence[int]
+
+
+Lines = Iterable[bytes | RenderedPart]  # a stream's lines in order: each a line, or a part of several
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,7 @@ class Spool:
         self._dir: Path | None = Path(directory) if directory else None
         self.file_bytes = file_bytes
         self._plans: OrderedDict[str, StreamPlan] = OrderedDict()  # derived, per worker
+        self._rendering: dict[str, tuple[threading.Lock, int]] = {}  # per stream being planned: lock, users
         self._lock = threading.Lock()
 
     def forget(self) -> None:
@@ -84,32 +99,52 @@ class Spool:
         with self._lock:
             self._plans.clear()
 
-    def plan(self, key: str, lines: Callable[[], Iterable[bytes]]) -> StreamPlan:
+    def plan(self, key: str, lines: Callable[[], Lines]) -> StreamPlan:
         """The file plan of stream ``key``, rendering ``lines()`` into the spool the first time."""
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
                 self._plans.move_to_end(key)
         if plan is None:
-            plan = self._load_plan(key) or self._render(key, lines())
+            with self._rendering_lock(key):  # one render per stream: a client's retry waits for it
+                plan = self._load_plan(key) or self._render(key, lines())
             with self._lock:
                 self._plans[key] = plan
                 while len(self._plans) > PLAN_CACHE:
                     self._plans.popitem(last=False)
         return plan
 
+    def known_plan(self, key: str) -> StreamPlan | None:
+        """Stream ``key``'s plan if this worker has it at hand (nothing is read or rendered)."""
+        with self._lock:
+            return self._plans.get(key)
+
     def planned(self, key: str) -> StreamPlan | None:
         """The plan of stream ``key`` if it was rendered already (by any worker); never renders."""
-        with self._lock:
-            plan = self._plans.get(key)
-        return plan if plan is not None else self._load_plan(key)
+        return self.known_plan(key) or self._load_plan(key)
 
-    def open_at(self, key: str, lines: Callable[[], Iterable[bytes]], start: int) -> BinaryIO:
+    @contextmanager
+    def _rendering_lock(self, key: str) -> Iterator[None]:
+        with self._lock:
+            lock, users = self._rendering.get(key, (threading.Lock(), 0))
+            self._rendering[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._rendering[key]
+                if users == 1:
+                    del self._rendering[key]
+                else:
+                    self._rendering[key] = (lock, users - 1)
+
+    def open_at(self, key: str, lines: Callable[[], Lines], start: int) -> BinaryIO:
         """Stream ``key``'s file, opened and positioned at ``start`` (rendered again if pruned meanwhile)."""
         for _attempt in range(3):
             self.plan(key, lines)
             try:
-                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - the caller closes it
+                handle = open(self._path(key, ".ndjson"), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
             except FileNotFoundError:  # pruned since it was planned: render it again
                 with self._lock:
                     self._plans.pop(key, None)
@@ -135,7 +170,11 @@ class Spool:
         files = [ExportFile(f[0], tuple(f[1]), tuple(f[2])) for f in meta["files"]]
         return StreamPlan(files, meta["total_lines"], meta["total_size"])
 
-    def _render(self, key: str, lines: Iterable[bytes]) -> StreamPlan:
+    def scratch_dir(self) -> Path:
+        """Where helpers write :class:`RenderedPart` files (same file system as the streams)."""
+        return self._path("", "").parent
+
+    def _render(self, key: str, lines: Lines) -> StreamPlan:
         # Cut on line boundaries once a file reaches file_bytes.  Data goes in
         # before the plan, each by atomic rename: whoever sees a plan sees its data.
         self._prune()
@@ -144,16 +183,22 @@ class Spool:
         files: list[ExportFile] = []
         line = offset = start_line = start_offset = count = 0
         with open(data_path.with_suffix(private), "wb") as out:
-            for data in lines:
-                out.write(data)
-                if count == 0:
-                    start_line, start_offset = line, offset
-                line += 1
-                offset += len(data)
-                count += 1
-                if offset - start_offset >= self.file_bytes:
-                    files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
-                    count = 0
+            for item in lines:
+                if isinstance(item, RenderedPart):
+                    _append_file(out, item.path)
+                    sizes: Iterable[int] = item.lengths
+                else:
+                    out.write(item)
+                    sizes = (len(item),)
+                for size in sizes:
+                    if count == 0:
+                        start_line, start_offset = line, offset
+                    line += 1
+                    offset += size
+                    count += 1
+                    if offset - start_offset >= self.file_bytes:
+                        files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
+                        count = 0
         if count:
             files.append(ExportFile(len(files), (start_line, line - 1), (start_offset, offset - 1)))
         plan = StreamPlan(files, line, offset)
@@ -187,3 +232,40 @@ class Spool:
         for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
             for path in (old, old.with_suffix(".plan.json")):
                 path.unlink(missing_ok=True)
+        for partial in self._dir.glob("*.tmp"):  # <key>[.plan].<pid>.<thread>.tmp (render parts: .part-<uuid>.tmp)
+            pid = partial.name.split(".")[-3]
+            if pid.isdigit() and not _alive(int(pid)):  # its writer was killed mid-render
+                partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _append_file(out, path: str) -> None:
+    """Append the file at ``path`` to ``out`` (in the kernel where it can), then delete it."""
+    out.flush()
+    with open(path, "rb") as part:
+        size = os.fstat(part.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                n = os.copy_file_range(part.fileno(), out.fileno(), size - copied)
+                if n == 0:
+                    break
+                copied += n
+        except (AttributeError, OSError):  # no copy_file_range here: copy through user space
+            part.seek(copied)
+            out.seek(0, os.SEEK_END)
+            shutil.copyfileobj(part, out, 4 * 1024 * 1024)
+            copied = size
+        if copied < size:
+            raise OSError(f"rendered part {path} shrank while it was copied")
+    out.seek(0, os.SEEK_END)  # the buffered writer goes on after the copied bytes
+    os.unlink(path)

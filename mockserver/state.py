@@ -56,6 +56,7 @@ class SharedState:
         self._memory = path is None
         self.directory = None if path is None else os.path.dirname(os.path.abspath(path))
         self._memory_lock = threading.RLock()
+        self._reads: dict[str, Any] = {}  # see _hot_read
         self._pid = os.getpid()
         self._anchor = self._connect()  # keeps a shared in-memory database alive
         with self._anchor:
@@ -80,7 +81,21 @@ class SharedState:
         return conn
 
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        return self._retrying(lambda: self.db.execute(sql, params))
+        return self._retrying(lambda: self._written(self.db.execute(sql, params)))
+
+    def _written(self, result: Any) -> Any:
+        self._reads.clear()  # (under the lock with the write itself, in memory mode)
+        return result
+
+    def _hot_read(self, name: str, read: Any) -> Any:
+        """``read()``, remembered until the next write when this process alone holds the state
+        (every request asks whether a fault is set and which world is served)."""
+        if not self._memory:
+            return read()
+        with self._memory_lock:
+            if name not in self._reads:
+                self._reads[name] = read()
+            return self._reads[name]
 
     def _transaction(self, body: Any) -> Any:
         def run() -> Any:
@@ -92,7 +107,7 @@ class SharedState:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            return result
+            return self._written(result)
 
         return self._retrying(run)
 
@@ -135,6 +150,10 @@ class SharedState:
         row = self._retrying(lambda: self.db.execute(
             "SELECT owner, spec, refreshes, advanced FROM tasks WHERE id = ?", (task_id,)).fetchone())
         return None if row is None else (row[0], orjson.loads(row[1]), row[2], row[3])
+
+    def has_task(self, task_id: str) -> bool:
+        return self._retrying(lambda: self.db.execute(
+            "SELECT 1 FROM tasks WHERE id = ?", (task_id,)).fetchone()) is not None
 
     def advance_task(self, task_id: str, status: str) -> bool:
         """Move a task on by hand (``POST /_mock/tasks/<id>/advance``); False if there is no such task."""
@@ -208,7 +227,8 @@ class SharedState:
         return self._transaction(body)
 
     def any_fault(self) -> bool:
-        return self._retrying(lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None
+        return self._hot_read("any_fault", lambda: self._retrying(
+            lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None)
 
     def faults(self) -> list[tuple[str, int | None, int | None]]:
         return self._retrying(lambda: self.db.execute(
@@ -308,5 +328,6 @@ class SharedState:
         return self._transaction(body)
 
     def world(self) -> tuple[dict | None, int]:
-        row = self._retrying(lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone())
+        row = self._hot_read("world", lambda: self._retrying(
+            lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone()))
         return (None, 0) if row is None else (orjson.loads(row[0]), row[1])

@@ -92,27 +92,39 @@ class ExportTask:
         waited = self.transition.seconds if complete and self.transition.progression == "time" else 0
         return self.created_at + int((waited or 0) * 1000)
 
+    def may_fail_rows(self) -> bool:
+        """Whether any row can fail: if not, the ERRORS stream is empty without looking at a row."""
+        return self.failed or self.advanced == "FAILED" or self.error_every is not None
+
     def fails_row(self, row: DataRow) -> bool:
         if self.failed or self.advanced == "FAILED":  # a failed task reports every selected row in its errors
             return True
         return self.error_every is not None and row.index % self.error_every == self.error_every - 1
 
 
-def row_outcomes(world: World, task: ExportTask) -> Iterator[tuple[DataRow, bool]]:
+def row_outcomes(world: World, task: ExportTask, indices: range | None = None) -> Iterator[tuple[DataRow, bool]]:
     """Each row the task selects, in export order, with whether it fails: what every stream renders."""
-    for row in selected_rows(world, task.filters, task.scope):
+    for row in selected_rows(world, task.filters, task.scope, indices):
         yield row, task.fails_row(row)
 
 
-def stream_lines(world: World, task: ExportTask, stream: str) -> Iterator[bytes]:
+def stream_lines(world: World, task: ExportTask, stream: str, indices: range | None = None) -> Iterator[bytes]:
     """The NDJSON lines of a stream: RESULT renders the rows that did not fail; ERRORS holds one
-    line per failed row (fault export-errors, or a failed task)."""
-    outcomes = row_outcomes(world, task)
+    line per failed row (fault export-errors, or a failed task).  ``indices``: the part of the
+    stream that comes from those world rows (the stream is its parts in order)."""
+    if not stream_needs_rows(task, stream):
+        return iter(())  # selecting the rows would draw every one of them for nothing
+    outcomes = row_outcomes(world, task, indices)
     if stream == RESULT:
         return v2_lines(world, (row for row, failed in outcomes if not failed), task.params, task.urls, task.scope)
     if stream == ERRORS:
         return (_error_line(row) for row, failed in outcomes if failed)
     return iter(())
+
+
+def stream_needs_rows(task: ExportTask, stream: str) -> bool:
+    """Whether the stream's lines depend on the rows: not an ERRORS stream of a task no row fails in."""
+    return stream == RESULT or (stream == ERRORS and task.may_fail_rows())
 
 
 def _error_line(row: DataRow) -> bytes:

@@ -39,6 +39,16 @@ class SeededRows:
     def __len__(self) -> int:
         return self.n_rows
 
+    def __getstate__(self) -> dict:
+        # what draws the rows, without the cache or the lock: a few KB, so helper
+        # processes can render parts of an export from the same world
+        return {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+
     def __getitem__(self, index: int) -> DataRow:
         if not isinstance(index, int):
             raise TypeError("row indices are integers")

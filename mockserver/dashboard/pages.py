@@ -220,7 +220,7 @@ def _frame(row: DataRow, plane: str, frame: int) -> int:
 
 def _label_project(row: DataRow, label: Label | None, world: World) -> Project:
     for membership in row.memberships:
-        if label is not None and label in membership.labels:
+        if label is not None and any(lb.id == label.id for lb in membership.labels):
             return world.project_by_id(membership.project_id) or world.project
     return world.project
 
