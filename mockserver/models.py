@@ -37,7 +37,7 @@ from mockserver.signing import UrlSigner
 from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import ExportTask
+from mockserver.tasks import ExportTask, export_file_path
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -183,9 +183,9 @@ class MockBackend:
         owner = key_owner(api_key)
         return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
-    def all_tasks(self) -> list[ExportTask]:
-        """Every client's export tasks, oldest first (for the dashboard; clients see only their own)."""
-        return [self.task_by_id(t) for t in self.state.task_ids()]
+    def recent_tasks(self, limit: int | None = None) -> list[ExportTask]:
+        """Every client's export tasks, newest first, at most ``limit`` (the dashboard; clients see only their own)."""
+        return [self.task_by_id(t) for t in self.state.recent_task_ids(limit)]
 
     def note_refresh(self, task: ExportTask) -> None:
         """A client read the task's status (the SDK's poll): manual transitions advance per read."""
@@ -211,6 +211,15 @@ class MockBackend:
         world = self.world  # the world of this request, even if another is loaded while rendering
         signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
         return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
+
+    def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
+        """The stream's file plan if it was rendered already (an empty stream: no files), else None;
+        never renders (that is the first header read's job)."""
+        return self.spool.planned(f"{task.id}-{stream}")
+
+    def export_file_url(self, base: str, task_id: str, stream: str, index: int | str) -> str:
+        """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
+        return base + self.signer.sign(export_file_path(task_id, stream, index))
 
     def open_export_file(self, task: ExportTask | str, stream: str,
                          index: int | None = None) -> tuple[BinaryIO, int] | None:

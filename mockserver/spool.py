@@ -119,6 +119,10 @@ class Spool:
         with self._lock:
             return self._plans.get(key)
 
+    def planned(self, key: str) -> StreamPlan | None:
+        """The plan of stream ``key`` if it was rendered already (by any worker); never renders."""
+        return self.known_plan(key) or self._load_plan(key)
+
     @contextmanager
     def _rendering_lock(self, key: str) -> Iterator[None]:
         with self._lock:

@@ -164,9 +164,10 @@ class SharedState:
             "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
         return [r[0] for r in rows]
 
-    def task_ids(self) -> list[str]:
-        """Every client's task ids, oldest first (the dashboard lists them)."""
-        rows = self._retrying(lambda: self.db.execute("SELECT id FROM tasks ORDER BY seq").fetchall())
+    def recent_task_ids(self, limit: int | None = None) -> list[str]:
+        """Every client's tasks, newest first (at most ``limit``): the dashboard lists them."""
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT id FROM tasks ORDER BY seq DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall())
         return [r[0] for r in rows]
 
     def bump_refresh(self, task_id: str) -> None:
@@ -268,6 +269,20 @@ class SharedState:
             "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
             "ORDER BY seq", (MAX_JOURNAL,)).fetchall())
         return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]:
+        """The journal newest first (the same window as :meth:`journal`): at most ``limit`` entries,
+        older than sequence number ``before``; a page of a long journal reads only its rows."""
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
+            "AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (MAX_JOURNAL, 2**62 if before is None else before, -1 if limit is None else limit)).fetchall())
+        return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_size(self) -> int:
+        return self._retrying(lambda: self.db.execute(
+            "SELECT COUNT(*) FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?",
+            (MAX_JOURNAL,)).fetchone()[0])
 
     def clear_journal(self) -> None:
         self._write("DELETE FROM journal")
