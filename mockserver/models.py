@@ -29,6 +29,7 @@ from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
 from mockserver.config import ServerConfig
 from mockserver.errors import NotFound
+from mockserver.export_templates import ExportTemplates
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
@@ -71,6 +72,7 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.templates = ExportTemplates(self.spool.scratch_dir)  # rows rendered once per world and export
         self.render_workers = RenderWorkers(config.render_processes)
         if self.render_workers.used_for(world):
             self.render_workers.warm()  # a big world: its first export will want the helpers
@@ -210,7 +212,11 @@ class MockBackend:
     def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
         world = self.world  # the world of this request, even if another is loaded while rendering
         signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
-        return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
+
+        def render(t: ExportTask) -> Lines:
+            return self.render_workers.lines(world, t, stream, self.spool.scratch_dir())
+
+        return lambda: self.templates.lines(world, signed, stream, render)
 
     def open_export_file(self, task: ExportTask, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
         """Export file ``index`` of a stream (``None``: the whole stream, as 3.40.1's ``result`` URL
