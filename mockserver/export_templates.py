@@ -58,27 +58,55 @@ class ExportTemplates:
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
         self._world: tuple[World, str] | None = None  # the last world's digest (pickling it costs ~1 ms)
+        self._guess: tuple[str, threading.Event] | None = None  # a build ahead of any task, and its stop
 
     def lines(self, world: World, task: ExportTask, stream: str, render: Callable[[ExportTask], Lines]) -> Lines:
         """The stream's lines: from its template (built first if need be) when the task can use one,
         else ``render(task)``.  ``task.urls`` carries the server's bases and signer."""
         key = self._key(world, task, stream)
+        if stream == RESULT:
+            self._stop_guess_unless(key)
         if key is None:
             return render(task)
-        path = self._directory() / f"template-{key}.ndjson"
-        with self._lock:
-            building = self._building.setdefault(key, threading.Lock())
         for _attempt in range(3):
-            with building:  # one build per template: concurrent tasks wait for it
-                if not path.exists():
-                    self._build(path, render(dataclasses.replace(task, urls=TEMPLATE_URLS)))
+            path = self._ensure(key, task, render)
             try:
                 template = open(path, "rb")  # noqa: SIM115 - _fill closes it
-            except FileNotFoundError:  # pruned meanwhile (another worker): build it again
+            except FileNotFoundError:  # pruned meanwhile (another worker), or a guess stopped: build again
                 continue
             os.utime(template.fileno())  # recently used: pruned last
             return _fill(template, task.urls)
         return render(task)
+
+    def build_ahead(self, world: World, task: ExportTask, render: Callable[[ExportTask], Lines]) -> None:
+        """Build the template of ``task``'s RESULT stream in a background thread, before any client
+        asks (a big world was loaded: its plain project export is the likely first request).  A task
+        wanting another stream stops it, so the guess never delays the real export."""
+        key = self._key(world, task, RESULT)
+        if key is None:
+            return
+        stop = threading.Event()
+        with self._lock:
+            self._guess = (key, stop)
+        threading.Thread(target=self._ensure, args=(key, task, render, stop), daemon=True,
+                         name="lbmock-template-ahead").start()
+
+    def _stop_guess_unless(self, key: str | None) -> None:
+        with self._lock:
+            guess = self._guess
+            if guess is not None and guess[0] != key:
+                guess[1].set()
+                self._guess = None
+
+    def _ensure(self, key: str, task: ExportTask, render: Callable[[ExportTask], Lines],
+                stop: threading.Event | None = None) -> Path:
+        path = self._directory() / f"template-{key}.ndjson"
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # one build per template: concurrent tasks wait for it
+            if not path.exists():
+                self._build(path, render(dataclasses.replace(task, urls=TEMPLATE_URLS)), stop)
+        return path
 
     def _key(self, world: World, task: ExportTask, stream: str) -> str | None:
         if stream != RESULT or task.may_fail_rows() or task.urls.sign is None:
@@ -102,12 +130,17 @@ class ExportTemplates:
         self._world = (world, digest)
         return digest
 
-    def _build(self, path: Path, lines: Lines) -> None:
+    def _build(self, path: Path, lines: Lines, stop: threading.Event | None = None) -> None:
         self._prune()
         private = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(private, "wb") as out:
                 for item in lines:
+                    if stop is not None and stop.is_set():  # a guess no task wanted: leave no template
+                        if isinstance(item, RenderedPart):
+                            os.unlink(item.path)
+                        getattr(lines, "close", lambda: None)()  # helpers' parts still under way are deleted
+                        return
                     if isinstance(item, RenderedPart):
                         with open(item.path, "rb") as part:
                             while chunk := part.read(4 * 1024 * 1024):

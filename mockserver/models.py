@@ -29,7 +29,7 @@ from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
 from mockserver.config import ServerConfig
 from mockserver.errors import NotFound
-from mockserver.export_templates import ExportTemplates
+from mockserver.export_templates import TEMPLATE_URLS, ExportTemplates
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
@@ -38,7 +38,7 @@ from mockserver.signing import UrlSigner
 from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import ExportTask
+from mockserver.tasks import RESULT, ExportTask
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -74,10 +74,21 @@ class MockBackend:
         self.spool = Spool(spool_dir, config.file_bytes)
         self.templates = ExportTemplates(self.spool.scratch_dir)  # rows rendered once per world and export
         self.render_workers = RenderWorkers(config.render_processes)
-        if self.render_workers.used_for(world):
-            self.render_workers.warm()  # a big world: its first export will want the helpers
+        self._ahead(world)
         self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
         self._lock = threading.Lock()
+
+    def _ahead(self, world: World) -> None:
+        """A big world with render helpers: start them, and render the world's plain project export
+        (``project.export()``, the likely first request) into a template before any client asks."""
+        if not self.render_workers.used_for(world):
+            return
+        self.render_workers.warm()
+        plain = ExportTask(id="ahead", owner_key="", name=None, params=ExportParams(), filters=ExportFilters(),
+                           urls=TEMPLATE_URLS, created_at=0, streamable=True,
+                           scope=ExportScope(project_id=world.project.id))
+        self.templates.build_ahead(world, plain, lambda t: self.render_workers.lines(
+            world, t, RESULT, self.spool.scratch_dir()))
 
     # ------------------------------------------------------------ mock control
 
@@ -91,8 +102,7 @@ class MockBackend:
                 self.world = self.origin_world
             else:
                 self.world = resolve_world(WorldSpec.from_json(spec))
-                if self.render_workers.used_for(self.world):
-                    self.render_workers.warm()
+                self._ahead(self.world)
             self.spool.forget()
             self._world_version = version
 

@@ -169,6 +169,8 @@ def test_a_second_export_of_the_same_rows_reuses_them_with_its_own_urls(case, mo
     b = backend(world, None)
     first = export(b, **CASES[case])
     assert stream(b, first, RESULT)[0] == direct(b, first)
+    kept = list(b.spool.scratch_dir().glob("template-*.ndjson"))  # in the server's own spool
+    assert b.spool.scratch_dir().name.startswith("lbmock-spool-") and len(kept) == (case != "export-errors")
     # another task, base URL and signing time: rows come from the first export's template
     again = b.create_export("key", CASES[case]["params"], CASES[case].get("filters") or ExportFilters(),
                             Urls.served_at("http://[::1]:8443/some path"), None, True, NOW_MS + 60_000,
