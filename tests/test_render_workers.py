@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -185,3 +186,24 @@ def test_a_second_export_of_the_same_rows_reuses_them_with_its_own_urls(case, mo
     assert data == expected
     assert b'"row_data":"http://[::1]:8443/some path/storage/' in data
     assert data != stream(b, first, RESULT)[0]  # its own bases and signatures
+
+
+def test_the_plain_project_export_is_rendered_ahead_for_a_big_world(monkeypatch):
+    """A big world with helpers: its ``project.export()`` rows are rendered from the start, so the
+    first such export only fills in its URLs."""
+    world = seeded_world(8, 150)
+    b = backend(world, None)
+    workers = RenderWorkers(2, min_rows=1, part_rows=40)
+    try:
+        b.render_workers = workers
+        b._ahead(world)  # what the backend does at start when its world is big enough
+        deadline = time.monotonic() + 120
+        while not list(b.spool.scratch_dir().glob("template-*.ndjson")):
+            assert time.monotonic() < deadline, "no template was rendered ahead"
+            time.sleep(0.05)
+        task = export(b, ExportParams(), scope=ExportScope(project_id=world.project.id))
+        expected = direct(b, task)
+        monkeypatch.setattr(SeededRows, "__getitem__", lambda *_: pytest.fail("a row was drawn again"))
+        assert stream(b, task, RESULT)[0] == expected
+    finally:
+        workers.close()
