@@ -5,7 +5,8 @@
 A socket loop in one thread, keep-alive: it accepts a connection and, until the client closes
 it, reads each request's head and answers ``GET /<n>`` with a Content-Length header and
 ``os.sendfile`` of file ``n`` (the benchmarks' client is sequential, so one thread is enough and
-no thread is started per connection).  No routing, auth, journal or framework: what is left is what the kernel, loopback
+no thread is started per connection; a client must close a kept-alive connection before another
+is served).  No routing, auth, journal or framework: what is left is what the kernel, loopback
 TCP and the ``requests`` client cost, so lbmock's figures are shown as a fraction of it.
 """
 

@@ -149,14 +149,20 @@ def _resume(args: argparse.Namespace) -> bool:
     """A ``--state`` file is the mock's memory: restarting on it resumes tasks, faults, transitions,
     the journal and the signing key instead of starting afresh.  False (after saying why) if it was
     written for another world, whose tasks this one could not serve."""
+    import sqlite3
+
     import orjson
 
     from mockserver.state import SharedState
 
-    state = SharedState(args.state)
     spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
-    resumed = state.has_setting("served_world")
-    stored = state.setting("served_world", spec)
+    try:
+        state = SharedState(args.state)
+        resumed = state.has_setting("served_world")
+        stored = state.setting("served_world", spec)
+    except sqlite3.Error as exc:  # a missing folder, a file that is not lbmock's state ...
+        print(f"lbmock: --state {args.state}: cannot use it as the state file: {exc}", file=sys.stderr)
+        return False
     if stored != spec:
         print(f"lbmock: --state {args.state} holds the state of another world ({stored.decode()}); "
               f"serve it with those options, or use another file", file=sys.stderr)

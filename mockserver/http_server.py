@@ -104,18 +104,31 @@ class WSGIServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._waiting = 0  # threads waiting in accept()
+        self._open: set[socket.socket] = set()  # connections being served
+        self._stopped = threading.Event()
         self._date = (0, "")
         sock.settimeout(self.ACCEPT_POLL)
 
     def serve_forever(self, poll_interval: float | None = None) -> None:
         """Accept and serve connections in this thread and others until :meth:`shutdown`."""
         self._stop.clear()
-        self._take_turns(stay=True)
+        self._stopped.clear()
+        try:
+            self._take_turns(stay=True)
+        finally:
+            self._stopped.set()
 
     def shutdown(self) -> None:
-        """Stop accepting (open connections finish their current request and close)."""
+        """Stop: no more connections accepted, open ones closed (kept-alive ones too)."""
         self._stop.set()
-        time.sleep(self.ACCEPT_POLL)
+        with contextlib.suppress(OSError):  # wakes the threads waiting in accept() (Linux)
+            self.socket.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            open_now = list(self._open)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._stopped.wait(2 * self.ACCEPT_POLL)
 
     def server_close(self) -> None:
         self.socket.close()
@@ -139,6 +152,9 @@ class WSGIServer:
             with self._lock:
                 self._waiting -= 1
                 alone = self._waiting == 0
+            if self._stop.is_set():
+                conn.close()
+                return
             if alone:  # someone must keep accepting while this thread serves
                 threading.Thread(target=self._take_turns, daemon=True, name="lbmock-http").start()
             self._connection(conn, addr)
@@ -146,10 +162,12 @@ class WSGIServer:
     # ------------------------------------------------------------ one connection
 
     def _connection(self, conn: socket.socket, addr: Any) -> None:
+        with self._lock:
+            self._open.add(conn)
         with conn:
             try:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.settimeout(KEEPALIVE_SECONDS)
+                _idle_timeout(conn)
                 with conn.makefile("rb", buffering=65536) as rfile:
                     while not self._stop.is_set() and self._exchange(conn, rfile, addr):
                         pass
@@ -157,6 +175,9 @@ class WSGIServer:
                 pass
             except Exception:  # the app failed mid-body: the connection ends, the server goes on
                 sys.excepthook(*sys.exc_info())
+            finally:
+                with self._lock:
+                    self._open.discard(conn)
 
     def _exchange(self, conn: socket.socket, rfile: BinaryIO, addr: Any) -> bool:
         """Read one request, answer it; False when the connection is to be closed."""
@@ -164,7 +185,7 @@ class WSGIServer:
             line = rfile.readline(MAX_LINE + 1)
             while line in (b"\r\n", b"\n"):  # tolerated before a request line (RFC 9112 2.2)
                 line = rfile.readline(MAX_LINE + 1)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # idle past the keep-alive time
             return False
         if not line:
             return False
@@ -294,11 +315,13 @@ class WSGIServer:
                 chunked = True
             else:
                 keep_alive = False
-        head = [f"HTTP/1.1 {status}\r\n", f"Date: {self._http_date()}\r\n", "Server: lbmock\r\n"]
+        head = [f"HTTP/1.1 {status}\r\n", f"Date: {self._http_date()}\r\n"]
         head += [f"{k}: {v}\r\n" for k, v in headers if k.lower() != "connection"]
         if chunked:
             head.append("Transfer-Encoding: chunked\r\n")
-        head.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        # (few headers: a client parses each one; HTTP/1.1 keeps the connection unless told otherwise)
+        head.append("\r\n" if keep_alive and environ["SERVER_PROTOCOL"] == "HTTP/1.1" else
+                    "Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
         conn.sendall("".join(head).encode("latin-1"))
         if bodiless:
             return keep_alive
@@ -326,31 +349,33 @@ def _chain(sent: list[bytes], first: bytes, rest: Iterator[bytes]) -> Iterator[b
     yield from rest
 
 
-def _sendfile(conn: socket.socket, handle: BinaryIO, count: int) -> None:
-    """``count`` bytes of ``handle`` from its position, kernel to socket.
-
-    The socket blocks meanwhile (a kernel send timeout instead of Python's non-blocking one), so
-    each sendfile(2) call moves as much as the client takes rather than one socket buffer."""
-    offset, fd, out = handle.tell(), handle.fileno(), conn.fileno()
-    end = offset + count
-    idle = conn.gettimeout()
-    if not hasattr(os, "sendfile"):  # Windows: copy
-        handle.seek(offset)
-        while offset < end and (block := handle.read(min(end - offset, 1 << 20))):
-            conn.sendall(block)
-            offset += len(block)
-        return
-    conn.settimeout(None)
-    with contextlib.suppress(OSError):  # (timeval's layout is the platform's; Linux: two longs)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(KEEPALIVE_SECONDS), 0))
+def _idle_timeout(conn: socket.socket) -> None:
+    """A connection idle (or stalled) for KEEPALIVE_SECONDS is dropped: by kernel timeouts on a
+    blocking socket where the platform has them (no non-blocking socket for Python to poll, and
+    sendfile(2) moves as much as the client takes per call), else by Python's socket timeout."""
     try:
-        while offset < end:
-            try:
-                sent = os.sendfile(out, fd, offset, end - offset)
-            except BlockingIOError:  # SO_SNDTIMEO: the client stopped reading
-                raise TimeoutError("client stopped reading") from None
-            if sent == 0:
-                return  # the file is shorter than announced: the client sees the connection end
-            offset += sent
-    finally:
-        conn.settimeout(idle)
+        timeval = struct.pack("ll", int(KEEPALIVE_SECONDS), 0)  # Linux's struct timeval: two longs
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    except (OSError, AttributeError, struct.error):
+        conn.settimeout(KEEPALIVE_SECONDS)
+        return
+    conn.setblocking(True)
+
+
+def _sendfile(conn: socket.socket, handle: BinaryIO, count: int) -> None:
+    """``count`` bytes of ``handle`` from its position, kernel to socket."""
+    offset = handle.tell()
+    end = offset + count
+    if not hasattr(os, "sendfile") or conn.gettimeout() is not None:  # no sendfile, or a non-blocking socket
+        conn.sendfile(handle, offset, count)
+        return
+    fd, out = handle.fileno(), conn.fileno()
+    while offset < end:
+        try:
+            sent = os.sendfile(out, fd, offset, end - offset)
+        except BlockingIOError:  # SO_SNDTIMEO: the client stopped reading
+            raise TimeoutError("client stopped reading") from None
+        if sent == 0:
+            return  # the file is shorter than announced: the client sees the connection end
+        offset += sent

@@ -4,7 +4,7 @@
   with ``responses`` (like ``moto.mock_aws``): code that builds
   ``labelbox.Client(api_key=...)`` with default endpoints runs unchanged.
 * :class:`ThreadedMockServer` serves the app over real HTTP on an ephemeral
-  loopback port (like ``ThreadedMotoServer``).
+  loopback port (like ``ThreadedMotoServer``), with ``lbmock serve``'s server.
 
 Both wrap one :class:`~mockserver.models.MockBackend`; neither re-implements
 an endpoint.
@@ -238,12 +238,13 @@ class ThreadedMockServer(_Served):
         self._thread: threading.Thread | None = None
 
     def start(self) -> ThreadedMockServer:
-        from werkzeug.serving import make_server
+        import socket
 
-        self._server = make_server(self._host, self._port, self.app, threaded=True)
-        # poll often: shutdown() waits up to one poll interval (0.5 s by default) for the loop to notice
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="lbmock-server", daemon=True)
+        from mockserver.http_server import WSGIServer
+
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        self._server = WSGIServer(self.app, socket.create_server((self._host, self._port), family=family))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="lbmock-server", daemon=True)
         self._thread.start()
         return self
 

@@ -110,6 +110,17 @@ class Journal:
                 and (status is None or e.status == status)
                 and (unmatched is None or bool(e.unmatched) == unmatched)]
 
+    def newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """``(seq, fields)`` of the entries newest first, at most ``limit``, older than ``before``: a page of a
+        long journal without building every entry (``JournalEntry(seq=seq, **fields)`` for those shown)."""
+        self.flush()
+        return self._state.journal_newest(limit, before)
+
+    def size(self) -> int:
+        """How many entries the journal holds."""
+        self.flush()
+        return self._state.journal_size()
+
     def verify(self, count: int | None = None, **criteria: Any) -> list[JournalEntry]:
         """Assert how many requests matched (at least one when ``count`` is None)."""
         found = self.entries(**criteria)

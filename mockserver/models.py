@@ -38,7 +38,7 @@ from mockserver.signing import UrlSigner
 from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import RESULT, ExportTask
+from mockserver.tasks import RESULT, ExportTask, export_file_path
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -195,9 +195,9 @@ class MockBackend:
         owner = key_owner(api_key)
         return [self.task_by_id(t) for t in self.state.task_ids_of(owner)]
 
-    def all_tasks(self) -> list[ExportTask]:
-        """Every client's export tasks, oldest first (for the dashboard; clients see only their own)."""
-        return [self.task_by_id(t) for t in self.state.task_ids()]
+    def recent_tasks(self, limit: int | None = None) -> list[ExportTask]:
+        """Every client's export tasks, newest first, at most ``limit`` (the dashboard; clients see only their own)."""
+        return [self.task_by_id(t) for t in self.state.recent_task_ids(limit)]
 
     def note_refresh(self, task: ExportTask) -> None:
         """A client read the task's status (the SDK's poll): manual transitions advance per read."""
@@ -228,16 +228,41 @@ class MockBackend:
 
         return lambda: self.templates.lines(world, signed, stream, render)
 
-    def open_export_file(self, task: ExportTask, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
-        """Export file ``index`` of a stream (``None``: the whole stream, as 3.40.1's ``result`` URL
-        and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and the
-        file's length; ``None`` for an empty stream; NotFound past the last file.  The caller closes
-        the handle."""
-        lines = self._lines(task, stream)
-        key = f"{task.id}-{stream}"
-        plan = self.spool.plan(key, lines)
+    def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
+        """The stream's file plan if it was rendered already (an empty stream: no files), else None;
+        never renders (that is the first header read's job)."""
+        return self.spool.planned(f"{task.id}-{stream}")
+
+    def export_file_url(self, base: str, task_id: str, stream: str, index: int | str) -> str:
+        """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
+        return base + self.signer.sign(export_file_path(task_id, stream, index))
+
+    def open_export_file(self, task: ExportTask | str, stream: str,
+                         index: int | None = None) -> tuple[BinaryIO, int] | None:
+        """Export file ``index`` of a task's stream (``None``: the whole stream, as 3.40.1's ``result``
+        URL and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and
+        the file's length; ``None`` for an empty stream; NotFound for an unknown task or past the last
+        file.  The caller closes the handle.
+
+        ``task`` may be an id: once this worker has the stream's plan, only the task's existence is
+        looked up (downloads are most of a client's requests)."""
+        task_id = task if isinstance(task, str) else task.id
+        key = f"{task_id}-{stream}"
+
+        def lines() -> Lines:
+            found = self.task_by_id(task) if isinstance(task, str) else task
+            return self._lines(found, stream)()
+
+        plan = self.spool.known_plan(key)
+        if plan is None or not self.state.has_task(task_id):
+            if isinstance(task, str):
+                try:
+                    task = self.task_by_id(task)
+                except NotFound:
+                    raise NotFound(f"unknown export task {task_id}") from None
+            plan = self.spool.plan(key, self._lines(task, stream))
         if index is not None and index >= len(plan.files):
-            raise NotFound(f"task {task.id} has no {stream} file {index}")
+            raise NotFound(f"task {task_id} has no {stream} file {index}")
         if not plan.total_lines:
             return None
         start, end = plan.files[index].offsets if index is not None else (0, plan.total_size - 1)

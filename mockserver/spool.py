@@ -114,6 +114,15 @@ class Spool:
                     self._plans.popitem(last=False)
         return plan
 
+    def known_plan(self, key: str) -> StreamPlan | None:
+        """Stream ``key``'s plan if this worker has it at hand (nothing is read or rendered)."""
+        with self._lock:
+            return self._plans.get(key)
+
+    def planned(self, key: str) -> StreamPlan | None:
+        """The plan of stream ``key`` if it was rendered already (by any worker); never renders."""
+        return self.known_plan(key) or self._load_plan(key)
+
     @contextmanager
     def _rendering_lock(self, key: str) -> Iterator[None]:
         with self._lock:
@@ -135,7 +144,7 @@ class Spool:
         for _attempt in range(3):
             self.plan(key, lines)
             try:
-                handle = open(self._path(key, ".ndjson"), "rb")  # noqa: SIM115 - the caller closes it
+                handle = open(self._path(key, ".ndjson"), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
             except FileNotFoundError:  # pruned since it was planned: render it again
                 with self._lock:
                     self._plans.pop(key, None)
@@ -224,6 +233,20 @@ class Spool:
         for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
             for path in (old, old.with_suffix(".plan.json")):
                 path.unlink(missing_ok=True)
+        for partial in self._dir.glob("*.tmp"):  # <key>[.plan].<pid>.<thread>.tmp (render parts: .part-<uuid>.tmp)
+            pid = partial.name.split(".")[-3]
+            if pid.isdigit() and not _alive(int(pid)):  # its writer was killed mid-render
+                partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _append_file(out, path: str) -> None:

@@ -56,6 +56,7 @@ class SharedState:
         self._memory = path is None
         self.directory = None if path is None else os.path.dirname(os.path.abspath(path))
         self._memory_lock = threading.RLock()
+        self._reads: dict[str, Any] = {}  # see _hot_read
         self._pid = os.getpid()
         self._anchor = self._connect()  # keeps a shared in-memory database alive
         with self._anchor:
@@ -80,7 +81,21 @@ class SharedState:
         return conn
 
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        return self._retrying(lambda: self.db.execute(sql, params))
+        return self._retrying(lambda: self._written(self.db.execute(sql, params)))
+
+    def _written(self, result: Any) -> Any:
+        self._reads.clear()  # (under the lock with the write itself, in memory mode)
+        return result
+
+    def _hot_read(self, name: str, read: Any) -> Any:
+        """``read()``, remembered until the next write when this process alone holds the state
+        (every request asks whether a fault is set and which world is served)."""
+        if not self._memory:
+            return read()
+        with self._memory_lock:
+            if name not in self._reads:
+                self._reads[name] = read()
+            return self._reads[name]
 
     def _transaction(self, body: Any) -> Any:
         def run() -> Any:
@@ -92,7 +107,7 @@ class SharedState:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            return result
+            return self._written(result)
 
         return self._retrying(run)
 
@@ -136,6 +151,10 @@ class SharedState:
             "SELECT owner, spec, refreshes, advanced FROM tasks WHERE id = ?", (task_id,)).fetchone())
         return None if row is None else (row[0], orjson.loads(row[1]), row[2], row[3])
 
+    def has_task(self, task_id: str) -> bool:
+        return self._retrying(lambda: self.db.execute(
+            "SELECT 1 FROM tasks WHERE id = ?", (task_id,)).fetchone()) is not None
+
     def advance_task(self, task_id: str, status: str) -> bool:
         """Move a task on by hand (``POST /_mock/tasks/<id>/advance``); False if there is no such task."""
         return self._write("UPDATE tasks SET advanced = ? WHERE id = ?", (status, task_id)).rowcount > 0
@@ -145,9 +164,10 @@ class SharedState:
             "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
         return [r[0] for r in rows]
 
-    def task_ids(self) -> list[str]:
-        """Every client's task ids, oldest first (the dashboard lists them)."""
-        rows = self._retrying(lambda: self.db.execute("SELECT id FROM tasks ORDER BY seq").fetchall())
+    def recent_task_ids(self, limit: int | None = None) -> list[str]:
+        """Every client's tasks, newest first (at most ``limit``): the dashboard lists them."""
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT id FROM tasks ORDER BY seq DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall())
         return [r[0] for r in rows]
 
     def bump_refresh(self, task_id: str) -> None:
@@ -207,7 +227,8 @@ class SharedState:
         return self._transaction(body)
 
     def any_fault(self) -> bool:
-        return self._retrying(lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None
+        return self._hot_read("any_fault", lambda: self._retrying(
+            lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None)
 
     def faults(self) -> list[tuple[str, int | None, int | None]]:
         return self._retrying(lambda: self.db.execute(
@@ -248,6 +269,20 @@ class SharedState:
             "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
             "ORDER BY seq", (MAX_JOURNAL,)).fetchall())
         return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]:
+        """The journal newest first (the same window as :meth:`journal`): at most ``limit`` entries,
+        older than sequence number ``before``; a page of a long journal reads only its rows."""
+        rows = self._retrying(lambda: self.db.execute(
+            "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
+            "AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (MAX_JOURNAL, 2**62 if before is None else before, -1 if limit is None else limit)).fetchall())
+        return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_size(self) -> int:
+        return self._retrying(lambda: self.db.execute(
+            "SELECT COUNT(*) FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?",
+            (MAX_JOURNAL,)).fetchone()[0])
 
     def clear_journal(self) -> None:
         self._write("DELETE FROM journal")
@@ -293,5 +328,6 @@ class SharedState:
         return self._transaction(body)
 
     def world(self) -> tuple[dict | None, int]:
-        row = self._retrying(lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone())
+        row = self._hot_read("world", lambda: self._retrying(
+            lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone()))
         return (None, 0) if row is None else (orjson.loads(row[0]), row[1])

@@ -18,6 +18,12 @@ from mockserver.state_manager import Transition
 RESULT, ERRORS = "RESULT", "ERRORS"
 
 
+def export_file_path(task_id: str, stream: str, index: int | str) -> str:
+    """Where one export file is served (``index`` "all": the whole stream, 3.40.1's ``result``);
+    the SDK gets it signed (``MockBackend.export_file_url``)."""
+    return f"/files/{task_id}/{stream}/{index}"
+
+
 @dataclass
 class ExportTask:
     id: str

@@ -46,7 +46,7 @@ class VolumeCache:
         """The cached file, open (the caller closes it), or None."""
         path = self._path(key)
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
+            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
         except FileNotFoundError:
             return None
         with contextlib.suppress(OSError):

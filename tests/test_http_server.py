@@ -76,7 +76,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(server):
         first = session.get(f"http://127.0.0.1:{port}/a?x=1", timeout=10)
         second = session.post(f"http://127.0.0.1:{port}/b", data=b"hello", timeout=10)
         file = session.get(f"http://127.0.0.1:{port}/file", timeout=10)
-        assert first.text == "GET /a x=1 0 b''" and first.headers["Connection"] == "keep-alive"
+        assert first.text == "GET /a x=1 0 b''" and "close" not in first.headers.get("Connection", "")
         assert second.text == "POST /b  5 b'hello'"
         assert file.content == data[10:1010]  # the range the app set up, no more
         assert len(session.get_adapter("http://").poolmanager.pools) == 1  # one pool, one connection reused
@@ -146,3 +146,16 @@ def test_serve_answers_export_files_and_journals_them_in_order():
         assert bad.status_code == 403 and bad.json()["code"] == "BAD_SIGNATURE"
         last = session.get(f"{served.base_url}/_mock/journal", timeout=10).json()["entries"][-1]
         assert last["status"] == 403 and last["path"] == paths[0]
+
+
+def test_shutdown_closes_kept_alive_connections(tmp_path):
+    """After shutdown no request is answered, not even on a connection kept alive before it."""
+    served = WSGIServer(_app, socket.create_server(("127.0.0.1", 0)))
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{served.server_port}/x"
+    with requests.Session() as session:
+        assert session.get(url, timeout=10).status_code == 200
+        served.shutdown()
+        served.server_close()
+        with pytest.raises(requests.ConnectionError):
+            session.get(url, timeout=10)

@@ -116,6 +116,11 @@ def client():
     return create_app(WORLD, ServerConfig(file_bytes=4_000)).test_client()
 
 
+# Not a speed check (benchmarks measure speed): unbounded work on these documents takes years
+# (2**40 fields), so a generous bound tells "refused early" from "hung" even on a loaded CI machine.
+HANG_SECONDS = 30.0
+
+
 def post(client, body: bytes | dict, headers=KEY):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     started = time.perf_counter()
@@ -132,7 +137,7 @@ def assert_over_limit(client, query: str, variables=None):
     assert body["errors"][0]["message"] == COMPLEXITY_MESSAGE
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "data" not in body
-    assert elapsed < 2.0, f"rejecting took {elapsed:.2f} s"
+    assert elapsed < HANG_SECONDS, f"rejecting took {elapsed:.2f} s"
 
 
 def nested(depth: int, leaf: str = "id") -> str:
@@ -249,7 +254,7 @@ def test_fragment_bomb(client):
 def test_fragment_cycles_are_a_validation_error_not_a_hang(client):
     query = ("query Q { user { ...A } } fragment A on User { id ...B } fragment B on User { name ...A }")
     status, body, elapsed = post(client, {"query": query})
-    assert status == 400 and elapsed < 2.0
+    assert status == 400 and elapsed < HANG_SECONDS
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "Cannot spread fragment" in body["errors"][0]["message"]
     self_cycle = "query Q { user { ...A } } fragment A on User { ...A }"

@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,9 +33,11 @@ from urllib3.exceptions import ProtocolError
 
 from contract_tests.wire import HttpTransport, WireClient, placeholder_sign, start_serve, unsigned
 from contract_tests.wire.serve import ServedProcess
+from lbmock.cli import main
 from lbmock.export import ExportFilters, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
+from mockserver.spool import Spool
 from strategies import seeded_world
 
 KEY = "survival-test-key"
@@ -102,7 +106,7 @@ def admin(base: str, method: str, path: str, **json: object) -> dict:
     return answer.json()
 
 
-def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_finishes(tmp_path):
+def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_finishes(tmp_path, capsys):
     seed, rows, params = 5, 30, {"label_details": True, "project_details": True, "data_row_details": True}
     args = ["--seed", str(seed), "--rows", str(rows), "--state", str(tmp_path / "state.sqlite"),
             "--file-bytes", "20000", "--transition", "export-task=manual:1000000"]  # tasks wait for /advance
@@ -170,6 +174,20 @@ def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_fin
         assert without_signatures(rows_before) == expected
     finally:
         second.stop()
+
+    # the same file for another world is refused: its tasks could not be served
+    other = [a if a != str(seed) else str(seed + 1) for a in args]
+    assert main(["serve", "--port", "0", *other]) == 2
+    assert "holds the state of another world" in capsys.readouterr().err
+
+
+def test_a_state_file_that_cannot_be_used_is_a_clear_error(tmp_path, capsys):
+    not_state = tmp_path / "notes.txt"
+    not_state.write_text("not a database")
+    for path in (not_state, tmp_path / "missing" / "state.sqlite"):
+        assert main(["serve", "--port", "0", "--state", str(path)]) == 2
+        assert f"lbmock: --state {path}: cannot use it as the state file" in capsys.readouterr().err
+    assert not_state.read_text() == "not a database"
 
 
 ALL_PARAMS = {"label_details": True, "project_details": True, "data_row_details": True, "embeddings": True,
@@ -257,3 +275,19 @@ def test_a_worker_killed_mid_download_loses_no_export(tmp_path):
             assert without_signatures(rows_seen) == some_expected
         # gunicorn replaced the dead worker; the server still answers
         assert requests.get(f"{base}/_mock/health", timeout=10).status_code == 200
+
+
+def test_a_render_cut_short_by_a_killed_worker_leaves_no_partial_file(tmp_path):
+    """A worker killed while rendering a stream leaves its private partial file; the next render
+    anywhere in the spool removes it (its writer is gone), and leaves a live writer's alone."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    dead = tmp_path / f"ctask-RESULT.{finished.pid}.140000.tmp"
+    dead_plan = tmp_path / f"ctask-RESULT.plan.{finished.pid}.140000.tmp"
+    live = tmp_path / f"cother-RESULT.{os.getpid()}.140000.tmp"
+    for partial in (dead, dead_plan, live):
+        partial.write_bytes(b'{"half": ')
+    spool = Spool(str(tmp_path), file_bytes=1000)
+    plan = spool.plan("cnew-RESULT", lambda: iter([b'{"row": 1}\n', b'{"row": 2}\n']))
+    assert plan.total_lines == 2 and (tmp_path / "cnew-RESULT.ndjson").read_bytes() == b'{"row": 1}\n{"row": 2}\n'
+    assert not dead.exists() and not dead_plan.exists() and live.exists()

@@ -19,7 +19,7 @@ from flask import Blueprint, redirect, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from mockserver.dashboard import pages, row_index
+from mockserver.dashboard import faults_page, journal_page, pages, row_index, tasks_page
 
 PREFIX = "/_mock/dashboard"
 
@@ -27,6 +27,9 @@ PREFIX = "/_mock/dashboard"
 NAV: list[tuple[str, str]] = [
     ("Overview", "dashboard.overview"),
     ("Data rows", "dashboard.rows"),
+    ("Tasks", "dashboard.tasks"),
+    ("Journal", "dashboard.journal"),
+    ("Faults", "dashboard.faults"),
 ]
 
 # Every dashboard route, relative to PREFIX: (rule, view, methods).  The endpoint is the view's name.
@@ -38,6 +41,17 @@ ROUTES: list[tuple[str, Callable[..., object], list[str]]] = [
     # plane frame numbers are 1-based, as in exports and Labelbox's mask URLs
     ("/rows/<row_id>/<plane>/<int:frame>/image.png", pages.slice_image, ["GET"]),
     ("/rows/<row_id>/<plane>/<int:frame>/overlay.png", pages.overlay_image, ["GET"]),
+    ("/tasks", tasks_page.tasks, ["GET"]),
+    ("/tasks/<task_id>", tasks_page.task, ["GET"]),
+    ("/tasks/<task_id>/plan", tasks_page.task_plan, ["POST"]),
+    ("/tasks/<task_id>/advance", tasks_page.task_advance, ["POST"]),
+    ("/journal", journal_page.journal, ["GET"]),
+    ("/journal/rows", journal_page.journal_rows, ["GET"]),
+    ("/faults", faults_page.faults, ["GET"]),
+    ("/faults/set", faults_page.fault_set, ["POST"]),
+    ("/faults/clear", faults_page.fault_clear, ["POST"]),
+    ("/transitions/set", faults_page.transition_set, ["POST"]),
+    ("/transitions/unset", faults_page.transition_unset, ["POST"]),
 ]
 
 

@@ -18,6 +18,7 @@ from lbmock.render.v2 import ExportParams, render_export_v2_row
 from lbmock.world import PLANES, DataRow, Feature, Label, Project, WorkflowStatus, World
 from mockserver.dashboard.row_index import RowFilter, RowPage, index_of
 from mockserver.handlers.common import backend, json_error, request_urls, small_number
+from mockserver.journal import JournalEntry
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -44,17 +45,17 @@ def overview() -> str:
     index = index_of(be, world)
     counts = [{"project": project, "statuses": index.status_counts(p), "labelled": index.labelled_count(p),
                "members": world.row_count(project.id)} for p, project in enumerate(world.projects)]
-    entries = be.journal.entries()
+    tail = [JournalEntry(seq=seq, **fields) for seq, fields in be.journal.newest(JOURNAL_TAIL)]  # reads 15 rows
     return render_template("dashboard/overview.html", title="Overview", facts=world_facts(world),
                            counts=counts, statuses=[s.value for s in WorkflowStatus], index=index,
                            tasks=live_tasks(be), faults=be.faults.active(),
-                           journal=list(reversed(entries[-JOURNAL_TAIL:])), journal_size=len(entries))
+                           journal=tail, journal_size=be.journal.size())
 
 
 def live_tasks(be) -> list[dict[str, object]]:
     """Export tasks not finished yet (reading their status here is not a client's poll)."""
     out = []
-    for task in be.all_tasks():
+    for task in be.recent_tasks():
         status, percent = task.progress()
         if status == "IN_PROGRESS":
             out.append({"id": task.id, "name": task.name, "percent": percent, "created_at": task.created_at,
@@ -219,7 +220,7 @@ def _frame(row: DataRow, plane: str, frame: int) -> int:
 
 def _label_project(row: DataRow, label: Label | None, world: World) -> Project:
     for membership in row.memberships:
-        if label is not None and label in membership.labels:
+        if label is not None and any(lb.id == label.id for lb in membership.labels):
             return world.project_by_id(membership.project_id) or world.project
     return world.project
 

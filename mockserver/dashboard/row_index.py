@@ -33,7 +33,7 @@ NOT_MEMBER = 255  # status code of a row outside a project
 SYNC_ROWS = 1000  # worlds this small are indexed entirely at first use (~0.1 s)
 CHUNK_ROWS = 128  # rows indexed under the lock at a time (~15 ms)
 BACKGROUND_PAUSE = 0.015  # seconds the background thread rests between chunks: at most half a core
-SCAN_BUDGET = 0.15  # seconds a request may spend indexing rows it needs
+SCAN_BUDGET = 0.2  # seconds a request may spend indexing rows it needs (pages answer within ~0.3 s)
 MAX_TOOLS = 64 // len(PLANES)  # (tool, plane) pairs fit a uint64
 
 

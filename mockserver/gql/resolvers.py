@@ -75,7 +75,7 @@ def task_view(task: ExportTask, ctx: RequestContext) -> dict:
             return None
         return {"offsets": {"start": export_file.offsets[0], "end": export_file.offsets[1]},
                 "lines": {"start": export_file.lines[0], "end": export_file.lines[1]},
-                "file": ctx.signed(f"/files/{task.id}/{stream}/{export_file.index}")}
+                "file": backend.export_file_url(ctx.public_base, task.id, stream, export_file.index)}
 
     def stream_plan(stream: str):
         if not complete:
@@ -103,8 +103,8 @@ def task_view(task: ExportTask, ctx: RequestContext) -> dict:
         "updatedAt": task.updated_at(complete),
         "status": status, "completionPercentage": percent, "type": "export-data-rows",
         # lazy: only a selected field pays (errors needs the ERRORS stream planned)
-        "result": lambda info: ctx.signed(f"/files/{task.id}/{RESULT}/all") if complete else None,
-        "errors": lambda info: (ctx.signed(f"/files/{task.id}/{ERRORS}/all")
+        "result": lambda info: backend.export_file_url(ctx.public_base, task.id, RESULT, "all") if complete else None,
+        "errors": lambda info: (backend.export_file_url(ctx.public_base, task.id, ERRORS, "all")
                                 if status in ("COMPLETE", "FAILED") and backend.plan(task, ERRORS) else None),
         "metadata": None,
         "exportMetadataHeader": header, "exportFileFromOffset": from_offset, "exportFileFromLine": from_line,

@@ -4,7 +4,6 @@
 (function () {
   const viewer = document.getElementById("viewer");
   if (!viewer) return;
-  const rowId = viewer.dataset.rowId;
   const labelId = viewer.dataset.labelId;
   const base = viewer.dataset.imageBase;  // /_mock/dashboard/rows/<row id>
   const windowSelect = document.getElementById("window");
@@ -79,5 +78,4 @@
     for (const overlay of viewer.querySelectorAll("img.overlay")) overlay.style.opacity = String(opacity.value / 100);
     remember();
   });
-  void rowId;
 })();
