@@ -90,7 +90,40 @@ def bench_dashboard(rows: int = 100_000, runs: int = 5,
         measure("overview (index complete)", "/")
         measure("data rows, status + plane + tool (index complete)", filtered + "&page=2")
         measure("data rows, has labels, last page (index complete)", "/rows?labels=yes&page=1500")
+        # Tasks, Journal and Faults, with a full journal (10,000 entries) and 100 export tasks
+        entries = min(rows, JOURNAL_ENTRIES)
+        task_ids = _fill_activity(session, served, entries, min(max(rows // 100, 1), TASKS))
+        measure(f"overview ({entries:,}-entry journal)", "/")
+        measure(f"tasks ({len(task_ids)} tasks)", "/tasks")
+        measure("one task", f"/tasks/{task_ids[-1]}")
+        measure(f"journal ({entries:,} entries), newest page", "/journal")
+        measure("journal, the auto-refresh's rows", "/journal/rows")
+        measure("journal, status 4xx (every entry tested)", "/journal?status=4xx")
+        measure("journal, one operation (every entry tested)", "/journal?operation=exportDataRowsInProjectPyApi")
+        measure("faults", "/faults")
     return out
+
+
+JOURNAL_ENTRIES = 10_000  # the journal keeps this many
+TASKS = 100
+EXPORT = ("mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!) "
+          "{ exportDataRowsInProject(input: $input) { taskId isStreamable } }")
+
+
+def _fill_activity(session: requests.Session, served, entries: int, tasks: int) -> list[str]:
+    """``tasks`` export tasks (as labelbox 7.17.0 creates them), then refused file downloads up to
+    ``entries`` journal entries in all; the task ids."""
+    key = {"Authorization": "Bearer any-non-empty-key"}
+    ids = []
+    for i in range(tasks):
+        body = {"query": EXPORT, "variables": {"input": {
+            "taskName": f"bench {i}", "params": {"includeLabelDetails": True}, "isStreamableReady": True,
+            "filters": {"projectId": served.project_id, "searchQuery": {"scope": None, "query": []}}}}}
+        answer = session.post(f"{served.base_url}/graphql", json=body, headers=key, timeout=120)
+        ids.append(answer.json()["data"]["exportDataRowsInProject"]["taskId"])
+    for i in range(max(0, entries - tasks)):
+        session.get(f"{served.base_url}/files/{ids[i % len(ids)]}/RESULT/0", timeout=120)  # unsigned: 403
+    return ids
 
 
 def main(argv: list[str] | None = None) -> int:

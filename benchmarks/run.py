@@ -175,8 +175,9 @@ def bench_serving(rows: int, runs: int, tmp: str) -> list[Figure]:
                   f"the SDK does; vs the same files from benchmarks/ceiling.py; {how}", size, *sdk),
             ratio(f"serving: the same files over one keep-alive `requests.Session` per side; {how}",
                   size, *alive),
-            ratio(f"serving: the SDK's `requests.get` walk from `lbmock serve --workers 2` (gunicorn gthread, "
-                  f"state in a shared SQLite file); {how}", size, *gunicorn, our_size=gunicorn_size),
+            ratio(f"serving: the SDK's `requests.get` walk from `lbmock serve --workers 2` (gunicorn workers "
+                  f"running lbmock's server, state in a shared SQLite file); {how}",
+                  size, *gunicorn, our_size=gunicorn_size),
             Figure("serving: the SDK's whole walk (exportFileFromOffset query, then the file), keep-alive",
                    f"{size / walked / 1e6:,.0f} MB/s"),
             Figure(f"serving: rendering the export once (first header read, {rows:,} rows)",

@@ -205,9 +205,32 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
 
 
 def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
-    """gunicorn, one state file: any worker answers any step of any task (export files and DICOM
-    volumes go out with sendfile, through gunicorn's ``wsgi.file_wrapper``)."""
+    """gunicorn workers, one state file: any worker answers any step of any task.  Each worker
+    serves with lbmock's HTTP server (keep-alive, files sent with sendfile) on the shared socket."""
     from gunicorn.app.base import BaseApplication
+    from gunicorn.workers.base import Worker
+
+    class ThreadedWorker(Worker):
+        """lbmock's server (``mockserver/http_server.py``) in a gunicorn worker: its threads take
+        turns accepting on the listening socket the workers share.  A thread beats the heart
+        gunicorn's arbiter watches, and stops the server when the worker is told to stop."""
+
+        def run(self) -> None:
+            import threading
+            import time
+
+            from mockserver.http_server import WSGIServer
+
+            server = WSGIServer(self.wsgi, self.sockets[0].sock, owns_socket=False)
+
+            def heartbeat() -> None:
+                while self.alive and self.ppid == os.getppid():
+                    self.notify()
+                    time.sleep(0.2)
+                server.shutdown()
+
+            threading.Thread(target=heartbeat, name="lbmock-heartbeat", daemon=True).start()
+            server.serve_forever()
 
     from strategies.served_world import resolve_world
 
@@ -219,8 +242,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
         def load_config(self) -> None:
             self.cfg.set("bind", f"fd://{listener.fileno()}")
             self.cfg.set("workers", args.workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
+            self.cfg.set("worker_class", ThreadedWorker)
             self.cfg.set("timeout", 300)
             self.cfg.set("accesslog", None)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 27: no ~/.gunicorn socket

@@ -97,8 +97,9 @@ class WSGIServer:
     ACCEPT_POLL = 0.25  # how often a waiting thread checks for shutdown
     SPARE_THREADS = 8  # threads kept waiting after a burst of connections
 
-    def __init__(self, app: Callable, sock: socket.socket) -> None:
+    def __init__(self, app: Callable, sock: socket.socket, owns_socket: bool = True) -> None:
         self.app, self.socket = app, sock
+        self._owns_socket = owns_socket  # False: other processes accept on it too (gunicorn workers)
         host, port = sock.getsockname()[:2]
         self.server_name, self.server_port = host, port
         self._stop = threading.Event()
@@ -110,8 +111,8 @@ class WSGIServer:
         sock.settimeout(self.ACCEPT_POLL)
 
     def serve_forever(self, poll_interval: float | None = None) -> None:
-        """Accept and serve connections in this thread and others until :meth:`shutdown`."""
-        self._stop.clear()
+        """Accept and serve connections in this thread and others until :meth:`shutdown` (which
+        may come first: a stopped server stays stopped)."""
         self._stopped.clear()
         try:
             self._take_turns(stay=True)
@@ -121,8 +122,9 @@ class WSGIServer:
     def shutdown(self) -> None:
         """Stop: no more connections accepted, open ones closed (kept-alive ones too)."""
         self._stop.set()
-        with contextlib.suppress(OSError):  # wakes the threads waiting in accept() (Linux)
-            self.socket.shutdown(socket.SHUT_RDWR)
+        if self._owns_socket:
+            with contextlib.suppress(OSError):  # wakes the threads waiting in accept() (Linux)
+                self.socket.shutdown(socket.SHUT_RDWR)
         with self._lock:
             open_now = list(self._open)
         for conn in open_now:

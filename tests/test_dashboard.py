@@ -474,3 +474,28 @@ def test_hostile_strings_on_every_page_are_text():
         assert "<img src=x" not in html and 'onerror="alert' not in html, url
     page = Page(client.get(f"/_mock/dashboard/rows/{row.id}").get_data(as_text=True))
     assert HOSTILE in page.text
+
+
+def test_the_index_of_a_larger_world_completes_and_follows_a_new_world():
+    from mockserver.dashboard.row_index import SYNC_ROWS, index_of
+
+    world = seeded_world(4, SYNC_ROWS + 500)
+    app = _app(world)
+    client, be = app.test_client(), app.extensions["lbmock"]
+    first = _get_page(client, "/_mock/dashboard/")  # starts the background index
+    index = index_of(be, world)
+    progress = first.find(id="index-progress")
+    assert not progress or int(progress[0][1]["data-indexed"]) <= len(world)
+    index.fill()  # what the background thread does, to the end
+    page = _get_page(client, "/_mock/dashboard/")
+    assert not page.find(id="index-progress")
+    done = sum(r.status is WorkflowStatus.DONE for r in world)
+    assert [t for _tag, a, t in _row_cells(page, world.project.id) if a.get("data-status") == "Done"] == [f"{done:,}"]
+    ids, summary = _listed(client, "status=Done&size=200")
+    assert len(ids) == done and f"{done:,} matching" in summary
+    assert client.post("/_mock/world", json={"seed": 9, "rows": 12}).status_code == 200
+    page = _get_page(client, "/_mock/dashboard/")  # a new world, a new index
+    assert page.text_of(data_fact="rows") == "12" and page.text_of(data_fact="seed") == "9"
+    assert index._stopped.is_set()
+    ids, _ = _listed(client, "labels=no")
+    assert ids == _expected(be.world, labelled=False)

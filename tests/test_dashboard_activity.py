@@ -133,7 +133,7 @@ def test_fault_forms_go_through_the_fault_book(client, app):
     {"name": "no-such-fault"}, {"name": HOSTILE}, {"name": "export-fails", "arg": "3"},
     {"name": "server-error", "arg": "200"}, {"name": "rate-limit", "arg": "x"}, {"name": "slow-task", "times": "0"},
     {"name": "slow-task", "times": "-1"}, {"name": "slow-task", "times": "9" * 40},
-    {"name": "slow-task", "arg": "9" * 40}, {}])
+    {"name": "slow-task", "arg": "9" * 40}, {"name": "export-fails", "arg2": "3"}, {}])
 def test_bad_fault_forms_are_400_with_the_reason(client, app, form):
     answer = client.post("/_mock/dashboard/faults/set", data=form)
     assert answer.status_code == 400

@@ -115,3 +115,23 @@ def test_serve_announces_each_unmatched_reason_once_on_stderr(tmp_path, workers)
         "lbmock: unmatched request: POST /graphql: Cannot query field 'projectt' on type 'Query'. "
         "Did you mean 'project'?",
     ]
+
+
+@pytest.mark.parametrize(("query", "variables", "operation", "hint"), [
+    ('query Q { project(where: {id: "x"}) { id @skipp(if: true) } }', None, None, "Did you mean '@skip'?"),
+    ('query Q { project(where: {idd: "x"}) { id } }', None, None, "Did you mean 'id'?"),
+    ("query Q($w: WhereUniqueIdInput!) { project(where: $w) { id } }", {"w": {"idd": "x"}}, None,
+     "Did you mean 'id'?"),  # refused while coercing variables, not by validation
+    ('query GetProject { project(where: {id: "x"}) { id } }', None, "GetProjct", "Did you mean 'GetProject'?"),
+    ('query Q { project(where: {id: "x"}) { id } }', None, "Zzz",
+     "No operation in the document is close to 'Zzz'; there are: Q."),
+])
+def test_each_kind_of_refusal_names_the_closest_name(query, variables, operation, hint):
+    with ThreadedMockServer(seed=3, rows=5) as srv:
+        answer = requests.post(f"{srv.base_url}/graphql", timeout=10, headers={"Authorization": "Bearer k"},
+                               json={"query": query, "variables": variables, "operationName": operation})
+        assert answer.status_code == 400
+        error = answer.json()["errors"][-1]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and hint in error["message"]
+        assert [e["unmatched"] for e in unmatched(srv.base_url)] == ["; ".join(
+            e["message"] for e in answer.json()["errors"])]

@@ -7,14 +7,22 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.wrappers import Response
 
+from mockserver import faults as fault_catalogue
 from mockserver.dashboard.forms import done, field, refuse_cross_site
 from mockserver.faults import FAULTS, FaultError
 from mockserver.handlers.common import backend, small_number
 from mockserver.state_manager import MODELS, PROGRESSIONS, Transition, TransitionError
 
 
+def _second_args() -> dict:
+    """Faults taking a second argument and its name (``faults.SECOND_ARGS``, where the catalogue has one)."""
+    return getattr(fault_catalogue, "SECOND_ARGS", {})
+
+
 def _catalogue() -> list[dict[str, object]]:
-    return [{"name": fault.value, "matches": matches, "arg": arg} for fault, (matches, arg) in FAULTS.items()]
+    second = _second_args()
+    return [{"name": fault.value, "matches": matches, "arg": arg, "arg2": second.get(fault)}
+            for fault, (matches, arg) in FAULTS.items()]
 
 
 def _transitions() -> list[dict[str, object]]:
@@ -44,7 +52,10 @@ def fault_set() -> Response | tuple[str, int]:
             times = small_number(times_text)
             if times is None:
                 raise FaultError(f"times must be a whole number, got {times_text!r}")
-        fault = backend().faults.add(name, field("arg") or None, times)
+        arg2 = field("arg2")
+        if arg2 and not _second_args():
+            raise FaultError(f"fault {name!r} takes no second argument")
+        fault = backend().faults.add(name, field("arg") or None, times, **({"arg2": arg2} if arg2 else {}))
     except FaultError as exc:
         return _page(str(exc), 400)
     arg = "" if fault.arg is None else f" ({fault.arg})"
