@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ID_RE = re.compile(r"^c[0-9a-z]{24}$")
@@ -58,6 +58,8 @@ class IdMinter:
     salt: int
     counter: int = 0
 
+    _prefix: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
+
     def mint(self, created_at_ms: int) -> str:
         if self.counter >= MAX_IDS_PER_OWNER:
             raise OverflowError("too many ids for one data row")
@@ -65,8 +67,13 @@ class IdMinter:
         self.counter += 1
         mix = (self.salt * 6364136223846793005 + (n + 1) * 1442695040888963407) % 36**10
         ts = min(max(created_at_ms, 0), 36**8 - 1)
-        # one 24-digit number: ts (8) | slot (4) | counter (2) | mix (10)
-        return "c" + base36(((ts * 36**4 + self.slot) * 36**2 + n) * 36**10 + mix, 24)
+        # 24 digits: ts (8) | slot (4) | counter (2) | mix (10), each part written on its own width
+        # (the digits of one number made of them); an owner mints runs of ids at one time: reuse
+        # the "c" + ts + slot prefix
+        prefix = self._prefix
+        if prefix is None or prefix[0] != ts:
+            prefix = self._prefix = (ts, "c" + base36(ts, 8) + base36(self.slot, 4))
+        return prefix[1] + _PAIRS[n] + base36(mix, 10)
 
 
 def uuid_from(salt: int, n: int) -> str:

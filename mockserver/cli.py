@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -199,9 +200,16 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
     _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
+    # SIGTERM stops the server as Ctrl-C does, so exit handlers still run: the private spool
+    # (export streams and templates, hundreds of MB for a big world) is removed
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:

@@ -29,6 +29,7 @@ from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
 from mockserver.config import ServerConfig
 from mockserver.errors import NotFound
+from mockserver.export_templates import TEMPLATE_URLS, ExportTemplates
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
 from mockserver.legacy import LegacyExport
@@ -37,7 +38,7 @@ from mockserver.signing import UrlSigner
 from mockserver.spool import Lines, Spool, StreamPlan
 from mockserver.state import SharedState
 from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import ExportTask, export_file_path
+from mockserver.tasks import RESULT, ExportTask, export_file_path
 from mockserver.volume_cache import VolumeCache
 from strategies.served_world import resolve_world
 
@@ -71,11 +72,23 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
+        self.templates = ExportTemplates(self.spool.scratch_dir)  # rows rendered once per world and export
         self.render_workers = RenderWorkers(config.render_processes)
-        if self.render_workers.used_for(world):
-            self.render_workers.warm()  # a big world: its first export will want the helpers
+        self._ahead(world)
         self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
         self._lock = threading.Lock()
+
+    def _ahead(self, world: World) -> None:
+        """A big world with render helpers: start them, and render the world's plain project export
+        (``project.export()``, the likely first request) into a template before any client asks."""
+        if not self.render_workers.used_for(world):
+            return
+        self.render_workers.warm()
+        plain = ExportTask(id="ahead", owner_key="", name=None, params=ExportParams(), filters=ExportFilters(),
+                           urls=TEMPLATE_URLS, created_at=0, streamable=True,
+                           scope=ExportScope(project_id=world.project.id))
+        self.templates.build_ahead(world, plain, lambda t: self.render_workers.lines(
+            world, t, RESULT, self.spool.scratch_dir()))
 
     # ------------------------------------------------------------ mock control
 
@@ -89,8 +102,7 @@ class MockBackend:
                 self.world = self.origin_world
             else:
                 self.world = resolve_world(WorldSpec.from_json(spec))
-                if self.render_workers.used_for(self.world):
-                    self.render_workers.warm()
+                self._ahead(self.world)
             self.spool.forget()
             self._world_version = version
 
@@ -210,7 +222,11 @@ class MockBackend:
     def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
         world = self.world  # the world of this request, even if another is loaded while rendering
         signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
-        return lambda: self.render_workers.lines(world, signed, stream, self.spool.scratch_dir())
+
+        def render(t: ExportTask) -> Lines:
+            return self.render_workers.lines(world, t, stream, self.spool.scratch_dir())
+
+        return lambda: self.templates.lines(world, signed, stream, render)
 
     def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The stream's file plan if it was rendered already (an empty stream: no files), else None;
@@ -233,7 +249,7 @@ class MockBackend:
         task_id = task if isinstance(task, str) else task.id
         key = f"{task_id}-{stream}"
 
-        def lines() -> Iterator[bytes]:
+        def lines() -> Lines:
             found = self.task_by_id(task) if isinstance(task, str) else task
             return self._lines(found, stream)()
 

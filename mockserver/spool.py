@@ -171,8 +171,9 @@ class Spool:
         return StreamPlan(files, meta["total_lines"], meta["total_size"])
 
     def scratch_dir(self) -> Path:
-        """Where helpers write :class:`RenderedPart` files (same file system as the streams)."""
-        return self._path("", "").parent
+        """The spool's directory: where helpers write :class:`RenderedPart` files and templates are
+        kept (the file system of the streams)."""
+        return self._path("-", "").parent
 
     def _render(self, key: str, lines: Lines) -> StreamPlan:
         # Cut on line boundaries once a file reaches file_bytes.  Data goes in

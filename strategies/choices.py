@@ -34,6 +34,18 @@ class Choices:
         provider = getattr(self._data, "provider", None)
         self._rng = provider.rng if getattr(provider, "fast_path", False) else None
 
+    @classmethod
+    def from_provider(cls, provider: Any) -> Choices:
+        """Choices answered by a fast-path provider's RNG alone, outside any ConjectureData
+        (``strategies.provider.draw_seeded_with``): primitive choices only."""
+        if not getattr(provider, "fast_path", False):
+            raise TypeError(f"{type(provider).__name__} has no RNG fast path")
+        choices = cls.__new__(cls)
+        choices._draw = _no_strategies
+        choices._data = None
+        choices._rng = provider.rng
+        return choices
+
     def integer(self, low: int, high: int) -> int:
         if self._rng is not None:  # random() is 5x cheaper than randint(); our ranges are << 2**53
             return low + int(self._rng.random() * (high - low + 1))
@@ -62,3 +74,7 @@ class Choices:
     def words(self, pool: Sequence[str], low: int, high: int) -> list[str]:
         """``low..high`` words from ``pool``; the count first, so shrinking drops words."""
         return [self.pick(pool) for _ in range(self.integer(low, high))]
+
+
+def _no_strategies(strategy: object) -> Any:
+    raise TypeError(f"Choices.from_provider draws primitive choices only, not {strategy!r}")

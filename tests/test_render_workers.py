@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
+from dataclasses import replace
 
 import pytest
 
@@ -18,8 +20,9 @@ from mockserver.config import ServerConfig
 from mockserver.models import MockBackend
 from mockserver.render_workers import RenderWorkers
 from mockserver.spool import Spool
-from mockserver.tasks import ERRORS, RESULT, ExportTask
+from mockserver.tasks import ERRORS, RESULT, ExportTask, stream_lines
 from strategies import seeded_world
+from strategies.served_world import SeededRows
 
 KEY = b"k" * 32
 NOW_MS = 1_700_000_000_000
@@ -72,7 +75,9 @@ def test_helpers_render_the_same_streams_as_the_server(helpers, case):
     world = seeded_world(5, 300, quality="consensus", n_projects=2)
     here, there = backend(world, None), backend(world, helpers)
     for name in (RESULT, ERRORS):
-        alone = stream(here, export(here, **CASES[case]), name)
+        task = export(here, **CASES[case])
+        alone = stream(here, task, name)
+        assert alone[0] == direct(here, task, name)
         helped = stream(there, export(there, **CASES[case]), name)
         assert helped == alone, f"{case}: {name} differs"
     assert alone[0] or case != "export-errors"  # the faulted task has error lines to compare
@@ -152,3 +157,53 @@ def test_a_retried_header_waits_for_the_render_under_way(tmp_path):
     retry.join(10)
     assert len(renders) == 1
     assert len(plans) == 2 and plans[0] == plans[1] and plans[0].total_lines == 5
+
+
+def direct(b: MockBackend, task: ExportTask, name: str = RESULT) -> bytes:
+    """The stream rendered row by row, as without templates."""
+    return b"".join(stream_lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)), name))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_second_export_of_the_same_rows_reuses_them_with_its_own_urls(case, monkeypatch):
+    world = seeded_world(5, 120, quality="benchmark", n_projects=2)
+    b = backend(world, None)
+    first = export(b, **CASES[case])
+    assert stream(b, first, RESULT)[0] == direct(b, first)
+    kept = list(b.spool.scratch_dir().glob("template-*.ndjson"))  # in the server's own spool
+    assert b.spool.scratch_dir().name.startswith("lbmock-spool-") and len(kept) == (case != "export-errors")
+    # another task, base URL and signing time: rows come from the first export's template
+    again = b.create_export("key", CASES[case]["params"], CASES[case].get("filters") or ExportFilters(),
+                            Urls.served_at("http://[::1]:8443/some path"), None, True, NOW_MS + 60_000,
+                            CASES[case].get("scope"))
+    again.error_every = CASES[case].get("error_every")
+    expected = direct(b, again)
+    if again.may_fail_rows():  # rows that may fail are rendered afresh
+        assert stream(b, again, RESULT)[0] == expected
+        return
+    monkeypatch.setattr(SeededRows, "__getitem__", lambda *_: pytest.fail("a row was drawn again"))
+    data, _plan = stream(b, again, RESULT)
+    assert data == expected
+    assert b'"row_data":"http://[::1]:8443/some path/storage/' in data
+    assert data != stream(b, first, RESULT)[0]  # its own bases and signatures
+
+
+def test_the_plain_project_export_is_rendered_ahead_for_a_big_world(monkeypatch):
+    """A big world with helpers: its ``project.export()`` rows are rendered from the start, so the
+    first such export only fills in its URLs."""
+    world = seeded_world(8, 150)
+    b = backend(world, None)
+    workers = RenderWorkers(2, min_rows=1, part_rows=40)
+    try:
+        b.render_workers = workers
+        b._ahead(world)  # what the backend does at start when its world is big enough
+        deadline = time.monotonic() + 120
+        while not list(b.spool.scratch_dir().glob("template-*.ndjson")):
+            assert time.monotonic() < deadline, "no template was rendered ahead"
+            time.sleep(0.05)
+        task = export(b, ExportParams(), scope=ExportScope(project_id=world.project.id))
+        expected = direct(b, task)
+        monkeypatch.setattr(SeededRows, "__getitem__", lambda *_: pytest.fail("a row was drawn again"))
+        assert stream(b, task, RESULT)[0] == expected
+    finally:
+        workers.close()
