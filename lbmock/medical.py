@@ -77,6 +77,16 @@ def value_of(name: str) -> str:
     return "_".join(name.lower().replace("-", " ").split())
 
 
+def modality_of(dataset_name: str) -> str | None:
+    """The DICOM modality a dataset's name announces ("CT abdomen", "PET-CT whole body": CT;
+    "MR brain": MR), or None for a name that announces none."""
+    words = dataset_name.replace("-", " ").split()
+    for modality in ("MR", "CT"):
+        if modality in words[:2]:
+            return modality
+    return None
+
+
 def slug_of(name: str) -> str:
     """A path-friendly form of a display name: lower case, words joined by ``-``."""
     return "-".join(name.lower().replace("_", " ").split())

@@ -87,10 +87,19 @@ def draw_series_geometry(c: Choices, variants: frozenset[str]) -> SeriesGeometry
     return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin)
 
 
-def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], before_ms: int) -> DicomSeries:
-    """The series of a data row created at ``before_ms``: acquired up to 30 days earlier."""
+def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], before_ms: int,
+                      modality: str | None = None) -> DicomSeries:
+    """The series of a data row created at ``before_ms``: acquired up to 30 days earlier.
+
+    ``modality`` is the one the row's dataset announces (None: drawn); ``mr-rescale`` makes
+    every series MR, whatever its dataset, since that variant is MR-only.
+    """
     geometry = draw_series_geometry(c, variants)
-    modality = "MR" if MR_RESCALE in variants or c.boolean() else "CT"
+    if MR_RESCALE in variants:
+        modality = "MR"
+    else:
+        drawn = "MR" if c.boolean() else "CT"  # drawn even when given, as before datasets had a say
+        modality = modality or drawn
     if modality == "CT":
         slope, intercept = 1.0, CT_INTERCEPT
         center, width = c.pick(CT_WINDOWS)

@@ -119,7 +119,8 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     for other in others:
         if row_joins(other.id, index):
             memberships.append(draw_project_row(c, other, volume, minter, created))
-    series = draw_dicom_series(c, volume, dicom_variants, created)  # last: no earlier draw changed
+    series = draw_dicom_series(c, volume, dicom_variants, created,  # last: no earlier draw changed
+                               medical.modality_of(dataset.name))
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
         external_id=f"{stem}.dcm" if has_external else None,

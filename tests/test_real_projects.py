@@ -324,3 +324,12 @@ def test_validate_catches_seconds_to_label_without_the_creation_time():
     legacy = render_legacy_row(world.project, row, row.labels[0], Urls())
     legacy["Seconds to Label"] = legacy["Seconds to Create"] - 1
     assert any("includes creating the label" in p.message for p in validate_row(legacy, "legacy"))
+
+
+@pytest.mark.parametrize("seed", [1, 7, 12])
+def test_every_series_has_the_modality_its_dataset_announces(seed):
+    # A "MR cardiac" row whose DICOM is CT is what a user sees first in the dashboard's row view.
+    world = seeded_world(seed, 60, n_projects=2)
+    for row in world:
+        assert row.series.modality == medical.modality_of(row.dataset.name), (row.dataset.name, row.index)
+    assert {row.series.modality for row in seeded_world(seed, 60, dicom_variants=["mr-rescale"])} == {"MR"}
