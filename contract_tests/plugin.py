@@ -49,6 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lb-project-id", default=None, help="live: id of a DICOM project to export")
     group.addoption("--lb-record", default=None, metavar="DIR",
                     help="live: save real responses (secrets stripped) to DIR as fixtures")
+    group.addoption("--lb-fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
+                    help="mock and server targets: serve under this lbmock fault, repeatable (the contract must "
+                         "still hold under latency and slow-files; see the README's fault recipe)")
     group.addoption("--lb-poll-interval", type=float, default=2.0, metavar="SECONDS",
                     help="live: seconds between task/exportLabels polls (default 2.0, the SDK's)")
 
@@ -146,10 +149,21 @@ def lb_target(request: pytest.FixtureRequest, lb_world: World) -> Iterator[Targe
                      config.getoption("--lb-poll-interval"))
     elif kind == "server":
         with ThreadedMockServer(lb_world, file_bytes=CONTRACT_FILE_BYTES, restrict_key=True) as server:
+            _inject_faults(server, config)
             kw = server.client_kwargs
             yield Target("server", kw["endpoint"], kw["rest_endpoint"], server.api_key, server.project_id, lb_world)
     else:
         with MockLabelbox(lb_world, file_bytes=CONTRACT_FILE_BYTES, restrict_key=True,
                           signing_key=CONTRACT_SIGNING_KEY) as mock:
+            _inject_faults(mock, config)
             yield Target("mock", DEFAULT_ENDPOINT, "https://api.labelbox.com/api/v1", mock.api_key,
                          mock.project_id, lb_world)
+
+
+def _inject_faults(served: MockLabelbox | ThreadedMockServer, config: pytest.Config) -> None:
+    """--lb-fault: each fault set on the target before the test (a bad one stops the run with its reason)."""
+    for spec in config.getoption("--lb-fault"):
+        try:
+            served.faults.add_spec(spec)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--lb-fault {spec}: {exc}") from None
