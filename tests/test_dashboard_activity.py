@@ -130,6 +130,21 @@ def test_fault_forms_go_through_the_fault_book(client, app):
     assert app.extensions["lbmock"].faults.active() == []
 
 
+def test_fault_forms_set_a_second_argument(client, app):
+    # latency:MS:JITTER and index-lag:N:ROWS, as `--fault latency:40:15:3` would
+    shown = page(client, "/_mock/dashboard/faults")
+    labels = {a.get("for"): text for tag, a, text in shown.find() if tag == "label"}
+    assert labels.get("arg2-latency") == "Jitter" and labels.get("arg2-index-lag") == "Rows"
+    answer = client.post("/_mock/dashboard/faults/set",
+                         data={"name": "latency", "arg": "40", "arg2": "15", "times": "3"})
+    assert answer.status_code == 303
+    (active,) = app.extensions["lbmock"].faults.active()
+    assert {k: active[k] for k in ("name", "arg", "arg2", "remaining")} == {
+        "name": "latency", "arg": 40, "arg2": 15, "remaining": 3}
+    client.post("/_mock/dashboard/faults/clear", data={})
+    assert app.extensions["lbmock"].faults.active() == []
+
+
 @pytest.mark.parametrize("form", [
     {"name": "no-such-fault"}, {"name": HOSTILE}, {"name": "export-fails", "arg": "3"},
     {"name": "server-error", "arg": "200"}, {"name": "rate-limit", "arg": "x"}, {"name": "slow-task", "times": "0"},

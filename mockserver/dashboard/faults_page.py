@@ -7,21 +7,14 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.wrappers import Response
 
-from mockserver import faults as fault_catalogue
 from mockserver.dashboard.forms import done, field, refuse_cross_site
-from mockserver.faults import FAULTS, FaultError
+from mockserver.faults import FAULTS, SECOND_ARGS, FaultError
 from mockserver.handlers.common import backend, small_number
 from mockserver.state_manager import MODELS, PROGRESSIONS, Transition, TransitionError
 
 
-def _second_args() -> dict:
-    """Faults taking a second argument and its name (``faults.SECOND_ARGS``, where the catalogue has one)."""
-    return getattr(fault_catalogue, "SECOND_ARGS", {})
-
-
 def _catalogue() -> list[dict[str, object]]:
-    second = _second_args()
-    return [{"name": fault.value, "matches": matches, "arg": arg, "arg2": second.get(fault)}
+    return [{"name": fault.value, "matches": matches, "arg": arg, "arg2": SECOND_ARGS.get(fault)}
             for fault, (matches, arg) in FAULTS.items()]
 
 
@@ -43,7 +36,7 @@ def faults() -> tuple[str, int]:
 
 
 def fault_set() -> Response | tuple[str, int]:
-    """``POST faults/set`` (name, arg, times): ``FaultBook.add``, as ``POST /_mock/faults``."""
+    """``POST faults/set`` (name, arg, arg2, times): ``FaultBook.add``, as ``POST /_mock/faults``."""
     refuse_cross_site()
     name, times_text = field("name"), field("times")
     times = None
@@ -52,10 +45,7 @@ def fault_set() -> Response | tuple[str, int]:
             times = small_number(times_text)
             if times is None:
                 raise FaultError(f"times must be a whole number, got {times_text!r}")
-        arg2 = field("arg2")
-        if arg2 and not _second_args():
-            raise FaultError(f"fault {name!r} takes no second argument")
-        fault = backend().faults.add(name, field("arg") or None, times, **({"arg2": arg2} if arg2 else {}))
+        fault = backend().faults.add(name, field("arg") or None, times, field("arg2") or None)
     except FaultError as exc:
         return _page(str(exc), 400)
     arg = "" if fault.arg is None else f" ({fault.arg})"
