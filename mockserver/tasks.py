@@ -98,14 +98,16 @@ class ExportTask:
         waited = self.transition.seconds if complete and self.transition.progression == "time" else 0
         return self.created_at + int((waited or 0) * 1000)
 
+    def _fails_every_row(self) -> bool:
+        return self.failed or self.advanced == "FAILED"  # a failed task reports every selected row in its errors
+
     def may_fail_rows(self) -> bool:
         """Whether any row can fail: if not, the ERRORS stream is empty without looking at a row."""
-        return self.failed or self.advanced == "FAILED" or self.error_every is not None
+        return self._fails_every_row() or self.error_every is not None
 
     def fails_row(self, row: DataRow) -> bool:
-        if self.failed or self.advanced == "FAILED":  # a failed task reports every selected row in its errors
-            return True
-        return self.error_every is not None and row.index % self.error_every == self.error_every - 1
+        return self._fails_every_row() or (
+            self.error_every is not None and row.index % self.error_every == self.error_every - 1)
 
 
 def lagging_rows(world: World, task: ExportTask) -> frozenset[int]:
