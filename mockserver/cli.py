@@ -61,6 +61,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="helper processes rendering the exports of worlds of 5,000 rows or more, in row "
                              "order; 0 renders in the server process (default: one per core, up to 4; none "
                              "on one core or with --workers)")
+    parser.add_argument("--template-cache", default=None, metavar="DIR",
+                        help="directory keeping rendered export rows across server runs, shared by every server "
+                             "using it (`none`: kept with this server only) (default: $LBMOCK_CACHE_DIR/templates, "
+                             "else ~/.cache/lbmock/templates)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
 
@@ -91,7 +95,16 @@ def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: s
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
                         public_url=args.public_url, announce_unmatched=True,
                         render_processes=max(0, args.render_processes) if args.render_processes is not None
-                        else default_processes() if args.workers == 1 else 0)
+                        else default_processes() if args.workers == 1 else 0,
+                        template_cache=_template_cache(args.template_cache))
+
+
+def _template_cache(option: str | None) -> str | None:
+    from mockserver.export_templates import default_cache_dir
+
+    if option is None:
+        return str(default_cache_dir())
+    return None if option.lower() == "none" else option
 
 
 def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:

@@ -28,3 +28,6 @@ class ServerConfig:
     # helper processes rendering big exports (0: none; ``lbmock serve`` asks one per core).  Off by
     # default in-process: spawned helpers import the host's __main__ afresh
     render_processes: int = 0
+    # where export templates are kept across server runs, shared by every server using the same
+    # directory (``lbmock serve`` defaults to ~/.cache/lbmock/templates); None: with the spool only
+    template_cache: str | None = None

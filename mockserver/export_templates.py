@@ -4,18 +4,29 @@ Test suites export the same world many times, with the same params and filters. 
 between two such tasks is in two URLs of each row: the server's base (``mask`` URLs, the
 ``row_data`` host) and the signature of ``row_data`` (it expires relative to the task's
 creation).  So a task's RESULT stream is rendered once as a *template*, with placeholders there,
-into a file beside the spool; every task with the same key fills the placeholders in line by
-line (~10 µs a row, against ~150 µs to draw and render it), giving exactly the bytes rendering
-would.  The key covers the world (its pickled form: seed, projects, rows), the params, the
-filters and the scope; tasks whose rows can fail (faults) are rendered as before.
+into a file; every task with the same key fills the placeholders in line by line (~10 µs a row,
+against ~150 µs to draw and render it), giving exactly the bytes rendering would.  The key covers
+the world (its pickled form: seed, projects, rows), the params, the filters and the scope; tasks
+whose rows can fail (faults) are rendered as before.
+
+A task does not wait for its template to be finished: it fills lines as they land in the file
+(the build runs in a thread of its own), so filling overlaps rendering.
+
+Templates live beside the spool (gone with the server), or in a cache directory shared by every
+server run on the machine (``lbmock serve --template-cache``): there the key also covers a
+fingerprint of lbmock's code and of the libraries drawing and encoding rows, so a template is
+only ever reused by code that would render the same bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import os
 import pickle
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,10 +37,14 @@ import orjson
 
 from lbmock.render.common import STORAGE_PREFIX, Urls
 from lbmock.world import World
-from mockserver.spool import Lines, RenderedPart
+from mockserver.spool import Lines, RenderedPart, append_file, remove_orphans
 from mockserver.tasks import RESULT, ExportTask
 
-TEMPLATE_FILES = 8  # templates kept on disk (each the size of its stream)
+SPOOL_TEMPLATES = 8  # templates kept beside a server's own spool (each the size of its stream)
+CACHE_TEMPLATES = 64  # templates kept in a shared cache directory ...
+CACHE_BYTES = 4 * 1024**3  # ... and their bytes at most (a 100,000-row export is ~210 MB)
+PUBLISH_BYTES = 1 << 20  # lines rendered in this process reach waiting tasks at least this often
+READ_BYTES = 4 << 20  # a task reads its template in chunks of at most this
 
 # Placeholders: plain JSON-safe text no world string contains, so orjson writes them as they are.
 API = "lbmock-template:api-base"
@@ -50,13 +65,104 @@ def _json_text(value: str) -> bytes:
     return orjson.dumps(value)[1:-1]
 
 
-class ExportTemplates:
-    """Templates of RESULT streams in ``directory`` (a callable: the spool creates it lazily)."""
+def default_cache_dir() -> Path:
+    """Where ``lbmock serve`` keeps templates across runs: ``$LBMOCK_CACHE_DIR/templates``, else
+    ``$XDG_CACHE_HOME/lbmock/templates`` (``~/.cache/lbmock/templates``)."""
+    base = os.environ.get("LBMOCK_CACHE_DIR")
+    if base:
+        return Path(base) / "templates"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lbmock" / "templates"
 
-    def __init__(self, directory: Callable[[], Path]) -> None:
-        self._directory = directory
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of everything that decides a template's bytes: lbmock's own modules and data
+    files, the Python version, and the libraries that draw (Hypothesis) and encode (orjson)."""
+    import hypothesis
+
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{sys.version}|{hypothesis.__version__}|{orjson.__version__}".encode())
+    for package in ("lbmock", "strategies", "mockserver"):
+        spec = importlib.util.find_spec(package)
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            for path in sorted(Path(root).rglob("*")):
+                if path.suffix in (".py", ".json", ".graphql") and "__pycache__" not in path.parts:
+                    digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+                    digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _Build:
+    """A template being written by a thread of this process.  Tasks read its whole lines as they
+    land (``size`` only ever covers whole lines), then the finished file."""
+
+    def __init__(self, path: Path, private: Path) -> None:
+        self.path, self.private = path, private
+        self.changed = threading.Condition()
+        self.size = 0  # bytes of whole lines in the file so far
+        self.finished = False
+        self.error: BaseException | None = None
+
+    def grew(self, size: int) -> None:
+        with self.changed:
+            self.size = size
+            self.changed.notify_all()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Done: publish the file under its name (under the lock, so a reader opening it finds it
+        under one name or the other), or record why not."""
+        with self.changed:
+            if error is None:
+                os.replace(self.private, self.path)
+                self.finished = True
+            else:
+                self.error = error
+            self.changed.notify_all()
+
+    def open_lines(self) -> Iterator[bytes]:
+        """The template's lines, from a file opened now (under one name or the other)."""
+        with self.changed:
+            if self.error is not None:
+                raise RuntimeError("the export template could not be rendered") from self.error
+            handle = open(self.path if self.finished else self.private, "rb")  # noqa: SIM115 - _follow closes it
+        return self._follow(handle)
+
+    def _follow(self, handle: BinaryIO) -> Iterator[bytes]:
+        with handle:
+            done = 0
+            rest = b""
+            while True:
+                with self.changed:
+                    while self.size == done and not self.finished and self.error is None:
+                        self.changed.wait()
+                    size, error = self.size, self.error
+                if error is not None:
+                    raise RuntimeError("the export template could not be rendered") from error
+                if size == done:  # finished, and every line read
+                    return
+                chunk = handle.read(min(size - done, READ_BYTES))
+                done += len(chunk)
+                pieces = (rest + chunk).split(b"\n")
+                rest = pieces.pop()  # a line cut by the read size: completed by the next read
+                for piece in pieces:
+                    yield piece + b"\n"
+
+
+def _finished_lines(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        yield from handle
+
+
+class ExportTemplates:
+    """Templates of RESULT streams in ``directory`` (a callable: the spool creates it lazily), or in
+    ``cache_dir`` when given (shared across server runs: see the module's docstring)."""
+
+    def __init__(self, directory: Callable[[], Path], cache_dir: str | os.PathLike | None = None) -> None:
+        self._cache = Path(cache_dir) if cache_dir is not None else None
+        self._spool_directory = directory
+        self._directory = directory if self._cache is None else self._cache_directory
         self._lock = threading.Lock()
-        self._building: dict[str, threading.Lock] = {}
+        self._builds: dict[str, _Build] = {}  # templates being written by this process
         self._world: tuple[World, str] | None = None  # the last world's digest (pickling it costs ~1 ms)
         self._guess: tuple[str, threading.Event] | None = None  # a build ahead of any task, and its stop
 
@@ -65,48 +171,116 @@ class ExportTemplates:
         else ``render(task)``.  ``task.urls`` carries the server's bases and signer."""
         key = self._key(world, task, stream)
         if stream == RESULT:
-            self._stop_guess_unless(key)
+            self._adopt_or_stop_guess(key)
         if key is None:
             return render(task)
-        for _attempt in range(3):
-            path = self._ensure(key, task, render)
-            try:
-                template = open(path, "rb")  # noqa: SIM115 - _fill closes it
-            except FileNotFoundError:  # pruned meanwhile (another worker), or a guess stopped: build again
-                continue
-            os.utime(template.fileno())  # recently used: pruned last
-            return _fill(template, task.urls)
-        return render(task)
+        return _fill(self._template(key, task, render), task.urls)
 
     def build_ahead(self, world: World, task: ExportTask, render: Callable[[ExportTask], Lines]) -> None:
         """Build the template of ``task``'s RESULT stream in a background thread, before any client
         asks (a big world was loaded: its plain project export is the likely first request).  A task
-        wanting another stream stops it, so the guess never delays the real export."""
+        wanting another stream stops it, so the guess never delays the real export; a task wanting
+        this one reads it as it is built."""
         key = self._key(world, task, RESULT)
         if key is None:
             return
-        stop = threading.Event()
         with self._lock:
+            if key in self._builds or self._path(key).exists():
+                return
+            stop = threading.Event()
             self._guess = (key, stop)
-        threading.Thread(target=self._ensure, args=(key, task, render, stop), daemon=True,
-                         name="lbmock-template-ahead").start()
+            self._start(key, task, render, stop)
 
-    def _stop_guess_unless(self, key: str | None) -> None:
+    def _adopt_or_stop_guess(self, key: str | None) -> None:
         with self._lock:
             guess = self._guess
-            if guess is not None and guess[0] != key:
-                guess[1].set()
-                self._guess = None
+            if guess is not None:
+                if guess[0] != key:
+                    guess[1].set()
+                self._guess = None  # a task wants it: no longer a guess, never stopped
 
-    def _ensure(self, key: str, task: ExportTask, render: Callable[[ExportTask], Lines],
-                stop: threading.Event | None = None) -> Path:
-        path = self._directory() / f"template-{key}.ndjson"
+    def _template(self, key: str, task: ExportTask, render: Callable[[ExportTask], Lines]) -> Iterator[bytes]:
+        """The template's lines: the finished file, or the lines of a build as they land."""
         with self._lock:
-            building = self._building.setdefault(key, threading.Lock())
-        with building:  # one build per template: concurrent tasks wait for it
-            if not path.exists():
-                self._build(path, render(dataclasses.replace(task, urls=TEMPLATE_URLS)), stop)
-        return path
+            build = self._builds.get(key)
+            if build is None:
+                path = self._path(key)
+                try:
+                    handle = open(path, "rb")  # noqa: SIM115 - _finished_lines closes it
+                except FileNotFoundError:
+                    build = self._start(key, task, render)
+                else:
+                    os.utime(handle.fileno())  # recently used: pruned last
+                    return _finished_lines(handle)
+            return build.open_lines()
+
+    def _start(self, key: str, task: ExportTask, render: Callable[[ExportTask], Lines],
+               stop: threading.Event | None = None) -> _Build:
+        """Start building ``key`` in a thread of its own (the caller holds ``self._lock``)."""
+        path = self._path(key)
+        # <name>.<pid>.<thread>.tmp: what the spool's clean-up recognises when its writer was killed
+        build = _Build(path, path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp"))
+        out = open(build.private, "wb")  # noqa: SIM115 - _build closes it; created now: tasks may open it at once
+        self._builds[key] = build
+        threading.Thread(target=self._build, args=(key, build, out, dataclasses.replace(task, urls=TEMPLATE_URLS),
+                                                   render, stop), daemon=True, name="lbmock-template").start()
+        return build
+
+    def _build(self, key: str, build: _Build, out: BinaryIO, task: ExportTask,
+               render: Callable[[ExportTask], Lines], stop: threading.Event | None) -> None:
+        error: BaseException | None = None
+        lines: Lines = ()
+        try:
+            with out:
+                self._prune()
+                lines = render(task)
+                published = 0
+                for item in lines:
+                    if stop is not None and stop.is_set():  # a guess no task wanted: leave no template
+                        if isinstance(item, RenderedPart):
+                            os.unlink(item.path)
+                        raise _Stopped
+                    if isinstance(item, RenderedPart):
+                        append_file(out, item.path)  # flushed and copied in the kernel
+                    else:
+                        out.write(item)
+                        if out.tell() - published < PUBLISH_BYTES:
+                            continue
+                        out.flush()
+                    published = out.tell()
+                    build.grew(published)
+                out.flush()
+                build.grew(out.tell())
+        except BaseException as exc:  # every waiting task is told, whatever it was
+            error = exc
+            getattr(lines, "close", lambda: None)()  # helpers' parts still under way are deleted
+            build.private.unlink(missing_ok=True)
+        finally:
+            try:
+                build.end(error)
+            except OSError as exc:  # the file could not be published: its readers are told
+                build.end(exc)
+            with self._lock:
+                self._builds.pop(key, None)
+
+    def _path(self, key: str) -> Path:
+        return self._directory() / f"template-{key}.ndjson"
+
+    def _cache_directory(self) -> Path:
+        cache = self._cache
+        assert cache is not None
+        try:
+            cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if os.access(cache, os.W_OK | os.X_OK):
+                return cache
+            problem = "not writable"
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+        # an unusable cache costs speed, never an export: keep templates with the server
+        print(f"lbmock: template cache {cache}: {problem}; export templates are kept with this server only",
+              file=sys.stderr)
+        self._directory = self._spool_directory
+        return self._spool_directory()
 
     def _key(self, world: World, task: ExportTask, stream: str) -> str | None:
         if stream != RESULT or task.may_fail_rows() or task.urls.sign is None:
@@ -116,7 +290,8 @@ class ExportTemplates:
             return None
         spec = task.spec()
         what = {"world": digest, "params": spec["params"], "filters": spec["filters"], "scope": spec["scope"],
-                "lag_rows": spec.get("lag_rows")}  # fault index-lag leaves rows out
+                "lag_rows": spec.get("lag_rows"),  # fault index-lag leaves rows out
+                "code": code_fingerprint() if self._cache is not None else None}
         return hashlib.blake2b(orjson.dumps(what, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
     def _world_digest(self, world: World) -> str | None:
@@ -131,56 +306,47 @@ class ExportTemplates:
         self._world = (world, digest)
         return digest
 
-    def _build(self, path: Path, lines: Lines, stop: threading.Event | None = None) -> None:
-        self._prune()
-        private = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(private, "wb") as out:
-                for item in lines:
-                    if stop is not None and stop.is_set():  # a guess no task wanted: leave no template
-                        if isinstance(item, RenderedPart):
-                            os.unlink(item.path)
-                        getattr(lines, "close", lambda: None)()  # helpers' parts still under way are deleted
-                        return
-                    if isinstance(item, RenderedPart):
-                        with open(item.path, "rb") as part:
-                            while chunk := part.read(4 * 1024 * 1024):
-                                out.write(chunk)
-                        os.unlink(item.path)
-                    else:
-                        out.write(item)
-            os.replace(private, path)
-        finally:
-            private.unlink(missing_ok=True)
-
     def _prune(self) -> None:
-        def used(p: Path) -> float:
+        """Keep the templates bounded: the least recently used go first.  A task reading one that
+        is deleted meanwhile keeps its open file."""
+        def used(p: Path) -> tuple[float, int]:
             try:
-                return p.stat().st_mtime
+                st = p.stat()
             except OSError:
-                return 0.0
+                return 0.0, 0
+            return st.st_mtime, st.st_size
 
-        entries = sorted(self._directory().glob("template-*.ndjson"), key=used)
-        for old in entries[:max(0, len(entries) - TEMPLATE_FILES + 1)]:
-            old.unlink(missing_ok=True)
+        directory = self._directory()
+        if self._cache is not None:
+            remove_orphans(directory)  # (the spool cleans its own directory)
+        entries = sorted(((used(p), p) for p in directory.glob("template-*.ndjson")), reverse=True)
+        most, room = (CACHE_TEMPLATES, CACHE_BYTES) if self._cache is not None else (SPOOL_TEMPLATES, None)
+        kept_bytes = 0
+        for count, ((_mtime, size), path) in enumerate(entries, start=1):
+            kept_bytes += size
+            if count >= most or (room is not None and kept_bytes > room):  # (room for the one being built)
+                path.unlink(missing_ok=True)
 
 
-def _fill(template: BinaryIO, urls: Urls) -> Iterator[bytes]:
+class _Stopped(Exception):
+    """A build ahead that no task wanted was stopped."""
+
+
+def _fill(template: Iterator[bytes], urls: Urls) -> Iterator[bytes]:
     """The template's lines with the task's bases and row_data signatures in place."""
     api, storage = _json_text(urls.api_base), _json_text(urls.storage_base)
     sign = urls.sign
     assert sign is not None
-    with template:
-        for line in template:
-            line = line.replace(_API, api)
-            at = line.find(_STORAGE)
-            if at < 0:
-                yield line
-                continue
-            start = at + len(_STORAGE)
-            end = line.index(_SIGNED, start)
-            quoted = line[start:end]
-            # the signature covers the unquoted path the storage route sees
-            signed_path = STORAGE_PREFIX + unquote(quoted.decode())  # quote() wrote plain ASCII
-            query = sign(signed_path)[len(signed_path):]
-            yield b"".join((line[:at], storage, quoted, _json_text(query), line[end + len(_SIGNED):]))
+    for line in template:
+        line = line.replace(_API, api)
+        at = line.find(_STORAGE)
+        if at < 0:
+            yield line
+            continue
+        start = at + len(_STORAGE)
+        end = line.index(_SIGNED, start)
+        quoted = line[start:end]
+        # the signature covers the unquoted path the storage route sees
+        signed_path = STORAGE_PREFIX + unquote(quoted.decode())  # quote() wrote plain ASCII
+        query = sign(signed_path)[len(signed_path):]
+        yield b"".join((line[:at], storage, quoted, _json_text(query), line[end + len(_SIGNED):]))

@@ -75,7 +75,7 @@ class MockBackend:
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.spool = Spool(spool_dir, config.file_bytes)
-        self.templates = ExportTemplates(self.spool.scratch_dir)  # rows rendered once per world and export
+        self.templates = ExportTemplates(self.spool.scratch_dir, config.template_cache)  # rows rendered once
         self.render_workers = RenderWorkers(config.render_processes)
         self._ahead(world)
         self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)

@@ -186,7 +186,7 @@ class Spool:
         with open(data_path.with_suffix(private), "wb") as out:
             for item in lines:
                 if isinstance(item, RenderedPart):
-                    _append_file(out, item.path)
+                    append_file(out, item.path)
                     sizes: Iterable[int] = item.lengths
                 else:
                     out.write(item)
@@ -233,10 +233,16 @@ class Spool:
         for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
             for path in (old, old.with_suffix(".plan.json")):
                 path.unlink(missing_ok=True)
-        for partial in self._dir.glob("*.tmp"):  # <key>[.plan].<pid>.<thread>.tmp (render parts: .part-<uuid>.tmp)
-            pid = partial.name.split(".")[-3]
-            if pid.isdigit() and not _alive(int(pid)):  # its writer was killed mid-render
-                partial.unlink(missing_ok=True)
+        remove_orphans(self._dir)
+
+
+def remove_orphans(directory: Path) -> None:
+    """Delete the partial files (``<name>.<pid>.<thread>.tmp``) in ``directory`` whose writer was
+    killed mid-write.  (Render parts, ``.part-<uuid>.tmp``, are their reader's to delete.)"""
+    for partial in directory.glob("*.tmp"):
+        pid = partial.name.split(".")[-3]
+        if pid.isdigit() and not _alive(int(pid)):
+            partial.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -249,7 +255,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _append_file(out, path: str) -> None:
+def append_file(out, path: str) -> None:
     """Append the file at ``path`` to ``out`` (in the kernel where it can), then delete it."""
     out.flush()
     with open(path, "rb") as part:

@@ -40,12 +40,16 @@ class SeededRows:
         return self.n_rows
 
     def __getstate__(self) -> dict:
-        # what draws the rows, without the cache or the lock: a few KB, so helper
-        # processes can render parts of an export from the same world
-        return {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_lock")}
+        # what draws the rows, without the cache or the lock: a few KB, so helper processes can
+        # render parts of an export from the same world.  The variants go sorted: a frozenset
+        # pickles in hash order, and the pickle names the world on disk (export templates)
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_lock")}
+        state["dicom_variants"] = tuple(sorted(self.dicom_variants))
+        return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.dicom_variants = frozenset(self.dicom_variants)
         self._cache = OrderedDict()
         self._lock = threading.Lock()
 

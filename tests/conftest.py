@@ -1,8 +1,19 @@
 """Settings every test under tests/ shares."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import browser_harness
 import pytest
 from hypothesis import settings
+
+# `lbmock serve` keeps export templates across runs in ~/.cache/lbmock: the servers tests start keep
+# theirs in a directory of this test process, gone when it ends.
+_TEMPLATE_CACHE = tempfile.mkdtemp(prefix="lbmock-test-cache-")
+os.environ["LBMOCK_CACHE_DIR"] = _TEMPLATE_CACHE
+atexit.register(shutil.rmtree, _TEMPLATE_CACHE, True)
 
 # No Hypothesis deadline: a deadline is a timed assertion, and on a loaded machine (CI shares two
 # cores) drawing a world with several projects can take longer than 200 ms without anything being
