@@ -187,6 +187,8 @@ class ExportTemplates:
         with self._lock:
             if key in self._builds or self._path(key).exists():
                 return
+            if self._guess is not None:  # an earlier world's guess: nobody will want it now
+                self._guess[1].set()
             stop = threading.Event()
             self._guess = (key, stop)
             self._start(key, task, render, stop)
