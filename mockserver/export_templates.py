@@ -141,6 +141,8 @@ class _Build:
                 if size == done:  # finished, and every line read
                     return
                 chunk = handle.read(min(size - done, READ_BYTES))
+                if not chunk:  # never while the builder only appends; fail rather than spin
+                    raise RuntimeError("the export template shrank while it was read")
                 done += len(chunk)
                 pieces = (rest + chunk).split(b"\n")
                 rest = pieces.pop()  # a line cut by the read size: completed by the next read
