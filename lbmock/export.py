@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from lbmock.ids import row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
@@ -102,7 +103,7 @@ def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | Non
     """The world's rows an export with ``filters`` holds, in world order (default: the first project's export);
     ``indices``: only among those world indices (a part of the export, rendered apart)."""
     project_id = (scope or project_scope(world)).project_id
-    for index in range(len(world)) if indices is None else indices:
+    for index in _candidate_indices(world, filters, indices):
         # rows outside the project or the datasets asked for are skipped without being drawn
         if project_id is not None and not world.in_project_at(project_id, index):
             continue
@@ -111,6 +112,16 @@ def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | Non
         row = world.row(index)
         if filters.matches(row, project_id):
             yield row
+
+
+def _candidate_indices(world: World, filters: ExportFilters, indices: range | None) -> Iterable[int]:
+    """The world indices that may hold a selected row, in order.  Every id names the row that owns
+    it (:mod:`lbmock.ids`), so an export of a few named data rows draws those rows, not the world."""
+    every = range(len(world)) if indices is None else indices
+    if filters.data_row_ids is None:
+        return every
+    named = (row_index_of(data_row_id) for data_row_id in filters.data_row_ids)
+    return sorted({index for index in named if index is not None and index in every})
 
 
 def v2_lines(world: World, rows: Iterable[DataRow], params: ExportParams, urls: Urls,

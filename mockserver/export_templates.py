@@ -141,6 +141,8 @@ class _Build:
                 if size == done:  # finished, and every line read
                     return
                 chunk = handle.read(min(size - done, READ_BYTES))
+                if not chunk:  # never while the builder only appends; fail rather than spin
+                    raise RuntimeError("the export template shrank while it was read")
                 done += len(chunk)
                 pieces = (rest + chunk).split(b"\n")
                 rest = pieces.pop()  # a line cut by the read size: completed by the next read
@@ -187,6 +189,8 @@ class ExportTemplates:
         with self._lock:
             if key in self._builds or self._path(key).exists():
                 return
+            if self._guess is not None:  # an earlier world's guess: nobody will want it now
+                self._guess[1].set()
             stop = threading.Event()
             self._guess = (key, stop)
             self._start(key, task, render, stop)

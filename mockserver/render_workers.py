@@ -85,7 +85,7 @@ class RenderWorkers:
 
     def _parts(self, world: World, task: ExportTask, stream: str, blob: bytes, scratch: Path) -> Iterator:
         n = len(world)
-        size = self.part_rows or max(500, min(4000, n // (self.processes * 8) or 1))
+        size = self.part_rows or max(500, min(2000, n // (self.processes * 8) or 1))  # small: a short tail
         starts = iter(range(0, n, size))
         job = (hashlib.blake2b(blob, digest_size=16).hexdigest(), blob)
         pending: deque[tuple[int, str, Future]] = deque()

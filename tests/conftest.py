@@ -9,11 +9,13 @@ import browser_harness
 import pytest
 from hypothesis import settings
 
-# `lbmock serve` keeps export templates across runs in ~/.cache/lbmock: the servers tests start keep
-# theirs in a directory of this test process, gone when it ends.
-_TEMPLATE_CACHE = tempfile.mkdtemp(prefix="lbmock-test-cache-")
-os.environ["LBMOCK_CACHE_DIR"] = _TEMPLATE_CACHE
-atexit.register(shutil.rmtree, _TEMPLATE_CACHE, True)
+# `lbmock serve` keeps export templates across runs in ~/.cache/lbmock, and its spool in a temp dir it
+# removes when it exits (not when a test SIGKILLs it): the servers tests start keep both in a
+# directory of this test process, removed when it ends.
+_SCRATCH = tempfile.mkdtemp(prefix="lbmock-tests-")
+os.environ["LBMOCK_CACHE_DIR"] = os.path.join(_SCRATCH, "cache")
+os.environ["TMPDIR"] = _SCRATCH  # read by subprocesses (and by tempfile here, if not resolved yet)
+atexit.register(shutil.rmtree, _SCRATCH, True)
 
 # No Hypothesis deadline: a deadline is a timed assertion, and on a loaded machine (CI shares two
 # cores) drawing a world with several projects can take longer than 200 ms without anything being

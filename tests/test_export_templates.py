@@ -100,9 +100,9 @@ def test_a_failed_render_reaches_the_task_waiting_for_it(tmp_path):
         yield b'{"row": 0}\n'
         raise OSError("disk full")
 
-    lines = b.templates.lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)), RESULT, render)
-    with pytest.raises(RuntimeError, match="could not be rendered"):
-        list(lines)
+    with pytest.raises(RuntimeError, match="could not be rendered"):  # (at once, or where the rows stop)
+        list(b.templates.lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)), RESULT,
+                               render))
     assert template_files(b.spool.scratch_dir()) == []
     assert served(b, task) == direct(b, task)  # the next attempt renders afresh
 
