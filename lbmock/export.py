@@ -109,7 +109,7 @@ def selected_rows(world: World, filters: ExportFilters, scope: ExportScope | Non
             continue
         if filters.dataset_ids is not None and world.dataset_at(index).id not in filters.dataset_ids:
             continue
-        row = world.row(index)
+        row = world.row_in_pass(index)
         if filters.matches(row, project_id):
             yield row
 
@@ -129,7 +129,7 @@ def v2_lines(world: World, rows: Iterable[DataRow], params: ExportParams, urls: 
     """Export v2 NDJSON, one ``\\n``-terminated line per data row."""
     shown = (scope or project_scope(world)).shown(world)
     for row in rows:
-        yield orjson.dumps(render_export_v2_row(shown, row, params, urls)) + b"\n"
+        yield orjson.dumps(render_export_v2_row(shown, row, params, urls), option=orjson.OPT_APPEND_NEWLINE)
 
 
 @dataclass(frozen=True, slots=True)

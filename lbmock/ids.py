@@ -33,14 +33,14 @@ _TRIPLE = 36**3
 def base36(n: int, width: int) -> str:
     if n < 0 or n >= 36**width:
         raise ValueError(f"{n} does not fit {width} base36 digits")
-    out = []
-    for _ in range(width // 3):
+    digits = ""
+    while width >= 3:
         n, r = divmod(n, _TRIPLE)
-        out.append(_TRIPLES[r])
-    rest = width % 3
-    if rest:
-        out.append(_PAIRS[n] if rest == 2 else ALPHABET[n])
-    return "".join(reversed(out))
+        digits = _TRIPLES[r] + digits
+        width -= 3
+    if width:
+        digits = (_PAIRS[n] if width == 2 else ALPHABET[n]) + digits
+    return digits
 
 
 def is_labelbox_id(value: object) -> bool:
@@ -95,7 +95,7 @@ class IdMinter:
         prefix = self._prefix
         if prefix is None or prefix[0] != ts:
             prefix = self._prefix = (ts, "c" + base36(ts, 8) + self._slot_digits)
-        return prefix[1] + _PAIRS[n] + ALPHABET[d1] + _TRIPLES[d4] + _TRIPLES[d7] + _TRIPLES[d10]
+        return f"{prefix[1]}{_PAIRS[n]}{ALPHABET[d1]}{_TRIPLES[d4]}{_TRIPLES[d7]}{_TRIPLES[d10]}"  # one string built
 
 
 def uuid_from(salt: int, n: int) -> str:

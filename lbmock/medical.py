@@ -77,6 +77,7 @@ def value_of(name: str) -> str:
     return "_".join(name.lower().replace("-", " ").split())
 
 
+@lru_cache(maxsize=1024)  # asked for every drawn row, of a handful of dataset names
 def modality_of(dataset_name: str) -> str | None:
     """The DICOM modality a dataset's name announces ("CT abdomen", "PET-CT whole body": CT;
     "MR brain": MR), or None for a name that announces none."""
@@ -87,6 +88,7 @@ def modality_of(dataset_name: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # asked for every drawn row, of dataset names and report phrases
 def slug_of(name: str) -> str:
     """A path-friendly form of a display name: lower case, words joined by ``-``."""
     return "-".join(name.lower().replace("_", " ").split())

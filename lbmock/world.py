@@ -622,6 +622,12 @@ class World:
     def row(self, index: int) -> DataRow:
         return self.rows[index]
 
+    def row_in_pass(self, index: int) -> DataRow:
+        """Row ``index`` for a pass over many rows (an export): a lazy source draws it without
+        caching it (see :meth:`strategies.served_world.SeededRows.draw`)."""
+        draw = getattr(self.rows, "draw", None)
+        return draw(index) if draw is not None else self.rows[index]
+
     @property
     def datasets(self) -> tuple[Dataset, ...]:
         return self.project.datasets

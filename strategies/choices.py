@@ -9,6 +9,7 @@ the same kind Hypothesis records, so shrinking and replay work unchanged.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -36,16 +37,14 @@ class Choices:
         self._random = self._rng.random if self._rng is not None else None  # bound once: rows make ~80 choices
 
     @classmethod
-    def from_provider(cls, provider: Any) -> Choices:
-        """Choices answered by a fast-path provider's RNG alone, outside any ConjectureData
-        (``strategies.provider.draw_seeded_with``): primitive choices only."""
-        if not getattr(provider, "fast_path", False):
-            raise TypeError(f"{type(provider).__name__} has no RNG fast path")
+    def from_rng(cls, rng: random.Random) -> Choices:
+        """Choices answered by ``rng`` alone, as they are from a fast-path provider's RNG, outside
+        any ConjectureData (``strategies.provider.draw_seeded_with``): primitive choices only."""
         choices = cls.__new__(cls)
         choices._draw = _no_strategies
         choices._data = None
-        choices._rng = provider.rng
-        choices._random = provider.rng.random
+        choices._rng = rng
+        choices._random = rng.random
         return choices
 
     def integer(self, low: int, high: int) -> int:
@@ -84,4 +83,4 @@ class Choices:
 
 
 def _no_strategies(strategy: object) -> Any:
-    raise TypeError(f"Choices.from_provider draws primitive choices only, not {strategy!r}")
+    raise TypeError(f"Choices.from_rng draws primitive choices only, not {strategy!r}")

@@ -67,10 +67,17 @@ def _rotation(c: Choices) -> tuple[Vector, Vector]:
     return (tuple(float(v) for v in r), tuple(float(v) for v in col))  # type: ignore[return-value]
 
 
+# Axis-aligned, unit spacing, frame 1 at the origin: the geometry of every series without variants
+# (one shared value: it is frozen, and most worlds ask for no variant).
+PLAIN_GEOMETRY = SeriesGeometry((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), 1.0, 1.0, 1.0, (0.0, 0.0, 0.0))
+
+
 def draw_series_geometry(c: Choices, variants: frozenset[str]) -> SeriesGeometry:
-    row_cosine, column_cosine = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)
-    row_spacing = column_spacing = step = 1.0
-    origin = (0.0, 0.0, 0.0)
+    if not variants:
+        return PLAIN_GEOMETRY
+    plain = PLAIN_GEOMETRY  # what each variant changes
+    row_cosine, column_cosine, origin = plain.row_cosine, plain.column_cosine, plain.origin
+    row_spacing, column_spacing, step = plain.row_spacing, plain.column_spacing, plain.slice_step
     if OBLIQUE in variants:
         row_cosine, column_cosine = _rotation(c)
     if ANISOTROPIC in variants:

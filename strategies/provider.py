@@ -91,10 +91,11 @@ def draw_seeded_with(draw_fn: Callable[..., T], seed: int, *args: Any) -> T:
     composite strategy, drawn without a strategy object per call (served rows are drawn by the
     thousand; the strategy wrapper costs ~0.1 ms each).  The provider's RNG answers every choice
     (the fast path of :class:`~strategies.choices.Choices`), so no ConjectureData is built either:
-    it cost ~25 µs a row, a fifth of drawing one, and the values are the same."""
+    it cost ~25 µs a row, a fifth of drawing one, and the values are the same.  Nor is the provider
+    itself: its RNG, ``random.Random(seed)``, is all the choices need."""
     from strategies.choices import Choices
 
-    return draw_fn(Choices.from_provider(SeededProvider(None, seed=seed)), *args)
+    return draw_fn(Choices.from_rng(random.Random(seed)), *args)
 
 
 def draw_seeded(strategy: SearchStrategy[T], seed: int) -> T:

@@ -53,21 +53,33 @@ class SeededRows:
         self._cache = OrderedDict()
         self._lock = threading.Lock()
 
-    def __getitem__(self, index: int) -> DataRow:
+    def _position(self, index: int) -> int:
         if not isinstance(index, int):
             raise TypeError("row indices are integers")
         if index < 0:
             index += self.n_rows
         if not 0 <= index < self.n_rows:
             raise IndexError(index)
+        return index
+
+    def _draw(self, index: int) -> DataRow:
+        # draw_data_row is the body of the data_rows() strategy: same choices, same row.
+        return draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
+                                self.others, self.dicom_variants)
+
+    def draw(self, index: int) -> DataRow:
+        """Row ``index`` drawn afresh and not cached: for one pass over many rows (an export),
+        which would only evict the rows other requests come back to."""
+        return self._draw(self._position(index))
+
+    def __getitem__(self, index: int) -> DataRow:
+        index = self._position(index)
         with self._lock:
             row = self._cache.get(index)
             if row is not None:
                 self._cache.move_to_end(index)
                 return row
-        # draw_data_row is the body of the data_rows() strategy: same choices, same row.
-        row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
-                               self.others, self.dicom_variants)
+        row = self._draw(index)
         with self._lock:
             self._cache[index] = row
             if len(self._cache) > self._cache_size:

@@ -30,9 +30,13 @@ def check_variants(names: object) -> frozenset[str]:
     return chosen
 
 
+# A version-4 UUID, as B.2 asks: version nibble 4 (high nibble of byte 6), variant bits 10 (top
+# of byte 8); bytes count from the most significant of the 128-bit number.
+_UUID4_KEEP = ~((0xF0 << 72) | (0xC0 << 56)) & (2**128 - 1)
+_UUID4_SET = (0x40 << 72) | (0x80 << 56)
+
+
 def uid_from(salt: int, purpose: str) -> str:
     """A deterministic ``2.25.<decimal UUID>`` UID (PS3.5 B.2: no registered root needed)."""
-    digest = bytearray(hashlib.blake2b(f"{salt}:{purpose}".encode(), digest_size=16).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x40  # a version-4 UUID, as B.2 asks
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return f"2.25.{int.from_bytes(digest, 'big')}"
+    digest = hashlib.blake2b(f"{salt}:{purpose}".encode(), digest_size=16).digest()
+    return f"2.25.{int.from_bytes(digest, 'big') & _UUID4_KEEP | _UUID4_SET}"

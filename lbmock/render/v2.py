@@ -100,25 +100,35 @@ def _v2_object(project: Project, feature: Feature, frame: int, geometry, answers
     return obj
 
 
+_SORTED_PLANES = tuple(sorted(PLANES))  # key_frame_feature_map lists planes alphabetically
+
+
+def _frame_slot(frames: dict[int, dict], frame: int) -> dict:
+    slot = frames.get(frame)
+    if slot is None:
+        slot = frames[frame] = {"objects": {}, "classifications": []}
+    return slot
+
+
 def render_v2_annotations(project: Project, label: Label, params: ExportParams, urls: Urls) -> dict:
     """The ``annotations`` object of a DICOM label: groups, segments, key frames."""
-    groups = {plane: {"name": plane, "classifications": [], "frames": {}} for plane in PLANES}
+    frames_of: dict[str, dict[int, dict]] = {plane: {} for plane in PLANES}  # by frame number, until sorted
     segments: dict[str, dict] = {plane: {} for plane in PLANES}
     key_map: dict[str, dict] = {}
     for feature in label.features:
-        frames = groups[feature.plane]["frames"]
+        frames = frames_of[feature.plane]
         for frame, geometry, _is_key, answers in feature.frames(params.interpolated_frames):
-            slot = frames.setdefault(str(frame), {"objects": {}, "classifications": []})
-            slot["objects"][feature.feature_id] = _v2_object(project, feature, frame, geometry, answers, urls)
+            _frame_slot(frames, frame)["objects"][feature.feature_id] = _v2_object(
+                project, feature, frame, geometry, answers, urls)
         segments[feature.plane][feature.feature_id] = [list(r) for r in feature.segment_ranges()]
-        key_map[feature.feature_id] = {plane: {} for plane in sorted(PLANES)}
+        key_map[feature.feature_id] = {plane: {} for plane in _SORTED_PLANES}
         key_map[feature.feature_id][feature.plane] = {str(kf.frame): True for kf in feature.keyframes}
     for fc in label.frame_classifications:
-        frames = groups[fc.plane]["frames"]
-        slot = frames.setdefault(str(fc.frame), {"objects": {}, "classifications": []})
-        slot["classifications"].append(v2_answer(fc.answer))
-    for group in groups.values():  # frames in numeric order, whatever the insertion order
-        group["frames"] = dict(sorted(group["frames"].items(), key=lambda kv: int(kv[0])))
+        _frame_slot(frames_of[fc.plane], fc.frame)["classifications"].append(v2_answer(fc.answer))
+    # frames in numeric order, whatever the insertion order
+    groups = {plane: {"name": plane, "classifications": [],
+                      "frames": {str(frame): slot for frame, slot in sorted(frames.items())}}
+              for plane, frames in frames_of.items()}
     return {"groups": groups, "segments": segments,
             "classifications": [v2_answer(a) for a in label.classifications],
             "key_frame_feature_map": key_map}
