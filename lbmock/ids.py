@@ -69,6 +69,7 @@ class IdMinter:
     salt: int
     counter: int = 0
 
+    # (created_at_ms, "c" + ts + slot digits) of the last id minted
     _prefix: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
     # The salt's share of every mix, reduced once: each id then adds small numbers, not 111-bit ones.
     _salt_mix: int = field(init=False, repr=False, compare=False)
@@ -88,13 +89,13 @@ class IdMinter:
         mix, d10 = divmod(mix, _TRIPLE)
         mix, d7 = divmod(mix, _TRIPLE)
         d1, d4 = divmod(mix, _TRIPLE)
-        ts = min(max(created_at_ms, 0), 36**8 - 1)
         # 24 digits: ts (8) | slot (4) | counter (2) | mix (10), each part written on its own width
         # (the digits of one number made of them); an owner mints runs of ids at one time: reuse
         # the "c" + ts + slot prefix
         prefix = self._prefix
-        if prefix is None or prefix[0] != ts:
-            prefix = self._prefix = (ts, "c" + base36(ts, 8) + self._slot_digits)
+        if prefix is None or prefix[0] != created_at_ms:
+            ts = min(max(created_at_ms, 0), 36**8 - 1)
+            prefix = self._prefix = (created_at_ms, "c" + base36(ts, 8) + self._slot_digits)
         return f"{prefix[1]}{_PAIRS[n]}{ALPHABET[d1]}{_TRIPLES[d4]}{_TRIPLES[d7]}{_TRIPLES[d10]}"  # one string built
 
 

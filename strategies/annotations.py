@@ -109,7 +109,8 @@ def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, a
             geometry: Polyline | MaskShape = draw_polyline(c, plane, n_points)
         else:
             geometry = draw_mask_shape(c, plane)
-        nested = tuple(draw_answer(c, q, minter, at) for q in tool.classifications if c.boolean())
+        nested = (tuple(draw_answer(c, q, minter, at) for q in tool.classifications if c.boolean())
+                  if tool.classifications else ())  # most tools ask no nested question
         keyframes.append(Keyframe(frame, geometry, nested))
     if tool.kind == "mask":  # masks do not interpolate: one segment per keyframe
         segments = tuple((kf,) for kf in keyframes)
