@@ -79,7 +79,8 @@ class Choices:
 
     def words(self, pool: Sequence[str], low: int, high: int) -> list[str]:
         """``low..high`` words from ``pool``; the count first, so shrinking drops words."""
-        return [self.pick(pool) for _ in range(self.integer(low, high))]
+        pick = self.pick
+        return [pick(pool) for _ in range(self.integer(low, high))]
 
 
 def _no_strategies(strategy: object) -> Any:

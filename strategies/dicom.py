@@ -29,7 +29,7 @@ from lbmock.dicom.series import (
     SeriesGeometry,
     Vector,
     check_variants,
-    uid_from,
+    uids_from,
 )
 from lbmock.world import Volume
 from strategies.annotations import draw_volume
@@ -115,11 +115,11 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
         center, width = c.pick(MR_WINDOWS)
     salt = c.integer(0, 2**48)
     acquired = (before_ms - c.integer(0, 30 * DAY_MS)) // 1000 * 1000
+    study, series, sop, frame_of_reference = uids_from(salt, "study", "series", "sop", "frame-of-reference")
     return DicomSeries(
         volume=volume, modality=modality,
         patient_id=f"LBMOCK-{salt:012X}", patient_name=f"Lbmock^Phantom {salt % 10_000:04d}",
-        study_uid=uid_from(salt, "study"), series_uid=uid_from(salt, "series"),
-        sop_uid=uid_from(salt, "sop"), frame_of_reference_uid=uid_from(salt, "frame-of-reference"),
+        study_uid=study, series_uid=series, sop_uid=sop, frame_of_reference_uid=frame_of_reference,
         acquired_at=acquired, geometry=geometry, rescale_slope=slope, rescale_intercept=intercept,
         window_center=center, window_width=width, noise_seed=c.integer(0, 2**32 - 1),
     )

@@ -8,7 +8,8 @@ import hashlib
 
 from lbmock.world import DicomSeries, Modality, SeriesGeometry, Vector
 
-__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "Modality", "SeriesGeometry", "Vector", "check_variants", "uid_from"]
+__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "Modality", "SeriesGeometry", "Vector", "check_variants", "uid_from",
+           "uids_from"]
 
 MIME_TYPE = "application/dicom"  # the body behind row_data, and the media type exports report
 
@@ -36,7 +37,18 @@ _UUID4_KEEP = ~((0xF0 << 72) | (0xC0 << 56)) & (2**128 - 1)
 _UUID4_SET = (0x40 << 72) | (0x80 << 56)
 
 
+def uids_from(salt: int, *purposes: str) -> tuple[str, ...]:
+    """Deterministic ``2.25.<decimal UUID>`` UIDs (PS3.5 B.2: no registered root needed), one per
+    purpose: the hash of ``"<salt>:<purpose>"``, its salt part hashed once for all of them."""
+    salted = hashlib.blake2b(f"{salt}:".encode(), digest_size=16)
+    uids = []
+    for purpose in purposes:
+        h = salted.copy()
+        h.update(purpose.encode())
+        uids.append(f"2.25.{int.from_bytes(h.digest(), 'big') & _UUID4_KEEP | _UUID4_SET}")
+    return tuple(uids)
+
+
 def uid_from(salt: int, purpose: str) -> str:
-    """A deterministic ``2.25.<decimal UUID>`` UID (PS3.5 B.2: no registered root needed)."""
-    digest = hashlib.blake2b(f"{salt}:{purpose}".encode(), digest_size=16).digest()
-    return f"2.25.{int.from_bytes(digest, 'big') & _UUID4_KEEP | _UUID4_SET}"
+    """The UID of ``salt`` for one purpose (see :func:`uids_from`)."""
+    return uids_from(salt, purpose)[0]
