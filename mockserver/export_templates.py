@@ -260,11 +260,13 @@ class ExportTemplates:
             getattr(lines, "close", lambda: None)()  # helpers' parts still under way are deleted
             build.private.unlink(missing_ok=True)
         finally:
-            try:
-                build.end(error)
-            except OSError as exc:  # the file could not be published: its readers are told
-                build.end(exc)
+            # ended and forgotten under one lock: a reader told of a failure who asks again at once
+            # starts a new build instead of meeting the failed one (lock order: ours, then the build's)
             with self._lock:
+                try:
+                    build.end(error)
+                except OSError as exc:  # the file could not be published: its readers are told
+                    build.end(exc)
                 self._builds.pop(key, None)
 
     def _path(self, key: str) -> Path:
