@@ -125,6 +125,10 @@ def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> Non
     print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
     if not args.no_admin:
         print(f"lbmock: dashboard {base}{DASHBOARD}/", flush=True)
+    cache = _template_cache(args.template_cache)
+    if cache is not None:  # files written outside the server's own temp dir: say where
+        print(f"lbmock: export templates kept in {cache} (--template-cache none: with this server only)",
+              flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -258,16 +258,18 @@ class ExportTemplates:
         except BaseException as exc:  # every waiting task is told, whatever it was
             error = exc
             getattr(lines, "close", lambda: None)()  # helpers' parts still under way are deleted
-            build.private.unlink(missing_ok=True)
         finally:
             # ended and forgotten under one lock: a reader told of a failure who asks again at once
-            # starts a new build instead of meeting the failed one (lock order: ours, then the build's)
+            # starts a new build instead of meeting the failed one (lock order: ours, then the build's);
+            # readers open the file under it too, so a failed build's file goes only once they are told
             with self._lock:
                 try:
                     build.end(error)
                 except OSError as exc:  # the file could not be published: its readers are told
                     build.end(exc)
                 self._builds.pop(key, None)
+                if build.error is not None:
+                    build.private.unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         return self._directory() / f"template-{key}.ndjson"
