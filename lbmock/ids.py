@@ -59,6 +59,10 @@ _MIX_DIGITS = 10
 _MIX_MODULUS = 36**_MIX_DIGITS
 _SALT_FACTOR = 6364136223846793005
 _COUNTER_FACTOR = 1442695040888963407
+# The counter's share of the mix of id n, (n + 1) * _COUNTER_FACTOR mod 36**10, for every n an owner
+# may mint: an id then adds two numbers below the modulus instead of multiplying and reducing.
+_COUNTER_MIX = tuple((n + 1) * _COUNTER_FACTOR % _MIX_MODULUS for n in range(MAX_IDS_PER_OWNER))
+_TS_MAX = 36**8 - 1
 
 
 @dataclass
@@ -85,7 +89,9 @@ class IdMinter:
             raise OverflowError("too many ids for one data row")
         self.counter = n + 1
         # (salt * a + (n + 1) * b) mod 36**10, written with its 10 digits
-        mix = (self._salt_mix + (n + 1) * _COUNTER_FACTOR) % _MIX_MODULUS
+        mix = self._salt_mix + _COUNTER_MIX[n]
+        if mix >= _MIX_MODULUS:
+            mix -= _MIX_MODULUS
         mix, d10 = divmod(mix, _TRIPLE)
         mix, d7 = divmod(mix, _TRIPLE)
         d1, d4 = divmod(mix, _TRIPLE)
@@ -94,8 +100,11 @@ class IdMinter:
         # the "c" + ts + slot prefix
         prefix = self._prefix
         if prefix is None or prefix[0] != created_at_ms:
-            ts = min(max(created_at_ms, 0), 36**8 - 1)
-            prefix = self._prefix = (created_at_ms, "c" + base36(ts, 8) + self._slot_digits)
+            # base36(ts, 8), its two divmods written out: ids change time about three times a row
+            high, low = divmod(min(max(created_at_ms, 0), _TS_MAX), _TRIPLE * _TRIPLE)
+            middle, low = divmod(low, _TRIPLE)
+            prefix = self._prefix = (created_at_ms,
+                                     f"c{_PAIRS[high]}{_TRIPLES[middle]}{_TRIPLES[low]}{self._slot_digits}")
         return f"{prefix[1]}{_PAIRS[n]}{ALPHABET[d1]}{_TRIPLES[d4]}{_TRIPLES[d7]}{_TRIPLES[d10]}"  # one string built
 
 

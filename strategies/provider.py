@@ -22,6 +22,8 @@ from hypothesis.internal.conjecture.data import ConjectureData
 from hypothesis.internal.conjecture.providers import PrimitiveProvider
 from hypothesis.strategies import SearchStrategy
 
+from strategies.choices import Choices
+
 T = TypeVar("T")
 
 # Bounds for choices a strategy leaves unbounded (ours never do).
@@ -93,8 +95,6 @@ def draw_seeded_with(draw_fn: Callable[..., T], seed: int, *args: Any) -> T:
     (the fast path of :class:`~strategies.choices.Choices`), so no ConjectureData is built either:
     it cost ~25 µs a row, a fifth of drawing one, and the values are the same.  Nor is the provider
     itself: its RNG, ``random.Random(seed)``, is all the choices need."""
-    from strategies.choices import Choices
-
     return draw_fn(Choices.from_rng(random.Random(seed)), *args)
 
 
