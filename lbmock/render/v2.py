@@ -92,7 +92,7 @@ def _v2_object(project: Project, feature: Feature, frame: int, geometry, answers
     tool = feature.tool
     obj = {"feature_id": feature.feature_id, "feature_schema_id": tool.schema_id, "name": tool.name,
            "value": tool.value, "annotation_kind": tool.annotation_kind,
-           "classifications": [v2_answer(a) for a in answers]}
+           "classifications": [v2_answer(a) for a in answers] if answers else []}  # most have none
     if isinstance(geometry, Polyline):
         obj["line"] = point_list(geometry.points)
     else:
@@ -125,9 +125,9 @@ def render_v2_annotations(project: Project, label: Label, params: ExportParams, 
         key_map[feature.feature_id][feature.plane] = {str(kf.frame): True for kf in feature.keyframes}
     for fc in label.frame_classifications:
         _frame_slot(frames_of[fc.plane], fc.frame)["classifications"].append(v2_answer(fc.answer))
-    # frames in numeric order, whatever the insertion order
+    # frames in numeric order, whatever the insertion order (most planes of a label have none)
     groups = {plane: {"name": plane, "classifications": [],
-                      "frames": {str(frame): slot for frame, slot in sorted(frames.items())}}
+                      "frames": {str(frame): slot for frame, slot in sorted(frames.items())} if frames else {}}
               for plane, frames in frames_of.items()}
     return {"groups": groups, "segments": segments,
             "classifications": [v2_answer(a) for a in label.classifications],
