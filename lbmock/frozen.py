@@ -29,7 +29,8 @@ def slot_init(cls: T) -> T:
     so that its ``__init__`` stores each field through the field's slot descriptor.
 
     Classes with ``init=False`` fields or ``InitVar`` pseudo-fields are refused (TypeError):
-    the world has none, and their ``__init__`` bodies would need more than stores.
+    the world has none, and their ``__init__`` bodies would need more than stores.  The class's
+    ``__init__`` is replaced: not for a class that writes its own.
     """
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or not params.init or "__slots__" not in cls.__dict__:
