@@ -207,16 +207,10 @@ def _listen(host: str, port: int) -> socket.socket | None:
 
 def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
     """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
-    from mockserver.render_workers import MIN_ROWS, prestart
-
-    config = _server_config(args, signing_key, args.state)
-    if config.render_processes and args.rows >= MIN_ROWS:  # its exports will be rendered by helpers
-        prestart(config.render_processes)
-
     from mockserver.app import create_app
     from mockserver.http_server import WSGIServer
 
-    app = create_app(world_spec_from_args(args), config)
+    app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
     server = WSGIServer(app, listener)

@@ -42,32 +42,6 @@ def default_processes() -> int:
     return min(cores, MAX_PROCESSES) if cores > 1 else 0
 
 
-_PRESTARTED: dict[int, ProcessPoolExecutor] = {}  # helpers started before a server asked, by count
-_PRESTARTED_LOCK = threading.Lock()
-
-
-def prestart(processes: int) -> None:
-    """Start ``processes`` helpers now, in the background, for the next :class:`RenderWorkers` of that
-    many to adopt.  ``lbmock serve`` calls it before building its app: the helpers' interpreters start
-    and import while the server does (~0.35 s sooner than when the backend starts them)."""
-    pool = _new_pool(processes)
-    with _PRESTARTED_LOCK:
-        _PRESTARTED[processes] = pool
-    threading.Thread(target=_start_all, args=(pool, processes), name="lbmock-render-prestart", daemon=True).start()
-
-
-def _new_pool(processes: int) -> ProcessPoolExecutor:
-    # spawn, not fork: the server has threads (a forked lock could be held forever)
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_follow_parent, initargs=(os.getpid(),))
-
-
-def _start_all(pool: ProcessPoolExecutor, processes: int) -> None:
-    """Make ``pool`` start every helper (processes are spawned as work arrives), and wait for them."""
-    for f in [pool.submit(_ready) for _ in range(processes)]:
-        f.result()
-
-
 class RenderWorkers:
     """Helper processes rendering parts of export streams (started on first use, or by :meth:`warm`)."""
 
@@ -87,7 +61,9 @@ class RenderWorkers:
 
     def _warm(self) -> None:
         try:
-            _start_all(self._executor(), self.processes)
+            pool = self._executor()
+            for f in [pool.submit(_ready) for _ in range(self.processes)]:
+                f.result()
         except (BrokenProcessPool, OSError, RuntimeError):
             self._discard()  # rendering falls back to the server process
 
@@ -148,10 +124,9 @@ class RenderWorkers:
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                with _PRESTARTED_LOCK:
-                    self._pool = _PRESTARTED.pop(self.processes, None)
-                if self._pool is None:
-                    self._pool = _new_pool(self.processes)
+                # spawn, not fork: the server has threads (a forked lock could be held forever)
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_follow_parent, initargs=(os.getpid(),))
             return self._pool
 
     def _discard(self) -> None:
