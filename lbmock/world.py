@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from lbmock.frozen import slot_init  # on the classes every data row builds: ~40% cheaper to construct
 
@@ -482,6 +482,23 @@ class ProjectRow:
         return max(times, default=0)
 
 
+class _SeriesNotDrawn:
+    """The DICOM series of a row drawn for an export pass, which renders no DICOM: drawing it is
+    ~8 % of a row, and any use of it is a bug, so every use says so."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> object:
+        raise AttributeError(f"this data row was drawn for an export pass, without its DICOM series "
+                             f"(World.row_in_pass); use World.row for .series.{name}")
+
+    def __repr__(self) -> str:
+        return "SERIES_NOT_DRAWN"
+
+
+SERIES_NOT_DRAWN: Any = _SeriesNotDrawn()
+
+
 @slot_init
 @dataclass(frozen=True, slots=True)
 class DataRow:
@@ -644,7 +661,8 @@ class World:
 
     def row_in_pass(self, index: int) -> DataRow:
         """Row ``index`` for a pass over many rows (an export): a lazy source draws it without
-        caching it (see :meth:`strategies.served_world.SeededRows.draw`)."""
+        caching it, and may leave its DICOM series undrawn (:data:`SERIES_NOT_DRAWN`; see
+        :meth:`strategies.served_world.SeededRows.draw`)."""
         draw = getattr(self.rows, "draw", None)
         return draw(index) if draw is not None else self.rows[index]
 

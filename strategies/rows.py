@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lbmock import ids, medical
 from lbmock.dicom.series import check_variants
 from lbmock.world import (
+    SERIES_NOT_DRAWN,
     Attachment,
     DataRow,
     Label,
@@ -92,7 +93,10 @@ def draw_project_row(c: Choices, project: Project, volume: Volume, minter: ids.I
 
 
 def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Project, ...] = (),
-                  dicom_variants: frozenset[str] = frozenset(), volume: Volume | None = None) -> DataRow:
+                  dicom_variants: frozenset[str] = frozenset(), volume: Volume | None = None,
+                  with_series: bool = True) -> DataRow:
+    """The row (see :func:`data_rows`); ``with_series=False`` leaves its DICOM series undrawn
+    (:data:`~lbmock.world.SERIES_NOT_DRAWN`), for an export pass, which renders no DICOM."""
     status = c.pick(STATUSES)
     volume = volume or draw_volume(c)
     created = project.created_at + c.integer(0, 180 * DAY)
@@ -119,8 +123,9 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     for other in others:
         if row_joins(other.id, index):
             memberships.append(draw_project_row(c, other, volume, minter, created))
-    series = draw_dicom_series(c, volume, dicom_variants, created,  # last: no earlier draw changed
-                               medical.modality_of(dataset.name))
+    # last: no earlier draw changed, and so it can be left out without changing any other value
+    series = draw_dicom_series(c, volume, dicom_variants, created, medical.modality_of(dataset.name)) \
+        if with_series else SERIES_NOT_DRAWN
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
         external_id=f"{stem}.dcm" if has_external else None,

@@ -30,3 +30,21 @@ def test_an_export_of_named_data_rows_draws_only_those_rows(monkeypatch):
         assert got == ids_expected
         assert len(set(drawn)) <= 3, f"{len(set(drawn))} rows drawn to find 3"
     assert expected[0] == [wanted[1].id, wanted[2].id, wanted[0].id]  # world order
+
+
+def test_rows_drawn_for_an_export_pass_are_the_rows_without_their_dicom_series():
+    """An export renders no DICOM, so its pass leaves each row's series undrawn (the last draw of
+    a row: every other value is the same), and a use of it fails loudly instead of passing unseen."""
+    import dataclasses
+
+    import pytest
+
+    from lbmock.world import SERIES_NOT_DRAWN
+
+    world = seeded_world(8, 50, n_projects=2, dicom_variants=("oblique",))
+    for index in (0, 17, 49):
+        whole, in_pass = world.row(index), world.row_in_pass(index)
+        assert in_pass.series is SERIES_NOT_DRAWN and whole.series.sop_uid
+        assert dataclasses.replace(whole, series=SERIES_NOT_DRAWN) == in_pass
+        with pytest.raises(AttributeError, match="without its DICOM series"):
+            _ = in_pass.series.geometry
