@@ -20,6 +20,7 @@ only ever reused by code that would render the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -214,7 +215,8 @@ class ExportTemplates:
                 except FileNotFoundError:
                     build = self._start(key, task, render)
                 else:
-                    os.utime(handle.fileno())  # recently used: pruned last
+                    with contextlib.suppress(OSError):  # (a cache another user owns: read, not touched)
+                        os.utime(handle.fileno())  # recently used: pruned last
                     return _finished_lines(handle)
             return build.open_lines()
 
