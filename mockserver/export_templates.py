@@ -38,7 +38,7 @@ import orjson
 
 from lbmock.render.common import STORAGE_PREFIX, Urls
 from lbmock.world import World
-from mockserver.spool import Lines, RenderedPart, append_file, remove_orphans
+from mockserver.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
 from mockserver.tasks import RESULT, ExportTask
 
 SPOOL_TEMPLATES = 8  # templates kept beside a server's own spool (each the size of its stream)
@@ -317,25 +317,15 @@ class ExportTemplates:
         return digest
 
     def _prune(self) -> None:
-        """Keep the templates bounded: the least recently used go first.  A task reading one that
-        is deleted meanwhile keeps its open file."""
-        def used(p: Path) -> tuple[float, int]:
-            try:
-                st = p.stat()
-            except OSError:
-                return 0.0, 0
-            return st.st_mtime, st.st_size
-
+        """Keep the templates bounded, with room for the one being built: the least recently used go
+        first.  A task reading one that is deleted meanwhile keeps its open file."""
         directory = self._directory()
         if self._cache is not None:
             remove_orphans(directory)  # (the spool cleans its own directory)
-        entries = sorted(((used(p), p) for p in directory.glob("template-*.ndjson")), reverse=True)
-        most, room = (CACHE_TEMPLATES, CACHE_BYTES) if self._cache is not None else (SPOOL_TEMPLATES, None)
-        kept_bytes = 0
-        for count, ((_mtime, size), path) in enumerate(entries, start=1):
-            kept_bytes += size
-            if count >= most or (room is not None and kept_bytes > room):  # (room for the one being built)
-                path.unlink(missing_ok=True)
+            prune_least_recent(directory.glob("template-*.ndjson"), max_files=CACHE_TEMPLATES - 1,
+                               max_bytes=CACHE_BYTES)
+        else:
+            prune_least_recent(directory.glob("template-*.ndjson"), max_files=SPOOL_TEMPLATES - 1)
 
 
 class _Stopped(Exception):

@@ -222,18 +222,33 @@ class Spool:
         """
         if self._dir is None:
             return
-
-        def written(path: Path) -> float:
-            try:
-                return path.stat().st_mtime
-            except OSError:
-                return 0.0
-
-        entries = sorted(self._dir.glob("*.ndjson"), key=written)
-        for old in entries[:max(0, len(entries) - SPOOL_FILES)]:
-            for path in (old, old.with_suffix(".plan.json")):
-                path.unlink(missing_ok=True)
+        for old in prune_least_recent(self._dir.glob("*.ndjson"), max_files=SPOOL_FILES):
+            old.with_suffix(".plan.json").unlink(missing_ok=True)
         remove_orphans(self._dir)
+
+
+def prune_least_recent(paths: Iterable[Path], *, max_files: int | None = None, max_bytes: int | None = None,
+                       adding_bytes: int = 0) -> list[Path]:
+    """Delete the least recently used of ``paths`` (oldest mtime first) until at most ``max_files``
+    remain and their bytes, plus ``adding_bytes`` about to be written, fit in ``max_bytes``; the
+    deleted paths.  A file another worker deleted meanwhile counts as empty and old."""
+
+    def used(path: Path) -> tuple[float, int]:
+        try:
+            st = path.stat()
+        except OSError:
+            return 0.0, 0
+        return st.st_mtime, st.st_size
+
+    kept, kept_bytes, deleted = 0, adding_bytes, []
+    for (_mtime, size), path in sorted(((used(p), p) for p in paths), reverse=True):  # newest first
+        fits = (max_files is None or kept < max_files) and (max_bytes is None or kept_bytes + size <= max_bytes)
+        if fits and len(deleted) == 0:  # once one is dropped, every older one goes too
+            kept, kept_bytes = kept + 1, kept_bytes + size
+        else:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
 
 
 def remove_orphans(directory: Path) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from mockserver.spool import prune_least_recent
+
 MAX_BYTES = 4 << 30  # a 512x512x400 volume is 210 MB
 
 
@@ -77,18 +79,4 @@ class VolumeCache:
 
     def _prune(self, keep: int) -> None:
         """Drop the least recently served files until ``keep`` more bytes fit in ``max_bytes``."""
-
-        def served(path: Path) -> tuple[float, int]:
-            try:
-                stat = path.stat()
-            except OSError:
-                return 0.0, 0
-            return stat.st_mtime, stat.st_size
-
-        entries = sorted((served(p), p) for p in self._directory().glob("*.dcm"))
-        total = sum(size for (_t, size), _p in entries) + keep
-        for (_t, size), path in entries:
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
+        prune_least_recent(self._directory().glob("*.dcm"), max_bytes=self.max_bytes, adding_bytes=keep)
