@@ -17,8 +17,8 @@ import time
 
 import requests
 
-from contract_tests.wire import start_serve
-from strategies.served_world import seeded_world
+from lbmock.contract_tests.wire import start_serve
+from lbmock.strategies.served_world import seeded_world
 
 SEED = 2
 TARGET_MS = 300.0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import requests
 
-from contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireClient, start_serve
+from lbmock.contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess, WireClient, start_serve
 
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
 FULL = {"runs": 7, "volume_runs": 15, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000,
@@ -320,8 +320,8 @@ def _mask(client: WireClient, url: str) -> None:
 
 
 def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
+    from lbmock.strategies.served_world import seeded_world
     from lbmock.world import MaskShape
-    from strategies.served_world import seeded_world
 
     world = seeded_world(SEED, 200)
     masks = [(f.feature_id, kf.frame) for row in world for lb_ in row.labels for f in lb_.features
@@ -340,7 +340,7 @@ def bench_request_rates(seconds: float, clients: int) -> list[Figure]:
 def _row_with_volume(seed: int, rows: int, cols: int, slices: int | None, masks: int = 0, search: int = 60_000):
     """(index, row) of the seed's first row of that volume (``slices=None``: any) whose label has
     at least ``masks`` masks (they are drawn into the phantom, which costs a little)."""
-    from strategies.served_world import seeded_world
+    from lbmock.strategies.served_world import seeded_world
 
     world = seeded_world(seed, search)
     for i in range(search):
@@ -380,9 +380,9 @@ def bench_dicom(volume: tuple[int, int, int | None], runs: int, tmp: str, kept_r
     reads, one keep-alive session).  Peak RSS: the server process's VmHWM after all of it.
     """
     from lbmock.dicom.part10 import file_size
+    from lbmock.mockserver.signing import UrlSigner
     from lbmock.render.common import Urls
-    from mockserver.signing import UrlSigner
-    from strategies.served_world import seeded_world
+    from lbmock.strategies.served_world import seeded_world
 
     index, row = _row_with_volume(SEED, *volume, masks=4 if volume[2] else 0)
     key = "ab" * 32
@@ -429,7 +429,7 @@ def bench_oracle(volume: tuple[int, int, int | None], runs: int, tmp: str) -> li
     .nii.gz, the sidecar), best of ``runs``; peak RSS: the process's VmHWM, imports included (not
     ru_maxrss, which a child inherits from this big parent across fork).
     """
-    from lbmock.render.labelmap import mask_features
+    from lbmock.labelmap import mask_features
 
     index, row = _row_with_volume(SEED, *volume, masks=4 if volume[2] else 0)
     out = os.path.join(tmp, "oracle.nii.gz")
@@ -454,7 +454,7 @@ _IN_PROCESS = """
 import sys, time, requests
 from lbmock.render.common import Urls
 from lbmock.world_spec import WorldSpec
-from mockserver import mock_labelbox
+from lbmock.mockserver import mock_labelbox
 seed, rows, index = (int(a) for a in sys.argv[1:4])
 def status(key):
     return int(open("/proc/self/status").read().split(key + ":")[1].split()[0]) / 1024

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from contract_tests.wire import HttpTransport, Recorder, WireClient
+from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
+from lbmock.mockserver.inprocess import MockLabelbox, ThreadedMockServer
+from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
 from lbmock.world_spec import SpecError, WorldSpec
-from mockserver.inprocess import MockLabelbox, ThreadedMockServer
-from strategies.served_world import resolve_world
 
 DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
 CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so exports span several files

@@ -1,6 +1,6 @@
 """The contract of the real Labelbox API for DICOM exports, run against any target.
 
-``pytest --pyargs contract_tests`` checks the in-process mock and the threaded
+``pytest --pyargs lbmock.contract_tests`` checks the in-process mock and the threaded
 server; ``--lb-target=live --lb-api-key=... --lb-project-id=...`` checks a real
 deployment (``--lb-record DIR`` saves what it received, secrets stripped).
 
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from contract_tests import wire
+from lbmock.contract_tests import wire
 from lbmock.png import PNG_SIGNATURE, Png, decode_png
 
 PARAMS = tuple(wire.PARAM_FLAGS)

@@ -19,10 +19,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import browser_harness  # noqa: E402
 import labelbox as lb  # noqa: E402
 
-from lbmock.render.labelmap import choose_label  # noqa: E402
-from lbmock.render.masks import rasterise  # noqa: E402
-from mockserver import ThreadedMockServer  # noqa: E402
-from strategies import seeded_world  # noqa: E402
+from lbmock.labelmap import choose_label, rasterise  # noqa: E402
+from lbmock.mockserver import ThreadedMockServer  # noqa: E402
+from lbmock.strategies import seeded_world  # noqa: E402
 
 WORLD = seeded_world(10, 200)  # four tools: two masks, two polylines
 IMAGES_LOADED = "() => Array.from(document.images).every(img => img.complete && img.naturalWidth > 0)"

@@ -12,10 +12,9 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 
 def fixtures_dir() -> Path:
-    """The folder of JSON samples and schemas (``lbmock/fixtures`` in a wheel,
-    ``fixtures/`` in a source checkout)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "fixtures", here.parent / "fixtures"):
-        if (candidate / "schemas").is_dir():
-            return candidate
-    raise FileNotFoundError("lbmock's fixtures folder is missing from this installation")
+    """The folder of JSON samples and schemas: ``lbmock/fixtures`` (in a source checkout, a link to
+    the repository's top-level ``fixtures/``)."""
+    folder = Path(__file__).parent / "fixtures"
+    if not (folder / "schemas").is_dir():
+        raise FileNotFoundError("lbmock's fixtures folder is missing from this installation")
+    return folder

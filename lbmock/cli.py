@@ -42,7 +42,7 @@ def _counted(rows: Iterator, progress: Progress) -> Iterator:
 def cmd_generate(args: argparse.Namespace) -> int:
     from lbmock.export import ExportScope, LegacyWindow, legacy_array_chunks, v2_lines
     from lbmock.render.common import Urls
-    from strategies.served_world import resolve_world
+    from lbmock.strategies.served_world import resolve_world
 
     if args.catalog and args.format != "v2":
         print("lbmock generate: --catalog applies to --format v2 (export_labels is per project)", file=sys.stderr)
@@ -80,7 +80,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_oracle(args: argparse.Namespace) -> int:
     from lbmock.oracle import UnknownDataRow, write_oracle
-    from strategies.served_world import resolve_world
+    from lbmock.strategies.served_world import resolve_world
 
     world = resolve_world(world_spec_from_args(args))
     try:
@@ -104,7 +104,7 @@ def _nifti_path(text: str) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mockserver.cli import serve
+    from lbmock.mockserver.cli import serve
 
     return serve(args)
 
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     orc.set_defaults(func=cmd_oracle)
 
     srv = sub.add_parser("serve", help="run the mock Labelbox server")
-    from mockserver.cli import add_serve_arguments
+    from lbmock.mockserver.cli import add_serve_arguments
 
     add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)

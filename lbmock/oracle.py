@@ -6,7 +6,7 @@ Computed from the world model alone (never by decoding the PNGs we serve):
   ``[i, j, k]`` = (column, row, file frame - 1), shape ``(cols, rows,
   slices)``, voxel value = label index (0 background), affine = the DICOM
   geometry in RAS (:func:`lbmock.dicom.geometry.affine_ras`).  Written slice
-  by slice from :func:`lbmock.render.labelmap.label_slices`.
+  by slice from :func:`lbmock.labelmap.label_slices`.
 * ``labels.json`` next to it: each label index's feature (id, tool name,
   plane, frames, voxel count) and every polyline's vertices in patient
   coordinates, on every frame the export lists (key frames and interpolated
@@ -26,7 +26,7 @@ import orjson
 
 from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, affine_ras, patient_points
 from lbmock.ids import row_index_of
-from lbmock.render.labelmap import choose_label, label_dtype, label_slices, mask_features
+from lbmock.labelmap import choose_label, label_dtype, label_slices, mask_features
 from lbmock.render.nifti import write_nifti
 from lbmock.world import DataRow, Label, Polyline, World
 

@@ -633,7 +633,7 @@ class World:
     ``projects`` lists every project (first is ``project``); they share the
     first project's datasets.  ``rows`` is any indexable sequence: a tuple for
     worlds drawn inside ``@given``, or a lazy, cached, per-row-seeded source for
-    served worlds (see :func:`strategies.seeded_world`) so that row ``i``
+    served worlds (see :func:`lbmock.strategies.seeded_world`) so that row ``i``
     never needs rows ``0..i-1``.
     """
 
@@ -662,7 +662,7 @@ class World:
     def row_in_pass(self, index: int) -> DataRow:
         """Row ``index`` for a pass over many rows (an export): a lazy source draws it without
         caching it, and may leave its DICOM series undrawn (:data:`SERIES_NOT_DRAWN`; see
-        :meth:`strategies.served_world.SeededRows.draw`)."""
+        :meth:`lbmock.strategies.served_world.SeededRows.draw`)."""
         draw = getattr(self.rows, "draw", None)
         return draw(index) if draw is not None else self.rows[index]
 

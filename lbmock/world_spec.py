@@ -1,7 +1,7 @@
 """What names a served world: a seed, a row count, a project id, and the world options to come.
 
 A :class:`WorldSpec` is pure data.  The one function that turns it into a
-:class:`~lbmock.world.World` is :func:`strategies.served_world.resolve_world`.
+:class:`~lbmock.world.World` is :func:`lbmock.strategies.served_world.resolve_world`.
 
 Each field carries an :class:`Option` (help text and how a value is read from
 the command line and from JSON), so a new world option is one field here: it

@@ -11,14 +11,14 @@ from typing import Any
 
 __all__ = ["Fault", "MockBackend", "MockLabelbox", "ServerConfig", "ThreadedMockServer", "create_app", "mock_labelbox"]
 
-_HOMES = {"Fault": "mockserver.faults", "create_app": "mockserver.app",
-          "MockBackend": "mockserver.models", "ServerConfig": "mockserver.config",
-          "MockLabelbox": "mockserver.inprocess",
-          "ThreadedMockServer": "mockserver.inprocess", "mock_labelbox": "mockserver.inprocess"}
+_HOMES = {"Fault": "lbmock.mockserver.faults", "create_app": "lbmock.mockserver.app",
+          "MockBackend": "lbmock.mockserver.models", "ServerConfig": "lbmock.mockserver.config",
+          "MockLabelbox": "lbmock.mockserver.inprocess",
+          "ThreadedMockServer": "lbmock.mockserver.inprocess", "mock_labelbox": "lbmock.mockserver.inprocess"}
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: `lbmock generate` / `validate` import mockserver.cli for the parser,
+    # Lazy: `lbmock generate` / `validate` import lbmock.mockserver.cli for the parser,
     # and should not pay for Flask and graphql-core.
     if name in _HOMES:
         import importlib

@@ -11,17 +11,17 @@ import orjson
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.dashboard import dashboard_blueprint
+from lbmock.mockserver.faults import Fault, latency_ms
+from lbmock.mockserver.handlers.common import NDJSON
+from lbmock.mockserver.handlers.files import export_file_fast
+from lbmock.mockserver.models import MockBackend, key_owner
+from lbmock.mockserver.near_miss import route_near_miss
+from lbmock.mockserver.urls import ROUTES
+from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
 from lbmock.world_spec import WorldSpec
-from mockserver.config import ServerConfig
-from mockserver.dashboard import dashboard_blueprint
-from mockserver.faults import Fault, latency_ms
-from mockserver.handlers.common import NDJSON
-from mockserver.handlers.files import export_file_fast
-from mockserver.models import MockBackend, key_owner
-from mockserver.near_miss import route_near_miss
-from mockserver.urls import ROUTES
-from strategies.served_world import resolve_world
 
 log = logging.getLogger("lbmock")
 MAX_BODY_BYTES = 4 * 1024 * 1024

@@ -10,17 +10,17 @@ import socket
 import sys
 import tempfile
 
-from lbmock.world import World
-from lbmock.world_spec import add_world_arguments, world_spec_from_args
-from mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
-from mockserver.faults import FAULTS, FaultError
-from mockserver.state_manager import (
+from lbmock.mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
+from lbmock.mockserver.faults import FAULTS, FaultError
+from lbmock.mockserver.state_manager import (
     EXPORT_TASK,
     LEGACY_EXPORT,
     Transition,
     TransitionError,
     parse_transition_option,
 )
+from lbmock.world import World
+from lbmock.world_spec import add_world_arguments, world_spec_from_args
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
 
 
 def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
-    from mockserver.render_workers import default_processes
+    from lbmock.mockserver.render_workers import default_processes
 
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
@@ -100,7 +100,7 @@ def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: s
 
 
 def _template_cache(option: str | None) -> str | None:
-    from mockserver.export_templates import default_cache_dir
+    from lbmock.mockserver.export_templates import default_cache_dir
 
     if option is None:
         return str(default_cache_dir())
@@ -108,8 +108,8 @@ def _template_cache(option: str | None) -> str | None:
 
 
 def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
-    from mockserver.dashboard import PREFIX as DASHBOARD
-    from mockserver.handlers.landing import client_line
+    from lbmock.mockserver.dashboard import PREFIX as DASHBOARD
+    from lbmock.mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
@@ -146,7 +146,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     for spec in args.fault:  # validate before starting anything
         try:
-            from mockserver.faults import FaultBook
+            from lbmock.mockserver.faults import FaultBook
 
             FaultBook().add_spec(spec)
         except FaultError as exc:
@@ -170,7 +170,7 @@ def _resume(args: argparse.Namespace) -> bool:
 
     import orjson
 
-    from mockserver.state import SharedState
+    from lbmock.mockserver.state import SharedState
 
     spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
     try:
@@ -207,8 +207,8 @@ def _listen(host: str, port: int) -> socket.socket | None:
 
 def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
     """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
-    from mockserver.app import create_app
-    from mockserver.http_server import WSGIServer
+    from lbmock.mockserver.app import create_app
+    from lbmock.mockserver.http_server import WSGIServer
 
     app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
@@ -244,7 +244,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             import threading
             import time
 
-            from mockserver.http_server import WSGIServer
+            from lbmock.mockserver.http_server import WSGIServer
 
             server = WSGIServer(self.wsgi, self.sockets[0].sock, owns_socket=False)
 
@@ -257,7 +257,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             threading.Thread(target=heartbeat, name="lbmock-heartbeat", daemon=True).start()
             server.serve_forever()
 
-    from strategies.served_world import resolve_world
+    from lbmock.strategies.served_world import resolve_world
 
     state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
@@ -281,13 +281,13 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             _banner(args, f"http://{host_shown}:{port}", shown, args.rows)
 
         def load(self):
-            from mockserver.app import create_app
+            from lbmock.mockserver.app import create_app
 
             return create_app(spec, config)
 
     # Faults given on the command line go into the shared state once, before workers start.
-    from mockserver.faults import FaultBook
-    from mockserver.state import SharedState
+    from lbmock.mockserver.faults import FaultBook
+    from lbmock.mockserver.state import SharedState
 
     book = FaultBook(SharedState(state))
     for fault in args.fault:

@@ -36,10 +36,10 @@ from urllib.parse import unquote
 
 import orjson
 
+from lbmock.mockserver.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
+from lbmock.mockserver.tasks import RESULT, ExportTask
 from lbmock.render.common import STORAGE_PREFIX, Urls
 from lbmock.world import World
-from mockserver.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
-from mockserver.tasks import RESULT, ExportTask
 
 SPOOL_TEMPLATES = 8  # templates kept beside a server's own spool (each the size of its stream)
 CACHE_TEMPLATES = 64  # templates kept in a shared cache directory ...
@@ -83,13 +83,17 @@ def code_fingerprint() -> str:
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{sys.version}|{hypothesis.__version__}|{orjson.__version__}".encode())
-    for package in ("lbmock", "strategies", "mockserver"):
-        spec = importlib.util.find_spec(package)
-        for root in (spec.submodule_search_locations or []) if spec else []:
-            for path in sorted(Path(root).rglob("*")):
-                if path.suffix in (".py", ".json", ".graphql") and "__pycache__" not in path.parts:
-                    digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
-                    digest.update(path.read_bytes())
+    # One package; its subpackages are real folders in a wheel and links in a source checkout, so
+    # walk through links (Path.rglob's following of them differs between Python versions).
+    spec = importlib.util.find_spec("lbmock")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        found = []
+        for folder, dirs, names in os.walk(root, followlinks=True):
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", "fixtures")]
+            found += [Path(folder, name) for name in names if Path(name).suffix in (".py", ".json", ".graphql")]
+        for path in sorted(found, key=lambda p: Path(p).relative_to(root).as_posix()):
+            digest.update(f"lbmock/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lbmock.export import ExportFilters, LegacyWindow, TimeRange
+from lbmock.mockserver.errors import BadInput
 from lbmock.world import WorkflowStatus
-from mockserver.errors import BadInput
 
 MAX_IDS = 2000  # the real API's (and the SDK's) limit per id filter
 DATE_TYPES = {"data_row_last_activity_at": "last_activity_at", "labeled_at": "labeled_at"}

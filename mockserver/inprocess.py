@@ -6,7 +6,7 @@
 * :class:`ThreadedMockServer` serves the app over real HTTP on an ephemeral
   loopback port (like ``ThreadedMotoServer``), with ``lbmock serve``'s server.
 
-Both wrap one :class:`~mockserver.models.MockBackend`; neither re-implements
+Both wrap one :class:`~lbmock.mockserver.models.MockBackend`; neither re-implements
 an endpoint.
 """
 
@@ -22,14 +22,14 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from lbmock.mockserver.app import create_app
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.faults import Fault
+from lbmock.mockserver.models import MockBackend
 from lbmock.render.common import DEFAULT_STORAGE_BASE, STORAGE_PREFIX
+from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
 from lbmock.world_spec import WorldSpec
-from mockserver.app import create_app
-from mockserver.config import ServerConfig
-from mockserver.faults import Fault
-from mockserver.models import MockBackend
-from strategies.served_world import resolve_world
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,12 +89,12 @@ class _Served:
 
     @property
     def faults(self):
-        """The :class:`~mockserver.faults.FaultBook`: ``.add(Fault.RATE_LIMIT, times=1)``, ``.clear()``."""
+        """The :class:`~lbmock.mockserver.faults.FaultBook`: ``.add(Fault.RATE_LIMIT, times=1)``, ``.clear()``."""
         return self.backend.faults
 
     @property
     def state_manager(self):
-        """The :class:`~mockserver.state_manager.StateManager`: ``.set_transition("export-task",
+        """The :class:`~lbmock.mockserver.state_manager.StateManager`: ``.set_transition("export-task",
         {"progression": "manual", "times": 3})``, ``.get_transition(...)``, ``.unset_transition(...)``."""
         return self.backend.state_manager
 
@@ -104,7 +104,7 @@ class _Served:
 
     @property
     def journal(self):
-        """The :class:`~mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
+        """The :class:`~lbmock.mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
         return self.backend.journal
 
     def fault(self, name: Fault | str, arg: object = None, times: int | None = None, arg2: object = None) -> None:
@@ -243,7 +243,7 @@ class ThreadedMockServer(_Served):
     def start(self) -> ThreadedMockServer:
         import socket
 
-        from mockserver.http_server import WSGIServer
+        from lbmock.mockserver.http_server import WSGIServer
 
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._server = WSGIServer(self.app, socket.create_server((self._host, self._port), family=family))
@@ -272,6 +272,6 @@ class ThreadedMockServer(_Served):
     @property
     def client_kwargs(self) -> dict[str, str]:
         """Keyword arguments for ``labelbox.Client`` pointing at this server."""
-        from mockserver.handlers.landing import client_kwargs
+        from lbmock.mockserver.handlers.landing import client_kwargs
 
         return client_kwargs(self.base_url, self.api_key)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mockserver.state import SharedState
+from lbmock.mockserver.state import SharedState
 
 log = logging.getLogger("lbmock")
 FLUSH_WAIT_SECONDS = 5.0  # how long a read waits for other workers' queued entries

@@ -2,7 +2,7 @@
 exports clients create (``tasks.py``, ``legacy.py``), their progress (``state_manager.py``)
 and rendered streams (``spool.py``).
 
-Pure Python, no Flask: the HTTP layer (``mockserver.handlers``) and the
+Pure Python, no Flask: the HTTP layer (``lbmock.mockserver.handlers``) and the
 pytest plugin drive the same :class:`MockBackend`.
 """
 
@@ -24,24 +24,24 @@ import orjson
 from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
 from lbmock.hostile import hostile_row, hostile_world
 from lbmock.ids import base36, row_index_of
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.export_templates import TEMPLATE_URLS, ExportTemplates
+from lbmock.mockserver.faults import Fault, FaultBook
+from lbmock.mockserver.journal import Journal
+from lbmock.mockserver.legacy import LegacyExport
+from lbmock.mockserver.render_workers import RenderWorkers
+from lbmock.mockserver.signing import UrlSigner
+from lbmock.mockserver.spool import Lines, Spool, StreamPlan
+from lbmock.mockserver.state import SharedState
+from lbmock.mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
+from lbmock.mockserver.tasks import RESULT, ExportTask, export_file_path, lagging_rows
+from lbmock.mockserver.volume_cache import VolumeCache
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
+from lbmock.strategies.served_world import resolve_world
 from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
-from mockserver.config import ServerConfig
-from mockserver.errors import NotFound
-from mockserver.export_templates import TEMPLATE_URLS, ExportTemplates
-from mockserver.faults import Fault, FaultBook
-from mockserver.journal import Journal
-from mockserver.legacy import LegacyExport
-from mockserver.render_workers import RenderWorkers
-from mockserver.signing import UrlSigner
-from mockserver.spool import Lines, Spool, StreamPlan
-from mockserver.state import SharedState
-from mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from mockserver.tasks import RESULT, ExportTask, export_file_path, lagging_rows
-from mockserver.volume_cache import VolumeCache
-from strategies.served_world import resolve_world
 
 __all__ = ["MockBackend", "key_owner"]
 

@@ -2,7 +2,7 @@
 
 A cold export is bound by drawing and rendering its rows (~0.15 ms a row on one core, most of
 it drawing), and the server's one interpreter renders on one core.  Rows never depend on other
-rows (``strategies.served_world``), so any process draws the same row with the same bytes: the
+rows (``lbmock.strategies.served_world``), so any process draws the same row with the same bytes: the
 server cuts the world's row indices into parts, helper processes (spawned once, one per core)
 render each part's lines into a file beside the spool, and the spool appends the parts in
 order.  The stream's bytes, line boundaries and file plan are those of rendering in the
@@ -28,9 +28,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from lbmock.mockserver.spool import Lines, RenderedPart
+from lbmock.mockserver.tasks import ExportTask, stream_lines, stream_needs_rows
 from lbmock.world import World
-from mockserver.spool import Lines, RenderedPart
-from mockserver.tasks import ExportTask, stream_lines, stream_needs_rows
 
 MIN_ROWS = 5_000  # worlds smaller than this render in the server process
 MAX_PROCESSES = 4  # helpers beyond a few cores only add start-up and memory

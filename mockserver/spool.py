@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import orjson
 
-from mockserver.errors import BadInput, NotFound
+from lbmock.mockserver.errors import BadInput, NotFound
 
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk

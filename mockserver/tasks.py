@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 import orjson
 
 from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, v2_lines
+from lbmock.mockserver.state_manager import Transition
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, WorkflowStatus, World
-from mockserver.state_manager import Transition
 
 RESULT, ERRORS = "RESULT", "ERRORS"
 

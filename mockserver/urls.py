@@ -2,12 +2,12 @@
 
 Find any endpoint here in one hop; its handler lives in
 ``mockserver/handlers/<family>.py``.  The dashboard (HTML pages under
-``/_mock/dashboard/``) keeps its own table: ``mockserver.dashboard.ROUTES``.
+``/_mock/dashboard/``) keeps its own table: ``lbmock.mockserver.dashboard.ROUTES``.
 """
 
 from __future__ import annotations
 
-from mockserver.handlers import admin, files, frames, graphql, landing, masks, storage
+from lbmock.mockserver.handlers import admin, files, frames, graphql, landing, masks, storage
 
 ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     "graphql": [

@@ -21,14 +21,14 @@ Modules: ``vocabulary`` (words, people, salts, time units), ``projects``
 ``draw_seeded``), ``served_world`` (``SeededRows``, ``seeded_world``).
 """
 
-from strategies.annotations import answers, features, labels, mask_shapes, polylines, volumes
-from strategies.dicom import dicom_geometries, dicom_series
-from strategies.payloads import export_params, export_v2_rows, frame_records, legacy_rows, mask_pngs
-from strategies.projects import classification_schemas, projects, tools
-from strategies.provider import derive_seed, draw_seeded
-from strategies.rows import data_rows, dicom_volumes, worlds
-from strategies.served_world import SeededRows, resolve_world, seeded_world
-from strategies.workflow import workflow_histories
+from lbmock.strategies.annotations import answers, features, labels, mask_shapes, polylines, volumes
+from lbmock.strategies.dicom import dicom_geometries, dicom_series
+from lbmock.strategies.payloads import export_params, export_v2_rows, frame_records, legacy_rows, mask_pngs
+from lbmock.strategies.projects import classification_schemas, projects, tools
+from lbmock.strategies.provider import derive_seed, draw_seeded
+from lbmock.strategies.rows import data_rows, dicom_volumes, worlds
+from lbmock.strategies.served_world import SeededRows, resolve_world, seeded_world
+from lbmock.strategies.workflow import workflow_histories
 
 __all__ = [
     "SeededRows",

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from lbmock import ids
 from lbmock.medical import phrases
+from lbmock.strategies.choices import Choices
+from lbmock.strategies.vocabulary import DAY, EPOCH_MIN, SALT_MAX, salts
 from lbmock.world import (
     PLANES,
     Answer,
@@ -30,8 +32,6 @@ from lbmock.world import (
     Tool,
     Volume,
 )
-from strategies.choices import Choices
-from strategies.vocabulary import DAY, EPOCH_MIN, SALT_MAX, salts
 
 SIDES = (64, 128, 256, 512)
 MAX_SLICES = 400

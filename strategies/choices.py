@@ -39,7 +39,7 @@ class Choices:
     @classmethod
     def from_rng(cls, rng: random.Random) -> Choices:
         """Choices answered by ``rng`` alone, as they are from a fast-path provider's RNG, outside
-        any ConjectureData (``strategies.provider.draw_seeded_with``): primitive choices only."""
+        any ConjectureData (``lbmock.strategies.provider.draw_seeded_with``): primitive choices only."""
         choices = cls.__new__(cls)
         choices._draw = _no_strategies
         choices._data = None

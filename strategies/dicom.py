@@ -31,9 +31,9 @@ from lbmock.dicom.series import (
     check_variants,
     uids_from,
 )
+from lbmock.strategies.annotations import draw_volume
+from lbmock.strategies.choices import Choices
 from lbmock.world import Volume
-from strategies.annotations import draw_volume
-from strategies.choices import Choices
 
 DAY_MS = 24 * 3600 * 1000
 # (cos, sin) pairs of Pythagorean triples with finite two-decimal values: 3-4-5 and 7-24-25.

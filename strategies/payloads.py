@@ -12,8 +12,8 @@ from lbmock.render.common import Urls
 from lbmock.render.frames import render_frame_records
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
+from lbmock.strategies.rows import worlds
 from lbmock.world import PLANES, MaskShape
-from strategies.rows import worlds
 
 DEFAULT_URLS = Urls()
 
@@ -65,7 +65,7 @@ def mask_pngs(draw: st.DrawFn) -> tuple[bytes, int, int]:
     masks = [(row, f, kf) for row in world for lb in row.labels for f in lb.features
              for kf in f.keyframes if isinstance(kf.geometry, MaskShape)]
     if not masks:
-        from strategies.annotations import mask_shapes, volumes
+        from lbmock.strategies.annotations import mask_shapes, volumes
 
         volume = draw(volumes())
         plane = volume.plane(draw(st.sampled_from(PLANES)))

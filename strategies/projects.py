@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from lbmock import ids, medical
 from lbmock.people import company_pool
+from lbmock.strategies.vocabulary import DAY, EPOCH_MAX, EPOCH_MIN, people, salts
 from lbmock.world import (
     Batch,
     CatalogSlice,
@@ -28,7 +29,6 @@ from lbmock.world import (
     WorkflowStatus,
     WorkflowTask,
 )
-from strategies.vocabulary import DAY, EPOCH_MAX, EPOCH_MIN, people, salts
 
 # Labelbox's default tool palette (the sample's "#1CE6FF", "#FF34FF" lead it).
 PALETTE = ("#1CE6FF", "#FF34FF", "#FF4A46", "#008941", "#006FA6", "#A30059", "#FFDBE5",

@@ -22,7 +22,7 @@ from hypothesis.internal.conjecture.data import ConjectureData
 from hypothesis.internal.conjecture.providers import PrimitiveProvider
 from hypothesis.strategies import SearchStrategy
 
-from strategies.choices import Choices
+from lbmock.strategies.choices import Choices
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ class SeededProvider(PrimitiveProvider):
     """A PrimitiveProvider drawing plainly and uniformly from a seeded RNG."""
 
     lifetime = "test_case"
-    fast_path = True  # strategies.choices.Choices may use self.rng directly
+    fast_path = True  # lbmock.strategies.choices.Choices may use self.rng directly
 
     def __init__(self, conjecturedata: Any, /, *, seed: int) -> None:
         super().__init__(conjecturedata)
@@ -92,7 +92,7 @@ def draw_seeded_with(draw_fn: Callable[..., T], seed: int, *args: Any) -> T:
     """``draw_fn(Choices, *args)`` from a :class:`SeededProvider` for ``seed``: the body of a
     composite strategy, drawn without a strategy object per call (served rows are drawn by the
     thousand; the strategy wrapper costs ~0.1 ms each).  The provider's RNG answers every choice
-    (the fast path of :class:`~strategies.choices.Choices`), so no ConjectureData is built either:
+    (the fast path of :class:`~lbmock.strategies.choices.Choices`), so no ConjectureData is built either:
     it cost ~25 µs a row, a fifth of drawing one, and the values are the same.  Nor is the provider
     itself: its RNG, ``random.Random(seed)``, is all the choices need."""
     return draw_fn(Choices.from_rng(random.Random(seed)), *args)

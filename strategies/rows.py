@@ -10,6 +10,12 @@ from hypothesis import strategies as st
 
 from lbmock import ids, medical
 from lbmock.dicom.series import check_variants
+from lbmock.strategies.annotations import draw_label, draw_volume
+from lbmock.strategies.choices import Choices
+from lbmock.strategies.dicom import draw_dicom_series, draw_variants
+from lbmock.strategies.projects import catalog_slices, projects, sibling_project
+from lbmock.strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
+from lbmock.strategies.workflow import draw_workflow_history, reviews_of
 from lbmock.world import (
     SERIES_NOT_DRAWN,
     Attachment,
@@ -26,12 +32,6 @@ from lbmock.world import (
     dataset_for_row,
     row_joins,
 )
-from strategies.annotations import draw_label, draw_volume
-from strategies.choices import Choices
-from strategies.dicom import draw_dicom_series, draw_variants
-from strategies.projects import catalog_slices, projects, sibling_project
-from strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
-from strategies.workflow import draw_workflow_history, reviews_of
 
 STATUSES = tuple(WorkflowStatus)
 # Which optional identifiers a row has: about half have both, some one, some neither
@@ -217,8 +217,8 @@ def dicom_volumes(draw: st.DrawFn, variants: object = None, max_slices: int = 24
 
     What a converter consumes, small enough to materialise: render its file
     with :func:`lbmock.dicom.part10.part10_bytes`, its label map with
-    :func:`lbmock.render.labelmap.label_slices`.  ``variants`` as for
-    :func:`strategies.dicom.dicom_series` (None: any mix).
+    :func:`lbmock.labelmap.label_slices`.  ``variants`` as for
+    :func:`lbmock.strategies.dicom.dicom_series` (None: any mix).
     """
     project = draw(projects())
     c = Choices(draw)

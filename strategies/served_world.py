@@ -1,6 +1,6 @@
 """Worlds built from a seed, lazily, row by row: what ``lbmock serve`` serves.
 
-Row ``i`` is drawn from :func:`strategies.data_rows` with a seed derived
+Row ``i`` is drawn from :func:`lbmock.strategies.data_rows` with a seed derived
 from the world seed and ``i`` alone, so any row can be produced without the
 rows before it, by any process or worker, with identical bytes.
 """
@@ -12,12 +12,12 @@ from collections import OrderedDict
 
 from lbmock.dicom.series import check_variants
 from lbmock.ids import MAX_ROWS
+from lbmock.strategies.projects import catalog_slices, projects, sibling_project
+from lbmock.strategies.provider import derive_seed, draw_seeded, draw_seeded_with
+from lbmock.strategies.rows import draw_data_row
+from lbmock.strategies.vocabulary import SALT_MAX
 from lbmock.world import DataRow, Project, QualityMode, World
 from lbmock.world_spec import MAX_PROJECTS, WorldSpec
-from strategies.projects import catalog_slices, projects, sibling_project
-from strategies.provider import derive_seed, draw_seeded, draw_seeded_with
-from strategies.rows import draw_data_row
-from strategies.vocabulary import SALT_MAX
 
 
 class SeededRows:

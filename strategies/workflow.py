@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from lbmock import ids
+from lbmock.strategies.choices import Choices
+from lbmock.strategies.vocabulary import DAY
 from lbmock.world import Project, Review, WorkflowEvent, WorkflowStatus
-from strategies.choices import Choices
-from strategies.vocabulary import DAY
 
 GAP = 2 * DAY  # longest wait between two workflow events
 

@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 from lbmock import ids
 from lbmock.dicom.series import VARIANTS
+from lbmock.labelmap import mask_features
 from lbmock.png import decode_png
-from lbmock.render.labelmap import mask_features
 from lbmock.render.masks import render_mask_png
+from lbmock.strategies import worlds
+from lbmock.strategies.annotations import draw_label
+from lbmock.strategies.choices import Choices
+from lbmock.strategies.dicom import dicom_series
+from lbmock.strategies.vocabulary import SALT_MAX
 from lbmock.world import DataRow, Label, Volume, World
-from strategies import worlds
-from strategies.annotations import draw_label
-from strategies.choices import Choices
-from strategies.dicom import dicom_series
-from strategies.vocabulary import SALT_MAX
 
 
 @st.composite

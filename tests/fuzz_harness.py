@@ -15,14 +15,14 @@ import orjson
 from hypothesis import HealthCheck, settings
 from werkzeug.exceptions import HTTPException
 
-from contract_tests.wire import PARAM_FLAGS, FlaskTransport, WireClient, placeholder_sign, unsigned
+from lbmock.contract_tests.wire import PARAM_FLAGS, FlaskTransport, WireClient, placeholder_sign, unsigned
 from lbmock.export import ExportFilters, selected_rows, v2_lines
+from lbmock.mockserver import create_app
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.urls import ROUTES
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from mockserver import create_app
-from mockserver.config import ServerConfig
-from mockserver.urls import ROUTES
-from strategies import seeded_world
+from lbmock.strategies import seeded_world
 
 SEED, ROWS, FILE_BYTES = 31, 10, 6_000
 KEY, OTHER_KEY, MUTATION_KEY = "fuzz-key", "fuzz-other-key", "fuzz-mutation-key"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import browser_harness
 
-from mockserver import ThreadedMockServer
-from strategies import seeded_world
+from lbmock.mockserver import ThreadedMockServer
+from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(3, 4)
 HERE = Path(__file__).resolve().parent

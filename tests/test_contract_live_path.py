@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from contract_tests.wire import start_serve
+from lbmock.contract_tests.wire import start_serve
 
 # A distinctive key, so that the recordings can be searched for it.
 API_KEY = "lbmock-live-path-key-7c1d93e0b2a54f6e"
@@ -43,7 +43,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
 
 
 def _run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "--pyargs", "contract_tests", "--lb-target=live",
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "lbmock.contract_tests", "--lb-target=live",
            "-p", "no:cacheprovider", "-q", "-rs", *args]
     return subprocess.run(cmd, cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=600)
 

@@ -18,17 +18,17 @@ from PIL import Image
 
 from lbmock.cli import build_parser
 from lbmock.export import ExportFilters
+from lbmock.mockserver.app import create_app
+from lbmock.mockserver.cli import _banner, _server_config
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.dashboard import NAV
+from lbmock.mockserver.state_manager import Transition
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
+from lbmock.strategies.served_world import SeededRows, seeded_world
 from lbmock.world import PLANES, WorkflowStatus, World
 from lbmock.world_spec import WorldSpec, world_spec_from_args
-from mockserver.app import create_app
-from mockserver.cli import _banner, _server_config
-from mockserver.config import ServerConfig
-from mockserver.dashboard import NAV
-from mockserver.state_manager import Transition
-from strategies.served_world import SeededRows, seeded_world
 
 KEY = {"Authorization": "Bearer any-key"}
 
@@ -477,7 +477,7 @@ def test_hostile_strings_on_every_page_are_text():
 
 
 def test_the_index_of_a_larger_world_completes_and_follows_a_new_world():
-    from mockserver.dashboard.row_index import SYNC_ROWS, index_of
+    from lbmock.mockserver.dashboard.row_index import SYNC_ROWS, index_of
 
     world = seeded_world(4, SYNC_ROWS + 500)
     app = _app(world)

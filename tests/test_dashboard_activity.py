@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from test_dashboard import HOSTILE, Page
 
-from mockserver.app import create_app
-from mockserver.config import ServerConfig
-from mockserver.dashboard.journal_page import PAGE
-from strategies import seeded_world
+from lbmock.mockserver.app import create_app
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.dashboard.journal_page import PAGE
+from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(9, 12)
 EXPORT = """mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!) {
@@ -183,7 +183,7 @@ def test_transition_forms_set_and_reset(client, app):
 
 
 def test_the_fault_catalogue_is_rendered_from_the_catalogue():
-    from mockserver.faults import FAULTS
+    from lbmock.mockserver.faults import FAULTS
 
     shown = page(create_app(WORLD).test_client(), "/_mock/dashboard/faults")
     catalogue = [a["data-fault"] for tag, a, _ in shown.find() if tag == "tr" and "data-fault" in a]

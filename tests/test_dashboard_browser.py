@@ -16,9 +16,9 @@ import requests
 from lbox import exceptions as lbx
 from PIL import Image
 
-from lbmock.render.labelmap import choose_label
-from mockserver import ThreadedMockServer
-from strategies import seeded_world
+from lbmock.labelmap import choose_label
+from lbmock.mockserver import ThreadedMockServer
+from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(1, 16)
 PARAMS = {"label_details": True, "project_details": True}

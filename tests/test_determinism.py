@@ -9,7 +9,7 @@ import sys
 from lbmock.export import LegacyWindow, legacy_array_chunks, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from strategies import seeded_world
+from lbmock.strategies import seeded_world
 
 
 def _generate(fmt: str, hash_seed: str) -> bytes:

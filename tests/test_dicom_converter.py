@@ -30,10 +30,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lbmock.dicom.series import VARIANTS
+from lbmock.mockserver import mock_labelbox
 from lbmock.oracle import write_row_oracle
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, render_export_v2_row
-from mockserver import mock_labelbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import dicom_export_converter as converter

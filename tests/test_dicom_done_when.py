@@ -26,11 +26,11 @@ import pydicom
 import pytest
 import requests
 
-from contract_tests.wire import start_serve
 from lbmock.cli import main as lbmock_main
+from lbmock.contract_tests.wire import start_serve
+from lbmock.mockserver import ThreadedMockServer, mock_labelbox
+from lbmock.strategies.served_world import seeded_world
 from lbmock.world_spec import WorldSpec
-from mockserver import ThreadedMockServer, mock_labelbox
-from strategies.served_world import seeded_world
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import dicom_export_converter as converter

@@ -33,9 +33,9 @@ from lbmock.dicom.part10 import (
 )
 from lbmock.dicom.phantom import NOISE, intensities, line_voxels, phantom_frames
 from lbmock.dicom.series import VARIANTS
-from lbmock.render.labelmap import label_slices
-from strategies.rows import dicom_volumes
-from strategies.served_world import seeded_world
+from lbmock.labelmap import label_slices
+from lbmock.strategies.rows import dicom_volumes
+from lbmock.strategies.served_world import seeded_world
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -179,7 +179,7 @@ def test_a_big_volume_streams_a_frame_at_a_time():
 
 _DIGEST = """
 import hashlib, sys
-from strategies.served_world import seeded_world
+from lbmock.strategies.served_world import seeded_world
 from lbmock.dicom.part10 import part10_chunks
 world = seeded_world(7, 6, dicom_variants=sys.argv[1:])
 h = hashlib.sha256()

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from lbmock.dicom import geometry as G
 from lbmock.dicom.series import VARIANTS, DicomSeries, SeriesGeometry, check_variants
+from lbmock.strategies.dicom import dicom_geometries, dicom_series
 from lbmock.world import PLANES, Volume
-from strategies.dicom import dicom_geometries, dicom_series
 
 ALL = frozenset(VARIANTS)
 

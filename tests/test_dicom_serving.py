@@ -16,17 +16,17 @@ import pydicom
 import pytest
 import requests
 
-from contract_tests.wire import LEGACY_EXPORT, unsigned
+from lbmock.contract_tests.wire import LEGACY_EXPORT, unsigned
 from lbmock.dicom.part10 import file_size, header_bytes, part10_bytes
 from lbmock.export import ExportFilters
+from lbmock.mockserver import ThreadedMockServer, mock_labelbox
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.models import MockBackend
+from lbmock.mockserver.tasks import RESULT
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
+from lbmock.strategies.served_world import resolve_world, seeded_world
 from lbmock.world_spec import WorldSpec
-from mockserver import ThreadedMockServer, mock_labelbox
-from mockserver.config import ServerConfig
-from mockserver.models import MockBackend
-from mockserver.tasks import RESULT
-from strategies.served_world import resolve_world, seeded_world
 
 SEED, ROWS = 5, 12
 SMALL = 3_000_000  # voxels: rows downloaded whole in these tests
@@ -250,8 +250,8 @@ def test_a_volume_is_kept_after_its_first_whole_download(world):
 def test_kept_volumes_are_sent_whole_and_in_ranges_by_lbmock_serve(world, tmp_path):
     """The same through ``lbmock serve`` (its server sends kept files with sendfile): bytes exact
     whole and in ranges, before and after the file is kept (beside the --state file)."""
-    from contract_tests.wire import start_serve
-    from mockserver.signing import UrlSigner
+    from lbmock.contract_tests.wire import start_serve
+    from lbmock.mockserver.signing import UrlSigner
 
     key = "cd" * 32
     index, row = next((i, r) for i, r in enumerate(world) if r.volume.rows * r.volume.cols * r.volume.slices < SMALL)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lbmock.export import ExportFilters, ExportScope, selected_rows
-from strategies import seeded_world
-from strategies.served_world import SeededRows
+from lbmock.strategies import seeded_world
+from lbmock.strategies.served_world import SeededRows
 
 
 def test_an_export_of_named_data_rows_draws_only_those_rows(monkeypatch):

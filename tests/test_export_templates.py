@@ -11,17 +11,17 @@ from dataclasses import replace
 import pytest
 import requests
 
-from contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
+from lbmock.contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
 from lbmock.export import ExportFilters, ExportScope
+from lbmock.mockserver import export_templates
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.models import MockBackend
+from lbmock.mockserver.spool import RenderedPart
+from lbmock.mockserver.tasks import RESULT, ExportTask, stream_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from mockserver import export_templates
-from mockserver.config import ServerConfig
-from mockserver.models import MockBackend
-from mockserver.spool import RenderedPart
-from mockserver.tasks import RESULT, ExportTask, stream_lines
-from strategies import seeded_world
-from strategies.served_world import SeededRows
+from lbmock.strategies import seeded_world
+from lbmock.strategies.served_world import SeededRows
 
 KEY = b"k" * 32
 NOW_MS = 1_700_000_000_000

@@ -12,11 +12,11 @@ import requests
 from labelbox.schema.export_task import ExportTask
 from lbox import exceptions as lbx
 
-from mockserver import ThreadedMockServer, mock_labelbox
-from mockserver.config import ServerConfig
-from mockserver.faults import FaultBook, FaultError
-from mockserver.handlers.files import SLOW_CHUNK
-from strategies import seeded_world
+from lbmock.mockserver import ThreadedMockServer, mock_labelbox
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.faults import FaultBook, FaultError
+from lbmock.mockserver.handlers.files import SLOW_CHUNK
+from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(21, 24)
 PARAMS = {"label_details": True, "project_details": True}
@@ -163,7 +163,7 @@ def test_admin_api_over_http():
 
 
 def test_no_admin_leaves_only_health():
-    from mockserver import create_app
+    from lbmock.mockserver import create_app
 
     client = create_app(WORLD, ServerConfig(admin=False)).test_client()
     assert client.get("/_mock/health").status_code == 200
@@ -212,7 +212,7 @@ def test_stuck_task_runs_out_the_sdk_timeout(mock, project, monkeypatch):
 
 
 def test_stuck_task_over_the_state_manager():
-    from mockserver.state_manager import Transition
+    from lbmock.mockserver.state_manager import Transition
 
     assert Transition.parse("never").progress(10**6, 10**9) == 0.0
     assert Transition.from_json({"progression": "never"}).to_json() == {"progression": "never"}
@@ -249,7 +249,7 @@ def test_slow_files_time_out_a_client_with_a_short_read_timeout():
 
 
 def test_latency_delays_every_emulated_response_by_its_seeded_amount(mock):
-    from mockserver.faults import ActiveFault, latency_ms
+    from lbmock.mockserver.faults import ActiveFault, latency_ms
 
     mock.fault("latency", arg=30, arg2=40)
     client = lb.Client(**mock.client_kwargs)
@@ -348,7 +348,7 @@ def test_hostile_content_round_trips_exactly_through_every_view():
 
     import pydicom
 
-    from contract_tests.wire import HttpTransport, WireClient
+    from lbmock.contract_tests.wire import HttpTransport, WireClient
     from lbmock.hostile import HOSTILE_PIECE, LONG_CHARS
 
     with ThreadedMockServer(WORLD, file_bytes=20_000) as srv:

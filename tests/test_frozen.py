@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 import lbmock.world as world_module
 from lbmock.frozen import slot_init
-from strategies import worlds
+from lbmock.strategies import worlds
 
 WORLD_CLASSES = [cls for cls in vars(world_module).values()
                  if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == world_module.__name__]

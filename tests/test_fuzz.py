@@ -48,11 +48,11 @@ from graphql import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract_tests.wire import CREATED_TASKS as TASKS
-from contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, export_variables
-from mockserver.faults import FAULTS
-from mockserver.gql import labelbox_schema
-from mockserver.urls import ROUTES
+from lbmock.contract_tests.wire import CREATED_TASKS as TASKS
+from lbmock.contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, export_variables
+from lbmock.mockserver.faults import FAULTS
+from lbmock.mockserver.gql import labelbox_schema
+from lbmock.mockserver.urls import ROUTES
 
 # ================================================================== value strategies
 

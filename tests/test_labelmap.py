@@ -11,9 +11,9 @@ from dicom_worlds import reference_volume
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbmock.render.labelmap import choose_label, label_slices, mask_features
+from lbmock.labelmap import choose_label, label_slices, mask_features
+from lbmock.strategies import labels, seeded_world, worlds
 from lbmock.world import DataRow, Feature, Keyframe, Label, MaskShape, Polyline, Tool, Volume
-from strategies import labels, seeded_world, worlds
 
 
 @st.composite

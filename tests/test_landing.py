@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 import pytest
 
 from lbmock.cli import build_parser
+from lbmock.mockserver.app import create_app
+from lbmock.mockserver.cli import _banner, _server_config
+from lbmock.mockserver.inprocess import ThreadedMockServer
 from lbmock.world_spec import world_spec_from_args
-from mockserver.app import create_app
-from mockserver.cli import _banner, _server_config
-from mockserver.inprocess import ThreadedMockServer
 
 SECRET = "s3cret-key-of-the-operator"
 ODD_ID = '<b onmouseover="x">&id</b>'  # --project-id is free text: it must not become markup

@@ -16,11 +16,11 @@ import pytest
 from graphql import parse
 from lbox import exceptions as lbx
 
-from contract_tests.wire import FlaskTransport, WireClient, export_variables
-from mockserver import create_app, mock_labelbox
-from mockserver.app import MAX_BODY_BYTES
-from mockserver.config import ServerConfig
-from mockserver.gql.limits import (
+from lbmock.contract_tests.wire import FlaskTransport, WireClient, export_variables
+from lbmock.mockserver import create_app, mock_labelbox
+from lbmock.mockserver.app import MAX_BODY_BYTES
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.gql.limits import (
     COMPLEXITY_MESSAGE,
     MAX_ALIASES,
     MAX_COMPLEXITY,
@@ -29,7 +29,7 @@ from mockserver.gql.limits import (
     MAX_OPERATIONS,
     within_limits,
 )
-from strategies import seeded_world
+from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(13, 12)
 KEY = {"Authorization": "Bearer limits-key"}

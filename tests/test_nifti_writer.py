@@ -11,8 +11,8 @@ from hypothesis.extra.numpy import arrays
 
 from lbmock.dicom.geometry import affine_ras
 from lbmock.render.nifti import shears, write_nifti
+from lbmock.strategies.dicom import dicom_series
 from lbmock.world import Volume
-from strategies.dicom import dicom_series
 
 
 @st.composite

@@ -13,10 +13,10 @@ from dicom_worlds import reference_volume, small_dicom_worlds
 from hypothesis import HealthCheck, given, settings
 
 from lbmock.cli import main
+from lbmock.labelmap import choose_label, mask_features
 from lbmock.oracle import UnknownDataRow, find_row, sidecar_path, write_oracle
-from lbmock.render.labelmap import choose_label, mask_features
+from lbmock.strategies.served_world import resolve_world, seeded_world
 from lbmock.world_spec import WorldSpec
-from strategies.served_world import resolve_world, seeded_world
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])

@@ -37,15 +37,34 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert not [n for n in names if n.startswith("fixtures/")]  # never shadow the PyPI package `fixtures`
+    tops = {n.split("/")[0] for n in names}
+    assert tops == {"lbmock", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}, tops  # one name
     for schema in ("export_v2_dicom_row", "legacy_row", "frame_record"):
         assert f"lbmock/fixtures/schemas/{schema}.schema.json" in names
     assert "lbmock/fixtures/samples/v2_project_export_row.json" in names
-    assert "lbmock/faker_pools.json" in names and "mockserver/gql/schema.graphql" in names
+    assert "lbmock/faker_pools.json" in names and "lbmock/mockserver/gql/schema.graphql" in names
+    assert "lbmock/py.typed" in names and "lbmock/__main__.py" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     for shipped in ("templates/dashboard/base.html", "static/dashboard.css", "static/dashboard.js"):
-        assert f"mockserver/dashboard/{shipped}" in names  # the dashboard works offline from the wheel
+        assert f"lbmock/mockserver/dashboard/{shipped}" in names  # the dashboard works offline from the wheel
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "lbmock = contract_tests.plugin" in entry_points and "lbmock = lbmock.cli:main" in entry_points
+    assert "lbmock = lbmock.contract_tests.plugin" in entry_points and "lbmock = lbmock.cli:main" in entry_points
+
+
+def test_sdist_holds_the_license_and_builds_the_same_wheel(wheel, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "build", "--sdist", "-o", str(tmp_path), str(ROOT)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import tarfile
+
+    (sdist,) = tmp_path.glob("lbmock-*.tar.gz")
+    members = {m.split("/", 1)[1] for m in tarfile.open(sdist).getnames() if "/" in m}
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "tests/test_packaging.py"} <= members
+    rebuilt = tmp_path / "from-sdist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(rebuilt), str(sdist)],
+                   check=True, capture_output=True, timeout=600)
+    (again,) = rebuilt.glob("lbmock-*.whl")
+    assert sorted(zipfile.ZipFile(again).namelist()) == sorted(zipfile.ZipFile(wheel).namelist())
 
 
 def _env() -> dict[str, str]:
@@ -85,16 +104,24 @@ def _passed(done: subprocess.CompletedProcess, what: str) -> int:
 
 def test_bare_install_runs_the_cli_and_the_installed_contract_suite(wheel, tmp_path_factory):
     bindir = _bare_venv(wheel, tmp_path_factory.mktemp("bare") / "venv")
-    empty = tmp_path_factory.mktemp("empty")  # no conftest, no ini file, no source tree around
+    # A user's project: no conftest, no ini file, no source tree around, but modules of its own
+    # under the generic names lbmock once installed at the top (they must not clash).
+    empty = tmp_path_factory.mktemp("project")
+    for own in ("strategies.py", "mockserver.py", "contract_tests.py"):
+        (empty / own).write_text("raise ImportError('the user\'s own module was imported by lbmock')\n")
+    (empty / "fixtures").mkdir()
+    (empty / "fixtures" / "__init__.py").write_text("raise ImportError('the user\'s own fixtures package')\n")
 
     shown = _run([str(bindir / "lbmock"), "--version"], cwd=empty)
     assert shown.returncode == 0 and shown.stdout.strip() == f"lbmock {version('lbmock')}", shown
+    as_module = _run([str(bindir / "python"), "-m", "lbmock", "--version"], cwd=empty)
+    assert as_module.returncode == 0 and as_module.stdout.strip() == shown.stdout.strip(), as_module
     generated = _run([str(bindir / "lbmock"), "generate", "--rows", "3", "--quiet"], cwd=empty)
     assert generated.returncode == 0 and len(generated.stdout.splitlines()) == 3, generated.stderr
     checked = _run([str(bindir / "lbmock"), "validate", "-"], cwd=empty, input=generated.stdout)
     assert checked.returncode == 0 and checked.stdout.startswith("OK: 3 rows"), checked
 
-    pytest_cmd = [str(bindir / "python"), "-m", "pytest", "--pyargs", "contract_tests", "-q"]
+    pytest_cmd = [str(bindir / "python"), "-m", "pytest", "--pyargs", "lbmock.contract_tests", "-q"]
     counts = {}
     for target in ("mock", "server"):
         counts[target] = _passed(_run([*pytest_cmd, f"--lb-target={target}"], cwd=empty), f"--lb-target={target}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from mockserver.spool import prune_least_recent
+from lbmock.mockserver.spool import prune_least_recent
 
 
 def files(tmp_path, sizes):

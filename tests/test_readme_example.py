@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from lbmock.mockserver import mock_labelbox
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, render_export_v2_row
-from mockserver import mock_labelbox
-from strategies import worlds
+from lbmock.strategies import worlds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 from axial_volume import axial_mask_volume

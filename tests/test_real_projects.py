@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given, settings
 from labelbox.schema.asset_attachment import AttachmentType
 
-from contract_tests.wire import placeholder_sign, unsigned
 from lbmock import medical
+from lbmock.contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, slice_filters, v2_lines
+from lbmock.mockserver import create_app
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.tasks import ExportTask
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
+from lbmock.strategies import seeded_world, worlds
 from lbmock.validate import validate_row
 from lbmock.world import QualityMode, WorkflowStatus
-from mockserver import create_app
-from mockserver.config import ServerConfig
-from mockserver.tasks import ExportTask
-from strategies import seeded_world, worlds
 
 ALL = ExportParams.all()
 KEY = {"Authorization": "Bearer test-key"}

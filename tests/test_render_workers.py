@@ -11,18 +11,18 @@ from dataclasses import replace
 
 import pytest
 
-from contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
+from lbmock.contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
 from lbmock.export import ExportFilters, ExportScope
+from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.models import MockBackend
+from lbmock.mockserver.render_workers import RenderWorkers
+from lbmock.mockserver.spool import Spool
+from lbmock.mockserver.tasks import ERRORS, RESULT, ExportTask, stream_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
+from lbmock.strategies import seeded_world
+from lbmock.strategies.served_world import SeededRows
 from lbmock.world import WorkflowStatus
-from mockserver.config import ServerConfig
-from mockserver.models import MockBackend
-from mockserver.render_workers import RenderWorkers
-from mockserver.spool import Spool
-from mockserver.tasks import ERRORS, RESULT, ExportTask, stream_lines
-from strategies import seeded_world
-from strategies.served_world import SeededRows
 
 KEY = b"k" * 32
 NOW_MS = 1_700_000_000_000

@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 
 from lbmock import fixtures_dir
 from lbmock.render.v2 import ExportParams
+from lbmock.strategies import export_params, export_v2_rows, frame_records, legacy_rows
 from lbmock.validate import SCHEMA_NAMES, FileChecker, schema, schema_violations, validate_row, validator
-from strategies import export_params, export_v2_rows, frame_records, legacy_rows
 
 SAMPLES = fixtures_dir() / "samples"
 PLANES = ("Axial", "Sagittal", "Coronal")

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from contract_tests.wire import (
+from lbmock.contract_tests.wire import (
     EXPORT,
     FROM_LINE,
     FROM_OFFSET,
@@ -22,12 +22,12 @@ from contract_tests.wire import (
     unsigned,
 )
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
+from lbmock.mockserver import create_app
+from lbmock.mockserver.config import ServerConfig
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
+from lbmock.strategies import seeded_world
 from lbmock.world import WorkflowStatus
-from mockserver import create_app
-from mockserver.config import ServerConfig
-from strategies import seeded_world
 
 SEED, ROWS = 5, 30
 KEY = {"Authorization": "Bearer test-key"}
@@ -250,7 +250,7 @@ def test_legacy_export_created_window(client, world):
 
     start, end = iso_z_millis(times[2])[:10], iso_z_millis(times[-3])[:10]
     rows = legacy_download(client, world, f'labelCreatedAt: {{start: "{start}",end: "{end}"}}')
-    from mockserver.filters import parse_legacy_filters
+    from lbmock.mockserver.filters import parse_legacy_filters
 
     window = parse_legacy_filters({"labelCreatedAt": {"start": start, "end": end}})
     assert [r["ID"] for r in rows] == [lb.id for row in world for lb in window.labels(row)]
@@ -319,8 +319,8 @@ def test_unknown_paths_and_methods_are_json_4xx(client):
 
 
 def test_create_app_takes_a_spec_world_or_backend_and_refuses_contradictions(world):
+    from lbmock.mockserver import mock_labelbox
     from lbmock.world_spec import WorldSpec
-    from mockserver import mock_labelbox
 
     by_spec = create_app(WorldSpec(seed=SEED, rows=ROWS), ServerConfig(api_key="k"))
     assert by_spec.test_client().get("/_mock/health").json["project_id"] == world.project.id

@@ -27,13 +27,13 @@ import labelbox as lb
 import orjson
 import pytest
 
-from contract_tests.wire import placeholder_sign, unsigned
+from lbmock.contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
+from lbmock.mockserver import ThreadedMockServer
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
+from lbmock.strategies import seeded_world
 from lbmock.world import WorkflowStatus
-from mockserver import ThreadedMockServer
-from strategies import seeded_world
 
 SEED, ROWS, FILE_BYTES = 42, 60, 12_000
 FULL = os.environ.get("LBMOCK_SOAK_FULL") == "1"

@@ -9,12 +9,12 @@ import labelbox as lb
 import pytest
 import requests
 
-from contract_tests.wire import FlaskTransport, WireClient
 from lbmock.cli import build_parser
-from mockserver import ThreadedMockServer, create_app, mock_labelbox
-from mockserver.cli import _server_config
-from mockserver.state_manager import Transition, TransitionError
-from strategies import seeded_world
+from lbmock.contract_tests.wire import FlaskTransport, WireClient
+from lbmock.mockserver import ThreadedMockServer, create_app, mock_labelbox
+from lbmock.mockserver.cli import _server_config
+from lbmock.mockserver.state_manager import Transition, TransitionError
+from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(21, 12)
 PARAMS = {"label_details": True}

@@ -31,14 +31,14 @@ import requests
 from lbox.exceptions import NetworkError
 from urllib3.exceptions import ProtocolError
 
-from contract_tests.wire import HttpTransport, WireClient, placeholder_sign, start_serve, unsigned
-from contract_tests.wire.serve import ServedProcess
 from lbmock.cli import main
+from lbmock.contract_tests.wire import HttpTransport, WireClient, placeholder_sign, start_serve, unsigned
+from lbmock.contract_tests.wire.serve import ServedProcess
 from lbmock.export import ExportFilters, selected_rows, v2_lines
+from lbmock.mockserver.spool import Spool
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from mockserver.spool import Spool
-from strategies import seeded_world
+from lbmock.strategies import seeded_world
 
 KEY = "survival-test-key"
 

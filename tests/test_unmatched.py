@@ -12,8 +12,8 @@ import pytest
 import requests
 from lbox.exceptions import InvalidQueryError
 
-from contract_tests.wire import start_serve
-from mockserver import ThreadedMockServer
+from lbmock.contract_tests.wire import start_serve
+from lbmock.mockserver import ThreadedMockServer
 
 MISSPELT_EXPORT = """mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!) {
   exportDataRowsInProjectPyApii(input: $input) { taskId isStreamable } }"""

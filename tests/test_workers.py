@@ -8,10 +8,10 @@ from contextlib import contextmanager
 
 import requests
 
-from contract_tests.wire import HttpTransport, Reply, WireClient, start_serve, unsigned, workflow_item
+from lbmock.contract_tests.wire import HttpTransport, Reply, WireClient, start_serve, unsigned, workflow_item
 from lbmock.export import ExportFilters, selected_rows
+from lbmock.strategies import seeded_world
 from lbmock.world import WorkflowStatus
-from strategies import seeded_world
 
 SEED, ROWS = 2, 40
 PUBLIC = "http://lbmock.test"  # both servers put the same base in links, so bytes can be compared

@@ -6,13 +6,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lbmock.ids import is_labelbox_id, row_index_of
+from lbmock.labelmap import rasterise
 from lbmock.people import person_pool
 from lbmock.png import decode_png
 from lbmock.render.common import Urls
-from lbmock.render.masks import rasterise, render_mask_png
+from lbmock.render.masks import render_mask_png
 from lbmock.render.v2 import ExportParams, render_export_v2_row
+from lbmock.strategies import worlds
 from lbmock.world import PLANES, MaskShape, Polyline, WorkflowStatus, World
-from strategies import worlds
 
 URLS = Urls()
 

@@ -2,7 +2,7 @@
 transport protocol (``client``, ``transport``), recording with secrets stripped
 (``recording``), and the one helper that starts ``lbmock serve`` (``serve``)."""
 
-from contract_tests.wire.client import (
+from lbmock.contract_tests.wire.client import (
     ContractViolation,
     DicomHeader,
     GraphQLFailure,
@@ -12,7 +12,7 @@ from contract_tests.wire.client import (
     TaskWait,
     WireClient,
 )
-from contract_tests.wire.documents import (
+from lbmock.contract_tests.wire.documents import (
     CATALOG_EXPORT,
     CREATED_TASKS,
     CURRENT_USER,
@@ -35,9 +35,9 @@ from contract_tests.wire.documents import (
     ids_item,
     workflow_item,
 )
-from contract_tests.wire.recording import Recorder, placeholder_sign, scrub, secret_param, strip_url, unsigned
-from contract_tests.wire.serve import ServedProcess, start_serve
-from contract_tests.wire.transport import FlaskTransport, HttpTransport, Reply, Transport
+from lbmock.contract_tests.wire.recording import Recorder, placeholder_sign, scrub, secret_param, strip_url, unsigned
+from lbmock.contract_tests.wire.serve import ServedProcess, start_serve
+from lbmock.contract_tests.wire.transport import FlaskTransport, HttpTransport, Reply, Transport
 
 __all__ = [
     "CATALOG_EXPORT", "CREATED_TASKS", "CURRENT_USER", "EXPORT", "FROM_LINE", "FROM_OFFSET", "GET_PROJECT",

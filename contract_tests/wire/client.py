@@ -1,6 +1,6 @@
 """A small Labelbox client that speaks the wire protocol exactly as the SDK does.
 
-Typed on a :class:`~contract_tests.wire.transport.Transport`, so the same client drives a live
+Typed on a :class:`~lbmock.contract_tests.wire.transport.Transport`, so the same client drives a live
 deployment or ``lbmock serve`` over HTTP, the in-process mock (``responses`` on the real
 hostnames) and a Flask app's test client.  It is the one way tests and benchmarks create an
 export (:meth:`WireClient.create_export`) and walk a stream (:meth:`WireClient.stream`).
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from contract_tests.wire.documents import (
+from lbmock.contract_tests.wire.documents import (
     CATALOG_EXPORT,
     CREATED_TASKS,
     CURRENT_USER,
@@ -36,8 +36,8 @@ from contract_tests.wire.documents import (
     catalog_export_variables,
     export_variables,
 )
-from contract_tests.wire.recording import Recorder, slug
-from contract_tests.wire.transport import Reply, Transport
+from lbmock.contract_tests.wire.recording import Recorder, slug
+from lbmock.contract_tests.wire.transport import Reply, Transport
 
 MOCK_POLL_INTERVAL = 0.25
 LIVE_POLL_INTERVAL = 2.0  # the SDK's wait_till_done and export_labels sleep

@@ -1,7 +1,7 @@
 """The phantom: synthetic pixels in which every labelled structure is visible.
 
 A body (soft tissue, an elliptic cylinder) in air; every voxel a mask of the
-row's label covers (:func:`lbmock.render.labelmap.label_slices`, the same
+row's label covers (:func:`lbmock.labelmap.label_slices`, the same
 rasteriser as the mask PNGs) takes its structure's own value, far from both
 tissue and air; every polyline is drawn over it, brighter still; mild noise,
 seeded per frame, on top.  Values are real-world units (HU for CT), stored
@@ -20,7 +20,7 @@ import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
 from lbmock.dicom.series import DicomSeries
-from lbmock.render.labelmap import choose_label, label_slices, mask_features
+from lbmock.labelmap import choose_label, label_slices, mask_features
 from lbmock.world import DataRow, Label, Polyline
 
 NOISE = 5.0  # +- real-world units (HU for CT): mild, and far below any contrast below

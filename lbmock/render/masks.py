@@ -1,4 +1,4 @@
-"""Segmentation masks: rasterise a keyframe's shape and encode it as PNG.
+"""Segmentation masks as PNG: a keyframe's shape, rasterised by :func:`lbmock.labelmap.rasterise`.
 
 One rasteriser serves every view: the mask endpoints (v2 and legacy URLs),
 the tests that decode them, and anyone comparing formats. ``lbmock.png``
@@ -12,28 +12,9 @@ import zlib
 
 import numpy as np
 
+from lbmock.labelmap import rasterise
 from lbmock.png import PNG_SIGNATURE
 from lbmock.world import MaskShape, Plane
-
-FOREGROUND = 255
-
-
-def rasterise(shape: MaskShape, plane: Plane) -> np.ndarray:
-    """A ``height x width`` uint8 array, 255 inside ``shape``, 0 outside.
-
-    Pixel ``(x, y)`` is inside when its centre ``(x + .5, y + .5)`` is; the
-    shape's centre sits on a pixel centre inside the plane, so the mask is
-    never empty.
-    """
-    ys = np.arange(plane.height, dtype=np.float64)[:, None] + 0.5
-    xs = np.arange(plane.width, dtype=np.float64)[None, :] + 0.5
-    dx = (xs - shape.cx) / shape.rx
-    dy = (ys - shape.cy) / shape.ry
-    if shape.shape == "ellipse":
-        inside = dx * dx + dy * dy <= 1.0
-    else:
-        inside = (np.abs(dx) <= 1.0) & (np.abs(dy) <= 1.0)
-    return inside.astype(np.uint8) * FOREGROUND
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -16,7 +16,8 @@ import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
 from lbmock.dicom.phantom import phantom_frames, polyline_pixels, real_value
-from lbmock.render.masks import encode_png_gray8, encode_png_rgba8, rasterise
+from lbmock.labelmap import rasterise
+from lbmock.render.masks import encode_png_gray8, encode_png_rgba8
 from lbmock.world import DataRow, Feature, Label, MaskShape, Polyline
 
 

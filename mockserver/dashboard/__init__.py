@@ -19,7 +19,7 @@ from flask import Blueprint, redirect, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from mockserver.dashboard import faults_page, journal_page, pages, row_index, tasks_page
+from lbmock.mockserver.dashboard import faults_page, journal_page, pages, row_index, tasks_page
 
 PREFIX = "/_mock/dashboard"
 

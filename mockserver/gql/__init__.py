@@ -3,11 +3,11 @@
 Documents are parsed, validated and executed by graphql-core against
 ``schema.graphql``; nothing looks at query text any other way.  ``schema``
 loads it, ``resolvers`` answers its fields, ``limits`` bounds documents,
-``execution`` runs a request.  The HTTP handler is ``mockserver.handlers.graphql``.
+``execution`` runs a request.  The HTTP handler is ``lbmock.mockserver.handlers.graphql``.
 """
 
-from mockserver.gql.execution import GraphQLOutcome, run_graphql
-from mockserver.gql.resolvers import RequestContext
-from mockserver.gql.schema import labelbox_schema
+from lbmock.mockserver.gql.execution import GraphQLOutcome, run_graphql
+from lbmock.mockserver.gql.resolvers import RequestContext
+from lbmock.mockserver.gql.schema import labelbox_schema
 
 __all__ = ["GraphQLOutcome", "RequestContext", "labelbox_schema", "run_graphql"]

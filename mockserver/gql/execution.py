@@ -9,11 +9,11 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
 
-from mockserver.errors import BadInput, NotFound
-from mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
-from mockserver.gql.near_miss import near_miss
-from mockserver.gql.resolvers import RequestContext, Root
-from mockserver.gql.schema import labelbox_schema
+from lbmock.mockserver.errors import BadInput, NotFound
+from lbmock.mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
+from lbmock.mockserver.gql.near_miss import near_miss
+from lbmock.mockserver.gql.resolvers import RequestContext, Root
+from lbmock.mockserver.gql.schema import labelbox_schema
 
 
 @dataclass

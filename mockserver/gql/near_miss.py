@@ -18,7 +18,7 @@ from graphql import (
     OperationDefinitionNode,
 )
 
-from mockserver.near_miss import closest, listing
+from lbmock.mockserver.near_miss import closest, listing
 
 _Q = r"['\"]"  # graphql-core 3.3 quotes names with ', 3.2 with "
 _NAME = r"[_A-Za-z][_0-9A-Za-z]*"

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 from lbmock.dicom.series import MIME_TYPE
 from lbmock.export import ExportScope, slice_filters
+from lbmock.mockserver.errors import BadInput, NotFound
+from lbmock.mockserver.filters import parse_legacy_filters, parse_search_query
+from lbmock.mockserver.models import MockBackend
+from lbmock.mockserver.spool import ExportFile
+from lbmock.mockserver.tasks import ERRORS, RESULT, ExportTask
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, metadata_value
 from lbmock.world import CatalogSlice, DataRow, Dataset, Person, Project, QualityMode, WorkflowStatus, World
-from mockserver.errors import BadInput, NotFound
-from mockserver.filters import parse_legacy_filters, parse_search_query
-from mockserver.models import MockBackend
-from mockserver.spool import ExportFile
-from mockserver.tasks import ERRORS, RESULT, ExportTask
 
 PARAM_FLAGS = {
     "includeAttachments": "attachments",

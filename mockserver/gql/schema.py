@@ -45,7 +45,7 @@ def _configure_scalar(scalar: Any, output: Any, input_value: Any = None, input_l
 
 @lru_cache(maxsize=1)
 def labelbox_schema() -> GraphQLSchema:
-    schema = build_schema(files("mockserver.gql").joinpath("schema.graphql").read_text())
+    schema = build_schema(files("lbmock.mockserver.gql").joinpath("schema.graphql").read_text())
     _configure_scalar(schema.type_map["DateTime"], _serialize_datetime)
     _configure_scalar(schema.type_map["UInt64"], int, _parse_uint64, _parse_uint64_literal)
     return schema

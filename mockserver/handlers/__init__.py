@@ -1,1 +1,1 @@
-"""HTTP handlers, one module per endpoint family; routes live in ``mockserver.urls``."""
+"""HTTP handlers, one module per endpoint family; routes live in ``lbmock.mockserver.urls``."""

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 from flask import Response, request
 
+from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.faults import FAULTS, SECOND_ARGS, FaultError
+from lbmock.mockserver.handlers.common import JSON, backend, json_error, small_number
+from lbmock.mockserver.state_manager import MODELS, TransitionError
 from lbmock.world_spec import SpecError, WorldSpec
-from mockserver.errors import NotFound
-from mockserver.faults import FAULTS, SECOND_ARGS, FaultError
-from mockserver.handlers.common import JSON, backend, json_error, small_number
-from mockserver.state_manager import MODELS, TransitionError
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 
+from lbmock.mockserver.models import MockBackend
 from lbmock.render.common import Urls
-from mockserver.models import MockBackend
 
 NDJSON = "application/x-ndjson; charset=utf-8"
 JSON = "application/json; charset=utf-8"

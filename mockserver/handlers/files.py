@@ -9,13 +9,13 @@ from typing import BinaryIO
 
 from flask import Response, request
 
-from mockserver.errors import NotFound
-from mockserver.faults import Fault
-from mockserver.handlers.common import JSON, NDJSON, backend, json_error, require_key, small_number
-from mockserver.models import MockBackend
-from mockserver.signing import SignatureError
-from mockserver.spool import read_range
-from mockserver.tasks import ERRORS, RESULT
+from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.faults import Fault
+from lbmock.mockserver.handlers.common import JSON, NDJSON, backend, json_error, require_key, small_number
+from lbmock.mockserver.models import MockBackend
+from lbmock.mockserver.signing import SignatureError
+from lbmock.mockserver.spool import read_range
+from lbmock.mockserver.tasks import ERRORS, RESULT
 
 
 def signature_refusal(be: MockBackend, path: str, expires: str | None, signature: str | None

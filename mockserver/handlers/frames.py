@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from flask import Response, request
 
+from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.handlers.common import NDJSON, backend, json_error, request_urls, require_key
 from lbmock.render.frames import GROUPS, render_frame_records
-from mockserver.errors import NotFound
-from mockserver.handlers.common import NDJSON, backend, json_error, request_urls, require_key
 
 
 def label_frames(label_id: str) -> Response:

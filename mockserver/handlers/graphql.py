@@ -6,9 +6,9 @@ import orjson
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mockserver.faults import Fault
-from mockserver.gql import RequestContext, run_graphql
-from mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
+from lbmock.mockserver.faults import Fault
+from lbmock.mockserver.gql import RequestContext, run_graphql
+from lbmock.mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
 
 
 def _reply(status: int, body: dict) -> Response:

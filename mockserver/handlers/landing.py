@@ -11,7 +11,7 @@ from html import escape
 
 from flask import Response, current_app, url_for
 
-from mockserver.handlers.common import backend, base_url
+from lbmock.mockserver.handlers.common import backend, base_url
 
 ANY_KEY = "any-non-empty-key"
 CONFIGURED_KEY = "<your --api-key>"  # never the key itself: pages and banners end up in logs

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Response
 
+from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.handlers.common import backend, json_error, require_key, small_number
 from lbmock.render.masks import render_mask_png
 from lbmock.world import MaskShape
-from mockserver.errors import NotFound
-from mockserver.handlers.common import backend, json_error, require_key, small_number
 
 
 def _mask(feature_id: str, frame: str, project_id: str | None = None) -> Response:

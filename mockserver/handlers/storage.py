@@ -3,7 +3,7 @@
 Signed and expiring like every file URL (fault ``expired-files`` refuses it,
 ``truncated-files`` cuts it short); no Authorization header is needed and a
 Bearer one is ignored.  The first GET streams the Part 10 file frame by frame with
-its Content-Length and keeps it on disk as it goes (``mockserver.volume_cache``);
+its Content-Length and keeps it on disk as it goes (``lbmock.mockserver.volume_cache``);
 later GETs send that file (sendfile).  HEAD answers the headers alone; a single
 ``Range: bytes=`` range is answered 206, from the kept file or with only the frames
 it touches produced.
@@ -18,10 +18,17 @@ from flask import Response, request
 
 from lbmock.dicom.part10 import file_size, part10_chunks
 from lbmock.dicom.series import MIME_TYPE
+from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.handlers.common import backend, json_error
+from lbmock.mockserver.handlers.files import (
+    check_signature,
+    cut_by_fault,
+    file_body,
+    slow_files_pause,
+    trickle,
+    truncated,
+)
 from lbmock.render.common import dicom_file_name
-from mockserver.errors import NotFound
-from mockserver.handlers.common import backend, json_error
-from mockserver.handlers.files import check_signature, cut_by_fault, file_body, slow_files_pause, trickle, truncated
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -42,8 +42,8 @@ from support import (
     extract_page_code,
 )
 
-from contract_tests.wire import ServedProcess, unsigned
-from strategies.served_world import seeded_world
+from lbmock.contract_tests.wire import ServedProcess, unsigned
+from lbmock.strategies.served_world import seeded_world
 
 COMPAT_DIR = Path(__file__).resolve().parent
 DRIVER_TIMEOUT = 300

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from contract_tests.wire import placeholder_sign
+from lbmock.contract_tests.wire import placeholder_sign
 from lbmock.export import ExportFilters, LegacyWindow, TimeRange, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams

@@ -1,12 +1,12 @@
 """The ``lbmock serve`` options of the compatibility suite's servers (started by
-:func:`contract_tests.wire.start_serve`, the one helper that starts it and reads its banner)."""
+:func:`lbmock.contract_tests.wire.start_serve`, the one helper that starts it and reads its banner)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract_tests.wire import ServedProcess, start_serve
+from lbmock.contract_tests.wire import ServedProcess, start_serve
 
 
 @dataclass(frozen=True)

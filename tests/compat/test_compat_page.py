@@ -36,10 +36,10 @@ from PIL import Image
 from support import REFERENCE_DOC, USER_TZ, extract_page_code, flow, releases
 
 from lbmock.export import LegacyWindow
+from lbmock.labelmap import rasterise
 from lbmock.render.common import Urls
 from lbmock.render.frames import render_frame_records
 from lbmock.render.legacy import render_legacy_row
-from lbmock.render.masks import rasterise
 from lbmock.render.v2 import ExportParams
 from lbmock.world import PLANES, MaskShape
 

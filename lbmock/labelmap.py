@@ -2,7 +2,7 @@
 
 One function, :func:`label_slices`, places every segmentation-mask keyframe of
 a label in the row's volume, slice by slice, with the same rasteriser that
-draws the mask PNGs (:func:`lbmock.render.masks.rasterise`).  The oracle
+draws the mask PNGs (:func:`rasterise`, below).  The oracle
 (NIfTI), the phantom (DICOM pixels) and anything else that needs "what is
 labelled where" consume it, so they cannot disagree with the PNGs.
 
@@ -26,8 +26,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lbmock.render.masks import rasterise
-from lbmock.world import DataRow, Feature, Label, MaskShape
+from lbmock.world import DataRow, Feature, Label, MaskShape, Plane
+
+FOREGROUND = 255
+
+
+def rasterise(shape: MaskShape, plane: Plane) -> np.ndarray:
+    """A ``height x width`` uint8 array, 255 inside ``shape``, 0 outside.
+
+    Pixel ``(x, y)`` is inside when its centre ``(x + .5, y + .5)`` is; the
+    shape's centre sits on a pixel centre inside the plane, so the mask is
+    never empty.
+    """
+    ys = np.arange(plane.height, dtype=np.float64)[:, None] + 0.5
+    xs = np.arange(plane.width, dtype=np.float64)[None, :] + 0.5
+    dx = (xs - shape.cx) / shape.rx
+    dy = (ys - shape.cy) / shape.ry
+    if shape.shape == "ellipse":
+        inside = dx * dx + dy * dy <= 1.0
+    else:
+        inside = (np.abs(dx) <= 1.0) & (np.abs(dy) <= 1.0)
+    return inside.astype(np.uint8) * FOREGROUND
 
 
 def mask_features(label: Label | None) -> tuple[Feature, ...]:
