@@ -81,10 +81,11 @@ class Organization:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    schema_id: str
+    schema_id: str  # featureSchemaId
     feature_id: str  # answers carry the option's feature id in exports
     name: str
     value: str
+    schema_node_id: str = ""  # a user ontology's schemaNodeId ("": derived when served)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,8 @@ class ClassificationSchema:
     kind: ClassificationKind
     scope: ClassificationScope
     options: tuple[Option, ...] = ()
+    required: bool = False  # always answered where the world draws answers
+    schema_node_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class Tool:
     color: str  # "#RRGGBB", upper-case hex as in Labelbox exports
     kind: ToolKind
     classifications: tuple[ClassificationSchema, ...] = ()
+    required: bool = False
+    schema_node_id: str = ""
 
     @property
     def annotation_kind(self) -> str:
@@ -117,6 +122,9 @@ class Ontology:
     name: str
     tools: tuple[Tool, ...]
     classifications: tuple[ClassificationSchema, ...]  # global and per-frame
+    # The user's ``normalized`` document (compact JSON), served verbatim; None: a drawn ontology,
+    # served as rendered by lbmock.ontology.normalized.
+    source: str | None = None
 
 
 # ---------------------------------------------------------------- project

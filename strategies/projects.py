@@ -10,6 +10,7 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from lbmock import ids, medical
+from lbmock.ontology import PALETTE
 from lbmock.people import company_pool
 from lbmock.strategies.vocabulary import DAY, EPOCH_MAX, EPOCH_MIN, people, salts
 from lbmock.world import (
@@ -29,10 +30,6 @@ from lbmock.world import (
     WorkflowStatus,
     WorkflowTask,
 )
-
-# Labelbox's default tool palette (the sample's "#1CE6FF", "#FF34FF" lead it).
-PALETTE = ("#1CE6FF", "#FF34FF", "#FF4A46", "#008941", "#006FA6", "#A30059", "#FFDBE5",
-           "#7A4900", "#0000A6", "#63FFAC", "#B79762", "#004D43", "#8FB0FF", "#997D87")
 
 
 @st.composite

@@ -58,7 +58,8 @@ def test_sdist_holds_the_license_and_builds_the_same_wheel(wheel, tmp_path):
     import tarfile
 
     (sdist,) = tmp_path.glob("lbmock-*.tar.gz")
-    members = {m.split("/", 1)[1] for m in tarfile.open(sdist).getnames() if "/" in m}
+    with tarfile.open(sdist) as archive:
+        members = {m.split("/", 1)[1] for m in archive.getnames() if "/" in m}
     assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "tests/test_packaging.py"} <= members
     rebuilt = tmp_path / "from-sdist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(rebuilt), str(sdist)],
