@@ -10,6 +10,7 @@ import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
 from lbmock.mockserver.inprocess import MockLabelbox, ThreadedMockServer
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
-from lbmock.world_spec import SpecError, WorldSpec
+from lbmock.world_spec import SpecError, WorldSpec, load_world_file
 
 DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
 CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so exports span several files
@@ -82,11 +83,18 @@ def _resolved(spec: WorldSpec) -> World:
 def lb_world(request: pytest.FixtureRequest) -> World:
     """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=, ...)`` or --lb-seed/--lb-rows).
 
-    The marker takes any :class:`~lbmock.world_spec.WorldSpec` option."""
+    The marker takes any :class:`~lbmock.world_spec.WorldSpec` option, and ``world="file.toml"``: a
+    world file (beside the test module), the marker's other options on top."""
     marker = request.node.get_closest_marker("lb_world")
-    base = WorldSpec(seed=request.config.getoption("--lb-seed"), rows=request.config.getoption("--lb-rows"))
+    options = dict(marker.kwargs) if marker else {}
     try:
-        spec = WorldSpec.from_json(dict(marker.kwargs) if marker else {}, base)
+        if "world" in options:  # a world file, beside the test module (or from the current folder)
+            given = Path(options.pop("world"))
+            beside = request.node.path.parent / given
+            base = load_world_file(beside if beside.exists() else given)
+        else:
+            base = WorldSpec(seed=request.config.getoption("--lb-seed"), rows=request.config.getoption("--lb-rows"))
+        spec = WorldSpec.from_json(options, base)
     except SpecError as exc:
         raise pytest.UsageError(f"@pytest.mark.lb_world: {exc}") from None
     return _resolved(spec)

@@ -20,6 +20,7 @@ Conventions (documented once, relied on everywhere):
 
 from __future__ import annotations
 
+import bisect
 import enum
 import hashlib
 from collections.abc import Iterator, Sequence
@@ -142,6 +143,7 @@ class WorkflowTask:
 class Dataset:
     id: str
     name: str
+    modality: str | None = None  # a world file's; None: what the name announces, else drawn per row
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,7 @@ class Project:
     embedding_dims: int
     consensus_expected_label_count: int = 1
     quality: QualityMode = QualityMode.NONE
+    object_classifications: bool = True  # whether labels answer questions nested in objects
 
 
 # ---------------------------------------------------------------- geometry
@@ -613,15 +616,78 @@ def _spread(key: str, index: int) -> int:
     return int.from_bytes(hashlib.blake2b(f"({key!r}, {index})".encode(), digest_size=4).digest(), "big")
 
 
-def dataset_for_row(datasets: Sequence[Dataset], index: int) -> Dataset:
-    """The dataset holding data row ``index``."""
+def dataset_for_row(datasets: Sequence[Dataset], index: int, plan: RowPlan | None = None) -> Dataset:
+    """The dataset holding data row ``index`` (a plan's exact counts, else a hash of the index)."""
+    if plan is not None and plan.dataset_ends is not None:
+        return datasets[plan.bucket("datasets", index, plan.dataset_ends)]
     return datasets[_spread(datasets[0].id, index) % len(datasets)]
 
 
-def row_joins(project_id: str, index: int) -> bool:
-    """Whether data row ``index`` is in a further project's batches (two rows in three are;
-    every row is in the world's first project)."""
+def row_joins(project_id: str, index: int, plan: RowPlan | None = None) -> bool:
+    """Whether data row ``index`` is in a further project's batches (a plan's exact count, else two
+    rows in three; every row is in the world's first project)."""
+    wanted = plan.rows_of(project_id) if plan is not None else None
+    if wanted is not None:
+        return plan.position(f"project {project_id}", index) < wanted
     return _spread(project_id, index) % 3 != 0
+
+
+def _feistel(key: str, bits: int, value: int) -> int:
+    """A bijection on [0, 2**bits) (four rounds of a balanced Feistel network keyed by ``key``)."""
+    half = bits // 2
+    mask = (1 << half) - 1
+    left, right = value >> half, value & mask
+    for round_ in range(4):
+        digest = hashlib.blake2b(f"{key}|{round_}|{right}".encode(), digest_size=8).digest()
+        left, right = right, left ^ (int.from_bytes(digest, "big") & mask)
+    return (left << half) | right
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    """Where a world file puts rows: exact dataset counts, an exact status mix, exact row counts
+    of further projects.  Each is a pure function of the row's index: its position in a keyed
+    permutation of ``0..rows-1`` falls in one bucket of cumulative counts, so any row is placed
+    without the others, and counts are exact.  None: drawn or hashed as without a plan."""
+
+    key: str
+    rows: int
+    dataset_ends: tuple[int, ...] | None = None  # cumulative rows per dataset
+    status_ends: tuple[int, ...] | None = None  # cumulative rows per WorkflowStatus, in enum order
+    project_rows: tuple[tuple[str, int], ...] = ()  # (further project id, its rows)
+
+    def rows_of(self, project_id: str) -> int | None:
+        return next((n for pid, n in self.project_rows if pid == project_id), None)
+
+    def position(self, what: str, index: int) -> int:
+        """Row ``index``'s place in the permutation named ``what`` (cycle-walking to stay below rows)."""
+        bits = max(2, (max(self.rows - 1, 1)).bit_length() + 1) & ~1  # even: the network is balanced
+        value = index
+        while True:
+            value = _feistel(f"{self.key}|{what}", bits, value)
+            if value < self.rows:
+                return value
+
+    def bucket(self, what: str, index: int, ends: tuple[int, ...]) -> int:
+        return bisect.bisect_right(ends, self.position(what, index))
+
+    def status(self, index: int) -> WorkflowStatus | None:
+        """The first project's status of row ``index``, when the plan fixes the mix."""
+        if self.status_ends is None:
+            return None
+        return tuple(WorkflowStatus)[self.bucket("status", index, self.status_ends)]
+
+
+def exact_counts(weights: Sequence[float], total: int) -> tuple[int, ...]:
+    """``total`` split in proportion to ``weights``, in whole numbers (largest remainder; ties to
+    the earlier weight): the counts add up to ``total`` exactly."""
+    whole = sum(weights)
+    shares = [w * total / whole for w in weights]
+    counts = [int(s) for s in shares]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(shares[i] - counts[i]), i))
+    for i in by_remainder[:total - sum(counts)]:
+        counts[i] += 1
+    return tuple(counts)
 
 
 # ---------------------------------------------------------------- the world
@@ -650,6 +716,7 @@ class World:
     seed: int | None = None
     projects: tuple[Project, ...] = ()
     slices: tuple[CatalogSlice, ...] = ()
+    plan: RowPlan | None = None  # a world file's exact counts (None: rows placed by hashes)
 
     def __post_init__(self) -> None:
         if not self.projects:
@@ -702,11 +769,11 @@ class World:
 
     def dataset_at(self, index: int) -> Dataset:
         """The dataset of row ``index``, without drawing the row."""
-        return dataset_for_row(self.datasets, index)
+        return dataset_for_row(self.datasets, index, self.plan)
 
     def in_project_at(self, project_id: str, index: int) -> bool:
         """Whether row ``index`` belongs to the project, without drawing the row."""
-        return project_id == self.project.id or row_joins(project_id, index)
+        return project_id == self.project.id or row_joins(project_id, index, self.plan)
 
     @cached_property
     def _counts(self) -> dict[str, int]:
@@ -717,10 +784,17 @@ class World:
         if owner_id == self.project.id:
             return len(self)
         if owner_id not in self._counts:
+            plan = self.plan
             if self.dataset_by_id(owner_id) is not None:
-                self._counts[owner_id] = sum(self.dataset_at(i).id == owner_id for i in range(len(self)))
+                if plan is not None and plan.dataset_ends is not None:  # exact: no row to place
+                    k = [d.id for d in self.datasets].index(owner_id)
+                    self._counts[owner_id] = plan.dataset_ends[k] - (plan.dataset_ends[k - 1] if k else 0)
+                else:
+                    self._counts[owner_id] = sum(self.dataset_at(i).id == owner_id for i in range(len(self)))
             elif self.project_by_id(owner_id) is not None:
-                self._counts[owner_id] = sum(row_joins(owner_id, i) for i in range(len(self)))
+                wanted = plan.rows_of(owner_id) if plan is not None else None
+                self._counts[owner_id] = wanted if wanted is not None else sum(
+                    row_joins(owner_id, i) for i in range(len(self)))
             else:
                 return 0
         return self._counts[owner_id]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from lbmock.mockserver.models import MockBackend
 from lbmock.render.common import DEFAULT_STORAGE_BASE, STORAGE_PREFIX
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
-from lbmock.world_spec import WorldSpec
+from lbmock.world_spec import WorldSpec, load_world_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,13 +41,18 @@ DEFAULT_ROWS = 20
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
 
 
-def _world_of(world: World | WorldSpec | None, seed: int | None, rows: int | None,
+def _world_of(world: World | WorldSpec | str | os.PathLike[str] | None, seed: int | None, rows: int | None,
               options: dict[str, Any]) -> World:
-    """The world to serve; ``options`` loses the world options it holds (any other WorldSpec
-    field: ``quality``, ``projects``, ...), the rest are server options."""
+    """The world to serve (a World, a WorldSpec, or the path of a world file); ``options`` loses the
+    world options it holds (any other WorldSpec field: ``quality``, ``projects``, ...), the rest are
+    server options."""
     world_options = {name: options.pop(name) for name, _d, _o in WorldSpec.options() if name in options}
     if world is None:
         return resolve_world(WorldSpec(seed=seed or 0, rows=DEFAULT_ROWS if rows is None else rows, **world_options))
+    if isinstance(world, (str, os.PathLike)):  # a world file; options given beside it go on top
+        spec = load_world_file(world)
+        return resolve_world(spec.replace(**{k: v for k, v in (("seed", seed), ("rows", rows)) if v is not None},
+                                          **world_options))
     if seed is not None or rows is not None or world_options:
         raise TypeError("pass a world (or WorldSpec), or seed/rows and world options, not both")
     return world if isinstance(world, World) else resolve_world(world)
@@ -160,8 +166,9 @@ class MockLabelbox(_Served):
     World options (``quality="consensus"``, ``projects=2``, ...) go with ``seed``/``rows``.
     """
 
-    def __init__(self, world: World | WorldSpec | None = None, *, seed: int | None = None, rows: int | None = None,
-                 api_key: str = DEFAULT_KEY, restrict_key: bool = False, **server_options: Any) -> None:
+    def __init__(self, world: World | WorldSpec | str | os.PathLike[str] | None = None, *, seed: int | None = None,
+                 rows: int | None = None, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
+                 **server_options: Any) -> None:
         # restrict_key: refuse every other key, as the real API would
         served = _world_of(world, seed, rows, server_options)
         config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
@@ -221,17 +228,18 @@ class MockLabelbox(_Served):
         return {"api_key": self.api_key}
 
 
-def mock_labelbox(world: World | None = None, **kwargs: Any) -> MockLabelbox:
-    """``with mock_labelbox(): ...`` or ``@mock_labelbox()``: Labelbox, offline, in-process."""
+def mock_labelbox(world: World | WorldSpec | str | os.PathLike[str] | None = None, **kwargs: Any) -> MockLabelbox:
+    """``with mock_labelbox(): ...`` or ``@mock_labelbox()``: Labelbox, offline, in-process
+    (``world``: a World, a WorldSpec, or the path of a world file)."""
     return MockLabelbox(world, **kwargs)
 
 
 class ThreadedMockServer(_Served):
     """The mock over real HTTP on 127.0.0.1 and an ephemeral port, in a background thread."""
 
-    def __init__(self, world: World | WorldSpec | None = None, *, seed: int | None = None, rows: int | None = None,
-                 host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY, restrict_key: bool = False,
-                 **server_options: Any) -> None:
+    def __init__(self, world: World | WorldSpec | str | os.PathLike[str] | None = None, *, seed: int | None = None,
+                 rows: int | None = None, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY,
+                 restrict_key: bool = False, **server_options: Any) -> None:
         served = _world_of(world, seed, rows, server_options)
         config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
         super().__init__(served, config)

@@ -32,6 +32,7 @@ from lbmock.world import (
     Tool,
     Volume,
 )
+from lbmock.world_spec import VolumeSpec
 
 SIDES = (64, 128, 256, 512)
 MAX_SLICES = 400
@@ -39,14 +40,18 @@ MAX_FEATURES_PER_LABEL = 4
 MAX_KEYFRAME_GAP = 12
 
 
-def draw_volume(c: Choices) -> Volume:
-    return Volume(rows=c.pick(SIDES), cols=c.pick(SIDES), slices=c.integer(1, MAX_SLICES))
+def draw_volume(c: Choices, ranges: VolumeSpec | None = None) -> Volume:
+    if ranges is None:
+        return Volume(rows=c.pick(SIDES), cols=c.pick(SIDES), slices=c.integer(1, MAX_SLICES))
+    return Volume(rows=c.integer(*ranges.rows) if ranges.rows else c.pick(SIDES),
+                  cols=c.integer(*ranges.columns) if ranges.columns else c.pick(SIDES),
+                  slices=c.integer(*ranges.frames) if ranges.frames else c.integer(1, MAX_SLICES))
 
 
 @st.composite
-def volumes(draw: st.DrawFn) -> Volume:
-    """DICOM volume geometry: 64 to 512 pixels a side, 1 to 400 slices."""
-    return draw_volume(Choices(draw))
+def volumes(draw: st.DrawFn, ranges: VolumeSpec | None = None) -> Volume:
+    """DICOM volume geometry: 64 to 512 pixels a side, 1 to 400 slices (or within ``ranges``)."""
+    return draw_volume(Choices(draw), ranges)
 
 
 def draw_polyline(c: Choices, plane: Plane, n_points: int) -> Polyline:
@@ -91,7 +96,9 @@ def answers(draw: st.DrawFn, schema: ClassificationSchema, minter: ids.IdMinter 
     return draw_answer(Choices(draw), schema, minter or ids.IdMinter(1, draw(salts())), at)
 
 
-def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, at: int) -> Feature:
+def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, at: int,
+                 object_answers: bool = True) -> Feature:
+    """The feature (see :func:`features`); ``object_answers=False``: its keyframes answer no nested question."""
     plane = volume.plane(c.pick(PLANES))
     n_key = c.integer(1, min(3 if tool.kind == "polyline" else 2, plane.frame_count))
     n_points = c.integer(2, 6) if tool.kind == "polyline" else 0
@@ -109,8 +116,8 @@ def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, a
             geometry: Polyline | MaskShape = draw_polyline(c, plane, n_points)
         else:
             geometry = draw_mask_shape(c, plane)
-        nested = (tuple(draw_answer(c, q, minter, at) for q in tool.classifications if c.boolean())
-                  if tool.classifications else ())  # most tools ask no nested question
+        nested = (tuple(draw_answer(c, q, minter, at) for q in tool.classifications if q.required or c.boolean())
+                  if tool.classifications and object_answers else ())  # most tools ask no nested question
         keyframes.append(Keyframe(frame, geometry, nested))
     if tool.kind == "mask":  # masks do not interpolate: one segment per keyframe
         segments = tuple((kf,) for kf in keyframes)
@@ -135,17 +142,20 @@ def draw_label(c: Choices, project: Project, volume: Volume, minter: ids.IdMinte
                created_at: int, reviews: tuple[Review, ...], updated_at: int) -> Label:
     n_features = c.integer(0, MAX_FEATURES_PER_LABEL)
     label_id = minter.mint(created_at)
-    feats = tuple(draw_feature(c, c.pick(project.ontology.tools), volume, minter, created_at)
-                  for _ in range(n_features))
+    feats = tuple(draw_feature(c, c.pick(project.ontology.tools), volume, minter, created_at,
+                               project.object_classifications) for _ in range(n_features))
     questions = project.ontology.classifications
+    # Required questions are always answered (their draw is skipped, not made: drawn ontologies have none)
     global_answers = tuple(draw_answer(c, q, minter, created_at) for q in questions
-                           if q.scope == "global" and c.boolean())
+                           if q.scope == "global" and (q.required or c.boolean()))
     per_frame = []
     for q in questions:
-        if q.scope == "frame" and feats and c.boolean():
+        if q.scope == "frame" and feats and (q.required or c.boolean()):
             feat = c.pick(feats)
             frame = c.pick(feat.keyframes).frame
             per_frame.append(FrameClassification(feat.plane, frame, draw_answer(c, q, minter, created_at)))
+        elif q.scope == "frame" and q.required and not feats:  # nothing drawn to hang it on: the first slice
+            per_frame.append(FrameClassification("Axial", 1, draw_answer(c, q, minter, created_at)))
     return Label(
         id=label_id, created_by=c.pick(project.people), created_at=created_at, updated_at=updated_at,
         # Labelbox times labelling to the millisecond: fractional seconds.

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
+from lbmock import medical
 from lbmock.dicom.series import (
     ANISOTROPIC,
     MR_RESCALE,
@@ -33,7 +34,8 @@ from lbmock.dicom.series import (
 )
 from lbmock.strategies.annotations import draw_volume
 from lbmock.strategies.choices import Choices
-from lbmock.world import Volume
+from lbmock.world import Dataset, Volume
+from lbmock.world_spec import VolumeSpec
 
 DAY_MS = 24 * 3600 * 1000
 # (cos, sin) pairs of Pythagorean triples with finite two-decimal values: 3-4-5 and 7-24-25.
@@ -72,12 +74,17 @@ def _rotation(c: Choices) -> tuple[Vector, Vector]:
 PLAIN_GEOMETRY = SeriesGeometry((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), 1.0, 1.0, 1.0, (0.0, 0.0, 0.0))
 
 
-def draw_series_geometry(c: Choices, variants: frozenset[str]) -> SeriesGeometry:
-    if not variants:
+def draw_series_geometry(c: Choices, variants: frozenset[str], ranges: VolumeSpec | None = None) -> SeriesGeometry:
+    spacing = ranges.spacing if ranges is not None else None
+    if not variants and spacing is None:
         return PLAIN_GEOMETRY
     plain = PLAIN_GEOMETRY  # what each variant changes
     row_cosine, column_cosine, origin = plain.row_cosine, plain.column_cosine, plain.origin
     row_spacing, column_spacing, step = plain.row_spacing, plain.column_spacing, plain.slice_step
+    if spacing is not None:  # a world file's range, in thousandths of a mm (exact decimal strings)
+        low, high = round(spacing[0] * 1000), round(spacing[1] * 1000)
+        row_spacing = column_spacing = _thousandths(c, low, high)
+        step = _thousandths(c, low, high)
     if OBLIQUE in variants:
         row_cosine, column_cosine = _rotation(c)
     if ANISOTROPIC in variants:
@@ -94,14 +101,24 @@ def draw_series_geometry(c: Choices, variants: frozenset[str]) -> SeriesGeometry
     return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin)
 
 
+def dataset_modality(dataset: Dataset, ranges: VolumeSpec | None = None) -> str | None:
+    """The modality a dataset's rows take: a world file's, else what its name announces (None:
+    drawn per row), kept only if the world file's modalities allow it."""
+    modality = dataset.modality or medical.modality_of(dataset.name)
+    allowed = ranges.modalities if ranges is not None and ranges.modalities else ("CT", "MR")
+    if modality in allowed:
+        return modality
+    return allowed[0] if len(allowed) == 1 else None  # None: drawn per row
+
+
 def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], before_ms: int,
-                      modality: str | None = None) -> DicomSeries:
+                      modality: str | None = None, ranges: VolumeSpec | None = None) -> DicomSeries:
     """The series of a data row created at ``before_ms``: acquired up to 30 days earlier.
 
     ``modality`` is the one the row's dataset announces (None: drawn); ``mr-rescale`` makes
     every series MR, whatever its dataset, since that variant is MR-only.
     """
-    geometry = draw_series_geometry(c, variants)
+    geometry = draw_series_geometry(c, variants, ranges)
     if MR_RESCALE in variants:
         modality = "MR"
     else:

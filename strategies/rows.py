@@ -12,7 +12,7 @@ from lbmock import ids, medical
 from lbmock.dicom.series import check_variants
 from lbmock.strategies.annotations import draw_label, draw_volume
 from lbmock.strategies.choices import Choices
-from lbmock.strategies.dicom import draw_dicom_series, draw_variants
+from lbmock.strategies.dicom import dataset_modality, draw_dicom_series, draw_variants
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
 from lbmock.strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
 from lbmock.strategies.workflow import draw_workflow_history, reviews_of
@@ -25,6 +25,7 @@ from lbmock.world import (
     Project,
     ProjectRow,
     QualityMode,
+    RowPlan,
     Volume,
     WorkflowEvent,
     WorkflowStatus,
@@ -32,6 +33,7 @@ from lbmock.world import (
     dataset_for_row,
     row_joins,
 )
+from lbmock.world_spec import VolumeSpec
 
 STATUSES = tuple(WorkflowStatus)
 # Which optional identifiers a row has: about half have both, some one, some neither
@@ -80,10 +82,11 @@ def draw_quality_labels(c: Choices, project: Project, volume: Volume, minter: id
 
 
 def draw_project_row(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
-                     created: int) -> ProjectRow:
+                     created: int, status: WorkflowStatus | None = None) -> ProjectRow:
     """The row's life in a further project of the organisation (drawn after everything the
-    first project draws, so adding projects never changes the first project's rows)."""
-    status = c.pick(STATUSES)
+    first project draws, so adding projects never changes the first project's rows);
+    ``status``: the one a plan gives (else drawn)."""
+    status = _status(c, status)
     history = draw_workflow_history(c, project, status, created + c.integer(1, DAY))
     labels: tuple[Label, ...] = ()
     if status != WorkflowStatus.TO_LABEL:
@@ -92,13 +95,21 @@ def draw_project_row(c: Choices, project: Project, volume: Volume, minter: ids.I
     return ProjectRow(project.id, c.pick(project.batches), status, history, labels, c.integer(1, 5))
 
 
+def _status(c: Choices, planned: WorkflowStatus | None) -> WorkflowStatus:
+    drawn = c.pick(STATUSES)  # drawn even when planned: the draws after it stay where they were
+    return planned or drawn
+
+
 def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Project, ...] = (),
                   dicom_variants: frozenset[str] = frozenset(), volume: Volume | None = None,
-                  with_series: bool = True) -> DataRow:
+                  with_series: bool = True, plan: RowPlan | None = None,
+                  ranges: VolumeSpec | None = None) -> DataRow:
     """The row (see :func:`data_rows`); ``with_series=False`` leaves its DICOM series undrawn
-    (:data:`~lbmock.world.SERIES_NOT_DRAWN`), for an export pass, which renders no DICOM."""
-    status = c.pick(STATUSES)
-    volume = volume or draw_volume(c)
+    (:data:`~lbmock.world.SERIES_NOT_DRAWN`), for an export pass, which renders no DICOM.
+    ``plan`` fixes its dataset, status and further projects (a world file's exact counts);
+    ``ranges`` bounds its volume's size, spacing and modality."""
+    status = _status(c, plan.status(index) if plan is not None else None)
+    volume = volume or draw_volume(c, ranges)
     created = project.created_at + c.integer(0, 180 * DAY)
     minter = ids.IdMinter(index + 1, c.integer(0, SALT_MAX))
     row_id = minter.mint(created)
@@ -106,7 +117,7 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     row_labels: tuple[Label, ...] = ()
     if status != WorkflowStatus.TO_LABEL:
         row_labels = _labels_of(c, project, volume, minter, history)
-    dataset = dataset_for_row(project.datasets, index)
+    dataset = dataset_for_row(project.datasets, index, plan)
     stem = f"{'-'.join(c.words(medical.series_words(), 1, 2))}-{index:06d}"
     folder = medical.slug_of(dataset.name)
     batch = c.pick(project.batches)
@@ -121,10 +132,10 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
         row_labels = draw_quality_labels(c, project, volume, minter, history, row_labels[0])
     memberships = [ProjectRow(project.id, batch, status, history, row_labels, priority)]
     for other in others:
-        if row_joins(other.id, index):
+        if row_joins(other.id, index, plan):
             memberships.append(draw_project_row(c, other, volume, minter, created))
     # last: no earlier draw changed, and so it can be left out without changing any other value
-    series = draw_dicom_series(c, volume, dicom_variants, created, medical.modality_of(dataset.name)) \
+    series = draw_dicom_series(c, volume, dicom_variants, created, dataset_modality(dataset, ranges), ranges) \
         if with_series else SERIES_NOT_DRAWN
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,

@@ -7,24 +7,28 @@ rows before it, by any process or worker, with identical bytes.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 from lbmock.dicom.series import check_variants
 from lbmock.ids import MAX_ROWS
+from lbmock.ontology import derived_id, parse_ontology
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
 from lbmock.strategies.provider import derive_seed, draw_seeded, draw_seeded_with
 from lbmock.strategies.rows import draw_data_row
 from lbmock.strategies.vocabulary import SALT_MAX
-from lbmock.world import DataRow, Project, QualityMode, World
-from lbmock.world_spec import MAX_PROJECTS, WorldSpec
+from lbmock.world import DataRow, Dataset, Project, QualityMode, RowPlan, World, exact_counts
+from lbmock.world_spec import MAX_PROJECTS, ProjectSpec, VolumeSpec, WorldSpec
 
 
 class SeededRows:
     """A read-only sequence of data rows drawn on demand, with a small LRU cache."""
 
     def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512,
-                 others: tuple[Project, ...] = (), dicom_variants: frozenset[str] = frozenset()) -> None:
+                 others: tuple[Project, ...] = (), dicom_variants: frozenset[str] = frozenset(),
+                 plan: RowPlan | None = None, ranges: VolumeSpec | None = None) -> None:
         if not 0 <= n_rows <= MAX_ROWS:
             raise ValueError(f"rows must be between 0 and {MAX_ROWS}, got {n_rows}")
         self.project = project
@@ -32,6 +36,8 @@ class SeededRows:
         self.seed = seed
         self.n_rows = n_rows
         self.dicom_variants = dicom_variants
+        self.plan = plan
+        self.ranges = ranges
         self._cache: OrderedDict[int, DataRow] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -65,7 +71,7 @@ class SeededRows:
     def _draw(self, index: int, with_series: bool = True) -> DataRow:
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
         return draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
-                                self.others, self.dicom_variants, None, with_series)
+                                self.others, self.dicom_variants, None, with_series, self.plan, self.ranges)
 
     def draw(self, index: int) -> DataRow:
         """Row ``index`` drawn afresh and not cached, without its DICOM series: for one pass over many
@@ -116,5 +122,67 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
 
 def resolve_world(spec: WorldSpec) -> World:
     """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
-    return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality, n_projects=spec.projects,
-                        dicom_variants=spec.dicom_variants)
+    if not _shaped(spec):  # a seed alone: exactly the world seeded_world has always drawn
+        return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality,
+                            n_projects=spec.project_count, dicom_variants=spec.dicom_variants)
+    return _shaped_world(spec)
+
+
+def _shaped(spec: WorldSpec) -> bool:
+    return (spec.ontology is not None or bool(spec.project_specs) or spec.datasets is not None
+            or spec.status_mix is not None or spec.labelled_fraction is not None or spec.volumes is not None
+            or spec.object_classifications is not None)
+
+
+def _shaped_world(spec: WorldSpec) -> World:
+    """A world shaped by a world file (or the options it holds): the seed draws whatever the spec
+    leaves open, with the same strategies; ontologies, names, datasets and counts are the spec's."""
+    n = spec.project_count
+    wanted = spec.project_specs or tuple(ProjectSpec() for _ in range(n))
+    drawn: list[Project] = []
+    for k, want in enumerate(wanted):
+        mode = QualityMode(want.quality or spec.quality)
+        pinned = want.id or (spec.project_id if k == 0 else None)
+        project = draw_seeded(projects(pinned, mode, k), derive_seed(spec.seed, "project", *((k,) if k else ())))
+        drawn.append(_as_specified(project, want, spec, k))
+    first = drawn[0]
+    if spec.datasets is not None:
+        first = replace(first, datasets=tuple(
+            Dataset(d.id or derived_id("dataset", str(spec.seed), str(i), d.name), d.name, d.modality)
+            for i, d in enumerate(spec.datasets)))
+    others = tuple(sibling_project(first, other) for other in drawn[1:])
+    plan = RowPlan(
+        key=f"{spec.seed}", rows=spec.rows,
+        dataset_ends=tuple(itertools.accumulate(d.rows for d in spec.datasets)) if spec.datasets else None,
+        status_ends=_status_ends(spec),
+        project_rows=tuple((o.id, w.rows) for o, w in zip(others, wanted[1:], strict=True) if w.rows is not None))
+    slices = catalog_slices(first, derive_seed(spec.seed, "slices") % SALT_MAX)
+    rows = SeededRows(first, spec.seed, spec.rows, others=others, dicom_variants=check_variants(spec.dicom_variants),
+                      plan=plan, ranges=spec.volumes)
+    return World(first, rows, seed=spec.seed, projects=(first, *others), slices=slices, plan=plan)
+
+
+def _as_specified(project: Project, want: ProjectSpec, spec: WorldSpec, position: int) -> Project:
+    """A drawn project with what the spec names put in: name, ontology (its own, else the world's)."""
+    document = want.ontology or spec.ontology
+    if want.name:
+        project = replace(project, name=want.name, description=f"DICOM {want.name.lower()}")
+    if document is not None:
+        ontology = parse_ontology(document, project.ontology.id, f"{project.name} ontology")
+        project = replace(project, ontology=ontology)
+    # Nested answers: a world option; by default none on a user's ontology (every public DICOM sample
+    # has "classifications": [] on its objects), some on a drawn one (as before it could be asked)
+    answers = spec.object_classifications if spec.object_classifications is not None else document is None
+    return replace(project, object_classifications=answers)
+
+
+def _status_ends(spec: WorldSpec) -> tuple[int, ...] | None:
+    """Cumulative row counts per workflow status (enum order), from the mix or the labelled share."""
+    if spec.status_mix is not None:
+        weights = [w for _s, w in spec.status_mix]
+    elif spec.labelled_fraction is not None:
+        labelled = spec.labelled_fraction
+        weights = [1 - labelled, labelled / 3, labelled / 3, labelled / 3]  # ToLabel, then the rest evenly
+    else:
+        return None
+    return tuple(itertools.accumulate(exact_counts(weights, spec.rows)))
