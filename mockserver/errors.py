@@ -1,8 +1,18 @@
-"""The backend's two client errors, mapped to the API's error shapes by the HTTP layer."""
+"""The backend's client errors, mapped to the API's error shapes by the HTTP layer."""
 
 
 class NotFound(Exception):
     """An id the client named does not exist (the API's RESOURCE_NOT_FOUND)."""
+
+    code = "RESOURCE_NOT_FOUND"
+
+
+class FeatureSchemaNotFound(NotFound):
+    """An unknown featureSchemaId.  ``client.get_feature_schema`` reads the answer without a null
+    check, so RESOURCE_NOT_FOUND (execute() returns None) ends in a bare TypeError; any other code
+    raises ``LabelboxError("Unknown error: [{'message': ..., 'code': ...}]")``, which names the id."""
+
+    code = "FEATURE_SCHEMA_NOT_FOUND"
 
 
 class BadInput(Exception):

@@ -75,7 +75,7 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
     for err in result.errors:
         original = err.original_error
         if isinstance(original, NotFound):
-            errors.append(_error(f"Resource not found: {original}", "RESOURCE_NOT_FOUND"))
+            errors.append(_error(f"Resource not found: {original}", original.code))
         elif isinstance(original, BadInput):
             errors.append(_error(str(original), "GRAPHQL_VALIDATION_FAILED"))
             status = 400

@@ -11,14 +11,26 @@ from dataclasses import dataclass
 
 from lbmock.dicom.series import MIME_TYPE
 from lbmock.export import ExportScope, slice_filters
-from lbmock.mockserver.errors import BadInput, NotFound
+from lbmock.mockserver.errors import BadInput, FeatureSchemaNotFound, NotFound
 from lbmock.mockserver.filters import parse_legacy_filters, parse_search_query
+from lbmock.mockserver.gql.schema import PAGE_SIZE_MAX
 from lbmock.mockserver.models import MockBackend
 from lbmock.mockserver.spool import ExportFile
 from lbmock.mockserver.tasks import ERRORS, RESULT, ExportTask
+from lbmock.ontology import feature_schema, normalized
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, metadata_value
-from lbmock.world import CatalogSlice, DataRow, Dataset, Person, Project, QualityMode, WorkflowStatus, World
+from lbmock.world import (
+    CatalogSlice,
+    DataRow,
+    Dataset,
+    Ontology,
+    Person,
+    Project,
+    QualityMode,
+    WorkflowStatus,
+    World,
+)
 
 PARAM_FLAGS = {
     "includeAttachments": "attachments",
@@ -147,6 +159,7 @@ class Root:
             "organization": lambda info: Root.organization(info),
             "createdBy": lambda info: user_view(project.owner, ctx, ctx.backend.user_timezone),
             "labelingFrontend": _editor_frontend(project.id),
+            "ontology": lambda info: ontology_view(*_ontologies(world)[project.ontology.id]),
         }
 
     @staticmethod
@@ -184,6 +197,44 @@ class Root:
     @staticmethod
     def catalogSavedQueries(info):
         return [slice_view(saved) for saved in info.context.backend.world.slices]
+
+    @staticmethod
+    def ontology(info, where):
+        found = _ontologies(info.context.backend.world).get(where["id"])
+        if found is None:
+            raise NotFound(f"ontology {where['id']}")
+        return ontology_view(*found)
+
+    @staticmethod
+    def ontologies(info, where=None, after=None, first=None):
+        search, archived = _list_where(where)
+        found = [] if archived else [ontology_view(ontology, project) for ontology, project
+                                     in _ontologies(info.context.backend.world).values()
+                                     if search in ontology.name.casefold()]
+        return _cursor_page(found, after, first)
+
+    @staticmethod
+    def rootSchemaNode(info, where):
+        schema_id = where["featureSchemaId"]
+        for ontology, _project in _ontologies(info.context.backend.world).values():
+            node = feature_schema(ontology, schema_id)
+            if node is not None:
+                return schema_node_view(node)
+        raise FeatureSchemaNotFound(f"feature schema {schema_id}: no ontology has a tool, question or option "
+                                    "with this featureSchemaId")
+
+    @staticmethod
+    def rootSchemaNodes(info, where=None, after=None, first=None):
+        # Top-level tools and questions only, as the SDK documents get_feature_schemas.
+        search, archived = _list_where(where)
+        nodes: dict[str, dict] = {}
+        for ontology, _project in [] if archived else _ontologies(info.context.backend.world).values():
+            document = normalized(ontology)
+            for node in (*document["tools"], *document["classifications"]):
+                view = schema_node_view(node)
+                if search in view["name"].casefold():
+                    nodes.setdefault(view["id"], view)
+        return _cursor_page(list(nodes.values()), after, first)
 
     @staticmethod
     def task(info, where=None):
@@ -238,6 +289,46 @@ def _project(world: World, project_id: str) -> Project:
     if project is None:
         raise NotFound(f"project {project_id}")
     return project
+
+
+def _ontologies(world: World) -> dict[str, tuple[Ontology, Project]]:
+    """Every project's ontology by id, with the first project that uses it (which dates it)."""
+    found: dict[str, tuple[Ontology, Project]] = {}
+    for project in world.projects:
+        found.setdefault(project.ontology.id, (project.ontology, project))
+    return found
+
+
+def ontology_view(ontology: Ontology, project: Project) -> dict:
+    """An ontology as the API gives it: ``normalized`` from lbmock.ontology (verbatim or rendered)."""
+    return {"id": ontology.id, "name": ontology.name, "description": None,
+            "createdAt": project.created_at, "updatedAt": project.updated_at, "mediaType": "DICOM",
+            "normalized": lambda info: normalized(ontology),
+            "objectSchemaCount": len(ontology.tools), "classificationSchemaCount": len(ontology.classifications)}
+
+
+def schema_node_view(node: dict) -> dict:
+    """A feature schema: a node of an ontology's normalized JSON, named as lbmock.ontology reads it
+    (a question without a name by its instructions, an option by its label, else its value)."""
+    name = next((node[key] for key in ("name", "instructions", "label", "value") if node.get(key) is not None), "")
+    return {"id": node["featureSchemaId"], "name": name, "normalized": node}
+
+
+def _list_where(where: dict | None) -> tuple[str, bool]:
+    """A list's name search (casefolded) and whether it asks for archived items only."""
+    where = where or {}
+    return (where.get("search") or "").casefold(), (where.get("filter") or {}).get("status") == "ARCHIVED"
+
+
+def _cursor_page(items: list, after: str | None, first: int | None) -> dict:
+    """Cursor pagination: a cursor is the position after a page's last item, opaque to clients."""
+    start = 0
+    if after:
+        if not (after.isascii() and after.isdigit()) or int(after) > len(items):
+            raise BadInput(f"unknown cursor {after!r}: pass the nextCursor of the previous page")
+        start = int(after)
+    end = start + (first or PAGE_SIZE_MAX)
+    return {"nodes": items[start:end], "nextCursor": str(end) if end < len(items) else None}
 
 
 def _create_export(ctx: RequestContext, input: dict, filters, scope: ExportScope) -> dict:

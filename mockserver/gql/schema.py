@@ -35,6 +35,21 @@ def _parse_uint64_literal(node: Any, _variables: Any = None) -> int:
     raise GraphQLError("UInt64 literal must be an integer or a decimal string")
 
 
+PAGE_SIZE_MAX = 100  # the SDK's own page size (labelbox.pagination._PAGE_SIZE)
+
+
+def _parse_page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= PAGE_SIZE_MAX:
+        raise GraphQLError(f"PageSize cannot represent {value!r}: expected an integer from 1 to {PAGE_SIZE_MAX}")
+    return value
+
+
+def _parse_page_size_literal(node: Any, _variables: Any = None) -> int:
+    if isinstance(node, IntValueNode):
+        return _parse_page_size(int(node.value))
+    raise GraphQLError(f"PageSize literal must be an integer from 1 to {PAGE_SIZE_MAX}")
+
+
 def _configure_scalar(scalar: Any, output: Any, input_value: Any = None, input_literal: Any = None) -> None:
     """Set a built scalar's coercers under both graphql-core 3.2 and 3.3 attribute names."""
     scalar.serialize = scalar.coerce_output_value = output
@@ -48,4 +63,5 @@ def labelbox_schema() -> GraphQLSchema:
     schema = build_schema(files("lbmock.mockserver.gql").joinpath("schema.graphql").read_text())
     _configure_scalar(schema.type_map["DateTime"], _serialize_datetime)
     _configure_scalar(schema.type_map["UInt64"], int, _parse_uint64, _parse_uint64_literal)
+    _configure_scalar(schema.type_map["PageSize"], int, _parse_page_size, _parse_page_size_literal)
     return schema

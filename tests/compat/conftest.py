@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from expected import RELEASES, filter_cases, legacy_cases, page_literals, unsuitable
 from lbserver import ServeOptions, start_server
+from ontology_worlds import schema_ids, user_ontology_world
 from sdkvenv import SdkVenv, VenvError, cache_root, ensure_venv
 from support import (
     AUTH_KEY,
@@ -43,6 +44,7 @@ from support import (
 )
 
 from lbmock.contract_tests.wire import ServedProcess, unsigned
+from lbmock.mockserver import ThreadedMockServer
 from lbmock.strategies.served_world import seeded_world
 
 COMPAT_DIR = Path(__file__).resolve().parent
@@ -301,6 +303,44 @@ def catalog_factory(sdk_venv_factory, quality_server, quality_world, shared_docs
 @pytest.fixture
 def catalog(release, catalog_factory) -> dict:
     return catalog_factory(release)
+
+
+@pytest.fixture(scope="session")
+def ontology_world():
+    """Two projects: the first with the user ontology of examples/world, the second a drawn one."""
+    return user_ontology_world()
+
+
+def ontology_plan(world) -> dict:
+    return {
+        "project_ids": [p.id for p in world.projects],
+        "feature_schema_ids": [i for p in world.projects for i in schema_ids(p.ontology).values()],
+        "unknown_ontology_id": "cl0no0such0ontology000001", "unknown_feature_schema_id": "cl0no0such0schema00000001",
+        "searches": ["", "ONTOLOGY", "liver", "no such name"],
+    }
+
+
+@pytest.fixture(scope="session")
+def ontology_factory(sdk_venv_factory, ontology_world, shared_docs):
+    """``release -> driver document``: ``sdk_ontology.py`` once per release and session, against a
+    threaded in-process server (the user ontology is set on the World: ``lbmock serve`` takes none yet)."""
+
+    def get(release: str) -> dict:
+        plan = ontology_plan(ontology_world)
+
+        def run() -> dict:
+            with ThreadedMockServer(ontology_world) as server:
+                return run_driver(sdk_venv_factory(release), "sdk_ontology.py",
+                                  [server.base_url, api_key_for(release), server.project_id], plan)
+
+        return {**shared_docs.get(f"ontology-{release}", run), "plan": plan}
+
+    return get
+
+
+@pytest.fixture
+def ontology_doc(release, ontology_factory) -> dict:
+    return ontology_factory(release)
 
 
 @pytest.fixture(scope="session")
