@@ -162,8 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from lbmock.world_spec import SpecError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SpecError as exc:  # options each fine alone that do not go together
+        print(f"lbmock {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

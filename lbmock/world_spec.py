@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class Option:
     flag: str | None = None  # the command-line flag, when not the field's name
     repeatable: bool = False  # a flag given once per value (a tuple of them)
     cli: bool = True  # False: tables of a world file (and JSON) only, no flag
+    metavar: str | None = None  # what --help calls the value, when not the field's name
 
 
 def _whole(lo: int | None = None, hi: int | None = None) -> Callable[[str, Any], int]:
@@ -90,9 +92,28 @@ def _quality(name: str, value: Any) -> str:
 
 
 def option(help: str, check: Callable[[str, Any], Any], from_text: Callable[[str], Any] | None = None,
-           unset: str = "", flag: str | None = None, repeatable: bool = False, cli: bool = True) -> dict:
+           unset: str = "", flag: str | None = None, repeatable: bool = False, cli: bool = True,
+           metavar: str | None = None) -> dict:
     """Field metadata of a world option (``unset``: what a default of None means)."""
-    return {"option": Option(help, check, from_text or (lambda text: text), unset, flag, repeatable, cli)}
+    return {"option": Option(help, check, from_text or (lambda text: text), unset, flag, repeatable, cli, metavar)}
+
+
+def _dicom_dir(name: str, value: Any) -> str | None:
+    """A folder holding a DICOM file lbmock can serve, as an absolute path (every worker then names
+    the same one).  Scanned here, so a folder with none fails where the option is given."""
+    from lbmock.dicom.user_files import NoUsableDicom, scan_dicom_dir
+
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{name} must be a folder's path, got {value!r}")
+    if not os.path.isdir(value):
+        raise SpecError(f"{name}: {value} is not a folder")
+    try:
+        scan_dicom_dir(value).require_usable()
+    except NoUsableDicom as exc:
+        raise SpecError(f"{name}: {exc}") from None
+    return os.path.abspath(value)
 
 
 # ---------------------------------------------------------------- the options a world file adds
@@ -326,6 +347,10 @@ class WorldSpec:
     volumes: VolumeSpec | None = field(default=None, metadata=option(
         "ranges the DICOM volumes are drawn from: modalities, rows, columns, frames, spacing", _volumes,
         unset="64-512 a side, 1-400 frames, CT or MR", cli=False))
+    dicom_dir: str | None = field(default=None, metadata=option(
+        "a folder of your own DICOM files: each row's row_data serves one of them byte for byte (sorted by "
+        "path, row i gets file i mod n) and its labels fit that file's geometry; files lbmock cannot use are "
+        "listed at start", _dicom_dir, unset="none: every row's DICOM is drawn", metavar="DIR"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # checked, and normalised (JSON lists become tuples: specs are keys)
@@ -346,6 +371,8 @@ class WorldSpec:
             if abs((1 - to_label) - self.labelled_fraction) > 1 / max(self.rows, 1):
                 raise SpecError(f"labelled_fraction {self.labelled_fraction} disagrees with status_mix, whose "
                                 f"labelled share (all but ToLabel) is {1 - to_label:.3f}; give one or make them agree")
+        if self.dicom_dir is not None and self.dicom_variants:
+            raise SpecError("dicom_variants change drawn series; the files of a dicom_dir are served as they are")
 
     @property
     def project_count(self) -> int:
@@ -425,6 +452,8 @@ def load_world_file(path: str | Path) -> WorldSpec:
 
         if "ontology" in document:
             document["ontology"] = read_ontology("ontology", document["ontology"])
+        if isinstance(document.get("dicom_dir"), str):  # like ontology files: relative to the world file
+            document["dicom_dir"] = str(path.parent / document["dicom_dir"])
         if isinstance(document.get("projects"), list):
             for i, project in enumerate(document["projects"]):
                 if isinstance(project, dict) and "ontology" in project:
@@ -448,7 +477,7 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=f"{opt.help} (default: {opt.unset})", type=_argument_type(name, opt))
             continue
         shown = "%(default)s" if default is not None else opt.unset
-        parser.add_argument(flag, dest=name, default=default,
+        parser.add_argument(flag, dest=name, default=default, metavar=opt.metavar,
                             help=f"{opt.help} (default: {shown})", type=_argument_type(name, opt))
 
 

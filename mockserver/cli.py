@@ -152,6 +152,10 @@ def serve(args: argparse.Namespace) -> int:
         except FaultError as exc:
             print(f"lbmock: --fault {spec}: {exc}", file=sys.stderr)
             return 2
+    if args.dicom_dir:  # a usable folder (checked with the option): say which files it cannot serve
+        from lbmock.dicom.user_files import report_scan, scan_dicom_dir
+
+        report_scan(scan_dicom_dir(args.dicom_dir), "lbmock")
     if args.state and not _resume(args):
         return 2
     listener = _listen(args.host, args.port)

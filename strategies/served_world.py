@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from lbmock.dicom.series import check_variants
+from lbmock.dicom.user_files import FileSeries, scan_dicom_dir
 from lbmock.ids import MAX_ROWS
 from lbmock.ontology import derived_id, parse_ontology
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
@@ -28,7 +29,8 @@ class SeededRows:
 
     def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512,
                  others: tuple[Project, ...] = (), dicom_variants: frozenset[str] = frozenset(),
-                 plan: RowPlan | None = None, ranges: VolumeSpec | None = None) -> None:
+                 plan: RowPlan | None = None, ranges: VolumeSpec | None = None,
+                 user_files: tuple[FileSeries, ...] = ()) -> None:
         if not 0 <= n_rows <= MAX_ROWS:
             raise ValueError(f"rows must be between 0 and {MAX_ROWS}, got {n_rows}")
         self.project = project
@@ -38,6 +40,7 @@ class SeededRows:
         self.dicom_variants = dicom_variants
         self.plan = plan
         self.ranges = ranges
+        self.user_files = user_files  # row i serves user_files[i % n] (world option dicom_dir)
         self._cache: OrderedDict[int, DataRow] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -70,6 +73,11 @@ class SeededRows:
 
     def _draw(self, index: int, with_series: bool = True) -> DataRow:
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
+        if self.user_files:  # labels drawn on the file's grid; its series is the file's (nothing to draw)
+            series = self.user_files[index % len(self.user_files)]
+            row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
+                                   self.others, frozenset(), series.volume, False, self.plan, self.ranges)
+            return replace(row, series=series)
         return draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
                                 self.others, self.dicom_variants, None, with_series, self.plan, self.ranges)
 
@@ -100,13 +108,15 @@ class SeededRows:
 
 def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
                  quality: QualityMode | str = QualityMode.NONE, n_projects: int = 1,
-                 dicom_variants: object = ()) -> World:
+                 dicom_variants: object = (), dicom_dir: str | None = None) -> World:
     """The world for ``seed``: same strategies as ``@given``, drawn deterministically.
 
     ``quality`` makes every project a consensus or benchmark project;
     ``n_projects`` projects share the first one's datasets (their ids come
     from the seed; ``project_id`` names the first); ``dicom_variants`` names
-    the hostile DICOM variants every row's series shows.
+    the hostile DICOM variants every row's series shows; ``dicom_dir`` a folder of
+    the user's DICOM files the rows serve instead (:mod:`lbmock.dicom.user_files`;
+    :class:`~lbmock.dicom.user_files.NoUsableDicom` when it holds none lbmock can use).
     """
     mode = QualityMode(quality)
     if not 1 <= n_projects <= MAX_PROJECTS:
@@ -115,8 +125,11 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
     others = tuple(sibling_project(project, draw_seeded(projects(None, mode, k), derive_seed(seed, "project", k)))
                    for k in range(1, n_projects))
     slices = catalog_slices(project, derive_seed(seed, "slices") % SALT_MAX)
-    return World(project, SeededRows(project, seed, n_rows, others=others,
-                                       dicom_variants=check_variants(dicom_variants)), seed=seed,
+    variants, user_files = check_variants(dicom_variants), _user_files(dicom_dir)
+    if user_files and variants:
+        raise ValueError("DICOM variants change drawn series; a dicom_dir's files are served as they are")
+    return World(project, SeededRows(project, seed, n_rows, others=others, dicom_variants=variants,
+                                       user_files=user_files), seed=seed,
                  projects=(project, *others), slices=slices)
 
 
@@ -124,8 +137,13 @@ def resolve_world(spec: WorldSpec) -> World:
     """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
     if not _shaped(spec):  # a seed alone: exactly the world seeded_world has always drawn
         return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality,
-                            n_projects=spec.project_count, dicom_variants=spec.dicom_variants)
+                            n_projects=spec.project_count, dicom_variants=spec.dicom_variants,
+                            dicom_dir=spec.dicom_dir)
     return _shaped_world(spec)
+
+
+def _user_files(dicom_dir: str | None) -> tuple[FileSeries, ...]:
+    return scan_dicom_dir(dicom_dir).require_usable() if dicom_dir is not None else ()
 
 
 def _shaped(spec: WorldSpec) -> bool:
@@ -158,7 +176,7 @@ def _shaped_world(spec: WorldSpec) -> World:
         project_rows=tuple((o.id, w.rows) for o, w in zip(others, wanted[1:], strict=True) if w.rows is not None))
     slices = catalog_slices(first, derive_seed(spec.seed, "slices") % SALT_MAX)
     rows = SeededRows(first, spec.seed, spec.rows, others=others, dicom_variants=check_variants(spec.dicom_variants),
-                      plan=plan, ranges=spec.volumes)
+                      plan=plan, ranges=spec.volumes, user_files=_user_files(spec.dicom_dir))
     return World(first, rows, seed=spec.seed, projects=(first, *others), slices=slices, plan=plan)
 
 

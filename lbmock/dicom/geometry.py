@@ -129,6 +129,9 @@ def affine_from_tags(orientation: Sequence[float], pixel_spacing: Sequence[float
 
 def affine_lps(series: DicomSeries) -> np.ndarray:
     """Voxel index ``(i, j, k, 1)`` -> patient mm (LPS) for the row's volume."""
+    from_file = getattr(series, "affine_from_file", None)
+    if from_file is not None:  # a user's file (lbmock.dicom.user_files): its own tags, as a reader builds it
+        return from_file()
     g = series.geometry
     positions = [frame_position(g, f) for f in range(1, min(series.volume.slices, 2) + 1)]
     return affine_from_tags((*g.row_cosine, *g.column_cosine), (g.row_spacing, g.column_spacing),

@@ -31,6 +31,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from lbmock.dicom.geometry import decimal_string, frame_position_ds
 from lbmock.dicom.phantom import phantom_frames
 from lbmock.dicom.series import DicomSeries, uid_from
+from lbmock.dicom.user_files import FileSeries
 from lbmock.world import DataRow, Label
 
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -188,6 +189,8 @@ def header_bytes(series: DicomSeries) -> bytes:
 
 def file_size(series: DicomSeries) -> int:
     """The size of the row's Part 10 file, known without producing its pixels."""
+    if isinstance(series, FileSeries):  # a user's file (world option dicom_dir): served as it is
+        return series.check_unchanged()
     return len(header_bytes(series)) + frame_size(series) * series.volume.slices
 
 
@@ -198,6 +201,9 @@ def part10_chunks(row: DataRow, start: int = 0, end: int | None = None,
     Only the frames the range touches are produced.
     """
     series = row.series
+    if isinstance(series, FileSeries):
+        yield from series.chunks(start, end)
+        return
     header = header_bytes(series)
     size = file_size(series)
     end = size if end is None else min(end, size)
