@@ -12,6 +12,7 @@ import pytest
 import requests
 from lbox.exceptions import LabelboxError, ResourceNotFoundError  # labelbox 7.x raises these
 from ontology_worlds import (
+    ABDOMEN_FILE,
     ABDOMEN_ID,
     abdomen_document,
     drawn_world,
@@ -23,6 +24,7 @@ from ontology_worlds import (
 from lbmock.mockserver import mock_labelbox
 from lbmock.ontology import feature_schema, normalized
 from lbmock.world import World
+from lbmock.world_spec import WorldSpec
 
 GRAPHQL = "https://api.labelbox.com/graphql"
 LIST_ONTOLOGIES = """query getOntologiesPyApi($search: String, $filter: OntologyFilter, $from: String,
@@ -158,3 +160,15 @@ def test_a_misspelt_ontology_field_names_the_right_one(world):
                          {"id": world.project.id})
         assert answer.status_code == 400
         assert "normalized" in answer.json()["errors"][0]["message"]
+
+
+def test_the_ontology_world_option_is_served_by_the_same_queries():
+    # WorldSpec(ontology=...) (--ontology FILE): labels are drawn from it, and the queries serve it verbatim
+    spec = WorldSpec(seed=5, rows=4, ontology=ABDOMEN_FILE.read_text())
+    with mock_labelbox(spec) as lb:
+        client = labelbox.Client(**lb.client_kwargs)
+        ontology = client.get_project(lb.project_id).ontology()
+        assert ontology.normalized == abdomen_document()
+        assert [t.name for t in ontology.tools()] == ["Liver", "Left kidney", "Vessel centreline"]
+        assert client.get_ontology(ontology.uid).normalized == abdomen_document()
+        assert client.get_feature_schema("clbm0liver000000000000000").name == "Liver"

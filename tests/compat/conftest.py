@@ -323,7 +323,7 @@ def ontology_plan(world) -> dict:
 @pytest.fixture(scope="session")
 def ontology_factory(sdk_venv_factory, ontology_world, shared_docs):
     """``release -> driver document``: ``sdk_ontology.py`` once per release and session, against a
-    threaded in-process server (the user ontology is set on the World: ``lbmock serve`` takes none yet)."""
+    threaded in-process server on the world built here (one user ontology, one drawn)."""
 
     def get(release: str) -> dict:
         plan = ontology_plan(ontology_world)
