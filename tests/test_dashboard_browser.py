@@ -15,6 +15,7 @@ import pytest
 import requests
 from lbox import exceptions as lbx
 from PIL import Image
+from sdk_streams import buffered
 
 from lbmock.labelmap import choose_label
 from lbmock.mockserver import ThreadedMockServer
@@ -60,12 +61,6 @@ def shifted_any(mask: np.ndarray, distance: int) -> np.ndarray:
         for dx in range(-distance, distance + 1):
             grown |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
     return grown
-
-
-def buffered(task) -> list[dict]:
-    rows: list[dict] = []
-    task.get_buffered_stream().start(stream_handler=lambda out: rows.append(out.json))
-    return rows
 
 
 def test_overview_to_a_row_and_the_overlay_sits_on_the_mask(page, server):

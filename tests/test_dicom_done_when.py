@@ -34,6 +34,7 @@ from lbmock.world_spec import WorldSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import dicom_export_converter as converter
+from sdk_streams import buffered
 
 ROWS = 3
 ALL_VARIANTS = ("reversed-slices", "anisotropic", "offset-origin", "mr-rescale", "oblique")
@@ -107,7 +108,7 @@ def test_done_when(target, variants, tmp_path):
         task = client.get_project(project_id).export(params={"label_details": True})
         task.wait_till_done()
         assert not task.has_errors()
-        rows = [output.json for output in task.get_buffered_stream()]
+        rows = buffered(task)
         assert len(rows) == ROWS
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {api_key}"  # needed by masks; harmless on row_data

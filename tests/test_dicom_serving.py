@@ -15,6 +15,7 @@ import labelbox
 import pydicom
 import pytest
 import requests
+from sdk_streams import exported
 
 from lbmock.contract_tests.wire import LEGACY_EXPORT, unsigned
 from lbmock.dicom.part10 import file_size, header_bytes, part10_bytes
@@ -39,9 +40,7 @@ def world():
 
 def _exported(client_kwargs: dict, project_id: str) -> list[dict]:
     project = labelbox.Client(**client_kwargs).get_project(project_id)
-    task = project.export(params={"data_row_details": True})
-    task.wait_till_done()
-    return [output.json for output in task.get_buffered_stream()]
+    return exported(project, {"data_row_details": True})
 
 
 def _small(world, rows: list[dict]) -> list[tuple[dict, object]]:

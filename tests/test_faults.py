@@ -11,6 +11,7 @@ import pytest
 import requests
 from labelbox.schema.export_task import ExportTask
 from lbox import exceptions as lbx
+from sdk_streams import buffered
 
 from lbmock.mockserver import ThreadedMockServer, mock_labelbox
 from lbmock.mockserver.config import ServerConfig
@@ -31,12 +32,6 @@ def mock():
 @pytest.fixture
 def project(mock):
     return lb.Client(**mock.client_kwargs).get_project(mock.project_id)
-
-
-def buffered(task) -> list[dict]:
-    rows: list[dict] = []
-    task.get_buffered_stream().start(stream_handler=lambda out: rows.append(out.json))
-    return rows
 
 
 def test_export_fails(mock, project):

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from graphql import parse
 from lbox import exceptions as lbx
+from sdk_streams import exported
 
 from lbmock.contract_tests.wire import FlaskTransport, WireClient, export_variables
 from lbmock.mockserver import create_app, mock_labelbox
@@ -176,10 +177,7 @@ def test_every_sdk_document_is_within_the_limits_and_answered(client, document):
 def test_the_sdk_export_flow_still_works_end_to_end():
     with mock_labelbox(WORLD, file_bytes=4_000) as mock:
         project = lb.Client(**mock.client_kwargs).get_project(mock.project_id)
-        task = project.export(params={"label_details": True})
-        task.wait_till_done()
-        rows: list[dict] = []
-        task.get_buffered_stream().start(stream_handler=lambda out: rows.append(out.json))
+        rows = exported(project, {"label_details": True})
     assert [r["data_row"]["id"] for r in rows] == [r.id for r in WORLD]
 
 

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 import labelbox as lb
 import orjson
 import pytest
+from sdk_streams import buffered
 
 from lbmock.contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
@@ -186,14 +187,8 @@ def run_sdk_flow(client_kwargs: dict, project_id: str, spec: dict, rounds: int =
     for _ in range(rounds):
         task = project.export(params=spec["params"], filters=spec["filters"])
         task.wait_till_done()
-        exports.append(buffered_rows(task))
+        exports.append(buffered(task))
     return exports
-
-
-def buffered_rows(task) -> list[dict]:
-    rows: list[dict] = []
-    task.get_buffered_stream().start(stream_handler=lambda output: rows.append(output.json))
-    return rows
 
 
 def wrong_rows(exports: list[list[dict]] | None, want: list[dict]) -> int:

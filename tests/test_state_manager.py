@@ -8,6 +8,7 @@ import time
 import labelbox as lb
 import pytest
 import requests
+from sdk_streams import buffered
 
 from lbmock.cli import build_parser
 from lbmock.contract_tests.wire import FlaskTransport, WireClient
@@ -19,12 +20,6 @@ from lbmock.strategies import seeded_world
 WORLD = seeded_world(21, 12)
 PARAMS = {"label_details": True}
 MANUAL_3 = {"progression": "manual", "times": 3}
-
-
-def buffered(task) -> list[dict]:
-    rows: list[dict] = []
-    task.get_buffered_stream().start(stream_handler=lambda out: rows.append(out.json))
-    return rows
 
 
 def status_reads(client, task) -> list[str]:

@@ -29,6 +29,7 @@ import labelbox as lb
 import orjson
 import requests
 from lbox.exceptions import NetworkError
+from sdk_streams import buffered
 from urllib3.exceptions import ProtocolError
 
 from lbmock.cli import main
@@ -55,10 +56,6 @@ def expected_rows(seed: int, rows: int, params: dict, base_url: str,
 
 def without_signatures(rows: list[dict]) -> list[dict]:
     return [orjson.loads(unsigned(orjson.dumps(row))) for row in rows]
-
-
-def sdk_rows(task) -> list[dict]:
-    return [output.json for output in task.get_buffered_stream()]
 
 
 def descendants(pid: int) -> list[int]:
@@ -119,7 +116,7 @@ def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_fin
         done = project.export(params=params)
         admin(base, "POST", f"tasks/{done.uid}/advance")
         done.wait_till_done()
-        rows_before = sdk_rows(done)
+        rows_before = buffered(done)
         row_data_url = rows_before[0]["data_row"]["row_data"]
         wire = WireClient(HttpTransport(base), KEY, first.project_id)
         _offsets, _lines, file_url = wire.file_from_offset(done.uid, 0)
@@ -143,7 +140,7 @@ def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_fin
                     except NetworkError:
                         outcome["network_errors"] += 1
                         time.sleep(0.2)
-                outcome["rows"] = sdk_rows(pending)
+                outcome["rows"] = buffered(pending)
             except BaseException as exc:  # reported by the test thread below
                 outcome["error"] = exc
 
@@ -232,7 +229,7 @@ def test_a_worker_killed_mid_download_loses_no_export(tmp_path):
                         try:
                             task = project.export(params=ALL_PARAMS, filters={"data_row_ids": some_ids})
                             task.wait_till_done()
-                            exports.append(sdk_rows(task))
+                            exports.append(buffered(task))
                             break
                         except (NetworkError, requests.exceptions.RequestException) as exc:
                             retried.append(exc)

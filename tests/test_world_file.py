@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import labelbox
 import pytest
+from sdk_streams import exported
 
 from lbmock import fixtures_dir
 from lbmock.mockserver import ThreadedMockServer, mock_labelbox
@@ -109,10 +110,7 @@ def test_the_sdk_exports_a_world_file_with_exactly_its_numbers():
     with ThreadedMockServer(EXAMPLES / "world.toml") as server:
         client = labelbox.Client(**server.client_kwargs)
         project = client.get_project(server.project_id)
-        task = project.export(params={"label_details": True, "project_details": True, "data_row_details": True})
-        task.wait_till_done()
-        rows = [json.loads(out.json_str) if hasattr(out, "json_str") else out.json for out in
-                task.get_buffered_stream()]
+        rows = exported(project, {"label_details": True, "project_details": True, "data_row_details": True})
         assert len(rows) == 100
         statuses = collections.Counter(r["projects"][server.project_id]["project_details"]["workflow_status"]
                                        for r in rows)
@@ -127,9 +125,7 @@ def test_the_sdk_exports_a_world_file_with_exactly_its_numbers():
         assert set(names.items()) <= {(t["featureSchemaId"], (t["name"], t["name"].lower().replace(" ", "_")))
                                       for t in document["tools"]}
         second = next(p for p in server.world.projects if p.name == "Abdomen CT second read")
-        task = client.get_project(second.id).export()
-        task.wait_till_done()
-        assert sum(1 for _ in task.get_buffered_stream()) == 40
+        assert len(exported(client.get_project(second.id))) == 40
 
 
 @pytest.mark.lb_world(world="../examples/world/world.toml", seed=11)
