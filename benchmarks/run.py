@@ -380,7 +380,7 @@ def bench_dicom(volume: tuple[int, int, int | None], runs: int, tmp: str, kept_r
     reads, one keep-alive session).  Peak RSS: the server process's VmHWM after all of it.
     """
     from lbmock.dicom.part10 import file_size
-    from lbmock.mockserver.signing import UrlSigner
+    from lbmock.mockserver.backend.signing import UrlSigner
     from lbmock.render.common import Urls
     from lbmock.strategies.served_world import seeded_world
 

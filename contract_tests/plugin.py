@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
-from lbmock.mockserver.inprocess import MockLabelbox, ThreadedMockServer
+from lbmock.mockserver.http.inprocess import MockLabelbox, ThreadedMockServer
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
 from lbmock.world_spec import SpecError, WorldSpec, load_world_file

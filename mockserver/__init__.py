@@ -11,10 +11,10 @@ from typing import Any
 
 __all__ = ["Fault", "MockBackend", "MockLabelbox", "ServerConfig", "ThreadedMockServer", "create_app", "mock_labelbox"]
 
-_HOMES = {"Fault": "lbmock.mockserver.faults", "create_app": "lbmock.mockserver.app",
-          "MockBackend": "lbmock.mockserver.models", "ServerConfig": "lbmock.mockserver.config",
-          "MockLabelbox": "lbmock.mockserver.inprocess",
-          "ThreadedMockServer": "lbmock.mockserver.inprocess", "mock_labelbox": "lbmock.mockserver.inprocess"}
+_HOMES = {"Fault": "lbmock.mockserver.backend.faults", "create_app": "lbmock.mockserver.app",
+          "MockBackend": "lbmock.mockserver.backend.backend", "ServerConfig": "lbmock.mockserver.config",
+          "MockLabelbox": "lbmock.mockserver.http.inprocess",
+          "ThreadedMockServer": "lbmock.mockserver.http.inprocess", "mock_labelbox": "lbmock.mockserver.http.inprocess"}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,16 +7,15 @@ import os
 import sys
 import time
 
-import orjson
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from lbmock.mockserver.backend.backend import MockBackend, key_owner
+from lbmock.mockserver.backend.faults import Fault, latency_ms
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
-from lbmock.mockserver.faults import Fault, latency_ms
-from lbmock.mockserver.handlers.common import NDJSON
+from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
 from lbmock.mockserver.handlers.files import export_file_fast
-from lbmock.mockserver.models import MockBackend, key_owner
 from lbmock.mockserver.near_miss import route_near_miss
 from lbmock.mockserver.urls import ROUTES
 from lbmock.strategies.served_world import resolve_world
@@ -31,7 +30,8 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
     """A mock Labelbox serving ``source``: the world a spec names, a world, or a ready backend.
 
     ``config`` builds the backend for a spec or a world; a backend already carries its own,
-    so passing both is refused rather than one silently winning.
+    so passing both is refused rather than one silently winning.  The backend is started (its
+    background work: see ``MockBackend.start``); whoever stops serving closes it.
     """
     if isinstance(source, WorldSpec | World):
         world = source if isinstance(source, World) else resolve_world(source)
@@ -40,6 +40,7 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
         raise TypeError("create_app: a MockBackend carries its own ServerConfig; pass the backend alone")
     else:
         backend = source
+    backend.start()
     config = backend.config
     app = Flask("lbmock")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -68,8 +69,8 @@ def _install_latency(app: Flask) -> None:
     def _delay() -> None:
         if request.path == "/" or request.path.startswith("/_mock/"):
             return
-        backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
-        fault = backend.faults.take(Fault.LATENCY)
+        backend = backend_of(request.environ, app)
+        fault = backend.take_fault(Fault.LATENCY)
         if fault is not None:
             time.sleep(latency_ms(fault, backend.world.seed) / 1000)
 
@@ -80,7 +81,7 @@ def _install_journal(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         request.environ.setdefault("lbmock.started", time.perf_counter())
-        backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
+        backend = backend_of(request.environ, app)
         backend.sync()  # another worker may have loaded a world
 
     @app.after_request
@@ -89,9 +90,9 @@ def _install_journal(app: Flask) -> None:
         unmatched = request.environ.get("lbmock.unmatched")  # a near miss: journaled even under /_mock/
         if not unmatched and (request.path == "/" or request.path.startswith("/_mock/")):
             return response
-        backend = request.environ.get("lbmock.backend") or app.extensions["lbmock"]
+        backend = backend_of(request.environ, app)
         record_request(backend, request.environ, request.path, response.status_code)
-        if unmatched and backend.config.announce_unmatched and backend.state.first_unmatched(unmatched):
+        if unmatched and backend.config.announce_unmatched and backend.first_unmatched(unmatched):
             # once per distinct reason, across workers and restarts (the state remembers)
             where = "" if unmatched.startswith(request.method + " ") else f"{request.method} {request.path}: "
             print(f"lbmock: unmatched request: {where}{unmatched}", file=sys.stderr, flush=True)
@@ -123,7 +124,7 @@ def _install_fast_paths(app: Flask) -> None:
         if not environ["PATH_INFO"].startswith("/files/"):
             return flask_wsgi(environ, start_response)
         environ["lbmock.started"] = time.perf_counter()
-        backend = environ.get("lbmock.backend") or app.extensions["lbmock"]
+        backend = backend_of(environ, app)
         backend.sync()
         answer = export_file_fast(backend, environ)
         if answer is None:
@@ -137,26 +138,22 @@ def _install_fast_paths(app: Flask) -> None:
 
 
 def _install_error_handlers(app: Flask) -> None:
-    def as_json(status: int, message: str, code: str) -> Response:
-        return Response(orjson.dumps({"error": message, "code": code}), status=status,
-                        mimetype="application/json; charset=utf-8")
-
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         if exc is request.routing_exception and isinstance(exc, NotFound | MethodNotAllowed):
             # no route: name the closest one (a near miss), and journal it as unmatched
             reason = request.environ["lbmock.unmatched"] = route_near_miss(app.url_map, request.method, request.path)
             if isinstance(exc, NotFound):
-                return as_json(404, reason, "NOT_FOUND")
-            refused = as_json(405, reason, "METHOD_NOT_ALLOWED")
+                return json_error(404, reason, "NOT_FOUND")
+            refused = json_error(405, reason, "METHOD_NOT_ALLOWED")
             refused.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
             return refused
         status = exc.code or 400
         if status >= 500:  # never hand the SDK a 5xx it would retry for minutes
             status = 400
-        return as_json(status, exc.description or exc.name, exc.name.upper().replace(" ", "_"))
+        return json_error(status, exc.description or exc.name, exc.name.upper().replace(" ", "_"))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("lbmock internal error")
-        return as_json(400, f"lbmock internal error: {type(exc).__name__}: {exc}", "LBMOCK_INTERNAL_ERROR")
+        return json_error(400, f"lbmock internal error: {type(exc).__name__}: {exc}", "LBMOCK_INTERNAL_ERROR")

@@ -10,15 +10,15 @@ import socket
 import sys
 import tempfile
 
-from lbmock.mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
-from lbmock.mockserver.faults import FAULTS, FaultError
-from lbmock.mockserver.state_manager import (
+from lbmock.mockserver.backend.faults import FAULTS, FaultError
+from lbmock.mockserver.backend.state_manager import (
     EXPORT_TASK,
     LEGACY_EXPORT,
     Transition,
     TransitionError,
     parse_transition_option,
 )
+from lbmock.mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
 from lbmock.world import World
 from lbmock.world_spec import add_world_arguments, world_spec_from_args
 
@@ -88,7 +88,7 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
 
 
 def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
-    from lbmock.mockserver.render_workers import default_processes
+    from lbmock.mockserver.exports.render_workers import default_processes
 
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
@@ -100,7 +100,7 @@ def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: s
 
 
 def _template_cache(option: str | None) -> str | None:
-    from lbmock.mockserver.export_templates import default_cache_dir
+    from lbmock.mockserver.exports.templates import default_cache_dir
 
     if option is None:
         return str(default_cache_dir())
@@ -146,7 +146,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     for spec in args.fault:  # validate before starting anything
         try:
-            from lbmock.mockserver.faults import FaultBook
+            from lbmock.mockserver.backend.faults import FaultBook
 
             FaultBook().add_spec(spec)
         except FaultError as exc:
@@ -174,7 +174,7 @@ def _resume(args: argparse.Namespace) -> bool:
 
     import orjson
 
-    from lbmock.mockserver.state import SharedState
+    from lbmock.mockserver.backend.store import SharedState
 
     spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
     try:
@@ -212,7 +212,7 @@ def _listen(host: str, port: int) -> socket.socket | None:
 def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
     """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
     from lbmock.mockserver.app import create_app
-    from lbmock.mockserver.http_server import WSGIServer
+    from lbmock.mockserver.http.server import WSGIServer
 
     app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
@@ -224,8 +224,11 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
     # SIGTERM stops the server as Ctrl-C does, so exit handlers still run: the private spool
     # (export streams and templates, hundreds of MB for a big world) is removed
     signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    finally:
+        backend.close()
     return 0
 
 
@@ -240,7 +243,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
     from gunicorn.workers.base import Worker
 
     class ThreadedWorker(Worker):
-        """lbmock's server (``mockserver/http_server.py``) in a gunicorn worker: its threads take
+        """lbmock's server (``mockserver/http/server.py``) in a gunicorn worker: its threads take
         turns accepting on the listening socket the workers share.  A thread beats the heart
         gunicorn's arbiter watches, and stops the server when the worker is told to stop."""
 
@@ -248,7 +251,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             import threading
             import time
 
-            from lbmock.mockserver.http_server import WSGIServer
+            from lbmock.mockserver.http.server import WSGIServer
 
             server = WSGIServer(self.wsgi, self.sockets[0].sock, owns_socket=False)
 
@@ -259,7 +262,10 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
                 server.shutdown()
 
             threading.Thread(target=heartbeat, name="lbmock-heartbeat", daemon=True).start()
-            server.serve_forever()
+            try:
+                server.serve_forever()
+            finally:
+                self.wsgi.extensions["lbmock"].close()  # this worker's render helpers
 
     from lbmock.strategies.served_world import resolve_world
 
@@ -290,8 +296,8 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             return create_app(spec, config)
 
     # Faults given on the command line go into the shared state once, before workers start.
-    from lbmock.mockserver.faults import FaultBook
-    from lbmock.mockserver.state import SharedState
+    from lbmock.mockserver.backend.faults import FaultBook
+    from lbmock.mockserver.backend.store import SharedState
 
     book = FaultBook(SharedState(state))
     for fault in args.fault:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lbmock.mockserver.state_manager import Transition
+from lbmock.mockserver.backend.state_manager import Transition
 
 DEFAULT_FILE_BYTES = 256 * 1024  # target size of one export file: big exports span several
 

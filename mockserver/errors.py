@@ -1,4 +1,5 @@
-"""The backend's client errors, mapped to the API's error shapes by the HTTP layer."""
+"""The backend's client errors, mapped to the API's error shapes by the HTTP layer, and
+the one way client text becomes a number."""
 
 
 class NotFound(Exception):
@@ -17,3 +18,13 @@ class FeatureSchemaNotFound(NotFound):
 
 class BadInput(Exception):
     """A request that is well-formed GraphQL/HTTP but asks for something invalid."""
+
+
+def small_number(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a non-negative integer when it is plain ASCII digits, else None.
+
+    ``str.isdigit()`` alone also passes '²' and '١', which ``int()`` refuses or reads
+    as another number, and ``int()`` refuses more than 4300 digits."""
+    if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
+        return None
+    return int(text)

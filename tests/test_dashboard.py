@@ -19,10 +19,10 @@ from PIL import Image
 from lbmock.cli import build_parser
 from lbmock.export import ExportFilters
 from lbmock.mockserver.app import create_app
+from lbmock.mockserver.backend.state_manager import Transition
 from lbmock.mockserver.cli import _banner, _server_config
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import NAV
-from lbmock.mockserver.state_manager import Transition
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row

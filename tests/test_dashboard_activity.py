@@ -183,7 +183,7 @@ def test_transition_forms_set_and_reset(client, app):
 
 
 def test_the_fault_catalogue_is_rendered_from_the_catalogue():
-    from lbmock.mockserver.faults import FAULTS
+    from lbmock.mockserver.backend.faults import FAULTS
 
     shown = page(create_app(WORLD).test_client(), "/_mock/dashboard/faults")
     catalogue = [a["data-fault"] for tag, a, _ in shown.find() if tag == "tr" and "data-fault" in a]

@@ -21,9 +21,9 @@ from lbmock.contract_tests.wire import LEGACY_EXPORT, unsigned
 from lbmock.dicom.part10 import file_size, header_bytes, part10_bytes
 from lbmock.export import ExportFilters
 from lbmock.mockserver import ThreadedMockServer, mock_labelbox
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.tasks import RESULT
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.models import MockBackend
-from lbmock.mockserver.tasks import RESULT
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
 from lbmock.strategies.served_world import resolve_world, seeded_world
@@ -168,8 +168,8 @@ def test_a_tasks_rows_render_the_same_on_every_worker(tmp_path, world):
                                None, True, int(time.time() * 1000))
     time.sleep(1.1)  # a second later: signing as of "now" would differ
     again = second.task_by_id(task.id)
-    lines = b"".join(first._lines(task, RESULT)())  # what each worker renders (before the shared spool)
-    assert lines == b"".join(second._lines(again, RESULT)())
+    lines = b"".join(first.job(task, RESULT).lines())  # what each worker renders (before the shared spool)
+    assert lines == b"".join(second.job(again, RESULT).lines())
     assert lines != unsigned(lines)  # they are signed
 
 
@@ -219,19 +219,19 @@ def test_a_volume_is_kept_after_its_first_whole_download(world):
         url = _row_data_url(server.base_url, backend, world, row)
         key = backend.volume_key(dicom_file_name(row))
         part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
-        assert part.content == expected[1000:2000] and backend.volumes.open(key) is None  # ranges: generated
+        assert part.content == expected[1000:2000] and backend.exports.volumes.open(key) is None  # ranges: generated
         with requests.get(url, stream=True, timeout=30) as abandoned:
             abandoned.raw.read(1000)  # then the client goes away (the rest may sit in socket buffers)
         deadline = time.monotonic() + 10
-        while list(backend.volumes._directory().glob(".*.tmp")) and time.monotonic() < deadline:
+        while list(backend.exports.volumes._directory().glob(".*.tmp")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not list(backend.volumes._directory().glob(".*.tmp"))  # no partial file left behind
-        early = backend.volumes.open(key)
+        assert not list(backend.exports.volumes._directory().glob(".*.tmp"))  # no partial file left behind
+        early = backend.exports.volumes.open(key)
         if early is not None:  # only if every byte was sent before the client left
             with early:
                 assert early.read() == expected
         assert requests.get(url, timeout=30).content == expected
-        kept = backend.volumes.open(key)
+        kept = backend.exports.volumes.open(key)
         assert kept is not None and kept.read() == expected
         kept.close()
         assert requests.get(url, timeout=30).content == expected  # from the kept file
@@ -250,7 +250,7 @@ def test_kept_volumes_are_sent_whole_and_in_ranges_by_lbmock_serve(world, tmp_pa
     """The same through ``lbmock serve`` (its server sends kept files with sendfile): bytes exact
     whole and in ranges, before and after the file is kept (beside the --state file)."""
     from lbmock.contract_tests.wire import start_serve
-    from lbmock.mockserver.signing import UrlSigner
+    from lbmock.mockserver.backend.signing import UrlSigner
 
     key = "cd" * 32
     index, row = next((i, r) for i, r in enumerate(world) if r.volume.rows * r.volume.cols * r.volume.slices < SMALL)

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import replace
 
 import pytest
 import requests
 
 from lbmock.contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
 from lbmock.export import ExportFilters, ExportScope
-from lbmock.mockserver import export_templates
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.tasks import RESULT, ExportTask
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.models import MockBackend
-from lbmock.mockserver.spool import RenderedPart
-from lbmock.mockserver.tasks import RESULT, ExportTask, stream_lines
+from lbmock.mockserver.exports import templates as export_templates
+from lbmock.mockserver.exports.job import ExportJob
+from lbmock.mockserver.exports.spool import RenderedPart
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.strategies import seeded_world
@@ -39,12 +39,12 @@ def export(b: MockBackend, base: str = "http://lbmock.test", created: int = NOW_
 
 def direct(b: MockBackend, task: ExportTask) -> bytes:
     """The stream rendered row by row, without templates."""
-    return b"".join(stream_lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)), RESULT))
+    return b"".join(b.job(task, RESULT).lines())
 
 
 def served(b: MockBackend, task: ExportTask) -> bytes:
     b.plan(task, RESULT)
-    handle, size = b.open_export_file(task, RESULT)
+    handle, size = b.open_export_file(task.id, RESULT)
     with handle:
         return handle.read(size)
 
@@ -65,8 +65,8 @@ def test_a_task_reads_its_rows_while_the_template_is_still_rendered(as_parts, tm
     expected = direct(b, task).splitlines(keepends=True)
     half_read, rendered = threading.Event(), []
 
-    def render(template_task: ExportTask):
-        lines = list(stream_lines(b.world, template_task, RESULT))
+    def render(template_job: ExportJob):
+        lines = list(template_job.lines())
         halves = (lines[:20], lines[20:])
         for number, half in enumerate(halves):
             if number == 1:
@@ -80,14 +80,13 @@ def test_a_task_reads_its_rows_while_the_template_is_still_rendered(as_parts, tm
             rendered.append(number)
 
     got = []
-    for line in b.templates.lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)),
-                                  RESULT, render):
+    for line in b.exports.templates.lines(b.job(task, RESULT), render):
         got.append(line)
         if len(got) == 20:
             assert rendered == [0], "the first rows arrived only after the whole template was rendered"
             half_read.set()
     assert got == expected
-    assert len(template_files(b.spool.scratch_dir())) == 1
+    assert len(template_files(b.exports.spool.scratch_dir())) == 1
 
 
 def test_a_failed_render_reaches_the_task_waiting_for_it(tmp_path):
@@ -101,9 +100,8 @@ def test_a_failed_render_reaches_the_task_waiting_for_it(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(RuntimeError, match="could not be rendered"):  # (at once, or where the rows stop)
-        list(b.templates.lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)), RESULT,
-                               render))
-    assert template_files(b.spool.scratch_dir()) == []
+        list(b.exports.templates.lines(b.job(task, RESULT), render))
+    assert template_files(b.exports.spool.scratch_dir()) == []
     assert served(b, task) == direct(b, task)  # the next attempt renders afresh
 
 
@@ -116,7 +114,7 @@ def test_a_template_cache_serves_the_next_server_run_without_drawing_a_row(tmp_p
     task = export(first)
     assert served(first, task) == direct(first, task)
     (kept,) = template_files(cache)
-    assert not template_files(first.spool.scratch_dir())  # kept in the cache, not the server's spool
+    assert not template_files(first.exports.spool.scratch_dir())  # kept in the cache, not the server's spool
 
     second = backend(seeded_world(6, 60, n_projects=2, dicom_variants=("mr-rescale", "oblique")), cache)
     again = export(second, "http://127.0.0.1:9999", NOW_MS + 3_600_000)
@@ -141,7 +139,7 @@ def test_an_unusable_template_cache_costs_speed_not_the_export(tmp_path, capsys)
     task = export(b)
     assert served(b, task) == direct(b, task)
     assert "template cache" in capsys.readouterr().err
-    assert len(template_files(b.spool.scratch_dir())) == 1
+    assert len(template_files(b.exports.spool.scratch_dir())) == 1
 
 
 def test_servers_in_separate_processes_share_one_template(tmp_path):

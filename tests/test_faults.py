@@ -14,8 +14,8 @@ from lbox import exceptions as lbx
 from sdk_streams import buffered
 
 from lbmock.mockserver import ThreadedMockServer, mock_labelbox
+from lbmock.mockserver.backend.faults import FaultBook, FaultError
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.faults import FaultBook, FaultError
 from lbmock.mockserver.handlers.files import SLOW_CHUNK
 from lbmock.strategies import seeded_world
 
@@ -207,7 +207,7 @@ def test_stuck_task_runs_out_the_sdk_timeout(mock, project, monkeypatch):
 
 
 def test_stuck_task_over_the_state_manager():
-    from lbmock.mockserver.state_manager import Transition
+    from lbmock.mockserver.backend.state_manager import Transition
 
     assert Transition.parse("never").progress(10**6, 10**9) == 0.0
     assert Transition.from_json({"progression": "never"}).to_json() == {"progression": "never"}
@@ -244,7 +244,7 @@ def test_slow_files_time_out_a_client_with_a_short_read_timeout():
 
 
 def test_latency_delays_every_emulated_response_by_its_seeded_amount(mock):
-    from lbmock.mockserver.faults import ActiveFault, latency_ms
+    from lbmock.mockserver.backend.faults import ActiveFault, latency_ms
 
     mock.fault("latency", arg=30, arg2=40)
     client = lb.Client(**mock.client_kwargs)

@@ -50,7 +50,7 @@ from hypothesis import strategies as st
 
 from lbmock.contract_tests.wire import CREATED_TASKS as TASKS
 from lbmock.contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, export_variables
-from lbmock.mockserver.faults import FAULTS
+from lbmock.mockserver.backend.faults import FAULTS
 from lbmock.mockserver.gql import labelbox_schema
 from lbmock.mockserver.urls import ROUTES
 

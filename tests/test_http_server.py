@@ -1,4 +1,4 @@
-"""lbmock's own HTTP/1.1 server (``lbmock.mockserver.http_server``, what ``lbmock serve`` runs in one
+"""lbmock's own HTTP/1.1 server (``lbmock.mockserver.http.server``, what ``lbmock serve`` runs in one
 process): keep-alive, pipelining, HEAD, request bodies (Content-Length, chunked, 100-continue),
 zero-copy file bodies, and clear 4xx answers to malformed requests; then the served mock's export
 files and journal through it."""
@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from lbmock.contract_tests.wire import PARAM_FLAGS, HttpTransport, WireClient, start_serve
-from lbmock.mockserver.http_server import WSGIServer
+from lbmock.mockserver.http.server import WSGIServer
 
 
 def _app(environ, start_response):

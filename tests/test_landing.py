@@ -11,7 +11,7 @@ import pytest
 from lbmock.cli import build_parser
 from lbmock.mockserver.app import create_app
 from lbmock.mockserver.cli import _banner, _server_config
-from lbmock.mockserver.inprocess import ThreadedMockServer
+from lbmock.mockserver.http.inprocess import ThreadedMockServer
 from lbmock.world_spec import world_spec_from_args
 
 SECRET = "s3cret-key-of-the-operator"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from lbmock.mockserver.spool import prune_least_recent
+from lbmock.mockserver.exports.spool import prune_least_recent
 
 
 def files(tmp_path, sizes):

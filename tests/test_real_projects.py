@@ -15,8 +15,8 @@ from lbmock import medical
 from lbmock.contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, slice_filters, v2_lines
 from lbmock.mockserver import create_app
+from lbmock.mockserver.backend.tasks import ExportTask
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.tasks import ExportTask
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row

@@ -7,17 +7,16 @@ import os
 import signal
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
 from lbmock.contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
 from lbmock.export import ExportFilters, ExportScope
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.tasks import ERRORS, RESULT, ExportTask
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.models import MockBackend
-from lbmock.mockserver.render_workers import RenderWorkers
-from lbmock.mockserver.spool import Spool
-from lbmock.mockserver.tasks import ERRORS, RESULT, ExportTask, stream_lines
+from lbmock.mockserver.exports.render_workers import RenderWorkers
+from lbmock.mockserver.exports.spool import Spool
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.strategies import seeded_world
@@ -31,7 +30,7 @@ NOW_MS = 1_700_000_000_000
 def backend(world, helpers: RenderWorkers | None) -> MockBackend:
     b = MockBackend(world, ServerConfig(signing_key=KEY, file_bytes=20_000))
     if helpers is not None:
-        b.render_workers = helpers
+        b.exports.render_workers = helpers
     return b
 
 
@@ -45,7 +44,7 @@ def export(b: MockBackend, params: ExportParams, filters: ExportFilters | None =
 
 def stream(b: MockBackend, task: ExportTask, name: str) -> tuple[bytes, list | None]:
     plan = b.plan(task, name)
-    opened = b.open_export_file(task, name)
+    opened = b.open_export_file(task.id, name)
     if opened is None:
         return b"", None
     handle, size = opened
@@ -161,7 +160,7 @@ def test_a_retried_header_waits_for_the_render_under_way(tmp_path):
 
 def direct(b: MockBackend, task: ExportTask, name: str = RESULT) -> bytes:
     """The stream rendered row by row, as without templates."""
-    return b"".join(stream_lines(b.world, replace(task, urls=b.signed_urls(task.urls, task.created_at)), name))
+    return b"".join(b.job(task, name).lines())
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -170,15 +169,15 @@ def test_a_second_export_of_the_same_rows_reuses_them_with_its_own_urls(case, mo
     b = backend(world, None)
     first = export(b, **CASES[case])
     assert stream(b, first, RESULT)[0] == direct(b, first)
-    kept = list(b.spool.scratch_dir().glob("template-*.ndjson"))  # in the server's own spool
-    assert b.spool.scratch_dir().name.startswith("lbmock-spool-") and len(kept) == (case != "export-errors")
+    kept = list(b.exports.spool.scratch_dir().glob("template-*.ndjson"))  # in the server's own spool
+    assert b.exports.spool.scratch_dir().name.startswith("lbmock-spool-") and len(kept) == (case != "export-errors")
     # another task, base URL and signing time: rows come from the first export's template
     again = b.create_export("key", CASES[case]["params"], CASES[case].get("filters") or ExportFilters(),
                             Urls.served_at("http://[::1]:8443/some path"), None, True, NOW_MS + 60_000,
                             CASES[case].get("scope"))
     again.error_every = CASES[case].get("error_every")
     expected = direct(b, again)
-    if again.may_fail_rows():  # rows that may fail are rendered afresh
+    if b.job(again, RESULT).may_fail_rows():  # rows that may fail are rendered afresh
         assert stream(b, again, RESULT)[0] == expected
         return
     monkeypatch.setattr(SeededRows, "__getitem__", lambda *_: pytest.fail("a row was drawn again"))
@@ -195,10 +194,10 @@ def test_the_plain_project_export_is_rendered_ahead_for_a_big_world(monkeypatch)
     b = backend(world, None)
     workers = RenderWorkers(2, min_rows=1, part_rows=40)
     try:
-        b.render_workers = workers
-        b._ahead(world)  # what the backend does at start when its world is big enough
+        b.exports.render_workers = workers
+        b.start()  # a big enough world: its likely first export is rendered ahead
         deadline = time.monotonic() + 120
-        while not list(b.spool.scratch_dir().glob("template-*.ndjson")):
+        while not list(b.exports.spool.scratch_dir().glob("template-*.ndjson")):
             assert time.monotonic() < deadline, "no template was rendered ahead"
             time.sleep(0.05)
         task = export(b, ExportParams(), scope=ExportScope(project_id=world.project.id))

@@ -250,7 +250,7 @@ def test_legacy_export_created_window(client, world):
 
     start, end = iso_z_millis(times[2])[:10], iso_z_millis(times[-3])[:10]
     rows = legacy_download(client, world, f'labelCreatedAt: {{start: "{start}",end: "{end}"}}')
-    from lbmock.mockserver.filters import parse_legacy_filters
+    from lbmock.mockserver.gql.filters import parse_legacy_filters
 
     window = parse_legacy_filters({"labelCreatedAt": {"start": start, "end": end}})
     assert [r["ID"] for r in rows] == [lb.id for row in world for lb in window.labels(row)]

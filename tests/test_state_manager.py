@@ -13,8 +13,8 @@ from sdk_streams import buffered
 from lbmock.cli import build_parser
 from lbmock.contract_tests.wire import FlaskTransport, WireClient
 from lbmock.mockserver import ThreadedMockServer, create_app, mock_labelbox
+from lbmock.mockserver.backend.state_manager import Transition, TransitionError
 from lbmock.mockserver.cli import _server_config
-from lbmock.mockserver.state_manager import Transition, TransitionError
 from lbmock.strategies import seeded_world
 
 WORLD = seeded_world(21, 12)

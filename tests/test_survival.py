@@ -36,7 +36,7 @@ from lbmock.cli import main
 from lbmock.contract_tests.wire import HttpTransport, WireClient, placeholder_sign, start_serve, unsigned
 from lbmock.contract_tests.wire.serve import ServedProcess
 from lbmock.export import ExportFilters, selected_rows, v2_lines
-from lbmock.mockserver.spool import Spool
+from lbmock.mockserver.exports.spool import Spool
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.strategies import seeded_world

@@ -94,10 +94,6 @@ def frame_position(g: SeriesGeometry, frame: int) -> Vector:
     return (x, y, z)
 
 
-def frame_positions(g: SeriesGeometry, slices: int) -> list[Vector]:
-    return [frame_position(g, f) for f in range(1, slices + 1)]
-
-
 # ---------------------------------------------------------------- affines
 
 

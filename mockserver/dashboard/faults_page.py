@@ -1,4 +1,4 @@
-"""The Faults page: the catalogue (rendered from ``lbmock.mockserver.faults.FAULTS``), the faults in
+"""The Faults page: the catalogue (rendered from ``lbmock.mockserver.backend.faults.FAULTS``), the faults in
 force, and the state-manager transitions, with forms that go through the same ``FaultBook``
 and ``StateManager`` calls as the JSON admin API (``/_mock/faults``, ``/_mock/state-manager/``)."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.wrappers import Response
 
+from lbmock.mockserver.backend.faults import FAULTS, SECOND_ARGS, FaultError
+from lbmock.mockserver.backend.state_manager import MODELS, PROGRESSIONS, Transition, TransitionError
 from lbmock.mockserver.dashboard.forms import done, field, refuse_cross_site
-from lbmock.mockserver.faults import FAULTS, SECOND_ARGS, FaultError
 from lbmock.mockserver.handlers.common import backend, small_number
-from lbmock.mockserver.state_manager import MODELS, PROGRESSIONS, Transition, TransitionError
 
 
 def _catalogue() -> list[dict[str, object]]:

@@ -14,8 +14,8 @@ import orjson
 from flask import render_template, request
 from werkzeug.wrappers import Response
 
+from lbmock.mockserver.backend.journal import JournalEntry
 from lbmock.mockserver.handlers.common import backend, small_number
-from lbmock.mockserver.journal import JournalEntry
 
 PAGE = 100
 MAX_PAGE = 500

@@ -12,9 +12,9 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from lbmock.ids import row_index_of
 from lbmock.labelmap import choose_label
+from lbmock.mockserver.backend.journal import JournalEntry
 from lbmock.mockserver.dashboard.row_index import RowFilter, RowPage, index_of
 from lbmock.mockserver.handlers.common import backend, json_error, request_urls, small_number
-from lbmock.mockserver.journal import JournalEntry
 from lbmock.render import slices
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row

@@ -13,11 +13,11 @@ import datetime as dt
 from flask import abort, render_template, request
 from werkzeug.wrappers import Response
 
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.tasks import ERRORS, RESULT, ExportTask
 from lbmock.mockserver.dashboard.forms import done, field, refuse_cross_site
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.handlers.common import backend, base_url
-from lbmock.mockserver.models import MockBackend
-from lbmock.mockserver.tasks import ERRORS, RESULT, ExportTask
 
 SHOWN_TASKS = 100  # newest first; the state keeps up to MAX_TASKS
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from lbmock.dicom.series import MIME_TYPE
 from lbmock.export import ExportScope, slice_filters
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.tasks import ERRORS, RESULT, ExportTask
 from lbmock.mockserver.errors import BadInput, FeatureSchemaNotFound, NotFound
-from lbmock.mockserver.filters import parse_legacy_filters, parse_search_query
+from lbmock.mockserver.exports.spool import ExportFile
+from lbmock.mockserver.gql.filters import parse_legacy_filters, parse_search_query
 from lbmock.mockserver.gql.schema import PAGE_SIZE_MAX
-from lbmock.mockserver.models import MockBackend
-from lbmock.mockserver.spool import ExportFile
-from lbmock.mockserver.tasks import ERRORS, RESULT, ExportTask
 from lbmock.ontology import feature_schema, normalized
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, metadata_value
@@ -54,7 +54,7 @@ class RequestContext:
     public_base: str  # base of signed file URLs
 
     def signed(self, path: str) -> str:
-        return self.public_base + self.backend.signer.sign(path)
+        return self.public_base + self.backend.sign(path)
 
 
 def user_view(person: Person, ctx: RequestContext, timezone_name: str) -> dict:

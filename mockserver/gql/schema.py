@@ -8,6 +8,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema, IntValueNode, StringValueNode, build_schema
 
+from lbmock.mockserver.errors import small_number
 from lbmock.render.common import iso_z_millis
 
 
@@ -20,8 +21,8 @@ def _parse_uint64(value: Any) -> int:
         raise GraphQLError("UInt64 cannot represent a boolean")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        number = int(value)  # ASCII digits only: str.isdigit() also passes '²', which int() refuses
+    elif isinstance(value, str) and (parsed := small_number(value, 20)) is not None:
+        number = parsed
     else:
         raise GraphQLError(f"UInt64 cannot represent {value!r}: expected a non-negative integer")
     if not 0 <= number < 2**64:

@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 from flask import Response, request
 
+from lbmock.mockserver.backend.faults import FAULTS, SECOND_ARGS, FaultError
+from lbmock.mockserver.backend.state_manager import MODELS, TransitionError
 from lbmock.mockserver.errors import NotFound
-from lbmock.mockserver.faults import FAULTS, SECOND_ARGS, FaultError
 from lbmock.mockserver.handlers.common import JSON, backend, json_error, small_number
-from lbmock.mockserver.state_manager import MODELS, TransitionError
 from lbmock.world_spec import SpecError, WorldSpec
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 
-from lbmock.mockserver.models import MockBackend
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.errors import small_number
 from lbmock.render.common import Urls
+
+__all__ = ["JSON", "NDJSON", "backend", "backend_of", "base_url", "bearer_key", "json_error", "request_urls",
+           "require_key", "small_number"]
 
 NDJSON = "application/x-ndjson; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 
 
+def backend_of(environ: dict, app: Flask) -> MockBackend:
+    """The backend serving a request: the in-process mock passes its own in the WSGI environ
+    (one shared app serves many mocks); otherwise the app's."""
+    return environ.get("lbmock.backend") or app.extensions["lbmock"]
+
+
 def backend() -> MockBackend:
-    """The backend serving this request: the in-process mock passes its own in the
-    WSGI environ (one shared app serves many mocks); otherwise the app's."""
-    return request.environ.get("lbmock.backend") or current_app.extensions["lbmock"]
+    """The backend serving the current Flask request."""
+    return backend_of(request.environ, current_app)
 
 
 def bearer_key() -> str | None:
@@ -38,17 +47,8 @@ def request_urls() -> Urls:
     return Urls.served_at(base_url(), request.environ.get("lbmock.storage_base"))
 
 
-def small_number(text: str, max_digits: int = 18) -> int | None:
-    """``text`` as a non-negative integer when it is plain ASCII digits, else None.
-
-    ``str.isdigit()`` alone also passes '²' and '١', which ``int()`` refuses or reads
-    as another number, and ``int()`` refuses more than 4300 digits."""
-    if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
-        return None
-    return int(text)
-
-
 def json_error(status: int, message: str, code: str) -> Response:
+    """The API's JSON error body: ``{"error": message, "code": code}``."""
     import orjson
 
     return Response(orjson.dumps({"error": message, "code": code}), status=status, mimetype=JSON)

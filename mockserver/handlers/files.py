@@ -9,13 +9,13 @@ from typing import BinaryIO
 
 from flask import Response, request
 
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.faults import Fault
+from lbmock.mockserver.backend.signing import SignatureError
+from lbmock.mockserver.backend.tasks import ERRORS, RESULT
 from lbmock.mockserver.errors import NotFound
-from lbmock.mockserver.faults import Fault
+from lbmock.mockserver.exports.spool import read_range
 from lbmock.mockserver.handlers.common import JSON, NDJSON, backend, json_error, require_key, small_number
-from lbmock.mockserver.models import MockBackend
-from lbmock.mockserver.signing import SignatureError
-from lbmock.mockserver.spool import read_range
-from lbmock.mockserver.tasks import ERRORS, RESULT
 
 
 def signature_refusal(be: MockBackend, path: str, expires: str | None, signature: str | None
@@ -23,7 +23,7 @@ def signature_refusal(be: MockBackend, path: str, expires: str | None, signature
     """None when ``path?X-Lbmock-Expires=..&X-Lbmock-Signature=..`` is validly signed, else the
     refusal's (status, message, code).  Takes no fault."""
     try:
-        be.signer.verify(path, expires, signature)
+        be.verify_signature(path, expires, signature)
     except SignatureError as exc:
         return 403, f"signed URL refused: {exc}", "EXPIRED" if exc.expired else "BAD_SIGNATURE"
     return None
@@ -31,7 +31,7 @@ def signature_refusal(be: MockBackend, path: str, expires: str | None, signature
 
 def check_signature() -> Response | None:
     """None when the request's signed URL is valid (and fault expired-files is not set), else a 403."""
-    if backend().faults.take(Fault.EXPIRED_FILES):
+    if backend().take_fault(Fault.EXPIRED_FILES):
         return json_error(403, "signed URL refused: signed URL has expired", "EXPIRED")
     refused = signature_refusal(backend(), request.path, request.args.get("X-Lbmock-Expires"),
                                 request.args.get("X-Lbmock-Signature"))
@@ -70,7 +70,7 @@ SLOW_CHUNK = 16 * 1024  # fault slow-files: bytes a chunk
 
 def slow_files_pause() -> float | None:
     """Fault slow-files: seconds before each chunk of this download (None: the fault is not set)."""
-    fault = backend().faults.take(Fault.SLOW_FILES)
+    fault = backend().take_fault(Fault.SLOW_FILES)
     return None if fault is None else (fault.arg or 50) / 1000
 
 
@@ -96,7 +96,7 @@ def trickle(body: Iterable[bytes], pause: float) -> Iterator[bytes]:
 
 def cut_by_fault(signed: bool = True) -> int:
     """Bytes fault truncated-files cuts from this download (0: none); it counts only for ``signed`` URLs."""
-    fault = backend().faults.take(Fault.TRUNCATED_FILES) if signed else None
+    fault = backend().take_fault(Fault.TRUNCATED_FILES) if signed else None
     return 0 if fault is None else fault.arg or 10
 
 
@@ -111,7 +111,7 @@ def open_export_file(be: MockBackend, path: str, expires: str | None, signature:
         return 404, f"unknown stream {stream!r}", "NOT_FOUND"
     number = None if index == "all" else small_number(index)
     if number is None and index != "all":
-        if not be.state.has_task(task_id):
+        if not be.task_exists(task_id):
             return 404, f"unknown export task {task_id}", "NOT_FOUND"
         return 404, f"task {task_id} has no {stream} file {index}", "NOT_FOUND"
     try:
@@ -121,7 +121,7 @@ def open_export_file(be: MockBackend, path: str, expires: str | None, signature:
 
 
 def export_file(task_id: str, stream: str, index: str) -> Response:
-    if backend().faults.take(Fault.EXPIRED_FILES):
+    if backend().take_fault(Fault.EXPIRED_FILES):
         return json_error(403, "signed URL refused: signed URL has expired", "EXPIRED")
     opened = open_export_file(backend(), request.path, request.args.get("X-Lbmock-Expires"),
                               request.args.get("X-Lbmock-Signature"), task_id, stream, index)
@@ -144,7 +144,7 @@ def export_file_fast(be: MockBackend, environ: dict) -> tuple[Iterable[bytes], i
     file's serving time): the body and its size when no fault is active and the URL opens a file;
     None sends the request through Flask (every other case, errors included, answered there)."""
     parts = environ["PATH_INFO"].split("/")
-    if environ["REQUEST_METHOD"] != "GET" or len(parts) != 5 or parts[1] != "files" or be.faults.any_active():
+    if environ["REQUEST_METHOD"] != "GET" or len(parts) != 5 or parts[1] != "files" or be.any_fault():
         return None
     path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")  # what Flask's request.path is
     args = dict(pair.partition("=")[::2] for pair in reversed(environ.get("QUERY_STRING", "").split("&")))

@@ -6,7 +6,7 @@ import orjson
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from lbmock.mockserver.faults import Fault
+from lbmock.mockserver.backend.faults import Fault
 from lbmock.mockserver.gql import RequestContext, run_graphql
 from lbmock.mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
 
@@ -68,14 +68,14 @@ def _journalable(variables: object) -> object:
 
 
 def _injected_fault() -> Response | None:
-    faults = backend().faults
-    if (fault := faults.take(Fault.RATE_LIMIT)) is not None:
+    be = backend()
+    if (fault := be.take_fault(Fault.RATE_LIMIT)) is not None:
         # A top-level "message" starting "You have exceeded": the SDK's ApiLimitError.
         wait = fault.arg or 1
         return Response(orjson.dumps({"message": f"You have exceeded the API rate limit. Retry after {wait} s.",
                                       "errors": []}),
                         status=429, mimetype=JSON, headers={"Retry-After": str(wait)})
-    if (fault := faults.take(Fault.SERVER_ERROR)) is not None:
+    if (fault := be.take_fault(Fault.SERVER_ERROR)) is not None:
         # What Labelbox's proxy answers when a backend resets: the SDK retries it.
         return Response(b"upstream connect error or disconnect/reset before headers. reset reason: "
                         b"connection termination", status=fault.arg or 503, mimetype="text/plain")

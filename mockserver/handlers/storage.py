@@ -3,7 +3,7 @@
 Signed and expiring like every file URL (fault ``expired-files`` refuses it,
 ``truncated-files`` cuts it short); no Authorization header is needed and a
 Bearer one is ignored.  The first GET streams the Part 10 file frame by frame with
-its Content-Length and keeps it on disk as it goes (``lbmock.mockserver.volume_cache``);
+its Content-Length and keeps it on disk as it goes (``lbmock.mockserver.exports.volume_cache``);
 later GETs send that file (sendfile).  HEAD answers the headers alone; a single
 ``Range: bytes=`` range is answered 206, from the kept file or with only the frames
 it touches produced.
@@ -84,13 +84,12 @@ def dicom_file(org_id: str, file_name: str) -> Response:
     # truncated-files: a shorter body with a matching Content-Length, so the DICOM itself is cut short
     cut, pause = cut_by_fault(), slow_files_pause()
     be = backend()
-    key = be.volume_key(file_name)
-    cached = be.volumes.open(key)
+    cached = be.cached_dicom(file_name)
     if cached is not None:  # generated before: sent from disk (read, not sendfile, under slow-files)
         cached.seek(start)
         body = file_body(cached, end - start, request.environ if pause is None else {}, cut)
     elif status == 200 and not cut:  # the first whole download: generated, and kept as it goes
-        body = be.volumes.write_through(key, part10_chunks(row), size)
+        body = be.keep_dicom(file_name, part10_chunks(row), size)
     else:
         body = truncated(part10_chunks(row, start, end), end - start, cut)
     if pause is not None:

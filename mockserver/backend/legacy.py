@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, field
 
 from lbmock.export import LegacyWindow
-from lbmock.mockserver.state_manager import Transition
-from lbmock.mockserver.tasks import range_from, range_json
+from lbmock.mockserver.backend.state_manager import Transition
+from lbmock.mockserver.backend.tasks import range_from
+from lbmock.mockserver.exports.job import range_json
 from lbmock.render.common import Urls
 
 

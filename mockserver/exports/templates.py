@@ -36,8 +36,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from lbmock.mockserver.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
-from lbmock.mockserver.tasks import RESULT, ExportTask
+from lbmock.mockserver.exports.job import RESULT, ExportJob
+from lbmock.mockserver.exports.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
 from lbmock.render.common import STORAGE_PREFIX, Urls
 from lbmock.world import World
 
@@ -173,22 +173,22 @@ class ExportTemplates:
         self._world: tuple[World, str] | None = None  # the last world's digest (pickling it costs ~1 ms)
         self._guess: tuple[str, threading.Event] | None = None  # a build ahead of any task, and its stop
 
-    def lines(self, world: World, task: ExportTask, stream: str, render: Callable[[ExportTask], Lines]) -> Lines:
-        """The stream's lines: from its template (built first if need be) when the task can use one,
-        else ``render(task)``.  ``task.urls`` carries the server's bases and signer."""
-        key = self._key(world, task, stream)
-        if stream == RESULT:
+    def lines(self, job: ExportJob, render: Callable[[ExportJob], Lines]) -> Lines:
+        """The job's lines: from its template (built first, with ``render``, if need be) when the job
+        can use one, else ``render(job)``.  ``job.urls`` carries the server's bases and signer."""
+        key = self._key(job)
+        if job.stream == RESULT:
             self._adopt_or_stop_guess(key)
         if key is None:
-            return render(task)
-        return _fill(self._template(key, task, render), task.urls)
+            return render(job)
+        return _fill(self._template(key, job, render), job.urls)
 
-    def build_ahead(self, world: World, task: ExportTask, render: Callable[[ExportTask], Lines]) -> None:
-        """Build the template of ``task``'s RESULT stream in a background thread, before any client
-        asks (a big world was loaded: its plain project export is the likely first request).  A task
-        wanting another stream stops it, so the guess never delays the real export; a task wanting
-        this one reads it as it is built."""
-        key = self._key(world, task, RESULT)
+    def build_ahead(self, job: ExportJob, render: Callable[[ExportJob], Lines]) -> None:
+        """Build the template of a RESULT ``job`` in a background thread, before any client asks (a
+        big world was loaded: its plain project export is the likely first request).  A job wanting
+        another stream stops it, so the guess never delays the real export; a job wanting this one
+        reads it as it is built."""
+        key = self._key(job)
         if key is None:
             return
         with self._lock:
@@ -198,7 +198,14 @@ class ExportTemplates:
                 self._guess[1].set()
             stop = threading.Event()
             self._guess = (key, stop)
-            self._start(key, task, render, stop)
+            self._start(key, job, render, stop)
+
+    def close(self) -> None:
+        """Stop a build ahead that no task asked for (builds tasks read finish on their own)."""
+        with self._lock:
+            guess, self._guess = self._guess, None
+        if guess is not None:
+            guess[1].set()
 
     def _adopt_or_stop_guess(self, key: str | None) -> None:
         with self._lock:
@@ -208,7 +215,7 @@ class ExportTemplates:
                     guess[1].set()
                 self._guess = None  # a task wants it: no longer a guess, never stopped
 
-    def _template(self, key: str, task: ExportTask, render: Callable[[ExportTask], Lines]) -> Iterator[bytes]:
+    def _template(self, key: str, job: ExportJob, render: Callable[[ExportJob], Lines]) -> Iterator[bytes]:
         """The template's lines: the finished file, or the lines of a build as they land."""
         with self._lock:
             build = self._builds.get(key)
@@ -217,14 +224,14 @@ class ExportTemplates:
                 try:
                     handle = open(path, "rb")  # noqa: SIM115 - _finished_lines closes it
                 except FileNotFoundError:
-                    build = self._start(key, task, render)
+                    build = self._start(key, job, render)
                 else:
                     with contextlib.suppress(OSError):  # (a cache another user owns: read, not touched)
                         os.utime(handle.fileno())  # recently used: pruned last
                     return _finished_lines(handle)
             return build.open_lines()
 
-    def _start(self, key: str, task: ExportTask, render: Callable[[ExportTask], Lines],
+    def _start(self, key: str, job: ExportJob, render: Callable[[ExportJob], Lines],
                stop: threading.Event | None = None) -> _Build:
         """Start building ``key`` in a thread of its own (the caller holds ``self._lock``)."""
         path = self._path(key)
@@ -232,18 +239,18 @@ class ExportTemplates:
         build = _Build(path, path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp"))
         out = open(build.private, "wb")  # noqa: SIM115 - _build closes it; created now: tasks may open it at once
         self._builds[key] = build
-        threading.Thread(target=self._build, args=(key, build, out, dataclasses.replace(task, urls=TEMPLATE_URLS),
+        threading.Thread(target=self._build, args=(key, build, out, dataclasses.replace(job, urls=TEMPLATE_URLS),
                                                    render, stop), daemon=True, name="lbmock-template").start()
         return build
 
-    def _build(self, key: str, build: _Build, out: BinaryIO, task: ExportTask,
-               render: Callable[[ExportTask], Lines], stop: threading.Event | None) -> None:
+    def _build(self, key: str, build: _Build, out: BinaryIO, job: ExportJob,
+               render: Callable[[ExportJob], Lines], stop: threading.Event | None) -> None:
         error: BaseException | None = None
         lines: Lines = ()
         try:
             with out:
                 self._prune()
-                lines = render(task)
+                lines = render(job)
                 published = 0
                 for item in lines:
                     if stop is not None and stop.is_set():  # a guess no task wanted: leave no template
@@ -296,15 +303,13 @@ class ExportTemplates:
         self._directory = self._spool_directory
         return self._spool_directory()
 
-    def _key(self, world: World, task: ExportTask, stream: str) -> str | None:
-        if stream != RESULT or task.may_fail_rows() or task.urls.sign is None:
+    def _key(self, job: ExportJob) -> str | None:
+        if job.stream != RESULT or job.may_fail_rows() or job.urls.sign is None:
             return None
-        digest = self._world_digest(world)
+        digest = self._world_digest(job.world)
         if digest is None:
             return None
-        spec = task.spec()
-        what = {"world": digest, "params": spec["params"], "filters": spec["filters"], "scope": spec["scope"],
-                "lag_rows": spec.get("lag_rows"),  # fault index-lag leaves rows out
+        what = {"world": digest, **job.template_key(),  # (lag_rows in it: fault index-lag leaves rows out)
                 "code": code_fingerprint() if self._cache is not None else None}
         return hashlib.blake2b(orjson.dumps(what, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 

@@ -28,8 +28,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from lbmock.mockserver.spool import Lines, RenderedPart
-from lbmock.mockserver.tasks import ExportTask, stream_lines, stream_needs_rows
+from lbmock.mockserver.exports.job import ExportJob
+from lbmock.mockserver.exports.spool import Lines, RenderedPart
 from lbmock.world import World
 
 MIN_ROWS = 5_000  # worlds smaller than this render in the server process
@@ -65,29 +65,30 @@ class RenderWorkers:
             for f in [pool.submit(_ready) for _ in range(self.processes)]:
                 f.result()
         except (BrokenProcessPool, OSError, RuntimeError):
-            self._discard()  # rendering falls back to the server process
+            self.close()  # rendering falls back to the server process (a later export starts helpers again)
 
     def close(self) -> None:
+        """Stop the helpers (without waiting for them); the next big export starts them again."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def lines(self, world: World, task: ExportTask, stream: str, scratch: Path) -> Lines:
-        """The lines of ``stream``, rendered by the helpers when the world is big enough."""
-        if not (self.used_for(world) and stream_needs_rows(task, stream)):
-            return stream_lines(world, task, stream)
+    def lines(self, job: ExportJob, scratch: Path) -> Lines:
+        """The job's lines, rendered by the helpers when its world is big enough."""
+        if not (self.used_for(job.world) and job.needs_rows()):
+            return job.lines()
         try:
-            blob = pickle.dumps((world, task, stream), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):  # a world no helper can rebuild
-            return stream_lines(world, task, stream)
-        return self._parts(world, task, stream, blob, scratch)
+            return job.lines()
+        return self._parts(job, blob, scratch)
 
-    def _parts(self, world: World, task: ExportTask, stream: str, blob: bytes, scratch: Path) -> Iterator:
-        n = len(world)
+    def _parts(self, job: ExportJob, blob: bytes, scratch: Path) -> Iterator:
+        n = len(job.world)
         size = self.part_rows or max(500, min(2000, n // (self.processes * 8) or 1))  # small: a short tail
         starts = iter(range(0, n, size))
-        job = (hashlib.blake2b(blob, digest_size=16).hexdigest(), blob)
+        packed = (hashlib.blake2b(blob, digest_size=16).hexdigest(), blob)
         pending: deque[tuple[int, str, Future]] = deque()
         done_upto = 0  # rows before this index are in the stream already
         try:
@@ -98,7 +99,7 @@ class RenderWorkers:
                 if start is None:
                     return False
                 path = str(scratch / f".part-{uuid.uuid4().hex}.tmp")
-                pending.append((start, path, pool.submit(_render_part, job, start, min(start + size, n), path)))
+                pending.append((start, path, pool.submit(_render_part, packed, start, min(start + size, n), path)))
                 return True
 
             while len(pending) < 2 * self.processes and submit():  # a few parts ahead, not the whole stream
@@ -112,8 +113,8 @@ class RenderWorkers:
                 yield RenderedPart(path, lengths)
         except (BrokenProcessPool, OSError, RuntimeError):
             # a helper died (or none could start): the rest of the stream renders here, same bytes
-            self._discard()
-            yield from stream_lines(world, task, stream, range(done_upto, n))
+            self.close()
+            yield from job.lines(range(done_upto, n))
         finally:
             for _start, path, future in pending:
                 if not future.cancel():
@@ -129,16 +130,10 @@ class RenderWorkers:
                                                  initializer=_follow_parent, initargs=(os.getpid(),))
             return self._pool
 
-    def _discard(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
 
 # ---------------------------------------------------------------- in the helper processes
 
-_JOBS: OrderedDict[str, tuple[World, ExportTask, str]] = OrderedDict()  # unpickled once per stream
+_JOBS: OrderedDict[str, ExportJob] = OrderedDict()  # unpickled once per stream
 
 
 def _follow_parent(parent: int) -> None:
@@ -156,17 +151,16 @@ def _ready() -> bool:
     return True
 
 
-def _render_part(job: tuple[str, bytes], start: int, stop: int, path: str) -> array.array:
+def _render_part(packed: tuple[str, bytes], start: int, stop: int, path: str) -> array.array:
     """Render the stream's lines from world rows ``start..stop-1`` into ``path``; their sizes."""
-    key, blob = job
+    key, blob = packed
     if key not in _JOBS:
         _JOBS[key] = pickle.loads(blob)
         while len(_JOBS) > 2:
             _JOBS.popitem(last=False)
-    world, task, stream = _JOBS[key]
     lengths = array.array("Q")
     with open(path, "wb", buffering=1 << 20) as out:
-        for line in stream_lines(world, task, stream, range(start, stop)):
+        for line in _JOBS[key].lines(range(start, stop)):
             out.write(line)
             lengths.append(len(line))
     return lengths

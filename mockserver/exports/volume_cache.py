@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from lbmock.mockserver.spool import prune_least_recent
+from lbmock.mockserver.exports.spool import prune_least_recent
 
 MAX_BYTES = 4 << 30  # a 512x512x400 volume is 210 MB
 

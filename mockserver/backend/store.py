@@ -58,7 +58,6 @@ class SharedState:
         self.directory = None if path is None else os.path.dirname(os.path.abspath(path))
         self._memory_lock = threading.RLock()
         self._reads: dict[str, Any] = {}  # see _hot_read
-        self._pid = os.getpid()
         self._anchor = self._connect()  # keeps a shared in-memory database alive
         with self._anchor:
             self._anchor.executescript(_SCHEMA)

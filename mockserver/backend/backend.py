@@ -1,9 +1,11 @@
 """The backend: the world served, who may call, lookups, and the export tasks and legacy
-exports clients create (``tasks.py``, ``legacy.py``), their progress (``state_manager.py``)
-and rendered streams (``spool.py``).
+exports clients create (``tasks.py``, ``legacy.py``), their progress (``state_manager.py``),
+faults, the journal and URL signing; the bytes of exports come from its export pipeline
+(``lbmock.mockserver.exports.pipeline``).
 
-Pure Python, no Flask: the HTTP layer (``lbmock.mockserver.handlers``) and the
-pytest plugin drive the same :class:`MockBackend`.
+Pure Python, no Flask: the HTTP layer (``lbmock.mockserver.handlers``) and the pytest plugin
+drive the same :class:`MockBackend`, through its methods (never through its parts).  Building
+one starts nothing: :meth:`MockBackend.start` and :meth:`MockBackend.close` do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import os
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -24,19 +27,18 @@ import orjson
 from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
 from lbmock.hostile import hostile_row, hostile_world
 from lbmock.ids import base36, row_index_of
+from lbmock.mockserver.backend.faults import ActiveFault, Fault, FaultBook
+from lbmock.mockserver.backend.journal import Journal
+from lbmock.mockserver.backend.legacy import LegacyExport
+from lbmock.mockserver.backend.signing import UrlSigner
+from lbmock.mockserver.backend.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
+from lbmock.mockserver.backend.store import SharedState
+from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.errors import NotFound
-from lbmock.mockserver.export_templates import TEMPLATE_URLS, ExportTemplates
-from lbmock.mockserver.faults import Fault, FaultBook
-from lbmock.mockserver.journal import Journal
-from lbmock.mockserver.legacy import LegacyExport
-from lbmock.mockserver.render_workers import RenderWorkers
-from lbmock.mockserver.signing import UrlSigner
-from lbmock.mockserver.spool import Lines, Spool, StreamPlan
-from lbmock.mockserver.state import SharedState
-from lbmock.mockserver.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from lbmock.mockserver.tasks import RESULT, ExportTask, export_file_path, lagging_rows
-from lbmock.mockserver.volume_cache import VolumeCache
+from lbmock.mockserver.exports.job import ExportJob
+from lbmock.mockserver.exports.pipeline import ExportPipeline
+from lbmock.mockserver.exports.spool import PLAN_CACHE, StreamPlan
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
 from lbmock.strategies.served_world import resolve_world
@@ -74,24 +76,26 @@ class MockBackend:
         spool_dir = config.spool_dir
         if spool_dir is None and config.state_path is not None:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
-        self.spool = Spool(spool_dir, config.file_bytes)
-        self.templates = ExportTemplates(self.spool.scratch_dir, config.template_cache)  # rows rendered once
-        self.render_workers = RenderWorkers(config.render_processes)
-        self._ahead(world)
-        self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
+        self.exports = ExportPipeline(spool_dir, config.file_bytes, config.render_processes, config.template_cache)
+        self._jobs: OrderedDict[str, ExportJob] = OrderedDict()  # the jobs of streams planned here (see _job)
+        self._started = False
         self._lock = threading.Lock()
 
-    def _ahead(self, world: World) -> None:
-        """A big world with render helpers: start them, and render the world's plain project export
-        (``project.export()``, the likely first request) into a template before any client asks."""
-        if not self.render_workers.used_for(world):
-            return
-        self.render_workers.warm()
-        plain = ExportTask(id="ahead", owner_key="", name=None, params=ExportParams(), filters=ExportFilters(),
-                           urls=TEMPLATE_URLS, created_at=0, streamable=True,
-                           scope=ExportScope(project_id=world.project.id))
-        self.templates.build_ahead(world, plain, lambda t: self.render_workers.lines(
-            world, t, RESULT, self.spool.scratch_dir()))
+    # ------------------------------------------------------------ lifetime
+
+    def start(self) -> MockBackend:
+        """Start background work: for a big world, the render helpers and its likely first export
+        (a template built ahead).  Idempotent; anything started lazily later stops at :meth:`close`."""
+        if not self._started:
+            self._started = True
+            self.exports.ahead(self.base_world)
+        return self
+
+    def close(self) -> None:
+        """Stop background work (render helpers, a template built ahead).  The shared state, the
+        journal's writer and the streams on disk stay: other workers and backends use them."""
+        self._started = False
+        self.exports.close()
 
     # ------------------------------------------------------------ mock control
 
@@ -107,8 +111,10 @@ class MockBackend:
                     self.base_world = self.origin_world
                 else:
                     self.base_world = resolve_world(WorldSpec.from_json(spec))
-                    self._ahead(self.base_world)
-                self.spool.forget()
+                    if self._started:
+                        self.exports.ahead(self.base_world)
+                self.exports.forget()
+                self._jobs.clear()
                 self._world_version = version
             self._hostile = hostile
             self.world = self.view(hostile)
@@ -133,10 +139,30 @@ class MockBackend:
 
     # ------------------------------------------------------------ auth
 
+    def first_unmatched(self, reason: str) -> bool:
+        """Whether no worker met an unmatched request for ``reason`` before (and remember it)."""
+        return self.state.first_unmatched(reason)
+
     def accepts_key(self, api_key: str | None) -> bool:
         if not api_key or self.faults.take(Fault.AUTH_REVOKED):
             return False
         return self.api_key is None or hmac.compare_digest(api_key.encode(), self.api_key.encode())
+
+    def verify_signature(self, path: str, expires: str | None, signature: str | None) -> None:
+        """Accept a signed URL (``SignatureError`` if it is malformed, tampered with or expired)."""
+        self.signer.verify(path, expires, signature)
+
+    def sign(self, path: str) -> str:
+        """``path`` with the query that authorises it for the signer's TTL from now."""
+        return self.signer.sign(path)
+
+    def take_fault(self, fault: Fault) -> ActiveFault | None:
+        """Fault ``fault`` if it is in force, counting one use of it (see ``FaultBook.take``)."""
+        return self.faults.take(fault)
+
+    def any_fault(self) -> bool:
+        """Whether any fault is in force (the download fast path steps aside if so)."""
+        return self.faults.any_active()
 
     # ------------------------------------------------------------ lookups
 
@@ -230,61 +256,52 @@ class MockBackend:
             raise NotFound(task_id)
         return self.task_by_id(task_id)
 
+    def job(self, task: ExportTask, stream: str) -> ExportJob:
+        """What decides the bytes of a task's stream, its faults and signatures settled: the world
+        it was created under (hostile or not, even if another is loaded while rendering), its rows'
+        failures and lag, row_data signed as of its creation (every worker renders the same bytes)."""
+        return task.job(stream, self.view(task.hostile), self.signed_urls(task.urls, task.created_at))
+
     def plan(self, task: ExportTask, stream: str) -> StreamPlan | None:
-        """The file plan of a stream; ``None`` for an empty stream (the API's null header)."""
-        plan = self.spool.plan(f"{task.id}-{stream}", self._lines(task, stream))
-        return plan if plan.total_lines else None
-
-    def _lines(self, task: ExportTask, stream: str) -> Callable[[], Lines]:
-        world = self.view(task.hostile)  # the world of this request, even if another is loaded while rendering
-        signed = replace(task, urls=self.signed_urls(task.urls, task.created_at))
-
-        def render(t: ExportTask) -> Lines:
-            if t.lag_rows:  # fault index-lag: which rows lag, over the whole selection, once a stream
-                t = replace(t, lagging=lagging_rows(world, t))
-            return self.render_workers.lines(world, t, stream, self.spool.scratch_dir())
-
-        return lambda: self.templates.lines(world, signed, stream, render)
+        """The file plan of a stream, rendered the first time; ``None`` for an empty stream (the API's null header)."""
+        return self.exports.plan(self.job(task, stream))
 
     def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The stream's file plan if it was rendered already (an empty stream: no files), else None;
         never renders (that is the first header read's job)."""
-        return self.spool.planned(f"{task.id}-{stream}")
+        return self.exports.rendered(f"{task.id}-{stream}")
 
     def export_file_url(self, base: str, task_id: str, stream: str, index: int | str) -> str:
         """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
         return base + self.signer.sign(export_file_path(task_id, stream, index))
 
-    def open_export_file(self, task: ExportTask | str, stream: str,
-                         index: int | None = None) -> tuple[BinaryIO, int] | None:
-        """Export file ``index`` of a task's stream (``None``: the whole stream, as 3.40.1's ``result``
-        URL and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and
-        the file's length; ``None`` for an empty stream; NotFound for an unknown task or past the last
-        file.  The caller closes the handle.
+    def task_exists(self, task_id: str) -> bool:
+        return self.state.has_task(task_id)
 
-        ``task`` may be an id: once this worker has the stream's plan, only the task's existence is
-        looked up (downloads are most of a client's requests)."""
-        task_id = task if isinstance(task, str) else task.id
-        key = f"{task_id}-{stream}"
+    def _job(self, task_id: str, stream: str) -> ExportJob:
+        """The job of a task's stream.  Downloads are most of a client's requests: once this worker
+        has the stream's plan, the job it planned with is reused, and only the task's existence is
+        looked up (not its whole record)."""
+        name = f"{task_id}-{stream}"
+        with self._lock:
+            job = self._jobs.get(name)
+        if job is not None and self.exports.knows(name) and self.state.has_task(task_id):
+            return job
+        try:
+            job = self.job(self.task_by_id(task_id), stream)
+        except NotFound:
+            raise NotFound(f"unknown export task {task_id}") from None
+        with self._lock:
+            self._jobs[name] = job
+            while len(self._jobs) > PLAN_CACHE:  # as many as the spool keeps plans
+                self._jobs.popitem(last=False)
+        return job
 
-        def lines() -> Lines:
-            found = self.task_by_id(task) if isinstance(task, str) else task
-            return self._lines(found, stream)()
-
-        plan = self.spool.known_plan(key)
-        if plan is None or not self.state.has_task(task_id):
-            if isinstance(task, str):
-                try:
-                    task = self.task_by_id(task)
-                except NotFound:
-                    raise NotFound(f"unknown export task {task_id}") from None
-            plan = self.spool.plan(key, self._lines(task, stream))
-        if index is not None and index >= len(plan.files):
-            raise NotFound(f"task {task_id} has no {stream} file {index}")
-        if not plan.total_lines:
-            return None
-        start, end = plan.files[index].offsets if index is not None else (0, plan.total_size - 1)
-        return self.spool.open_at(key, lines, start), end - start + 1
+    def open_export_file(self, task_id: str, stream: str, index: int | None = None) -> tuple[BinaryIO, int] | None:
+        """Export file ``index`` of a task's stream (``None``: the whole stream): the spooled stream
+        opened at the file's first byte, and the file's length; ``None`` for an empty stream;
+        NotFound for an unknown task or past the last file (see ``ExportPipeline.open``)."""
+        return self.exports.open(self._job(task_id, stream), index)
 
     # ------------------------------------------------------------ legacy export_labels
 
@@ -331,6 +348,14 @@ class MockBackend:
         """The volume cache's key of a DICOM file of the world served now (workers agree on it)."""
         # hashed: the name holds the external id, which may be long or hold anything but '/'
         return f"world{self._world_version}-{hashlib.sha256(file_name.encode()).hexdigest()[:32]}"
+
+    def cached_dicom(self, file_name: str) -> BinaryIO | None:
+        """The DICOM file ``file_name`` of the world served now, from disk if it was kept, else None."""
+        return self.exports.cached_volume(self.volume_key(file_name))
+
+    def keep_dicom(self, file_name: str, chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+        """``chunks`` (the whole DICOM file ``file_name``) as they come, kept on disk as they go."""
+        return self.exports.keep_volume(self.volume_key(file_name), chunks, size)
 
     def dicom_row(self, org_id: str, file_name: str) -> DataRow:
         """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import orjson
 
-from lbmock.mockserver.errors import BadInput, NotFound
+from lbmock.mockserver.errors import BadInput, NotFound, small_number
 
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
 SPOOL_FILES = 64  # rendered export streams kept on disk
@@ -255,12 +255,13 @@ def remove_orphans(directory: Path) -> None:
     """Delete the partial files (``<name>.<pid>.<thread>.tmp``) in ``directory`` whose writer was
     killed mid-write.  (Render parts, ``.part-<uuid>.tmp``, are their reader's to delete.)"""
     for partial in directory.glob("*.tmp"):
-        pid = partial.name.split(".")[-3]
-        if pid.isdigit() and not _alive(int(pid)):
+        pid = small_number(partial.name.split(".")[-3])
+        if pid is not None and not pid_alive(pid):
             partial.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: files named after a dead writer's pid are litter."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lbmock.mockserver.state import SharedState
+from lbmock.mockserver.backend.store import SharedState
+from lbmock.mockserver.exports.spool import pid_alive
 
 log = logging.getLogger("lbmock")
 FLUSH_WAIT_SECONDS = 5.0  # how long a read waits for other workers' queued entries
@@ -226,7 +227,7 @@ class QueueMarks:
             pid = int(path.stem.rsplit("-", 1)[1])
             if pid == os.getpid():
                 continue
-            if not _alive(pid):
+            if not pid_alive(pid):
                 path.unlink(missing_ok=True)
                 continue
             with contextlib.suppress(OSError, struct.error):
@@ -246,13 +247,3 @@ class QueueMarks:
                     del waiting[path]
             if waiting:
                 time.sleep(0.001)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-from lbmock.mockserver.state import SharedState
+from lbmock.mockserver.backend.store import SharedState
 
 
 class Fault(str, Enum):

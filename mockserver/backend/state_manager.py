@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lbmock.mockserver.state import SharedState
+from lbmock.mockserver.backend.store import SharedState
 
 EXPORT_TASK = "export-task"
 LEGACY_EXPORT = "legacy-export"

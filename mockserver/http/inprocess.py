@@ -6,7 +6,7 @@
 * :class:`ThreadedMockServer` serves the app over real HTTP on an ephemeral
   loopback port (like ``ThreadedMotoServer``), with ``lbmock serve``'s server.
 
-Both wrap one :class:`~lbmock.mockserver.models.MockBackend`; neither re-implements
+Both wrap one :class:`~lbmock.mockserver.backend.backend.MockBackend`; neither re-implements
 an endpoint.
 """
 
@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from lbmock.mockserver.app import create_app
+from lbmock.mockserver.backend.backend import MockBackend
+from lbmock.mockserver.backend.faults import Fault
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.faults import Fault
-from lbmock.mockserver.models import MockBackend
 from lbmock.render.common import DEFAULT_STORAGE_BASE, STORAGE_PREFIX
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
@@ -68,6 +68,9 @@ class _Placeholder:
 
     config = ServerConfig()
 
+    def start(self) -> _Placeholder:  # create_app starts what it serves: nothing here
+        return self
+
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError("the shared in-process app was called without a backend")
 
@@ -80,7 +83,7 @@ class _Served:
 
     def __init__(self, world: World, config: ServerConfig, app: Flask | None = None) -> None:
         self._config = config
-        self.backend = MockBackend(world, config)
+        self.backend = MockBackend(world, config).start()
         self.app: Flask = app or create_app(self.backend)
 
     @property
@@ -95,12 +98,13 @@ class _Served:
 
     @property
     def faults(self):
-        """The :class:`~lbmock.mockserver.faults.FaultBook`: ``.add(Fault.RATE_LIMIT, times=1)``, ``.clear()``."""
+        """The :class:`~lbmock.mockserver.backend.faults.FaultBook`: ``.add(Fault.RATE_LIMIT, times=1)``,
+        ``.clear()``."""
         return self.backend.faults
 
     @property
     def state_manager(self):
-        """The :class:`~lbmock.mockserver.state_manager.StateManager`: ``.set_transition("export-task",
+        """The :class:`~lbmock.mockserver.backend.state_manager.StateManager`: ``.set_transition("export-task",
         {"progression": "manual", "times": 3})``, ``.get_transition(...)``, ``.unset_transition(...)``."""
         return self.backend.state_manager
 
@@ -110,7 +114,7 @@ class _Served:
 
     @property
     def journal(self):
-        """The :class:`~lbmock.mockserver.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
+        """The :class:`~lbmock.mockserver.backend.journal.Journal` of requests: ``.entries(...)``, ``.verify(...)``."""
         return self.backend.journal
 
     def fault(self, name: Fault | str, arg: object = None, times: int | None = None, arg2: object = None) -> None:
@@ -124,7 +128,8 @@ class _Served:
 
     def serve(self, world: World) -> None:
         """Serve another world from now on (e.g. one drawn inside ``@given``); tasks reset."""
-        self.backend = MockBackend(world, self._config)
+        self.backend.close()
+        self.backend = MockBackend(world, self._config).start()
         if self.app is not _shared_app():
             self.app.extensions["lbmock"] = self.backend
 
@@ -200,6 +205,7 @@ class MockLabelbox(_Served):
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
             self._responses.add_callback(method, LABELBOX_HOSTS, callback=self._dispatch)
         self._responses.start()
+        self.backend.start()  # again after a stop (a decorated function called twice)
         return self
 
     def stop(self) -> None:
@@ -207,6 +213,7 @@ class MockLabelbox(_Served):
             self._responses.stop()
             self._responses.reset()
             self._responses = None
+        self.backend.close()
 
     def __enter__(self) -> MockLabelbox:
         return self.start()
@@ -251,12 +258,13 @@ class ThreadedMockServer(_Served):
     def start(self) -> ThreadedMockServer:
         import socket
 
-        from lbmock.mockserver.http_server import WSGIServer
+        from lbmock.mockserver.http.server import WSGIServer
 
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._server = WSGIServer(self.app, socket.create_server((self._host, self._port), family=family))
         self._thread = threading.Thread(target=self._server.serve_forever, name="lbmock-server", daemon=True)
         self._thread.start()
+        self.backend.start()
         return self
 
     def stop(self) -> None:
@@ -264,6 +272,7 @@ class ThreadedMockServer(_Served):
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.backend.close()
 
     def __enter__(self) -> ThreadedMockServer:
         return self.start()
