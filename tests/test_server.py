@@ -163,6 +163,16 @@ def test_stream_is_multi_file_with_exact_offsets_and_the_expected_rows(client, w
     assert files >= 2
 
 
+def test_export_results_serves_the_whole_stream(client, world):
+    """``/api/v1/export-results/<task>/<org>`` (3.40.1's ``result``): the stream the files cut."""
+    task_id = run_export(client, world, flags=ALL_FLAGS)
+    data, _header, _files = download_stream(client, task_id)
+    whole = client.get(f"/api/v1/export-results/{task_id}/{world.project.organization.id}", headers=KEY)
+    assert whole.status_code == 200 and whole.data == data
+    errors = client.get(f"/api/v1/export-errors/{task_id}/{world.project.organization.id}", headers=KEY)
+    assert errors.status_code == 404  # no row failed
+
+
 def test_file_from_line_and_out_of_range_offsets(client, world):
     task_id = run_export(client, world)
     _, header, _ = download_stream(client, task_id)

@@ -185,7 +185,7 @@ def export_results(task_id: str, org_id: str, stream: str = RESULT) -> Response:
     status = be.task_progress(task)[0]
     if status != "COMPLETE":
         return json_error(409, f"task {task_id} is {status}, not COMPLETE", "NOT_READY")
-    opened = be.open_export_file(task, stream)
+    opened = be.open_export_file(task.id, stream)
     if opened is None:
         if stream == ERRORS:
             return json_error(404, f"task {task_id} has no errors", "NOT_FOUND")
