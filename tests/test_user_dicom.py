@@ -366,3 +366,17 @@ def test_a_world_file_names_the_folder_relative_to_itself(folder, tmp_path):
     world = resolve_world(spec)  # a shaped world (status mix): rows still serve the files
     assert [r.series.relative_path for r in world] == [USABLE[i % 3] for i in range(5)]
     assert all(r.status.value == "Done" and r.volume == r.series.volume for r in world)
+
+
+def test_a_file_changed_after_the_start_is_answered_409(tmp_path):
+    ct_single(tmp_path / "ct.dcm")
+    with ThreadedMockServer(WorldSpec(seed=1, rows=2, dicom_dir=str(tmp_path))) as srv:
+        client = labelbox.Client(**srv.client_kwargs)
+        task = client.get_project(srv.project_id).export()
+        task.wait_till_done()
+        url = next(iter(task.get_buffered_stream())).json["data_row"]["row_data"]
+        assert requests.get(url).content == (tmp_path / "ct.dcm").read_bytes()
+        with open(tmp_path / "ct.dcm", "ab") as f:  # the test's own copy, not a user's file
+            f.write(b"\0" * 16)
+        changed = requests.get(url)
+        assert changed.status_code == 409 and "ct.dcm" in changed.text

@@ -18,6 +18,7 @@ from flask import Response, request
 
 from lbmock.dicom.part10 import file_size, part10_chunks
 from lbmock.dicom.series import MIME_TYPE
+from lbmock.dicom.user_files import FileSeries, UserFileChanged
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.handlers.common import backend, json_error
 from lbmock.mockserver.handlers.files import (
@@ -68,7 +69,10 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         row = backend().dicom_row(org_id, file_name)
     except NotFound:
         return json_error(404, f"no DICOM file {org_id}/{file_name}", "NOT_FOUND")
-    size = file_size(row.series)
+    try:
+        size = file_size(row.series)
+    except UserFileChanged as exc:  # a user's file (--dicom-dir) edited since the start: never other bytes
+        return json_error(409, str(exc), "CONFLICT")
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{row.series.sop_uid}"',
                "Content-Disposition": content_disposition(row.external_id or dicom_file_name(row)),
                "Cache-Control": "private, max-age=3600"}
@@ -83,6 +87,8 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         return Response(status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(end - start)})
     # truncated-files: a shorter body with a matching Content-Length, so the DICOM itself is cut short
     cut, pause = cut_by_fault(), slow_files_pause()
+    if isinstance(row.series, FileSeries):  # a user's file: sent from where it is (read-only), never copied
+        return _send(row.series.path, start, end, status, headers, cut, pause)
     be = backend()
     cached = be.cached_dicom(file_name)
     if cached is not None:  # generated before: sent from disk (read, not sendfile, under slow-files)
@@ -92,6 +98,17 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         body = be.keep_dicom(file_name, part10_chunks(row), size)
     else:
         body = truncated(part10_chunks(row, start, end), end - start, cut)
+    if pause is not None:
+        body = trickle(body, pause)
+    return Response(body, status=status, mimetype=MIME_TYPE,
+                    headers={**headers, "Content-Length": str(max(0, end - start - cut))}, direct_passthrough=True)
+
+
+def _send(path: str, start: int, end: int, status: int, headers: dict[str, str], cut: int,
+          pause: float | None) -> Response:
+    handle = open(path, "rb")  # noqa: SIM115 - file_body closes it once sent
+    handle.seek(start)
+    body = file_body(handle, end - start, request.environ if pause is None else {}, cut)
     if pause is not None:
         body = trickle(body, pause)
     return Response(body, status=status, mimetype=MIME_TYPE,
