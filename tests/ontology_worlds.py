@@ -4,17 +4,16 @@ and one whose first project carries the user ontology of examples/world/abdomen-
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lbmock.ontology import normalized, parse_ontology
+from lbmock.ontology import normalized
 from lbmock.render.common import iso_z_millis
-from lbmock.strategies.served_world import seeded_world
+from lbmock.strategies.served_world import resolve_world, seeded_world
 from lbmock.world import Ontology, Project, World
+from lbmock.world_spec import WorldSpec
 
 ABDOMEN_FILE = Path(__file__).resolve().parents[1] / "examples" / "world" / "abdomen-ontology.json"
-ABDOMEN_ID, ABDOMEN_NAME = "clbm0abdomen0ontology0001", "Abdomen ontology"
 
 
 def drawn_world(seed: int = 3, rows: int = 6, projects: int = 2) -> World:
@@ -28,14 +27,11 @@ def drawn_world(seed: int = 3, rows: int = 6, projects: int = 2) -> World:
     raise AssertionError(f"no seed in {seed}..{seed + 39} draws a tool with a nested question with options")
 
 
-def user_ontology_world(seed: int = 3, rows: int = 6) -> World:
-    """A drawn two-project world whose first project carries the abdomen ontology (the second keeps
-    its drawn one).  Built by hand (the rows still follow the drawn ontology): only the ontology
-    queries are exercised on it."""
-    world = drawn_world(seed, rows, projects=2)
-    user = parse_ontology(ABDOMEN_FILE.read_text(), ABDOMEN_ID, ABDOMEN_NAME)
-    first = replace(world.project, ontology=user)
-    return World(first, world.rows, world.seed, projects=(first, *world.projects[1:]), slices=world.slices)
+def user_ontology_world(seed: int = 3, rows: int = 16) -> World:
+    """A two-project world whose first project carries the abdomen ontology, as ``--world`` serves it
+    (``[[projects]]`` with ``ontology``), and whose second keeps a drawn one: rows follow each."""
+    first = {"name": "Abdomen CT", "ontology": ABDOMEN_FILE.read_text()}
+    return resolve_world(WorldSpec(seed=seed, rows=rows, projects=(first, {})))
 
 
 def schema_ids(ontology: Ontology) -> dict[str, str]:

@@ -13,7 +13,6 @@ import requests
 from lbox.exceptions import LabelboxError, ResourceNotFoundError  # labelbox 7.x raises these
 from ontology_worlds import (
     ABDOMEN_FILE,
-    ABDOMEN_ID,
     abdomen_document,
     drawn_world,
     expected_ontology,
@@ -107,7 +106,7 @@ def test_user_ontology_is_served_verbatim():
     with mock_labelbox(world) as lb:
         client = labelbox.Client(**lb.client_kwargs)
         ontology = client.get_project(world.project.id).ontology()
-        assert ontology.uid == ABDOMEN_ID
+        assert ontology.uid == world.project.ontology.id
         assert ontology.normalized == abdomen_document()
         assert [(t.tool.value, t.name) for t in ontology.tools()] == [
             ("raster-segmentation", "Liver"), ("raster-segmentation", "Left kidney"), ("line", "Vessel centreline")]
@@ -131,7 +130,7 @@ def test_lists_search_names_and_page_by_cursor():
         client = labelbox.Client(**lb.client_kwargs)
         everyone = [(p.ontology.id, p.ontology.name) for p in world.projects]
         assert [(o.uid, o.name) for o in client.get_ontologies("")] == everyone
-        assert [o.uid for o in client.get_ontologies("ABDOMEN")] == [ABDOMEN_ID]
+        assert [o.uid for o in client.get_ontologies("ABDOMEN")] == [world.project.ontology.id]
         assert [(f.uid, f.name) for f in client.get_feature_schemas("kidney")] \
             == [("clbm0lkid0000000000000000", "Left kidney")]
         roots = [(n.schema_id, n.name) for p in world.projects

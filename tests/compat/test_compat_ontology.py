@@ -96,3 +96,19 @@ def test_both_releases_see_the_same(ontology_factory):
         if "error" in old[name] or "error" in new[name]:
             pytest.fail(f"flow {name} raised: {old[name].get('error') or new[name].get('error')}")
         assert comparable(old[name]) == comparable(new[name]), name
+
+
+@BOTH
+def test_exports_use_only_the_user_ontology(ontology_doc, ontology_world, release):
+    """A world file's ontology decides the exported objects and answers (issue 22's done-when)."""
+    document = abdomen_document()
+    record = flow(ontology_doc["flows"], f"export_features:{ontology_world.project.id}")
+    assert record["labels"] > 0
+    kinds = {"raster-segmentation": "DICOMSegmentationMask", "line": "DICOMPolyline"}
+    allowed = {(t["featureSchemaId"], t["name"], kinds[t["tool"]]) for t in document["tools"]}
+    assert {tuple(o) for o in record["objects"]} <= allowed and record["objects"]
+    (quality,) = document["classifications"]
+    options = {(o["featureSchemaId"], o["label"]) for o in quality["options"]}
+    assert {(a[0], a[1]) for a in record["answers"]} == {(quality["featureSchemaId"], quality["name"])}
+    assert {(a[2], a[3]) for a in record["answers"]} <= options
+    assert record["answered_per_label"] == [1] * record["labels"]  # the required checklist, on every label

@@ -10,7 +10,8 @@ The flows: ``project_ontology:<id>`` (``project.ontology()`` with ``.tools()``,
 ``.classifications()`` and ``.normalized``), ``get_ontology:<id>``,
 ``feature_schema:<id>`` (``client.get_feature_schema``), ``unknown_ontology`` /
 ``unknown_feature_schema`` (what each raises, and how fast), ``ontologies:<search>`` and
-``feature_schemas:<search>`` (``client.get_ontologies`` / ``get_feature_schemas``).
+``feature_schemas:<search>`` (``client.get_ontologies`` / ``get_feature_schemas``), and
+``export_features:<id>`` (every object's and answer's schema id and name in the project's export).
 """
 
 from __future__ import annotations
@@ -85,6 +86,20 @@ def main() -> dict:
         rec.update(raised(lambda: client.get_ontology(plan["unknown_ontology_id"])))
     with flows.flow("unknown_feature_schema") as rec:
         rec.update(raised(lambda: client.get_feature_schema(plan["unknown_feature_schema_id"])))
+    for pid in plan.get("project_ids", [plan["project_id"]]):
+        with flows.flow(f"export_features:{pid}") as rec:
+            task = client.get_project(pid).export(params={"label_details": True})
+            task.wait_till_done()
+            rows = [output.json for output in task.get_buffered_stream()]
+            labels = [label for row in rows for label in row["projects"][pid]["labels"]]
+            objects = {(o["feature_schema_id"], o["name"], o["annotation_kind"]) for label in labels
+                       for group in label["annotations"]["groups"].values() for frame in group["frames"].values()
+                       for o in frame["objects"].values()}
+            answers = {(c["feature_schema_id"], c["name"], a["feature_schema_id"], a["name"]) for label in labels
+                       for c in label["annotations"]["classifications"]
+                       for a in ([c["radio_answer"]] if "radio_answer" in c else c.get("checklist_answers", []))}
+            rec.update(labels=len(labels), objects=sorted(map(list, objects)), answers=sorted(map(list, answers)),
+                       answered_per_label=[len(label["annotations"]["classifications"]) for label in labels])
     for search in plan.get("searches", []):
         with flows.flow(f"ontologies:{search}") as rec:
             rec["found"] = [[o.uid, o.name] for o in client.get_ontologies(search)]
