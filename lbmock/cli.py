@@ -1,4 +1,4 @@
-"""The ``lbmock`` command: generate, validate, serve, oracle."""
+"""The ``lbmock`` command: generate, validate, serve, oracle, capture."""
 
 from __future__ import annotations
 
@@ -109,6 +109,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
+def cmd_capture(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from lbmock.capture import CaptureError, CaptureOptions, capture
+
+    key = args.api_key or os.environ.get("LABELBOX_API_KEY", "")
+    try:
+        if not key:
+            raise CaptureError("no API key: give --api-key or set LABELBOX_API_KEY")
+        if args.with_dicom and not args.sample:
+            raise CaptureError("--with-dicom records the sampled rows' files: give --sample N as well")
+        capture(CaptureOptions(api_key=key, project_id=args.project_id, out=Path(args.out),
+                               endpoint=args.endpoint, rest_endpoint=args.rest_endpoint,
+                               sample=args.sample, with_dicom=args.with_dicom))
+    except CaptureError as exc:
+        print(f"lbmock capture: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the output folder: full disk, no permission
+        print(f"lbmock capture: cannot write {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lbmock capture: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _sample_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the number of rows to record, 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lbmock import __version__
     from lbmock.render.common import DEFAULT_API_BASE
@@ -158,6 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)
+
+    cap = sub.add_parser("capture", help="write a world file (and a replay sample) from a real project",
+                         description="Read a Labelbox project through the labelbox SDK, without changing it, "
+                                     "and write a world file lbmock serves: its ontology (verbatim, in a JSON "
+                                     "file beside it), quality mode, datasets, row counts and workflow-status "
+                                     "counts. --sample N also records N export rows and their masks in "
+                                     "replay/ beside it.")
+    cap.add_argument("--api-key", default=None,
+                     help="the Labelbox API key (default: $LABELBOX_API_KEY)")
+    cap.add_argument("--project-id", required=True, metavar="ID", help="the project to capture")
+    cap.add_argument("--endpoint", default=None, metavar="URL",
+                     help="the GraphQL endpoint (default: https://api.labelbox.com/graphql)")
+    cap.add_argument("--rest-endpoint", default=None, metavar="URL",
+                     help="the REST endpoint, also where masks are fetched from (default: "
+                          "https://api.labelbox.com/api/v1)")
+    cap.add_argument("--out", required=True, metavar="FILE.toml",
+                     help="the world file to write; the ontology JSON and replay/ go beside it")
+    cap.add_argument("--sample", type=_sample_count, default=0, metavar="N",
+                     help="also record the export's first N rows and the masks they link in replay/ beside "
+                          "the world file; they can hold patient data (default: 0, none recorded)")
+    cap.add_argument("--with-dicom", action="store_true",
+                     help="with --sample: also record each sampled row's DICOM file (row_data) "
+                          "(default: masks only)")
+    cap.set_defaults(func=cmd_capture)
     return parser
 
 

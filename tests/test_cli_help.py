@@ -47,7 +47,7 @@ def _readme_tables() -> dict[str, dict[str, str]]:
     return tables
 
 
-@pytest.mark.parametrize("command", ["serve", "generate", "validate", "oracle"])
+@pytest.mark.parametrize("command", ["serve", "generate", "validate", "oracle", "capture"])
 def test_every_option_says_what_it_does_and_its_default(command):
     parser = _commands()[command]
     defaults = {a.option_strings[-1]: a.default for a in parser._actions if a.option_strings}
@@ -62,7 +62,7 @@ def test_every_option_says_what_it_does_and_its_default(command):
 
 def test_readme_option_tables_match_help():
     tables = _readme_tables()
-    assert sorted(tables) == ["generate", "oracle", "serve", "validate"]
+    assert sorted(tables) == ["capture", "generate", "oracle", "serve", "validate"]
     for command, parser in _commands().items():
         helped = {name: DEFAULT.search(text).group(1) for name, text in _options(parser).items()}
         assert sorted(tables[command]) == sorted(helped), f"README's `lbmock {command}` table lists other options"
