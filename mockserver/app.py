@@ -30,17 +30,17 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
     """A mock Labelbox serving ``source``: the world a spec names, a world, or a ready backend.
 
     ``config`` builds the backend for a spec or a world; a backend already carries its own,
-    so passing both is refused rather than one silently winning.  The backend is started (its
-    background work: see ``MockBackend.start``); whoever stops serving closes it.
+    so passing both is refused rather than one silently winning.  A backend built here is
+    started here (its background work: see ``MockBackend.start``); a backend passed in is its
+    owner's to start and close.
     """
     if isinstance(source, WorldSpec | World):
         world = source if isinstance(source, World) else resolve_world(source)
-        backend = MockBackend(world, config)
+        backend = MockBackend(world, config).start()
     elif config is not None:
         raise TypeError("create_app: a MockBackend carries its own ServerConfig; pass the backend alone")
     else:
         backend = source
-    backend.start()
     config = backend.config
     app = Flask("lbmock")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

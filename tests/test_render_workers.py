@@ -206,3 +206,26 @@ def test_the_plain_project_export_is_rendered_ahead_for_a_big_world(monkeypatch)
         assert stream(b, task, RESULT)[0] == expected
     finally:
         workers.close()
+
+
+def test_a_backend_starts_nothing_until_started_and_close_stops_it():
+    """Building a MockBackend starts no thread and no process; start() brings up the helpers and
+    the template built ahead of a big world, close() stops both (a later export starts helpers again)."""
+    world = seeded_world(8, 150)
+    before = {t.ident for t in threading.enumerate()}
+    b = MockBackend(world, ServerConfig(signing_key=KEY, render_processes=2))
+    b.exports.render_workers.min_rows = 1  # a "big" world without drawing thousands of rows
+    assert {t.ident for t in threading.enumerate()} == before
+    assert b.exports.render_workers._pool is None
+    try:
+        b.start()
+        deadline = time.monotonic() + 60
+        while b.exports.render_workers._pool is None:  # warmed in a thread of its own
+            assert time.monotonic() < deadline, "start() started no helpers"
+            time.sleep(0.01)
+    finally:
+        b.close()
+    assert b.exports.render_workers._pool is None and b.exports.templates._guess is None
+    task = export(b, ExportParams(), scope=ExportScope(project_id=world.project.id))
+    assert stream(b, task, RESULT)[0] == direct(b, task)
+    b.close()

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -64,7 +64,7 @@ class RenderWorkers:
             pool = self._executor()
             for f in [pool.submit(_ready) for _ in range(self.processes)]:
                 f.result()
-        except (BrokenProcessPool, OSError, RuntimeError):
+        except (BrokenProcessPool, CancelledError, OSError, RuntimeError):
             self.close()  # rendering falls back to the server process (a later export starts helpers again)
 
     def close(self) -> None:
@@ -111,8 +111,8 @@ class RenderWorkers:
                 submit()
                 done_upto = min(start + size, n)
                 yield RenderedPart(path, lengths)
-        except (BrokenProcessPool, OSError, RuntimeError):
-            # a helper died (or none could start): the rest of the stream renders here, same bytes
+        except (BrokenProcessPool, CancelledError, OSError, RuntimeError):
+            # a helper died, none could start, or close() stopped them: the rest renders here, same bytes
             self.close()
             yield from job.lines(range(done_upto, n))
         finally:

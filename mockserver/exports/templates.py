@@ -29,6 +29,7 @@ import os
 import pickle
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -204,8 +205,9 @@ class ExportTemplates:
         """Stop a build ahead that no task asked for (builds tasks read finish on their own)."""
         with self._lock:
             guess, self._guess = self._guess, None
-        if guess is not None:
-            guess[1].set()
+            if guess is not None:
+                guess[1].set()
+                self._builds.pop(guess[0], None)  # a task asking later builds afresh, not meets the stopped one
 
     def _adopt_or_stop_guess(self, key: str | None) -> None:
         with self._lock:
@@ -235,8 +237,9 @@ class ExportTemplates:
                stop: threading.Event | None = None) -> _Build:
         """Start building ``key`` in a thread of its own (the caller holds ``self._lock``)."""
         path = self._path(key)
-        # <name>.<pid>.<thread>.tmp: what the spool's clean-up recognises when its writer was killed
-        build = _Build(path, path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp"))
+        # <name>.<pid>.<unique>.tmp: what the spool's clean-up recognises when its writer was killed
+        # (unique: a build stopped by close() may still be writing when the key is built again)
+        build = _Build(path, path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"))
         out = open(build.private, "wb")  # noqa: SIM115 - _build closes it; created now: tasks may open it at once
         self._builds[key] = build
         threading.Thread(target=self._build, args=(key, build, out, dataclasses.replace(job, urls=TEMPLATE_URLS),
@@ -280,7 +283,8 @@ class ExportTemplates:
                     build.end(error)
                 except OSError as exc:  # the file could not be published: its readers are told
                     build.end(exc)
-                self._builds.pop(key, None)
+                if self._builds.get(key) is build:  # (close() may have dropped it for a new one)
+                    del self._builds[key]
                 if build.error is not None:
                     build.private.unlink(missing_ok=True)
 

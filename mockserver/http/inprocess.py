@@ -68,9 +68,6 @@ class _Placeholder:
 
     config = ServerConfig()
 
-    def start(self) -> _Placeholder:  # create_app starts what it serves: nothing here
-        return self
-
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError("the shared in-process app was called without a backend")
 
@@ -83,7 +80,7 @@ class _Served:
 
     def __init__(self, world: World, config: ServerConfig, app: Flask | None = None) -> None:
         self._config = config
-        self.backend = MockBackend(world, config).start()
+        self.backend = MockBackend(world, config)  # started and closed with the runner (start/stop)
         self.app: Flask = app or create_app(self.backend)
 
     @property
@@ -129,7 +126,7 @@ class _Served:
     def serve(self, world: World) -> None:
         """Serve another world from now on (e.g. one drawn inside ``@given``); tasks reset."""
         self.backend.close()
-        self.backend = MockBackend(world, self._config).start()
+        self.backend = MockBackend(world, self._config).start()  # (called while serving)
         if self.app is not _shared_app():
             self.app.extensions["lbmock"] = self.backend
 
@@ -205,7 +202,7 @@ class MockLabelbox(_Served):
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
             self._responses.add_callback(method, LABELBOX_HOSTS, callback=self._dispatch)
         self._responses.start()
-        self.backend.start()  # again after a stop (a decorated function called twice)
+        self.backend.start()
         return self
 
     def stop(self) -> None:
