@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import orjson
 
-from lbmock.ids import row_index_of
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
@@ -120,7 +119,7 @@ def _candidate_indices(world: World, filters: ExportFilters, indices: range | No
     every = range(len(world)) if indices is None else indices
     if filters.data_row_ids is None:
         return every
-    named = (row_index_of(data_row_id) for data_row_id in filters.data_row_ids)
+    named = (world.index_of(data_row_id) for data_row_id in filters.data_row_ids)
     return sorted({index for index in named if index is not None and index in every})
 
 

@@ -25,7 +25,6 @@ import numpy as np
 import orjson
 
 from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, affine_ras, patient_points
-from lbmock.ids import row_index_of
 from lbmock.labelmap import choose_label, label_dtype, label_slices, mask_features
 from lbmock.render.nifti import write_nifti
 from lbmock.world import DataRow, Label, Polyline, World
@@ -56,9 +55,12 @@ def sidecar_path(nifti_path: str | os.PathLike[str]) -> Path:
 
 def find_row(world: World, data_row_id: str) -> DataRow:
     """The row with ``data_row_id`` (ids encode their row's index, so this is one lookup)."""
-    index = row_index_of(data_row_id)
-    if index is not None and 0 <= index < len(world):
+    index = world.index_of(data_row_id)
+    if index is not None:
         row = world.row(index)
+        if row.recorded is not None:  # a replayed row has no world model of its volume to compute from
+            raise UnknownDataRow(f"data row {data_row_id} is replayed (--replay): the oracle works on "
+                                 f"drawn worlds only")
         if row.id == data_row_id:
             return row
     first = ", ".join(world.row(i).id for i in range(min(3, len(world))))

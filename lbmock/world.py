@@ -23,12 +23,15 @@ from __future__ import annotations
 import bisect
 import enum
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from lbmock.frozen import slot_init  # on the classes every data row builds: ~40% cheaper to construct
+from lbmock.frozen import slot_init
+from lbmock.ids import row_index_of  # on the classes every data row builds: ~40% cheaper to construct
 
 PLANES: tuple[str, ...] = ("Axial", "Sagittal", "Coronal")
 FIRST_FRAME = 1
@@ -305,7 +308,16 @@ class MaskShape:
     ry: float
 
 
-Geometry = Polyline | MaskShape
+@slot_init
+@dataclass(frozen=True, slots=True)
+class RecordedMask:
+    """A mask known only from a replayed export (``lbmock.replay``): its PNG is an asset of the
+    recording (``assets/masks/<feature id>/<frame>.png``), never drawn; ``url`` is the recorded link."""
+
+    url: str
+
+
+Geometry = Polyline | MaskShape | RecordedMask
 
 
 # ---------------------------------------------------------------- annotations
@@ -512,6 +524,17 @@ SERIES_NOT_DRAWN: Any = _SeriesNotDrawn()
 
 @slot_init
 @dataclass(frozen=True, slots=True)
+class RecordedRow:
+    """The export v2 row a replayed data row was read from (``lbmock.replay``): exports serve this
+    JSON itself (compact text), its URLs pointed at the mock, rather than rendering the parsed row.
+    ``assets`` is the folder holding its mask PNGs and DICOM file (``<file's folder>/assets``)."""
+
+    text: str
+    assets: str
+
+
+@slot_init
+@dataclass(frozen=True, slots=True)
 class DataRow:
     """A DICOM series in a dataset, and its life in every project it belongs to.
 
@@ -535,6 +558,7 @@ class DataRow:
     memberships: tuple[ProjectRow, ...]
     embedding_seed: int
     series: DicomSeries  # the multi-frame DICOM image behind the row; row_data (a signed URL) is rendered
+    recorded: RecordedRow | None = None  # a replayed row: the recording it serves (lbmock.replay)
 
     @property
     def primary(self) -> ProjectRow:
@@ -698,6 +722,54 @@ class RowSource(Protocol):
     def __getitem__(self, index: int) -> DataRow: ...
 
 
+class CachedRows:
+    """A read-only sequence of rows made on demand by ``_make`` (drawn, or read from a file), the
+    ``cache_size`` most recently used kept (``_cache`` and ``_lock`` are not part of a pickle)."""
+
+    _cache: OrderedDict[int, DataRow]
+    _lock: threading.Lock
+    _cache_size: int
+
+    def _init_cache(self, cache_size: int | None = None) -> None:
+        if cache_size is not None:
+            self._cache_size = cache_size
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _make(self, index: int) -> DataRow:
+        raise NotImplementedError
+
+    def _position(self, index: int) -> int:
+        if not isinstance(index, int):
+            raise TypeError("row indices are integers")
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return index
+
+    def __getitem__(self, index: int) -> DataRow:
+        index = self._position(index)
+        with self._lock:
+            row = self._cache.get(index)
+            if row is not None:
+                self._cache.move_to_end(index)
+                return row
+        row = self._make(index)
+        with self._lock:
+            self._cache[index] = row
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return row
+
+    def __iter__(self) -> Iterator[DataRow]:
+        for i in range(len(self)):
+            yield self[i]
+
+
 @dataclass(frozen=True)
 class World:
     """The organisation's projects, its data rows, and saved slices.
@@ -733,6 +805,12 @@ class World:
 
     def row(self, index: int) -> DataRow:
         return self.rows[index]
+
+    def index_of(self, entity_id: str) -> int | None:
+        """The index of the row owning an id (a data row's, label's or feature's), or None.
+        Every id lbmock mints names its row (:mod:`lbmock.ids`); a replayed world looks ids up."""
+        index = row_index_of(entity_id)
+        return index if index is not None and index < len(self) else None
 
     def row_in_pass(self, index: int) -> DataRow:
         """Row ``index`` for a pass over many rows (an export): a lazy source draws it without

@@ -302,6 +302,17 @@ def _status_mix_text(text: str) -> dict[str, float]:
     return out
 
 
+def _replay(name: str, value: Any) -> tuple[str, ...]:
+    """Replay files as absolute paths (every worker, whatever its folder, reads the same files)."""
+    paths = (value,) if isinstance(value, str) else value
+    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) and p for p in paths):
+        raise SpecError(f"{name} must be a list of paths of export v2 NDJSON files, got {value!r}")
+    for path in paths:
+        if not Path(path).is_file():
+            raise SpecError(f"{name}: cannot read the replay file {path}: no such file")
+    return tuple(str(Path(p).absolute()) for p in paths)
+
+
 def _volumes(name: str, value: Any) -> VolumeSpec | None:
     if value is None or isinstance(value, VolumeSpec):
         return value
@@ -351,6 +362,10 @@ class WorldSpec:
         "a folder of your own DICOM files: each row's row_data serves one of them byte for byte (sorted by "
         "path, row i gets file i mod n) and its labels fit that file's geometry; files lbmock cannot use are "
         "listed at start", _dicom_dir, unset="none: every row's DICOM is drawn", metavar="DIR"))
+    replay: tuple[str, ...] = field(default=(), metadata=option(
+        "serve the export v2 rows of this NDJSON file (as the SDK's stream yields them) instead of drawn "
+        "rows, repeatable; masks and row_data from an assets folder beside it", _replay, lambda text: [text],
+        unset="none", flag="--replay", repeatable=True, metavar="FILE.ndjson"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # checked, and normalised (JSON lists become tuples: specs are keys)
@@ -454,6 +469,10 @@ def load_world_file(path: str | Path) -> WorldSpec:
             document["ontology"] = read_ontology("ontology", document["ontology"])
         if isinstance(document.get("dicom_dir"), str):  # like ontology files: relative to the world file
             document["dicom_dir"] = str(path.parent / document["dicom_dir"])
+        if isinstance(document.get("replay"), (str, list)):  # paths relative to the world file
+            given = document["replay"]
+            document["replay"] = [str(path.parent / p) if isinstance(p, str) else p
+                                  for p in ([given] if isinstance(given, str) else given)]
         if isinstance(document.get("projects"), list):
             for i, project in enumerate(document["projects"]):
                 if isinstance(project, dict) and "ontology" in project:
@@ -473,7 +492,7 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         flag = opt.flag or "--" + name.replace("_", "-")
         if opt.repeatable:  # each value checked alone (from_text makes it a one-item list)
-            parser.add_argument(flag, dest=name, action="append", default=None, metavar="NAME",
+            parser.add_argument(flag, dest=name, action="append", default=None, metavar=opt.metavar or "NAME",
                                 help=f"{opt.help} (default: {opt.unset})", type=_argument_type(name, opt))
             continue
         shown = "%(default)s" if default is not None else opt.unset

@@ -8,23 +8,22 @@ rows before it, by any process or worker, with identical bytes.
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 
 from lbmock.dicom.series import check_variants
 from lbmock.dicom.user_files import FileSeries, scan_dicom_dir
 from lbmock.ids import MAX_ROWS
 from lbmock.ontology import derived_id, parse_ontology
+from lbmock.replay import replay_world
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
 from lbmock.strategies.provider import derive_seed, draw_seeded, draw_seeded_with
 from lbmock.strategies.rows import draw_data_row
 from lbmock.strategies.vocabulary import SALT_MAX
-from lbmock.world import DataRow, Dataset, Project, QualityMode, RowPlan, World, exact_counts
+from lbmock.world import CachedRows, DataRow, Dataset, Project, QualityMode, RowPlan, World, exact_counts
 from lbmock.world_spec import MAX_PROJECTS, ProjectSpec, VolumeSpec, WorldSpec
 
 
-class SeededRows:
+class SeededRows(CachedRows):
     """A read-only sequence of data rows drawn on demand, with a small LRU cache."""
 
     def __init__(self, project: Project, seed: int, n_rows: int, cache_size: int = 512,
@@ -41,9 +40,7 @@ class SeededRows:
         self.plan = plan
         self.ranges = ranges
         self.user_files = user_files  # row i serves user_files[i % n] (world option dicom_dir)
-        self._cache: OrderedDict[int, DataRow] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._init_cache(cache_size)
 
     def __len__(self) -> int:
         return self.n_rows
@@ -59,17 +56,7 @@ class SeededRows:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.dicom_variants = frozenset(self.dicom_variants)
-        self._cache = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _position(self, index: int) -> int:
-        if not isinstance(index, int):
-            raise TypeError("row indices are integers")
-        if index < 0:
-            index += self.n_rows
-        if not 0 <= index < self.n_rows:
-            raise IndexError(index)
-        return index
+        self._init_cache()
 
     def _draw(self, index: int, with_series: bool = True) -> DataRow:
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
@@ -87,23 +74,8 @@ class SeededRows:
         no DICOM (the series is ~8 % of drawing a row)."""
         return self._draw(self._position(index), with_series=False)
 
-    def __getitem__(self, index: int) -> DataRow:
-        index = self._position(index)
-        with self._lock:
-            row = self._cache.get(index)
-            if row is not None:
-                self._cache.move_to_end(index)
-                return row
-        row = self._draw(index)
-        with self._lock:
-            self._cache[index] = row
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return row
-
-    def __iter__(self):
-        for i in range(self.n_rows):
-            yield self[i]
+    def _make(self, index: int) -> DataRow:
+        return self._draw(index)
 
 
 def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
@@ -135,6 +107,8 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
 
 def resolve_world(spec: WorldSpec) -> World:
     """The world a :class:`~lbmock.world_spec.WorldSpec` names: the one place a spec becomes a world."""
+    if spec.replay:
+        return _replayed_world(spec)
     if not _shaped(spec):  # a seed alone: exactly the world seeded_world has always drawn
         return seeded_world(spec.seed, spec.rows, spec.project_id, quality=spec.quality,
                             n_projects=spec.project_count, dicom_variants=spec.dicom_variants,
@@ -144,6 +118,14 @@ def resolve_world(spec: WorldSpec) -> World:
 
 def _user_files(dicom_dir: str | None) -> tuple[FileSeries, ...]:
     return scan_dicom_dir(dicom_dir).require_usable() if dicom_dir is not None else ()
+
+
+def _replayed_world(spec: WorldSpec) -> World:
+    """The rows of the spec's replay files (:mod:`lbmock.replay`); the seed draws only what rows do
+    not carry (organisation, people, workflow), and the two saved slices over its datasets."""
+    base = draw_seeded(projects(spec.project_id, QualityMode(spec.quality)), derive_seed(spec.seed, "project"))
+    world = replay_world(spec.replay, base, spec.ontology, spec.project_id, spec.seed)
+    return replace(world, slices=catalog_slices(world.project, derive_seed(spec.seed, "slices") % SALT_MAX))
 
 
 def _shaped(spec: WorldSpec) -> bool:

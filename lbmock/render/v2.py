@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
+import orjson
 
 from lbmock.dicom.series import MIME_TYPE
 from lbmock.render.common import (
@@ -185,6 +186,8 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
     holds each of them the row belongs to, keyed by id, with only its labels.
     """
     shown = (project,) if isinstance(project, Project) else tuple(project)
+    if row.recorded is not None:
+        return render_recorded_v2_row(shown, row, params, urls)
     data_row: dict = {"id": row.id}
     if row.global_key is not None:  # "If utilized" (export glossary)
         data_row["global_key"] = row.global_key
@@ -221,4 +224,82 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
             project_out["project_details"] = _project_details(p, membership)
         projects_out[p.id] = project_out
     out["projects"] = projects_out
+    return out
+
+
+# ---------------------------------------------------------------- replayed rows (lbmock.replay)
+
+# Top-level parts of a row an export param keeps (the same parts render_export_v2_row writes only
+# when asked); anything else a recording holds (media_attributes, parts lbmock does not model) stays.
+_ROW_PARTS = {"attachments": "attachments", "metadata_fields": "metadata_fields", "embeddings": "embeddings"}
+
+
+def render_recorded_v2_row(shown: Sequence[Project], row: DataRow, params: ExportParams, urls: Urls) -> dict:
+    """A replayed row: the recorded JSON itself, with what ``params`` leaves out dropped (as
+    :func:`render_export_v2_row` leaves it out) and its links pointing at the mock: ``row_data`` at
+    the mock's signed storage URL, each mask at the mock's mask URL of its project, feature and frame.
+    Only the projects in ``shown`` stay, in the recording's order.  Params only drop: a part the
+    recording lacks is not made up."""
+    assert row.recorded is not None
+    recorded = orjson.loads(row.recorded.text)
+    shown_ids = {p.id for p in shown}
+    out: dict = {}
+    for key, value in recorded.items():
+        if key == "data_row":
+            data_row = dict(value)
+            data_row["row_data"] = urls.row_data(shown[0].organization.id, row)
+            if not params.data_row_details:
+                data_row.pop("details", None)
+            out[key] = data_row
+        elif key == "projects":
+            out[key] = {pid: _recorded_project(pid, p, params, urls) for pid, p in value.items() if pid in shown_ids}
+        elif key not in _ROW_PARTS or getattr(params, _ROW_PARTS[key]):
+            out[key] = value
+    out.setdefault("projects", {})
+    return out
+
+
+def _recorded_project(project_id: str, project: dict, params: ExportParams, urls: Urls) -> dict:
+    out = {}
+    for key, value in project.items():
+        if key == "labels":
+            out[key] = [_recorded_label(project_id, label, params, urls) for label in value]
+        elif key != "project_details" or params.project_details:
+            out[key] = value
+    return out
+
+
+def _recorded_label(project_id: str, label: dict, params: ExportParams, urls: Urls) -> dict:
+    out = {}
+    for key, value in label.items():
+        if key == "annotations" and isinstance(value, dict):
+            out[key] = _recorded_annotations(project_id, value, params, urls)
+        elif (key != "label_details" or params.label_details) and (
+                key != "performance_details" or params.performance_details):
+            out[key] = value
+    return out
+
+
+def _recorded_annotations(project_id: str, annotations: dict, params: ExportParams, urls: Urls) -> dict:
+    """Masks linked to the mock; without ``interpolated_frames``, only each object's key frames
+    (``key_frame_feature_map``), and no frame left empty by that."""
+    key_map = annotations.get("key_frame_feature_map") or {}
+    out = dict(annotations)
+    groups = {}
+    for plane, group in (annotations.get("groups") or {}).items():
+        frames = {}
+        for number, slot in (group.get("frames") or {}).items():
+            objects = {}
+            for feature_id, obj in (slot.get("objects") or {}).items():
+                keys = key_map.get(feature_id)
+                if not params.interpolated_frames and keys is not None and number not in (keys.get(plane) or {}):
+                    continue  # an interpolated frame (a feature the map does not name is kept: cannot tell)
+                if isinstance(obj.get("mask"), dict):
+                    obj = {**obj, "mask": {**obj["mask"], "url": urls.mask_v2(project_id, feature_id, int(number))}}
+                objects[feature_id] = obj
+            if objects or slot.get("classifications") or not slot.get("objects"):
+                frames[number] = {**slot, "objects": objects} if "objects" in slot else slot
+        groups[plane] = {**group, "frames": frames} if "frames" in group else group
+    if "groups" in annotations:
+        out["groups"] = groups
     return out
