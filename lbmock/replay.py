@@ -301,6 +301,12 @@ def _note_row(index: ReplayIndex, row: dict) -> None:
         _ms(details.get(key), f"data_row.details.{key}")
 
 
+def check_replay_files(paths: Sequence[str | os.PathLike]) -> int:
+    """How many rows the files hold; :class:`ReplayError` naming the file and line of the first
+    line that is not an export v2 row."""
+    return len(_scan(read_replay_files(paths)))
+
+
 def read_replay_files(paths: Sequence[str | os.PathLike]) -> tuple[ReplayFile, ...]:
     """Each file with its digest (read once, streamed)."""
     out = []

@@ -156,6 +156,15 @@ def serve(args: argparse.Namespace) -> int:
         from lbmock.dicom.user_files import report_scan, scan_dicom_dir
 
         report_scan(scan_dicom_dir(args.dicom_dir), "lbmock")
+    replay = world_spec_from_args(args).replay
+    if replay:  # read the files now: a line that is not an export v2 row is one message, and exit 2
+        from lbmock.replay import ReplayError, check_replay_files
+
+        try:
+            check_replay_files(replay)
+        except ReplayError as exc:
+            print(f"lbmock: --replay {exc}", file=sys.stderr)
+            return 2
     if args.state and not _resume(args):
         return 2
     listener = _listen(args.host, args.port)
@@ -288,7 +297,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
         def when_ready(server) -> None:
             host, port = server.LISTENERS[0].sock.getsockname()[:2]
             host_shown = f"[{host}]" if ":" in host else host
-            _banner(args, f"http://{host_shown}:{port}", shown, args.rows)
+            _banner(args, f"http://{host_shown}:{port}", shown, len(shown) if spec.replay else args.rows)
 
         def load(self):
             from lbmock.mockserver.app import create_app

@@ -124,3 +124,206 @@ def test_replay_files_in_a_world_file_are_relative_to_it(tmp_path):
 def test_asset_layout():
     assert mask_asset("/r/assets", "ckf", 12) == Path("/r/assets/masks/ckf/12.png")
     assert row_data_asset("/r/assets", "ckd") == Path("/r/assets/row_data/ckd.dcm")
+
+
+# ---------------------------------------------------------------- served, through labelbox 7.17.0
+
+SDK_PARAMS = {name: True for name in ExportParams.names()}
+
+
+def _sdk_rows(task) -> list[dict]:
+    task.wait_till_done()
+    return [output.json for output in task.get_buffered_stream()]
+
+
+def _urls_aside(rows: list[dict]) -> list[dict]:
+    """Rows with row_data and mask links blanked (they point at whichever server served them)."""
+    rows = orjson.loads(orjson.dumps(rows))
+    for row in rows:
+        row["data_row"]["row_data"] = "<row_data>"
+        for project in row["projects"].values():
+            for label in project["labels"]:
+                for group in label["annotations"]["groups"].values():
+                    for slot in group["frames"].values():
+                        for obj in slot["objects"].values():
+                            if "mask" in obj:
+                                obj["mask"]["url"] = "<mask>"
+    return rows
+
+
+def _mask_urls(rows: list[dict]) -> list[tuple[str, str, int, str]]:
+    """(data row id, feature id, frame, url) of every mask the rows link."""
+    return [(row["data_row"]["id"], fid, int(frame), obj["mask"]["url"])
+            for row in rows for project in row["projects"].values() for label in project["labels"]
+            for group in label["annotations"]["groups"].values() for frame, slot in group["frames"].items()
+            for fid, obj in slot["objects"].items() if "mask" in obj]
+
+
+@pytest.fixture(scope="module")
+def served_recording(tmp_path_factory):
+    """A served world's export through the SDK, written as a replay folder: the NDJSON, three of
+    its masks and one row's DICOM fetched from the server into ``assets/``."""
+    import labelbox
+    import requests
+
+    from lbmock.mockserver import ThreadedMockServer
+
+    folder = tmp_path_factory.mktemp("recording")
+    with ThreadedMockServer(seed=5, rows=16, projects=2) as srv:
+        client = labelbox.Client(**srv.client_kwargs)
+        project = client.get_project(srv.project_id)
+        rows = _sdk_rows(project.export(params=SDK_PARAMS))
+        plain = _sdk_rows(project.export(params={}))
+        auth = {"Authorization": f"Bearer {srv.api_key}"}
+        masks = _mask_urls(rows)
+        saved = {}
+        for _row_id, fid, frame, url in masks[:3]:
+            reply = requests.get(url, headers=auth, timeout=30)
+            assert reply.status_code == 200
+            saved[(fid, frame)] = reply.content
+            mask_asset(folder / "assets", fid, frame).parent.mkdir(parents=True, exist_ok=True)
+            mask_asset(folder / "assets", fid, frame).write_bytes(reply.content)
+        dicom = requests.get(rows[0]["data_row"]["row_data"], timeout=60).content
+        row_data_asset(folder / "assets", rows[0]["data_row"]["id"]).parent.mkdir(parents=True)
+        row_data_asset(folder / "assets", rows[0]["data_row"]["id"]).write_bytes(dicom)
+        project_id, second = srv.project_id, srv.world.projects[1].id
+    path = folder / "export.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    return {"path": path, "rows": rows, "plain": plain, "masks": masks, "saved": saved, "dicom": dicom,
+            "project_id": project_id, "second": second}
+
+
+@pytest.fixture(scope="module")
+def replay_server(served_recording):
+    from lbmock.mockserver import ThreadedMockServer
+
+    with ThreadedMockServer(WorldSpec(seed=5, replay=(str(served_recording["path"]),))) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def replay_client(replay_server):
+    import labelbox
+
+    return labelbox.Client(**replay_server.client_kwargs)
+
+
+def test_the_sdk_exports_the_files_rows(served_recording, replay_server, replay_client):
+    rec = served_recording
+    project = replay_client.get_project(rec["project_id"])
+    rows = _sdk_rows(project.export(params=SDK_PARAMS))
+    assert _urls_aside(rows) == _urls_aside(rec["rows"])
+    base = replay_server.base_url
+    assert all(row["data_row"]["row_data"].startswith(f"{base}/storage/") for row in rows)
+    assert rec["masks"] and [url for *_ids, url in _mask_urls(rows)] == [
+        f"{base}/api/v1/projects/{rec['project_id']}/annotations/{fid}/index/{frame}/mask"
+        for _row, fid, frame, _url in rec["masks"]]
+    # params drop what the rows carry: the plain export of the drawn world, exactly
+    assert _urls_aside(_sdk_rows(project.export(params={}))) == _urls_aside(rec["plain"])
+
+
+def test_filters_select_from_the_files_rows(served_recording, replay_client):
+    rec = served_recording
+    project = replay_client.get_project(rec["project_id"])
+    for status, name in (("InReview", "IN_REVIEW"), ("Done", "DONE"), ("ToLabel", "TO_LABEL")):
+        rows = _sdk_rows(project.export(params=SDK_PARAMS, filters={"workflow_status": status}))
+        expected = [r for r in rec["rows"] if r["projects"][rec["project_id"]]["project_details"]["workflow_status"]
+                    == name]
+        assert _urls_aside(rows) == _urls_aside(expected)
+    wanted = [rec["rows"][1]["data_row"]["id"], rec["rows"][5]["data_row"]["id"]]
+    rows = _sdk_rows(project.export(params=SDK_PARAMS, filters={"data_row_ids": wanted}))
+    assert [r["data_row"]["id"] for r in rows] == wanted
+
+
+def test_catalog_side_exports_show_the_rows_projects(served_recording, replay_client):
+    import labelbox
+
+    rec = served_recording
+    first = rec["rows"][2]
+    rows = _sdk_rows(labelbox.DataRow.export(replay_client, data_rows=[first["data_row"]["id"]], params=SDK_PARAMS))
+    assert [r["data_row"]["id"] for r in rows] == [first["data_row"]["id"]]
+    # a catalog-side export shows each project the row is in: the recording's (its first project's)
+    assert set(rows[0]["projects"]) == {rec["project_id"]}
+    assert _urls_aside(rows) == _urls_aside([first])
+    dataset_id = first["data_row"]["details"]["dataset_id"]
+    rows = _sdk_rows(replay_client.get_dataset(dataset_id).export(params=SDK_PARAMS))
+    assert [r["data_row"]["id"] for r in rows] == [r["data_row"]["id"] for r in rec["rows"]
+                                                  if r["data_row"]["details"]["dataset_id"] == dataset_id]
+
+
+def test_masks_and_row_data_come_from_the_assets(served_recording, replay_server, replay_client):
+    import requests
+
+    rec = served_recording
+    rows = _sdk_rows(replay_client.get_project(rec["project_id"]).export(params=SDK_PARAMS))
+    auth = {"Authorization": f"Bearer {replay_server.api_key}"}
+    urls = {(fid, frame): url for _row, fid, frame, url in _mask_urls(rows)}
+    for key, content in rec["saved"].items():
+        reply = requests.get(urls[key], headers=auth, timeout=30)
+        assert reply.status_code == 200 and reply.content == content
+    missing = next(key for key in urls if key not in rec["saved"])
+    reply = requests.get(urls[missing], headers=auth, timeout=30)
+    assert reply.status_code == 404
+    assert str(mask_asset(rec["path"].parent / "assets", *missing)) in reply.json()["error"]
+    reply = requests.get(rows[0]["data_row"]["row_data"], timeout=30)
+    assert reply.status_code == 200 and reply.content == rec["dicom"]
+    reply = requests.get(rows[0]["data_row"]["row_data"], headers={"Range": "bytes=0-131"}, timeout=30)
+    assert reply.status_code == 206 and reply.content == rec["dicom"][:132]
+    reply = requests.get(rows[1]["data_row"]["row_data"], timeout=30)
+    assert reply.status_code == 404
+    assert str(row_data_asset(rec["path"].parent / "assets", rows[1]["data_row"]["id"])) in reply.json()["error"]
+
+
+def test_legacy_exports_and_frames_are_refused_clearly(served_recording, replay_server):
+    import requests
+
+    rec = served_recording
+    auth = {"Authorization": f"Bearer {replay_server.api_key}"}
+    reply = requests.post(f"{replay_server.base_url}/graphql", headers=auth, timeout=30, json={
+        "query": "mutation($id: ID!) { exportLabels(data: {projectId: $id}) { downloadUrl shouldPoll } }",
+        "variables": {"id": rec["project_id"]}})
+    assert reply.status_code == 400 and "not served for replayed rows" in reply.text
+    label_id = next(lb["id"] for r in rec["rows"] for p in r["projects"].values() for lb in p["labels"])
+    reply = requests.get(f"{replay_server.base_url}/v1/frames/{label_id}?group=axial", headers=auth, timeout=30)
+    assert reply.status_code == 404 and "not served for replayed rows" in reply.json()["error"]
+
+
+def test_lbmock_serve_replays_a_file(served_recording, tmp_path):
+    import subprocess
+    import sys
+
+    import labelbox
+
+    from lbmock.contract_tests.wire.serve import start_serve
+
+    rec = served_recording
+    with start_serve("--replay", str(rec["path"]), "--template-cache", "none", log_dir=tmp_path) as served:
+        assert f"{len(rec['rows'])} rows" in served.banner
+        client = labelbox.Client(**served.client_kwargs())
+        rows = _sdk_rows(client.get_project(rec["project_id"]).export(params=SDK_PARAMS))
+        assert _urls_aside(rows) == _urls_aside(rec["rows"])
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(rec["path"].read_bytes().splitlines(keepends=True)[0] + b'{"data_row": 3}\n')
+    done = subprocess.run([sys.executable, "-m", "lbmock.cli", "serve", "--port", "0", "--replay", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "bad.ndjson: line 2: not an export v2 row" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_lb_record_writes_a_replay_folder(tmp_path):
+    """The contract suite's recorder (``--lb-record DIR``) saves masks and row_data in the replay layout."""
+    from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
+    from lbmock.mockserver import ThreadedMockServer
+
+    with ThreadedMockServer(seed=4, rows=4) as srv:
+        client = WireClient(HttpTransport(srv.base_url), srv.api_key, srv.project_id,
+                            recorder=Recorder(str(tmp_path), srv.api_key))
+        rows = client.export(SDK_PARAMS, record_as="all-on").rows
+    recorded = tmp_path / "v2" / "all-on.ndjson"
+    assert recorded.exists()
+    assets = tmp_path / "v2" / "assets"
+    masks = _mask_urls(rows)
+    assert masks and all(mask_asset(assets, fid, frame).exists() for _r, fid, frame, _u in masks)
+    assert all(row_data_asset(assets, row["data_row"]["id"]).exists() for row in rows)
+    world = resolve_world(WorldSpec(seed=4, replay=(str(recorded),)))
+    assert [r.id for r in world] == [row["data_row"]["id"] for row in rows]

@@ -331,7 +331,17 @@ class WireClient:
         result = Stream(header, files, header_seconds)
         if self.recorder is not None and stream_type == "RESULT":
             self.recorder.ndjson("v2", record_as or task_id, result.lines)
+            self.recorder.v2_assets(result.lines, self._asset)
         return result
+
+    def _asset(self, url: str, with_key: bool) -> bytes | None:
+        """A file an export row links to (a mask with the bearer key; row_data bare: it is signed),
+        or None if it cannot be had (a recording keeps what it got)."""
+        try:
+            reply = self.authed_get(url) if with_key else self.transport.request("GET", url)
+        except OSError:
+            return None
+        return reply.content if reply.status == 200 else None
 
     def export(self, params: Mapping[str, bool] | None = None, filters: Iterable[Mapping] = (), *,
                record_as: str | None = None) -> Stream:

@@ -1,6 +1,10 @@
 """Recording what a live deployment answered, with secrets stripped (``--lb-record DIR``).
 
-* ``DIR/v2/<name>.ndjson``: export v2 rows (``lbmock validate`` checks them),
+* ``DIR/v2/<name>.ndjson``: export v2 rows (``lbmock validate`` checks them; ``lbmock serve --replay``
+  serves them),
+* ``DIR/v2/assets/``: what those rows link to, in the layout ``--replay`` reads
+  (``masks/<feature id>/<frame>.png``, ``row_data/<data row id>.dcm``; at most
+  :data:`MAX_MASKS` masks and :data:`MAX_ROW_DATA` DICOM files a run: a live project's files are big),
 * ``DIR/legacy/<name>.json``: a legacy ``export_labels`` array (same),
 * ``DIR/frames/<label>-<plane>.ndjson``: legacy per-frame records (same),
 * ``DIR/graphql/<pid>-<n>-<operation>.json``: each raw GraphQL response.
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from lbmock.replay import ASSETS, mask_asset, row_data_asset
+
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 _SECRET_PREFIXES = ("x-goog-", "x-amz-", "x-lbmock-", "x-ms-")
 _SECRET_WORDS = ("signature", "token", "credential", "expires", "secret", "password", "apikey", "api_key",
@@ -26,6 +32,8 @@ _SECRET_NAMES = frozenset({"key", "sig", "se", "st", "sp", "sv", "sr", "spr", "s
                            "sks", "skv", "policy", "key-pair-id", "googleaccessid", "auth", "jwt"})
 _SECRET_KEYS = re.compile(r"^(authorization|api[-_]?key|x-api-key|token|access[-_]?token|password)$", re.I)
 REDACTED = "<redacted>"
+MAX_MASKS = 2000  # asset downloads of one recording run (each file once, whichever export links it)
+MAX_ROW_DATA = 20
 
 
 def secret_param(name: str) -> bool:
@@ -91,11 +99,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")[:120] or "unnamed"
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as fh:
             write(fh)
         os.replace(tmp, path)
     except BaseException:
@@ -112,6 +120,7 @@ class Recorder:
     def __init__(self, record_dir: str, api_key: str | None) -> None:
         self.dir = Path(record_dir)
         self.api_key = api_key
+        self._fetched = {"masks": 0, "row_data": 0}
 
     def ndjson(self, kind: str, name: str, lines: list[bytes]) -> None:
         def write(fh: Any) -> None:
@@ -119,6 +128,34 @@ class Recorder:
                 fh.write(json.dumps(scrub(json.loads(line), self.api_key), ensure_ascii=False) + "\n")
 
         _atomic_write(self.dir / kind / f"{slug(name)}.ndjson", write)
+
+    def v2_assets(self, lines: list[bytes], fetch: Callable[[str, bool], bytes | None]) -> None:
+        """Save what export v2 rows link to under ``DIR/v2/assets`` (the replay layout):
+        ``fetch(url, with_key)`` returns a file's bytes, or None when it could not be had.  Files
+        already saved are not fetched again; the limits bound a run's downloads."""
+        assets = self.dir / "v2" / ASSETS
+        for line in lines:
+            row = json.loads(line)
+            data_row = row.get("data_row") or {}
+            if data_row.get("id") and data_row.get("row_data"):
+                self._asset(row_data_asset(assets, data_row["id"]), data_row["row_data"], False, fetch, "row_data")
+            for project in (row.get("projects") or {}).values():
+                for label in project.get("labels") or ():
+                    for group in ((label.get("annotations") or {}).get("groups") or {}).values():
+                        for frame, slot in (group.get("frames") or {}).items():
+                            for feature_id, obj in (slot.get("objects") or {}).items():
+                                url = (obj.get("mask") or {}).get("url") if isinstance(obj, dict) else None
+                                if url and frame.isdigit():
+                                    self._asset(mask_asset(assets, feature_id, int(frame)), url, True, fetch, "masks")
+
+    def _asset(self, path: Path, url: str, with_key: bool, fetch: Callable[[str, bool], bytes | None],
+               kind: str) -> None:
+        if path.exists() or self._fetched[kind] >= (MAX_MASKS if kind == "masks" else MAX_ROW_DATA):
+            return
+        self._fetched[kind] += 1
+        content = fetch(url, with_key)
+        if content is not None:
+            _atomic_write(path, lambda fh: fh.write(content), binary=True)
 
     def json(self, kind: str, name: str, value: Any) -> None:
         _atomic_write(self.dir / kind / f"{slug(name)}.json",

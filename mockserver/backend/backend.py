@@ -26,7 +26,7 @@ import orjson
 
 from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
 from lbmock.hostile import hostile_row, hostile_world
-from lbmock.ids import base36, row_index_of
+from lbmock.ids import base36
 from lbmock.mockserver.backend.faults import ActiveFault, Fault, FaultBook
 from lbmock.mockserver.backend.journal import Journal
 from lbmock.mockserver.backend.legacy import LegacyExport
@@ -167,8 +167,8 @@ class MockBackend:
     # ------------------------------------------------------------ lookups
 
     def row_for_id(self, entity_id: str) -> DataRow:
-        index = row_index_of(entity_id)
-        if index is None or index >= len(self.world):
+        index = self.world.index_of(entity_id)
+        if index is None:
             raise NotFound(entity_id)
         return self.world.row(index)
 

@@ -10,7 +10,6 @@ import orjson
 from flask import Response, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from lbmock.ids import row_index_of
 from lbmock.labelmap import choose_label
 from lbmock.mockserver.backend.journal import JournalEntry
 from lbmock.mockserver.dashboard.row_index import RowFilter, RowPage, index_of
@@ -183,12 +182,15 @@ def go_to_row() -> Response:
 
 def _row_or_404(row_id: str, any_id: bool = False) -> DataRow:
     world = backend().world
-    index = row_index_of(row_id)
-    if index is None or index >= len(world):
+    index = world.index_of(row_id)
+    if index is None:
         raise NotFound(f"no data row {row_id!r} in this world ({len(world):,} rows)")
     row = world.row(index)
     if row.id != row_id and not (any_id and (row.label(row_id) is not None or _owns_feature(row, row_id))):
         raise NotFound(f"no data row {row_id!r} in this world")
+    if row.recorded is not None:  # its pages draw the volume and labels, which a recording does not hold
+        raise NotFound(f"data row {row.id} is replayed (--replay): the dashboard draws only drawn rows; "
+                       f"exports serve its recorded row")
     return row
 
 

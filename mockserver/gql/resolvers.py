@@ -20,6 +20,7 @@ from lbmock.mockserver.gql.schema import PAGE_SIZE_MAX
 from lbmock.ontology import feature_schema, normalized
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, metadata_value
+from lbmock.replay import ReplayWorld
 from lbmock.world import (
     CatalogSlice,
     DataRow,
@@ -276,6 +277,9 @@ class Root:
     def exportLabels(info, data):
         ctx: RequestContext = info.context
         project = _project(ctx.backend.world, data["projectId"])
+        if isinstance(ctx.backend.world, ReplayWorld):  # legacy rows need what export v2 rows do not carry
+            raise BadInput("export_labels (the legacy export) is not served for replayed rows (--replay): "
+                           "use project.export() or export_v2()")
         window = parse_legacy_filters(data.get("filters"))  # legacy-never-ready: see MockBackend.legacy_ready
         export = ctx.backend.legacy_export(ctx.api_key, window, ctx.urls, project.id)
         if not ctx.backend.legacy_ready(export):

@@ -21,9 +21,12 @@ def label_frames(label_id: str) -> Response:
     if plane is None:
         return json_error(400, f"unknown group {group!r}: use axial, sagittal or coronal", "BAD_REQUEST")
     try:
-        _row, label = backend().label(label_id)
+        row, label = backend().label(label_id)
     except NotFound:
         return json_error(404, f"unknown label {label_id}", "NOT_FOUND")
+    if row.recorded is not None:  # legacy records need what an export v2 row does not carry
+        return json_error(404, f"label {label_id} is replayed (--replay): legacy frames are not served for "
+                               f"replayed rows; read its export v2 row", "NOT_FOUND")
     urls = request_urls()
     body = (orjson.dumps(rec) + b"\n" for rec in render_frame_records(label, plane, urls))
     return Response(body, mimetype=NDJSON)

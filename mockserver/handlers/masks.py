@@ -7,6 +7,7 @@ from flask import Response
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.handlers.common import backend, json_error, require_key, small_number
 from lbmock.render.masks import render_mask_png
+from lbmock.replay import mask_asset
 from lbmock.world import MaskShape
 
 
@@ -21,6 +22,13 @@ def _mask(feature_id: str, frame: str, project_id: str | None = None) -> Respons
         row, feature = backend().mask_feature(feature_id, project_id)
     except NotFound:
         return json_error(404, f"unknown mask feature {feature_id}", "NOT_FOUND")
+    if row.recorded is not None:  # a replayed row: the recording's PNG, as it is
+        path = mask_asset(row.recorded.assets, feature_id, frame_number)
+        try:
+            png = path.read_bytes()
+        except OSError:
+            return json_error(404, f"replayed mask {feature_id} frame {frame_number}: no asset {path}", "NOT_FOUND")
+        return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
     keyframe = next((kf for kf in feature.keyframes if kf.frame == frame_number), None)
     if keyframe is None or not isinstance(keyframe.geometry, MaskShape):
         return json_error(404, f"feature {feature_id} has no mask at frame {frame}", "NOT_FOUND")

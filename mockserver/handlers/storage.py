@@ -11,6 +11,7 @@ it touches produced.
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import quote
 
@@ -30,6 +31,8 @@ from lbmock.mockserver.handlers.files import (
     truncated,
 )
 from lbmock.render.common import dicom_file_name
+from lbmock.replay import row_data_asset
+from lbmock.world import DataRow
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -54,6 +57,21 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     return start, end
 
 
+def _ranged(headers: dict, size: int) -> tuple[int, int, int] | Response:
+    """(status, start, end) of this GET over a file of ``size`` bytes (``headers`` get its
+    Content-Range), or the whole answer: 416 for a range past the end, the headers for HEAD."""
+    wanted = _byte_range(request.headers.get("Range"), size)
+    if wanted == "unsatisfiable":
+        return Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = wanted if isinstance(wanted, tuple) else (0, size)
+    status = 206 if isinstance(wanted, tuple) else 200
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    if request.method == "HEAD":
+        return Response(status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(end - start)})
+    return status, start, end
+
+
 def content_disposition(name: str) -> str:
     """``attachment`` with the name as RFC 6266 has it: an ASCII ``filename`` (quotes, backslashes,
     control and non-ASCII characters replaced) and the exact name, UTF-8 percent-encoded, in ``filename*``."""
@@ -69,6 +87,8 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         row = backend().dicom_row(org_id, file_name)
     except NotFound:
         return json_error(404, f"no DICOM file {org_id}/{file_name}", "NOT_FOUND")
+    if row.recorded is not None:
+        return _recorded_file(row)
     try:
         size = file_size(row.series)
     except UserFileChanged as exc:  # a user's file (--dicom-dir) edited since the start: never other bytes
@@ -76,15 +96,10 @@ def dicom_file(org_id: str, file_name: str) -> Response:
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{row.series.sop_uid}"',
                "Content-Disposition": content_disposition(row.external_id or dicom_file_name(row)),
                "Cache-Control": "private, max-age=3600"}
-    wanted = _byte_range(request.headers.get("Range"), size)
-    if wanted == "unsatisfiable":
-        return Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-    start, end = wanted if isinstance(wanted, tuple) else (0, size)
-    status = 206 if isinstance(wanted, tuple) else 200
-    if status == 206:
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-    if request.method == "HEAD":
-        return Response(status=status, mimetype=MIME_TYPE, headers={**headers, "Content-Length": str(end - start)})
+    ranged = _ranged(headers, size)
+    if isinstance(ranged, Response):
+        return ranged
+    status, start, end = ranged
     # truncated-files: a shorter body with a matching Content-Length, so the DICOM itself is cut short
     cut, pause = cut_by_fault(), slow_files_pause()
     if isinstance(row.series, FileSeries):  # a user's file: sent from where it is (read-only), never copied
@@ -113,3 +128,22 @@ def _send(path: str, start: int, end: int, status: int, headers: dict[str, str],
         body = trickle(body, pause)
     return Response(body, status=status, mimetype=MIME_TYPE,
                     headers={**headers, "Content-Length": str(max(0, end - start - cut))}, direct_passthrough=True)
+
+
+def _recorded_file(row: DataRow) -> Response:
+    """A replayed row's DICOM file: its asset (``assets/row_data/<id>.dcm`` beside the replay file),
+    byte for byte, with Range and the faults as for any file; a 404 naming the asset when it is missing."""
+    assert row.recorded is not None
+    path = row_data_asset(row.recorded.assets, row.id)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return json_error(404, f"replayed data row {row.id} has no DICOM file: no asset {path}", "NOT_FOUND")
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"',
+               "Content-Disposition": content_disposition(row.external_id or dicom_file_name(row)),
+               "Cache-Control": "private, max-age=3600"}
+    ranged = _ranged(headers, stat.st_size)
+    if isinstance(ranged, Response):
+        return ranged
+    status, start, end = ranged
+    return _send(str(path), start, end, status, headers, cut_by_fault(), slow_files_pause())
