@@ -112,7 +112,8 @@ def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> Non
     from lbmock.mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
-    print(f"lbmock: serving seed {args.seed}, {rows} rows at {base}{workers}", flush=True)
+    source = f"world file {args.world_file}, " if getattr(args, "world_file", None) else ""
+    print(f"lbmock: serving {source}seed {world.seed}, {rows} rows at {base}{workers}", flush=True)
     print(f"lbmock: project id {world.project.id}", flush=True)
     if len(world.projects) > 1:
         print(f"lbmock: more projects {' '.join(p.id for p in world.projects[1:])} (sharing the datasets)",

@@ -169,3 +169,12 @@ def test_serve_refuses_a_tool_a_dicom_project_cannot_hold(tmp_path):
     assert done.returncode == 2, done
     assert "$.tools[0].tool: 'superpixel' (Liver) is not a tool a DICOM project can hold (allowed: " \
            "raster-segmentation, line)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_banner_names_the_world_file_and_its_seed():
+    from lbmock.contract_tests.wire import start_serve
+
+    world = resolve_world(load_world_file(EXAMPLES / "world.toml"))
+    with start_serve("--world", str(EXAMPLES / "world.toml"), "--template-cache", "none") as served:
+        assert f"serving world file {EXAMPLES / 'world.toml'}, seed 7, 100 rows at" in served.banner
+        assert served.project_id == world.project.id
