@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -14,9 +15,10 @@ from lbmock.mockserver.backend.backend import MockBackend, key_owner
 from lbmock.mockserver.backend.faults import Fault, latency_ms
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
+from lbmock.mockserver.errors import printable
 from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
 from lbmock.mockserver.handlers.files import export_file_fast
-from lbmock.mockserver.near_miss import route_near_miss
+from lbmock.mockserver.near_miss import clipped, route_near_miss
 from lbmock.mockserver.urls import ROUTES
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
@@ -94,8 +96,10 @@ def _install_journal(app: Flask) -> None:
         record_request(backend, request.environ, request.path, response.status_code)
         if unmatched and backend.config.announce_unmatched and backend.first_unmatched(unmatched):
             # once per distinct reason, across workers and restarts (the state remembers)
-            where = "" if unmatched.startswith(request.method + " ") else f"{request.method} {request.path}: "
-            print(f"lbmock: unmatched request: {where}{unmatched}", file=sys.stderr, flush=True)
+            where = "" if unmatched.startswith(request.method + " ") else f"{request.method} {clipped(request.path)}: "
+            # one write per line: lines from concurrent requests never run together
+            print(printable(f"lbmock: unmatched request: {where}{unmatched}") + "\n", file=sys.stderr, end="",
+                  flush=True)
         return response
 
 
@@ -155,5 +159,5 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        log.exception("lbmock internal error")
+        log.error("lbmock internal error\n%s", printable(traceback.format_exc(), keep_newlines=True))
         return json_error(400, f"lbmock internal error: {type(exc).__name__}: {exc}", "LBMOCK_INTERNAL_ERROR")

@@ -19,6 +19,7 @@ from lbmock.mockserver.backend.state_manager import (
     parse_transition_option,
 )
 from lbmock.mockserver.config import DEFAULT_FILE_BYTES, ServerConfig
+from lbmock.mockserver.http.server import MAX_CONNECTIONS
 from lbmock.world import World
 from lbmock.world_spec import add_world_arguments, world_spec_from_args
 
@@ -67,6 +68,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "else ~/.cache/lbmock/templates)")
     parser.add_argument("--public-url", default=None,
                         help="base URL put in served links (default: the URL each request arrived at)")
+    parser.add_argument("--max-connections", type=_positive, default=MAX_CONNECTIONS, metavar="N",
+                        help="connections served at once (per worker); one more is answered 503 with "
+                             "Retry-After: 1 and closed (default: %(default)s)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return value
 
 
 def _transition(text: str) -> tuple[str, Transition]:
@@ -227,7 +241,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
     app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
-    server = WSGIServer(app, listener)
+    server = WSGIServer(app, listener, max_connections=args.max_connections)
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
     _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
@@ -263,7 +277,8 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
 
             from lbmock.mockserver.http.server import WSGIServer
 
-            server = WSGIServer(self.wsgi, self.sockets[0].sock, owns_socket=False)
+            server = WSGIServer(self.wsgi, self.sockets[0].sock, owns_socket=False,
+                                max_connections=args.max_connections)
 
             def heartbeat() -> None:
                 while self.alive and self.ppid == os.getppid():

@@ -28,3 +28,13 @@ def small_number(text: str, max_digits: int = 18) -> int | None:
     if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
         return None
     return int(text)
+
+
+_CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))} | {0x5c: "\\\\"})
+_CONTROL_BUT_NEWLINE = {c: v for c, v in _CONTROL.items() if c != 0x0a}
+
+
+def printable(text: str, keep_newlines: bool = False) -> str:
+    """``text`` safe for an operator's terminal or log: control characters (escape sequences,
+    CR, LF, C1) and backslashes written as escapes, so client text cannot forge or hide lines."""
+    return text.translate(_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL)

@@ -14,6 +14,7 @@ the whole of it (a handful of keyed reads and atomic updates).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
@@ -26,6 +27,7 @@ import orjson
 MAX_TASKS = 1000  # live export tasks kept; the oldest expire first
 MAX_LEGACY = 1000
 MAX_JOURNAL = 10_000
+MAX_ANNOUNCED = 10_000  # unmatched reasons remembered as announced (16-byte digests); the oldest go first
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, owner TEXT NOT NULL, spec BLOB NOT NULL,
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS world (one INTEGER PRIMARY KEY CHECK (one = 1), spec 
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS transitions (model TEXT PRIMARY KEY, spec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS unmatched (reason TEXT PRIMARY KEY);
+DROP TABLE IF EXISTS unmatched;
+CREATE TABLE IF NOT EXISTS announced (seq INTEGER PRIMARY KEY AUTOINCREMENT, key BLOB UNIQUE NOT NULL);
 """
 
 
@@ -291,13 +294,29 @@ class SharedState:
             (MAX_JOURNAL,)).fetchone()[0])
 
     def clear_journal(self) -> None:
-        self._write("DELETE FROM journal")
+        """Forget the journal, and which unmatched reasons were announced (they are again, once)."""
+        def body(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM journal")
+            db.execute("DELETE FROM announced")
+
+        self._transaction(body)
 
     # ------------------------------------------------------------ unmatched requests
 
     def first_unmatched(self, reason: str) -> bool:
-        """True the first time any worker reports ``reason`` (each is announced once)."""
-        return self._write("INSERT OR IGNORE INTO unmatched(reason) VALUES (?)", (reason,)).rowcount > 0
+        """True the first time any worker reports ``reason`` (each is announced once).  Kept as a
+        digest, at most MAX_ANNOUNCED of them: hostile clients can make endless distinct reasons."""
+        key = hashlib.blake2b(reason.encode("utf-8", "replace"), digest_size=16).digest()
+
+        def body(db: sqlite3.Connection) -> bool:
+            added = db.execute("INSERT OR IGNORE INTO announced(key) VALUES (?)", (key,))
+            if added.rowcount == 0:
+                return False
+            db.execute("DELETE FROM announced WHERE seq <= "
+                       "(SELECT seq FROM announced ORDER BY seq DESC LIMIT 1 OFFSET ?)", (MAX_ANNOUNCED,))
+            return True
+
+        return self._transaction(body)
 
     # ------------------------------------------------------------ what the state was made with
 

@@ -18,7 +18,7 @@ from graphql import (
     OperationDefinitionNode,
 )
 
-from lbmock.mockserver.near_miss import closest, listing
+from lbmock.mockserver.near_miss import clip_words, clipped, closest, listing
 
 _Q = r"['\"]"  # graphql-core 3.3 quotes names with ', 3.2 with "
 _NAME = r"[_A-Za-z][_0-9A-Za-z]*"
@@ -90,7 +90,12 @@ _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")  # graphql-core's own, by ed
 
 def near_miss(message: str, schema: GraphQLSchema, document: DocumentNode | None = None) -> str:
     """``message`` naming the closest known names (difflib, closest first, in place of
-    graphql-core's edit-distance suggestion), or saying what was looked up when none is close."""
+    graphql-core's edit-distance suggestion), or saying what was looked up when none is close;
+    a client's long names clipped (the message is journaled and announced: it stays short)."""
+    return clip_words(_with_hint(message, schema, document))
+
+
+def _with_hint(message: str, schema: GraphQLSchema, document: DocumentNode | None) -> str:
     for pattern, lookup in _PATTERNS:
         found = pattern.search(message)
         if found is not None:
@@ -111,4 +116,4 @@ def _hint(asked: str, what: str, candidates: Iterable[str]) -> str:
         return f"Did you mean {', '.join(quoted[:-1]) + ' or ' if len(quoted) > 1 else ''}{quoted[-1]}?"
     if not names:
         return f"lbmock knows no {what}."
-    return f"No {what} is close to '{asked}'; there are: {listing(names)}."
+    return f"No {what} is close to '{clipped(asked)}'; there are: {listing(names)}."
