@@ -6,15 +6,18 @@ an in-process mock on the real hostnames, or a threaded loopback server.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
+from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.http.inprocess import MockLabelbox, ThreadedMockServer
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
@@ -26,6 +29,9 @@ CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so expor
 # signing key for all its mocks keeps the signed URLs (row_data) of a reused export valid.
 CONTRACT_SIGNING_KEY = b"lbmock contract suite signing key"
 TARGETS = ("mock", "server", "live")
+# what @pytest.mark.lb_server_options takes: the runners' key options and every ServerConfig field
+SERVER_OPTIONS = ("api_key", "restrict_key",
+                  *(f.name for f in dataclasses.fields(ServerConfig) if f.name != "api_key"))
 
 
 def _targets(value: str) -> list[str]:
@@ -60,6 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     options = ", ".join(f"{name}={default!r}" for name, default, _o in WorldSpec.options())
     config.addinivalue_line("markers", f"lb_world({options}): the world lbmock fixtures serve")
+    config.addinivalue_line("markers", f"lb_server_options({', '.join(SERVER_OPTIONS)}): "
+                                       "how lb_mock and lb_server serve it (MockLabelbox's keywords)")
     _targets(config.getoption("--lb-target"))
 
 
@@ -83,12 +91,14 @@ def _resolved(spec: WorldSpec) -> World:
 def lb_world(request: pytest.FixtureRequest) -> World:
     """The seeded world lbmock serves (``@pytest.mark.lb_world(seed=, rows=, ...)`` or --lb-seed/--lb-rows).
 
-    The marker takes any :class:`~lbmock.world_spec.WorldSpec` option, and ``world="file.toml"``: a
-    world file (beside the test module), the marker's other options on top."""
+    The marker takes any :class:`~lbmock.world_spec.WorldSpec` option, and ``world=``: a world file
+    (``"file.toml"``, beside the test module) or a ``WorldSpec``, the marker's other options on top."""
     marker = request.node.get_closest_marker("lb_world")
     options = dict(marker.kwargs) if marker else {}
     try:
-        if "world" in options:  # a world file, beside the test module (or from the current folder)
+        if isinstance(options.get("world"), WorldSpec):
+            base = options.pop("world")
+        elif "world" in options:  # a world file, beside the test module (or from the current folder)
             given = Path(options.pop("world"))
             beside = request.node.path.parent / given
             base = load_world_file(beside if beside.exists() else given)
@@ -100,17 +110,28 @@ def lb_world(request: pytest.FixtureRequest) -> World:
     return _resolved(spec)
 
 
+def _server_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``@pytest.mark.lb_server_options(...)``: keywords for MockLabelbox / ThreadedMockServer."""
+    marker = request.node.get_closest_marker("lb_server_options")
+    options = dict(marker.kwargs) if marker else {}
+    unknown = sorted(set(options) - set(SERVER_OPTIONS))
+    if unknown or (marker and marker.args):
+        raise pytest.UsageError(f"@pytest.mark.lb_server_options takes keywords of {', '.join(SERVER_OPTIONS)}; "
+                                f"got {', '.join(unknown) or 'positional arguments'}")
+    return options
+
+
 @pytest.fixture
-def lb_mock(lb_world: World) -> Iterator[MockLabelbox]:
+def lb_mock(request: pytest.FixtureRequest, lb_world: World) -> Iterator[MockLabelbox]:
     """In-process Labelbox intercepting api.labelbox.com (use ``labelbox.Client(**lb_mock.client_kwargs)``)."""
-    with MockLabelbox(lb_world) as mock:
+    with MockLabelbox(lb_world, **_server_options(request)) as mock:
         yield mock
 
 
 @pytest.fixture
-def lb_server(lb_world: World) -> Iterator[ThreadedMockServer]:
+def lb_server(request: pytest.FixtureRequest, lb_world: World) -> Iterator[ThreadedMockServer]:
     """A threaded lbmock server on 127.0.0.1 and a free port; ``.base_url``, ``.client_kwargs``."""
-    with ThreadedMockServer(lb_world) as server:
+    with ThreadedMockServer(lb_world, **_server_options(request)) as server:
         yield server
 
 

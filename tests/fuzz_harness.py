@@ -11,14 +11,13 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+import mocks
 import orjson
 from hypothesis import HealthCheck, settings
 from werkzeug.exceptions import HTTPException
 
 from lbmock.contract_tests.wire import PARAM_FLAGS, FlaskTransport, WireClient, placeholder_sign, unsigned
 from lbmock.export import ExportFilters, selected_rows, v2_lines
-from lbmock.mockserver import create_app
-from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.urls import ROUTES
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -63,7 +62,7 @@ class Env:
 @functools.cache
 def env() -> Env:
     world = seeded_world(SEED, ROWS)
-    app = create_app(world, ServerConfig(file_bytes=FILE_BYTES, user_timezone="America/New_York"))
+    app = mocks.app(world, file_bytes=FILE_BYTES, user_timezone="America/New_York")
     client = app.test_client()
     labels = [lb for row in world for lb in row.labels]
     features = [f for lb in labels for f in lb.features]
@@ -219,7 +218,7 @@ def run_phase(phase, families: tuple[str, ...]) -> None:
 
 def assert_still_serves_like_a_fresh_app() -> None:
     e = env()
-    fresh = create_app(seeded_world(SEED, ROWS), ServerConfig(file_bytes=FILE_BYTES, user_timezone="America/New_York"))
+    fresh = mocks.app(seeded_world(SEED, ROWS), file_bytes=FILE_BYTES, user_timezone="America/New_York")
     fresh_client = fresh.test_client()
     # the fuzzed app: world, tasks, faults and journal as the fuzzing left them
     health = orjson.loads(e.client.get("/_mock/health").data)

@@ -16,22 +16,29 @@ from lbmock.world_spec import WorldSpec
 ABDOMEN_FILE = Path(__file__).resolve().parents[1] / "examples" / "world" / "abdomen-ontology.json"
 
 
-def drawn_world(seed: int = 3, rows: int = 6, projects: int = 2) -> World:
+def drawn_spec(seed: int = 3, rows: int = 6, projects: int = 2) -> WorldSpec:
     """The first seeded world from ``seed`` on whose first tool has a nested question with options
     (so a tool, a nested question and an option can all be looked up)."""
     for candidate in range(seed, seed + 40):
-        world = seeded_world(candidate, rows, n_projects=projects)
-        tool = world.project.ontology.tools[0]
+        tool = seeded_world(candidate, rows, n_projects=projects).project.ontology.tools[0]
         if any(q.options for q in tool.classifications):
-            return world
+            return WorldSpec(seed=candidate, rows=rows, projects=projects)
     raise AssertionError(f"no seed in {seed}..{seed + 39} draws a tool with a nested question with options")
 
 
-def user_ontology_world(seed: int = 3, rows: int = 16) -> World:
+def drawn_world(seed: int = 3, rows: int = 6, projects: int = 2) -> World:
+    return resolve_world(drawn_spec(seed, rows, projects))
+
+
+def user_ontology_spec(seed: int = 3, rows: int = 16) -> WorldSpec:
     """A two-project world whose first project carries the abdomen ontology, as ``--world`` serves it
     (``[[projects]]`` with ``ontology``), and whose second keeps a drawn one: rows follow each."""
     first = {"name": "Abdomen CT", "ontology": ABDOMEN_FILE.read_text()}
-    return resolve_world(WorldSpec(seed=seed, rows=rows, projects=(first, {})))
+    return WorldSpec(seed=seed, rows=rows, projects=(first, {}))
+
+
+def user_ontology_world(seed: int = 3, rows: int = 16) -> World:
+    return resolve_world(user_ontology_spec(seed, rows))
 
 
 def schema_ids(ontology: Ontology) -> dict[str, str]:

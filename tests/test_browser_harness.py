@@ -9,19 +9,16 @@ import sys
 from pathlib import Path
 
 import browser_harness
+import pytest
 
-from lbmock.mockserver import ThreadedMockServer
-from lbmock.strategies import seeded_world
-
-WORLD = seeded_world(3, 4)
 HERE = Path(__file__).resolve().parent
 
 
-def test_chromium_renders_the_landing_page(page):
-    with ThreadedMockServer(WORLD) as server:
-        page.goto(server.base_url + "/")
-        assert WORLD.project.id in page.inner_text("body")
-        size = page.evaluate("[window.innerWidth, window.innerHeight]")
+@pytest.mark.lb_world(seed=3, rows=4)
+def test_chromium_renders_the_landing_page(page, lb_server):
+    page.goto(lb_server.base_url + "/")
+    assert lb_server.project_id in page.inner_text("body")
+    size = page.evaluate("[window.innerWidth, window.innerHeight]")
     assert size == [browser_harness.VIEWPORT["width"], browser_harness.VIEWPORT["height"]]
 
 

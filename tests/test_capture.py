@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import labelbox
+import mocks
 import pytest
 import requests
 from sdk_streams import exported
@@ -100,7 +101,7 @@ def _shape(server: ThreadedMockServer, project_id: str) -> dict:
 
 @pytest.mark.parametrize("which", [0, 1], ids=["first-project", "second-project"])
 def test_a_captured_world_served_again_equals_it(world_file, tmp_path, which):
-    with ThreadedMockServer(world_file, api_key=KEY, restrict_key=True) as server:
+    with mocks.serving(world_file, api_key=KEY, restrict_key=True) as server:
         project_id = server.world.projects[which].id
         before = _shape(server, project_id)
         server.reset()  # the journal holds only the capture's requests
@@ -121,13 +122,13 @@ def test_a_captured_world_served_again_equals_it(world_file, tmp_path, which):
     written = json.loads((tmp_path / "captured-ontology.json").read_text())
     assert written == before["ontology"] == json.loads((EXAMPLES / "abdomen-ontology.json").read_text())
     spec = load_world_file(tmp_path / "captured.toml")
-    with ThreadedMockServer(spec, api_key=KEY) as again:
+    with mocks.serving(spec, api_key=KEY) as again:
         assert again.project_id == project_id
         assert _shape(again, project_id) == before
 
 
 def test_the_world_file_reads_well(world_file, tmp_path):
-    with ThreadedMockServer(world_file, api_key=KEY) as server:
+    with mocks.serving(world_file, api_key=KEY) as server:
         done = _capture(server, server.project_id, tmp_path / "w.toml")
         assert done.returncode == 0, done.stderr
         text = (tmp_path / "w.toml").read_text()
@@ -145,7 +146,7 @@ def test_the_world_file_reads_well(world_file, tmp_path):
 
 def test_a_sample_records_rows_masks_and_dicom_files_byte_for_byte(world_file, tmp_path):
     out = tmp_path / "capture" / "world.toml"
-    with ThreadedMockServer(world_file, api_key=KEY, restrict_key=True) as server:
+    with mocks.serving(world_file, api_key=KEY, restrict_key=True) as server:
         done = _capture(server, server.project_id, out, "--sample", "3", "--with-dicom")
         assert done.returncode == 0, done.stderr
         assert "patient data (PHI)" in done.stderr and done.stderr.index("PHI") < done.stderr.index("recorded row 1")
@@ -175,7 +176,7 @@ def test_a_sample_records_rows_masks_and_dicom_files_byte_for_byte(world_file, t
 
 
 def test_a_refused_key_an_unknown_project_and_no_key_are_one_line_errors(world_file, tmp_path):
-    with ThreadedMockServer(world_file, api_key=KEY, restrict_key=True) as server:
+    with mocks.serving(world_file, api_key=KEY, restrict_key=True) as server:
         bad = _capture(server, server.project_id, tmp_path / "w.toml", key="wrong-key")
         unknown = _capture(server, "cl00000000000000000000000", tmp_path / "w.toml")
     assert bad.returncode == 2 and "the API refused the key" in bad.stderr, bad.stderr

@@ -11,6 +11,7 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
+import mocks
 import numpy as np
 import pydicom
 import pytest
@@ -18,17 +19,15 @@ from PIL import Image
 
 from lbmock.cli import build_parser
 from lbmock.export import ExportFilters
-from lbmock.mockserver.app import create_app
 from lbmock.mockserver.backend.state_manager import Transition
-from lbmock.mockserver.cli import _banner, _server_config
-from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.cli import _banner
 from lbmock.mockserver.dashboard import NAV
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
 from lbmock.strategies.served_world import SeededRows, seeded_world
 from lbmock.world import PLANES, WorkflowStatus, World
-from lbmock.world_spec import WorldSpec, world_spec_from_args
+from lbmock.world_spec import WorldSpec
 
 KEY = {"Authorization": "Bearer any-key"}
 
@@ -77,10 +76,6 @@ class Page(HTMLParser):
         return found[2].strip()
 
 
-def _app(world_or_spec: World | WorldSpec, **config) -> object:
-    return create_app(world_or_spec, ServerConfig(**config))
-
-
 def _get_page(client, url: str) -> Page:
     response = client.get(url)
     assert response.status_code == 200, (url, response.status_code, response.get_data(as_text=True)[:500])
@@ -102,7 +97,7 @@ def hostile_world(rows: int = 20) -> World:
 
 def test_overview_shows_the_world():
     world = seeded_world(1, 40, quality="consensus", n_projects=2, dicom_variants=["oblique"])
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     page = _get_page(client, "/_mock/dashboard/")
     for fact, value in (("seed", "1"), ("rows", "40"), ("quality", "consensus"), ("dicom-variants", "oblique")):
         assert page.text_of(data_fact=fact) == value
@@ -113,7 +108,7 @@ def test_overview_shows_the_world():
 
 
 def test_mock_root_redirects_to_the_dashboard_and_nav_links_answer():
-    client = _app(WorldSpec(seed=1, rows=3)).test_client()
+    client = mocks.flask_client(WorldSpec(seed=1, rows=3))
     response = client.get("/_mock/")
     assert response.status_code in (302, 303) and response.headers["Location"].endswith("/_mock/dashboard/")
     page = _get_page(client, "/_mock/dashboard/")
@@ -129,7 +124,7 @@ def test_mock_root_redirects_to_the_dashboard_and_nav_links_answer():
 
 
 def test_no_admin_removes_the_dashboard():
-    client = _app(WorldSpec(seed=1, rows=3), admin=False).test_client()
+    client = mocks.flask_client(WorldSpec(seed=1, rows=3), admin=False)
     for url in ("/_mock/", "/_mock/dashboard/", "/_mock/dashboard/static/dashboard.css"):
         assert client.get(url).status_code == 404, url
     assert client.get("/_mock/health").status_code == 200
@@ -137,7 +132,7 @@ def test_no_admin_removes_the_dashboard():
 
 
 def test_hostile_names_are_text_not_markup():
-    client = _app(hostile_world()).test_client()
+    client = mocks.flask_client(hostile_world())
     response = client.get("/_mock/dashboard/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -146,8 +141,7 @@ def test_hostile_names_are_text_not_markup():
 
 
 def test_landing_page_and_banner_point_at_the_dashboard(capsys):
-    args = build_parser().parse_args(["serve", "--rows", "3"])
-    app = create_app(world_spec_from_args(args), _server_config(args, b"k" * 32, None))
+    args, app = mocks.serve_app("--rows", "3")
     page = Page(app.test_client().get("/").get_data(as_text=True))
     assert "/_mock/dashboard/" in page.links
     _banner(args, "http://127.0.0.1:8080", app.extensions["lbmock"].world, 3)
@@ -159,7 +153,7 @@ def test_landing_page_and_banner_point_at_the_dashboard(capsys):
 
 @pytest.mark.parametrize("url", ["/_mock/dashboard/nothing-here", "/_mock/dashboard/static/none.css"])
 def test_unknown_dashboard_urls_are_404(url):
-    assert _app(WorldSpec(seed=1, rows=3)).test_client().get(url).status_code == 404
+    assert mocks.flask_client(WorldSpec(seed=1, rows=3)).get(url).status_code == 404
 
 
 # ---------------------------------------------------------------- overview: counts, tasks, faults, journal
@@ -167,7 +161,7 @@ def test_unknown_dashboard_urls_are_404(url):
 
 def test_overview_counts_tasks_faults_and_journal():
     world = seeded_world(2, 120, n_projects=2)
-    app = _app(world, transitions={"export-task": Transition.manual(5)})
+    app = mocks.app(world, transitions={"export-task": Transition.manual(5)})
     be, client = app.extensions["lbmock"], app.test_client()
     task = be.create_export("some-key", ExportParams(), ExportFilters(), Urls(), "my export", True,
                             int(time.time() * 1000))
@@ -235,7 +229,7 @@ def _listed(client, query: str) -> tuple[list[str], str]:
 @pytest.mark.parametrize("project_index", [0, 1])
 def test_row_filters_and_pages_list_exactly_the_worlds_rows(project_index):
     world = seeded_world(5, 150, quality="consensus", n_projects=2)
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     project = world.projects[project_index]
     tools = [t.name for t in project.ontology.tools]
     cases = [{}, {"status": "Done"}, {"labelled": True}, {"labelled": False}, {"plane": "Sagittal"},
@@ -253,7 +247,7 @@ def test_row_filters_and_pages_list_exactly_the_worlds_rows(project_index):
 
 def test_a_page_of_a_large_world_draws_only_its_rows():
     world = seeded_world(1, 100_000)
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     page = _get_page(client, "/_mock/dashboard/rows?page=1000&size=20")
     shown = [a["data-index"] for tag, a in page.elements if tag == "tr" and "data-index" in a]
     assert shown == [str(i) for i in range(19_980, 20_000)]
@@ -263,7 +257,7 @@ def test_a_page_of_a_large_world_draws_only_its_rows():
 
 def test_filtered_page_of_a_large_world_is_exact_while_the_index_grows():
     world = seeded_world(4, 5_000)
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     page = _get_page(client, "/_mock/dashboard/rows?status=Done&plane=Coronal&size=5")
     ids = [a["data-row-id"] for tag, a in page.elements if tag == "tr" and "data-row-id" in a]
     first = []
@@ -279,7 +273,7 @@ def test_filtered_page_of_a_large_world_is_exact_while_the_index_grows():
 @pytest.mark.parametrize("query", ["status=Approved", "plane=Top", "tool=Nope", "project=nope", "labels=maybe",
                                    "page=0", "page=x", "size=1000", "page=%C2%B2"])
 def test_bad_row_filters_are_400_with_a_message(query):
-    response = _app(WorldSpec(seed=1, rows=5)).test_client().get(f"/_mock/dashboard/rows?{query}")
+    response = mocks.flask_client(WorldSpec(seed=1, rows=5)).get(f"/_mock/dashboard/rows?{query}")
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert "must be" in Page(response.get_data(as_text=True)).text
 
@@ -295,7 +289,7 @@ def _small_labelled_row(world: World, planes: int = 2):
 
 def test_row_view_shows_planes_sliders_keyframes_and_the_exported_json():
     world = seeded_world(1, 80, n_projects=2)
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     row = _small_labelled_row(world)
     label = row.labels[0]
     page = _get_page(client, f"/_mock/dashboard/rows/{row.id}")
@@ -352,7 +346,7 @@ def _window(real: np.ndarray, center: float, width: float) -> np.ndarray:
 def test_slice_images_are_the_served_volume_through_the_window(modality):
     # seed 12: masks and polylines, so structures and lines cross the Sagittal and Coronal sections
     world = seeded_world(12, 80, dicom_variants=["mr-rescale"] if modality == "MR" else [])
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     row = min((r for r in world if r.series.modality == modality and r.labels
                and {f.tool.kind for f in r.labels[0].features} == {"mask", "polyline"}),
               key=lambda r: r.volume.rows * r.volume.cols * r.volume.slices)
@@ -395,7 +389,7 @@ def _colour(hex_colour: str) -> tuple[int, int, int, int]:
 def test_overlays_are_the_exported_masks_in_the_tools_colours():
     world = seeded_world(12, 120)  # two mask and two polyline tools
     assert {t.kind for t in world.project.ontology.tools} == {"mask", "polyline"}
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     colours = {t.schema_id: t.color for t in world.project.ontology.tools}
     checked_masks = checked_lines = 0
     for row in [r for r in world if r.labels][:25]:
@@ -435,7 +429,7 @@ def test_overlays_are_the_exported_masks_in_the_tools_colours():
 
 def test_bad_row_plane_frame_window_and_label_are_4xx_never_5xx():
     world = seeded_world(1, 30)
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     row = next(r for r in world if r.labels)
     other = next(r for r in world if r.labels and r is not row)
     base = f"/_mock/dashboard/rows/{row.id}"
@@ -462,7 +456,7 @@ def test_bad_row_plane_frame_window_and_label_are_4xx_never_5xx():
 
 def test_hostile_strings_on_every_page_are_text():
     world = hostile_world(40)
-    client = _app(world).test_client()
+    client = mocks.flask_client(world)
     row = next(r for r in world if r.labels)
     tool = quote(world.project.ontology.tools[0].name)
     urls = {"/_mock/dashboard/": 200, "/_mock/dashboard/rows": 200, f"/_mock/dashboard/rows?tool={tool}": 200,
@@ -480,7 +474,7 @@ def test_the_index_of_a_larger_world_completes_and_follows_a_new_world():
     from lbmock.mockserver.dashboard.row_index import SYNC_ROWS, index_of
 
     world = seeded_world(4, SYNC_ROWS + 500)
-    app = _app(world)
+    app = mocks.app(world)
     client, be = app.test_client(), app.extensions["lbmock"]
     first = _get_page(client, "/_mock/dashboard/")  # starts the background index
     index = index_of(be, world)

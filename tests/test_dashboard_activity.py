@@ -4,11 +4,10 @@ matches the backend, hostile text stays text, and bad form input is a 4xx with a
 
 from __future__ import annotations
 
+import mocks
 import pytest
 from test_dashboard import HOSTILE, Page
 
-from lbmock.mockserver.app import create_app
-from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard.journal_page import PAGE
 from lbmock.strategies import seeded_world
 
@@ -19,7 +18,7 @@ EXPORT = """mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjec
 
 @pytest.fixture
 def app():
-    return create_app(WORLD, ServerConfig(file_bytes=5_000))
+    return mocks.app(WORLD, file_bytes=5_000)
 
 
 @pytest.fixture
@@ -185,7 +184,7 @@ def test_transition_forms_set_and_reset(client, app):
 def test_the_fault_catalogue_is_rendered_from_the_catalogue():
     from lbmock.mockserver.backend.faults import FAULTS
 
-    shown = page(create_app(WORLD).test_client(), "/_mock/dashboard/faults")
+    shown = page(mocks.flask_client(WORLD), "/_mock/dashboard/faults")
     catalogue = [a["data-fault"] for tag, a, _ in shown.find() if tag == "tr" and "data-fault" in a]
     assert catalogue == [fault.value for fault in FAULTS]
     for fault, (matches, _arg) in FAULTS.items():

@@ -18,23 +18,15 @@ from PIL import Image
 from sdk_streams import buffered
 
 from lbmock.labelmap import choose_label
-from lbmock.mockserver import ThreadedMockServer
-from lbmock.strategies import seeded_world
 
-WORLD = seeded_world(1, 16)
+pytestmark = [pytest.mark.lb_world(seed=1, rows=16), pytest.mark.lb_server_options(file_bytes=8_000)]
 PARAMS = {"label_details": True, "project_details": True}
 WAIT_MS = 15_000  # generous: CI shares two cores between two test processes and the browser
 
 
 @pytest.fixture
-def server():
-    with ThreadedMockServer(WORLD, file_bytes=8_000) as served:
-        yield served
-
-
-@pytest.fixture
-def sdk_project(server):
-    return lb.Client(**server.client_kwargs).get_project(WORLD.project.id)
+def sdk_project(lb_server):
+    return lb.Client(**lb_server.client_kwargs).get_project(lb_server.project_id)
 
 
 def open_from_overview(page, server, nav_title: str) -> None:
@@ -47,7 +39,7 @@ def open_from_overview(page, server, nav_title: str) -> None:
 
 def served_mask(server, feature, frame: int) -> np.ndarray:
     """The mask PNG the API serves for ``feature`` at ``frame`` (what the SDK's users download), as booleans."""
-    answer = requests.get(f"{server.base_url}/api/v1/projects/{WORLD.project.id}/annotations/"
+    answer = requests.get(f"{server.base_url}/api/v1/projects/{server.project_id}/annotations/"
                           f"{feature.feature_id}/index/{frame}/mask",
                           headers={"Authorization": f"Bearer {server.api_key}"}, timeout=30)
     assert answer.status_code == 200, answer.text
@@ -63,20 +55,20 @@ def shifted_any(mask: np.ndarray, distance: int) -> np.ndarray:
     return grown
 
 
-def test_overview_to_a_row_and_the_overlay_sits_on_the_mask(page, server):
+def test_overview_to_a_row_and_the_overlay_sits_on_the_mask(page, lb_server, lb_world):
     # The first row whose default label has an Axial mask; its biggest Axial mask keyframe.
-    row, label = next((r, choose_label(r, None)) for r in WORLD
+    row, label = next((r, choose_label(r, None)) for r in lb_world
                       if choose_label(r, None) and any(f.tool.kind == "mask" and f.plane == "Axial"
                                                        for f in choose_label(r, None).features))
     axial_masks = [f for f in label.features if f.tool.kind == "mask" and f.plane == "Axial"]
-    feature, frame, mask = max(((f, kf.frame, served_mask(server, f, kf.frame)) for f in axial_masks
+    feature, frame, mask = max(((f, kf.frame, served_mask(lb_server, f, kf.frame)) for f in axial_masks
                                 for kf in f.keyframes), key=lambda found: found[2].sum())
     others = np.zeros_like(mask)  # other masks on the same slice, drawn in their own colours
     for other in axial_masks:
         if other is not feature and frame in {kf.frame for kf in other.keyframes}:
-            others |= served_mask(server, other, frame)
+            others |= served_mask(lb_server, other, frame)
 
-    page.goto(server.base_url + "/_mock/dashboard/")
+    page.goto(lb_server.base_url + "/_mock/dashboard/")
     page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Data rows", exact=True).click()
     page.get_by_role("link", name=row.id, exact=True).click()
     page.wait_for_load_state()
@@ -125,8 +117,8 @@ def test_overview_to_a_row_and_the_overlay_sits_on_the_mask(page, server):
     assert is_colour[outside].mean() <= 0.01, "the overlay colour shows where there is no mask"
 
 
-def test_a_fault_set_on_the_faults_page_fails_the_sdk(page, server, sdk_project):
-    open_from_overview(page, server, "Faults")
+def test_a_fault_set_on_the_faults_page_fails_the_sdk(page, lb_server, sdk_project, lb_world):
+    open_from_overview(page, lb_server, "Faults")
     row = page.locator('#fault-catalogue tr[data-fault="export-fails"]')
     row.get_by_label("Times").fill("1")
     row.get_by_role("button", name="Set fault export-fails").click()
@@ -143,22 +135,22 @@ def test_a_fault_set_on_the_faults_page_fails_the_sdk(page, server, sdk_project)
 
     page.reload()  # the fault was for one export: used up
     assert page.locator("#active-faults").inner_text().startswith("No fault is set")
-    assert len(buffered(sdk_project.export(params=PARAMS))) == len(WORLD)
+    assert len(buffered(sdk_project.export(params=PARAMS))) == len(lb_world)
 
 
-def test_auth_revoked_from_the_page_and_cleared_again(page, server):
-    open_from_overview(page, server, "Faults")
+def test_auth_revoked_from_the_page_and_cleared_again(page, lb_server):
+    open_from_overview(page, lb_server, "Faults")
     page.locator('#fault-catalogue tr[data-fault="auth-revoked"]').get_by_role("button").click()
     page.wait_for_load_state()
     with pytest.raises(lbx.AuthenticationError):
-        lb.Client(**server.client_kwargs).get_project(WORLD.project.id)
+        lb.Client(**lb_server.client_kwargs).get_project(lb_server.project_id)
     page.get_by_role("button", name="Clear fault auth-revoked").click()
     page.wait_for_load_state()
-    assert lb.Client(**server.client_kwargs).get_project(WORLD.project.id).uid == WORLD.project.id
+    assert lb.Client(**lb_server.client_kwargs).get_project(lb_server.project_id).uid == lb_server.project_id
 
 
-def test_bad_fault_input_is_a_message_on_the_page(page, server):
-    open_from_overview(page, server, "Faults")
+def test_bad_fault_input_is_a_message_on_the_page(page, lb_server):
+    open_from_overview(page, lb_server, "Faults")
     row = page.locator('#fault-catalogue tr[data-fault="server-error"]')
     row.get_by_label("Argument").fill("200")
     with page.expect_navigation() as navigation:
@@ -168,8 +160,8 @@ def test_bad_fault_input_is_a_message_on_the_page(page, server):
     assert page.locator("#active-faults").inner_text().startswith("No fault is set")
 
 
-def test_a_transition_set_on_the_page_holds_the_sdks_task_until_advanced_there(page, server, sdk_project):
-    open_from_overview(page, server, "Faults")
+def test_a_transition_set_on_the_page_holds_the_sdks_task_until_advanced_there(page, lb_server, sdk_project):
+    open_from_overview(page, lb_server, "Faults")
     row = page.locator('#transitions tr[data-model="export-task"]')
     row.get_by_label("Progression").select_option("manual")
     row.get_by_label("Reads (manual) or seconds (time)").fill("2")
@@ -177,7 +169,7 @@ def test_a_transition_set_on_the_page_holds_the_sdks_task_until_advanced_there(p
     page.wait_for_load_state()
     assert "unfinished for 2 status read(s)" in page.locator('#transitions tr[data-model="export-task"]').inner_text()
 
-    client = lb.Client(**server.client_kwargs)
+    client = lb.Client(**lb_server.client_kwargs)
     task = sdk_project.export(params=PARAMS)  # its first status read
     assert task.status == "IN_PROGRESS"
     page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Tasks", exact=True).click()
@@ -193,25 +185,25 @@ def test_a_transition_set_on_the_page_holds_the_sdks_task_until_advanced_there(p
     assert page.locator("#task").get_attribute("data-status") == "FAILED"
     assert client.get_task_by_id(task.uid).status == "FAILED"
 
-    open_from_overview(page, server, "Faults")
+    open_from_overview(page, lb_server, "Faults")
     page.get_by_role("button", name="Reset the export-task transition to the server's default").click()
     page.wait_for_load_state()
     assert sdk_project.export(params=PARAMS).status == "COMPLETE"  # immediate again
 
 
-def test_the_journal_view_shows_the_sdks_operations_as_they_happen(page, server, sdk_project):
-    open_from_overview(page, server, "Journal")
+def test_the_journal_view_shows_the_sdks_operations_as_they_happen(page, lb_server, sdk_project, lb_world):
+    open_from_overview(page, lb_server, "Journal")
     assert page.get_by_label("Auto-refresh every 2 s").is_checked()
     page.evaluate("window.__notReloaded = true")
-    seen_before = server.backend.journal.entries()[-1].seq
+    seen_before = lb_server.backend.journal.entries()[-1].seq
 
     task = sdk_project.export(params=PARAMS)
     task.wait_till_done()
     rows = buffered(task)
-    assert len(rows) == len(WORLD)
+    assert len(rows) == len(lb_world)
 
     # wait for the SDK's last request (its file download) to show at the top, without reloading
-    expected = [e for e in server.backend.journal.entries() if e.seq > seen_before][::-1]
+    expected = [e for e in lb_server.backend.journal.entries() if e.seq > seen_before][::-1]
     assert expected[0].path.startswith("/files/")
     page.wait_for_function("seq => document.querySelector('#journal-rows tr[data-seq]')?.dataset.seq == seq",
                            arg=str(expected[0].seq), timeout=WAIT_MS)
@@ -234,11 +226,11 @@ def test_the_journal_view_shows_the_sdks_operations_as_they_happen(page, server,
     assert variables["input"]["params"]["includeLabelDetails"] is True
 
 
-def test_the_tasks_page_links_the_files_the_sdk_read(page, server, sdk_project):
+def test_the_tasks_page_links_the_files_the_sdk_read(page, lb_server, sdk_project):
     task = sdk_project.export(params=PARAMS, filters={"workflow_status": "Done"})
     task.wait_till_done()
     rows = buffered(task)
-    open_from_overview(page, server, "Tasks")
+    open_from_overview(page, lb_server, "Tasks")
     listed = page.locator(f'#tasks tr[data-task="{task.uid}"]')
     assert listed.get_attribute("data-status") == "COMPLETE"
     assert "label_details" in listed.inner_text() and "statuses" in listed.inner_text()

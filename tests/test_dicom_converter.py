@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import highdicom as hd
+import mocks
 import nibabel as nib
 import numpy as np
 import pydicom
@@ -30,7 +31,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lbmock.dicom.series import VARIANTS
-from lbmock.mockserver import mock_labelbox
 from lbmock.oracle import write_row_oracle
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams, render_export_v2_row
@@ -67,7 +67,7 @@ def test_the_converter_reproduces_the_oracle_for_each_variant(tmp_path, variant,
 
 
 def check_converter_against_oracle(tmp_path, world):
-    with mock_labelbox(world) as lb:
+    with mocks.intercepting(world) as lb:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {lb.api_key}"
         urls = lb.backend.signed_urls(Urls(), time.time() * 1000)  # row_data as an export links it

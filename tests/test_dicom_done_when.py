@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import labelbox
+import mocks
 import nibabel as nib
 import numpy as np
 import pydicom
@@ -28,7 +29,6 @@ import requests
 
 from lbmock.cli import main as lbmock_main
 from lbmock.contract_tests.wire import start_serve
-from lbmock.mockserver import ThreadedMockServer, mock_labelbox
 from lbmock.strategies.served_world import seeded_world
 from lbmock.world_spec import WorldSpec
 
@@ -59,10 +59,10 @@ def labelbox_client(target: str, spec: WorldSpec):
     """A labelbox 7.17.0 client on the in-process mock, on the threaded server, or on an `lbmock serve`
     process started with the same options on its command line; and its project id and key."""
     if target == "lb_mock":
-        with mock_labelbox(spec) as lb:
+        with mocks.intercepting(spec) as lb:
             yield labelbox.Client(**lb.client_kwargs), lb.project_id, lb.api_key
     elif target == "threaded":
-        with ThreadedMockServer(spec) as srv:
+        with mocks.serving(spec) as srv:
             yield labelbox.Client(**srv.client_kwargs), srv.project_id, srv.api_key
     else:
         flags = [f"--dicom-variant={name}" for name in spec.dicom_variants]

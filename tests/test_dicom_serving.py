@@ -12,6 +12,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import labelbox
+import mocks
 import pydicom
 import pytest
 import requests
@@ -20,17 +21,15 @@ from sdk_streams import exported
 from lbmock.contract_tests.wire import LEGACY_EXPORT, unsigned
 from lbmock.dicom.part10 import file_size, header_bytes, part10_bytes
 from lbmock.export import ExportFilters
-from lbmock.mockserver import ThreadedMockServer, mock_labelbox
-from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.tasks import RESULT
-from lbmock.mockserver.config import ServerConfig
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
-from lbmock.strategies.served_world import resolve_world, seeded_world
+from lbmock.strategies.served_world import seeded_world
 from lbmock.world_spec import WorldSpec
 
 SEED, ROWS = 5, 12
 SMALL = 3_000_000  # voxels: rows downloaded whole in these tests
+pytestmark = pytest.mark.lb_world(seed=SEED, rows=ROWS)  # lb_mock / lb_server serve `world`
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def _small(world, rows: list[dict]) -> list[tuple[dict, object]]:
 
 @pytest.fixture(scope="module")
 def served(world):
-    with ThreadedMockServer(world) as server:
+    with mocks.serving(world) as server:
         rows = _exported(server.client_kwargs, server.project_id)
         yield server, rows
 
@@ -133,37 +132,36 @@ def test_unknown_files_are_404(served, world):
         assert resp.status_code == 404 and resp.json()["code"] == "NOT_FOUND"
 
 
-def test_in_process_on_the_storage_host(world):
-    with mock_labelbox(world) as lb:
-        rows = _exported(lb.client_kwargs, lb.project_id)
-        row, world_row = _small(world, rows)[0]
-        url = row["data_row"]["row_data"]
-        assert url.startswith("https://storage.labelbox.com/")
-        with requests.get(url, stream=True, timeout=30) as resp:
-            assert resp.status_code == 200
-            assert int(resp.headers["Content-Length"]) == file_size(world_row.series)
-            data = b"".join(resp.iter_content(1 << 16))
-        assert data == part10_bytes(world_row)
-        assert requests.head(url, timeout=30).headers["Content-Length"] == str(len(data))
-        lb.fault("expired-files", times=1)
-        assert requests.get(url, timeout=30).status_code == 403
-        # the legacy export's "Labeled Data" is the same signed file (export_labels, as 3.x asks for it)
-        auth = {"Authorization": f"Bearer {lb.api_key}"}
-        for _poll in range(5):
-            payload = requests.post("https://api.labelbox.com/graphql", headers=auth, timeout=30, json={
-                "query": LEGACY_EXPORT % "", "variables": {"projectId": lb.project_id}}).json()["data"]["exportLabels"]
-            if not payload["shouldPoll"]:
-                break
-        legacy = requests.get(payload["downloadUrl"], timeout=30).json()
-        assert legacy
-        got = requests.get(legacy[0]["Labeled Data"], headers={"Range": "bytes=128-131"}, timeout=30)
-        assert got.status_code == 206 and got.content == b"DICM"
+def test_in_process_on_the_storage_host(world, lb_mock):
+    rows = _exported(lb_mock.client_kwargs, lb_mock.project_id)
+    row, world_row = _small(world, rows)[0]
+    url = row["data_row"]["row_data"]
+    assert url.startswith("https://storage.labelbox.com/")
+    with requests.get(url, stream=True, timeout=30) as resp:
+        assert resp.status_code == 200
+        assert int(resp.headers["Content-Length"]) == file_size(world_row.series)
+        data = b"".join(resp.iter_content(1 << 16))
+    assert data == part10_bytes(world_row)
+    assert requests.head(url, timeout=30).headers["Content-Length"] == str(len(data))
+    lb_mock.fault("expired-files", times=1)
+    assert requests.get(url, timeout=30).status_code == 403
+    # the legacy export's "Labeled Data" is the same signed file (export_labels, as 3.x asks for it)
+    auth = {"Authorization": f"Bearer {lb_mock.api_key}"}
+    for _poll in range(5):
+        payload = requests.post("https://api.labelbox.com/graphql", headers=auth, timeout=30, json={
+            "query": LEGACY_EXPORT % "", "variables": {"projectId": lb_mock.project_id}}).json()["data"]["exportLabels"]
+        if not payload["shouldPoll"]:
+            break
+    legacy = requests.get(payload["downloadUrl"], timeout=30).json()
+    assert legacy
+    got = requests.get(legacy[0]["Labeled Data"], headers={"Range": "bytes=128-131"}, timeout=30)
+    assert got.status_code == 206 and got.content == b"DICM"
 
 
 def test_a_tasks_rows_render_the_same_on_every_worker(tmp_path, world):
     """row_data is signed as of the task's creation: two workers render identical bytes."""
-    config = ServerConfig(signing_key=b"k" * 32, state_path=str(tmp_path / "state.sqlite"))
-    first, second = MockBackend(world, config), MockBackend(world, config)
+    config = {"signing_key": b"k" * 32, "state_path": str(tmp_path / "state.sqlite")}
+    first, second = mocks.backend(world, **config), mocks.backend(world, **config)
     task = first.create_export("key", ExportParams(), ExportFilters(), Urls.served_at("http://lbmock.test"),
                                None, True, int(time.time() * 1000))
     time.sleep(1.1)  # a second later: signing as of "now" would differ
@@ -173,29 +171,28 @@ def test_a_tasks_rows_render_the_same_on_every_worker(tmp_path, world):
     assert lines != unsigned(lines)  # they are signed
 
 
-def test_variants_reach_the_served_files(tmp_path):
+@pytest.mark.lb_world(seed=SEED, rows=4, dicom_variants=["oblique", "reversed-slices"])
+def test_variants_reach_the_served_files(lb_server, lb_world):
     spec = WorldSpec(seed=SEED, rows=4, dicom_variants=("oblique", "reversed-slices"))
     assert WorldSpec.from_json({"seed": SEED, "rows": 4, "dicom_variants": ["reversed-slices", "oblique"]}) == spec
-    world = resolve_world(spec)
-    with ThreadedMockServer(world) as server:
-        rows = _exported(server.client_kwargs, server.project_id)
-        row = rows[0]
-        world_row = next(r for r in world if r.id == row["data_row"]["id"])
-        header = len(header_bytes(world_row.series))  # everything before the pixels
-        head = requests.get(row["data_row"]["row_data"], headers={"Range": f"bytes=0-{header - 1}"}, timeout=30)
-        ds = pydicom.dcmread(io.BytesIO(head.content), stop_before_pixels=True)
-        orientation = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0]
-                       .ImageOrientationPatient]
-        assert orientation[:3] != [1.0, 0.0, 0.0]
-        assert world_row.series.geometry.slice_step < 0
-        # POST /_mock/world takes the same option
-        loaded = requests.post(f"{server.base_url}/_mock/world", json={"seed": 1, "rows": 2,
-                                                                       "dicom_variants": ["mr-rescale"]}, timeout=30)
-        assert loaded.status_code == 200 and loaded.json()["dicom_variants"] == ["mr-rescale"]
-        assert all(r.series.modality == "MR" for r in server.world)
-        bad = requests.post(f"{server.base_url}/_mock/world", json={"seed": 1, "dicom_variants": ["sideways"]},
-                            timeout=30)
-        assert bad.status_code == 400 and "sideways" in bad.json()["error"]
+    rows = _exported(lb_server.client_kwargs, lb_server.project_id)
+    row = rows[0]
+    world_row = next(r for r in lb_world if r.id == row["data_row"]["id"])
+    header = len(header_bytes(world_row.series))  # everything before the pixels
+    head = requests.get(row["data_row"]["row_data"], headers={"Range": f"bytes=0-{header - 1}"}, timeout=30)
+    ds = pydicom.dcmread(io.BytesIO(head.content), stop_before_pixels=True)
+    orientation = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0]
+                   .ImageOrientationPatient]
+    assert orientation[:3] != [1.0, 0.0, 0.0]
+    assert world_row.series.geometry.slice_step < 0
+    # POST /_mock/world takes the same option
+    loaded = requests.post(f"{lb_server.base_url}/_mock/world", json={"seed": 1, "rows": 2,
+                                                                   "dicom_variants": ["mr-rescale"]}, timeout=30)
+    assert loaded.status_code == 200 and loaded.json()["dicom_variants"] == ["mr-rescale"]
+    assert all(r.series.modality == "MR" for r in lb_server.world)
+    bad = requests.post(f"{lb_server.base_url}/_mock/world", json={"seed": 1, "dicom_variants": ["sideways"]},
+                        timeout=30)
+    assert bad.status_code == 400 and "sideways" in bad.json()["error"]
 
 
 @pytest.mark.lb_world(seed=SEED, rows=3, dicom_variants=["anisotropic"])
@@ -208,42 +205,41 @@ def _row_data_url(base: str, backend_or_key, world, row) -> str:
     return Urls.served_at(base, sign=sign).row_data(world.project.organization.id, row)
 
 
-def test_a_volume_is_kept_after_its_first_whole_download(world):
+def test_a_volume_is_kept_after_its_first_whole_download(world, lb_server):
     """The first whole GET writes the file through to the volume cache; later whole and Range GETs
     send the kept file, byte-identical; a download abandoned midway keeps nothing; another world
     never gets the old bytes."""
     row = next(r for r in world if r.volume.rows * r.volume.cols * r.volume.slices < SMALL)
     expected = part10_bytes(row)
-    with ThreadedMockServer(world) as server:
-        backend = server.backend
-        url = _row_data_url(server.base_url, backend, world, row)
-        key = backend.volume_key(dicom_file_name(row))
-        part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
-        assert part.content == expected[1000:2000] and backend.exports.volumes.open(key) is None  # ranges: generated
-        with requests.get(url, stream=True, timeout=30) as abandoned:
-            abandoned.raw.read(1000)  # then the client goes away (the rest may sit in socket buffers)
-        deadline = time.monotonic() + 10
-        while list(backend.exports.volumes._directory().glob(".*.tmp")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not list(backend.exports.volumes._directory().glob(".*.tmp"))  # no partial file left behind
-        early = backend.exports.volumes.open(key)
-        if early is not None:  # only if every byte was sent before the client left
-            with early:
-                assert early.read() == expected
-        assert requests.get(url, timeout=30).content == expected
-        kept = backend.exports.volumes.open(key)
-        assert kept is not None and kept.read() == expected
-        kept.close()
-        assert requests.get(url, timeout=30).content == expected  # from the kept file
-        tail = requests.get(url, headers={"Range": "bytes=-5000"}, timeout=30)
-        assert tail.status_code == 206 and tail.content == expected[-5000:]
-        assert requests.head(url, timeout=30).headers["Content-Length"] == str(len(expected))
-        server.fault("truncated-files", arg=100, times=1)
-        cut = requests.get(url, timeout=30)
-        assert int(cut.headers["Content-Length"]) == len(cut.content) == len(expected) - 100
-        assert cut.content == expected[:-100]
-        backend.load_world(WorldSpec(seed=SEED + 1, rows=ROWS))
-        assert backend.volume_key(dicom_file_name(row)) != key
+    backend = lb_server.backend
+    url = _row_data_url(lb_server.base_url, backend, world, row)
+    key = backend.volume_key(dicom_file_name(row))
+    part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
+    assert part.content == expected[1000:2000] and backend.exports.volumes.open(key) is None  # ranges: generated
+    with requests.get(url, stream=True, timeout=30) as abandoned:
+        abandoned.raw.read(1000)  # then the client goes away (the rest may sit in socket buffers)
+    deadline = time.monotonic() + 10
+    while list(backend.exports.volumes._directory().glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(backend.exports.volumes._directory().glob(".*.tmp"))  # no partial file left behind
+    early = backend.exports.volumes.open(key)
+    if early is not None:  # only if every byte was sent before the client left
+        with early:
+            assert early.read() == expected
+    assert requests.get(url, timeout=30).content == expected
+    kept = backend.exports.volumes.open(key)
+    assert kept is not None and kept.read() == expected
+    kept.close()
+    assert requests.get(url, timeout=30).content == expected  # from the kept file
+    tail = requests.get(url, headers={"Range": "bytes=-5000"}, timeout=30)
+    assert tail.status_code == 206 and tail.content == expected[-5000:]
+    assert requests.head(url, timeout=30).headers["Content-Length"] == str(len(expected))
+    lb_server.fault("truncated-files", arg=100, times=1)
+    cut = requests.get(url, timeout=30)
+    assert int(cut.headers["Content-Length"]) == len(cut.content) == len(expected) - 100
+    assert cut.content == expected[:-100]
+    backend.load_world(WorldSpec(seed=SEED + 1, rows=ROWS))
+    assert backend.volume_key(dicom_file_name(row)) != key
 
 
 def test_kept_volumes_are_sent_whole_and_in_ranges_by_lbmock_serve(world, tmp_path):

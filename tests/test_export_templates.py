@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 
+import mocks
 import pytest
 import requests
 
@@ -14,7 +15,6 @@ from lbmock.contract_tests.wire import HttpTransport, WireClient, start_serve, u
 from lbmock.export import ExportFilters, ExportScope
 from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.tasks import RESULT, ExportTask
-from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.exports import templates as export_templates
 from lbmock.mockserver.exports.job import ExportJob
 from lbmock.mockserver.exports.spool import RenderedPart
@@ -28,8 +28,8 @@ NOW_MS = 1_700_000_000_000
 
 
 def backend(world, cache=None) -> MockBackend:
-    return MockBackend(world, ServerConfig(signing_key=KEY, file_bytes=20_000,
-                                           template_cache=None if cache is None else str(cache)))
+    return mocks.backend(world, signing_key=KEY, file_bytes=20_000,
+                         template_cache=None if cache is None else str(cache))
 
 
 def export(b: MockBackend, base: str = "http://lbmock.test", created: int = NOW_MS) -> ExportTask:

@@ -6,6 +6,7 @@ import time
 import types
 
 import labelbox as lb
+import mocks
 import orjson
 import pytest
 import requests
@@ -13,29 +14,24 @@ from labelbox.schema.export_task import ExportTask
 from lbox import exceptions as lbx
 from sdk_streams import buffered
 
-from lbmock.mockserver import ThreadedMockServer, mock_labelbox
 from lbmock.mockserver.backend.faults import FaultBook, FaultError
-from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.handlers.files import SLOW_CHUNK
 from lbmock.strategies import seeded_world
 
-WORLD = seeded_world(21, 24)
+SEED, ROWS = 21, 24
+WORLD = seeded_world(SEED, ROWS)  # what lb_world serves here
+# the SDK reads exports of several files; lb_server_options sets file_bytes for lb_server tests too
+pytestmark = [pytest.mark.lb_world(seed=SEED, rows=ROWS), pytest.mark.lb_server_options(file_bytes=20_000)]
 PARAMS = {"label_details": True, "project_details": True}
 
 
 @pytest.fixture
-def mock():
-    with mock_labelbox(WORLD, file_bytes=20_000) as m:
-        yield m
+def project(lb_mock):
+    return lb.Client(**lb_mock.client_kwargs).get_project(lb_mock.project_id)
 
 
-@pytest.fixture
-def project(mock):
-    return lb.Client(**mock.client_kwargs).get_project(mock.project_id)
-
-
-def test_export_fails(mock, project):
-    mock.fault("export-fails", times=2)
+def test_export_fails(lb_mock, project):
+    lb_mock.fault("export-fails", times=2)
     task = project.export(params=PARAMS)
     task.wait_till_done()
     assert task.status == "FAILED"
@@ -48,8 +44,8 @@ def test_export_fails(mock, project):
     assert len(buffered(project.export(params=PARAMS))) == len(WORLD)  # times=2: only two exports failed
 
 
-def test_export_errors_lists_failed_rows_and_keeps_the_good_ones(mock, project):
-    mock.fault("export-errors", arg=4)
+def test_export_errors_lists_failed_rows_and_keeps_the_good_ones(lb_mock, project):
+    lb_mock.fault("export-errors", arg=4)
     task = project.export_v2(params=PARAMS)
     task.wait_till_done()
     failed = [r for r in WORLD if r.index % 4 == 3]
@@ -60,9 +56,9 @@ def test_export_errors_lists_failed_rows_and_keeps_the_good_ones(mock, project):
     assert [r["data_row"]["id"] for r in task.result] == [r.id for r in WORLD if r.index % 4 != 3]
 
 
-def test_slow_task_reports_rising_completion(mock, project):
-    mock.fault("slow-task", arg=4, times=1)
-    client = lb.Client(**mock.client_kwargs)
+def test_slow_task_reports_rising_completion(lb_mock, project):
+    lb_mock.fault("slow-task", arg=4, times=1)
+    client = lb.Client(**lb_mock.client_kwargs)
     task = project.export(params=PARAMS)
     seen = []
     while True:
@@ -78,89 +74,86 @@ def test_slow_task_reports_rising_completion(mock, project):
     assert len(buffered(task)) == len(WORLD)
 
 
-def test_rate_limit_raises_api_limit_error_with_retry_after(mock):
-    mock.fault("rate-limit", arg=7, times=1)
-    client = lb.Client(**mock.client_kwargs)
+def test_rate_limit_raises_api_limit_error_with_retry_after(lb_mock):
+    lb_mock.fault("rate-limit", arg=7, times=1)
+    client = lb.Client(**lb_mock.client_kwargs)
     with pytest.raises(lbx.ApiLimitError):
-        client.get_project(mock.project_id)
-    assert client.get_project(mock.project_id).uid == mock.project_id  # recovered
-    assert mock.journal.verify(1, status=429)
+        client.get_project(lb_mock.project_id)
+    assert client.get_project(lb_mock.project_id).uid == lb_mock.project_id  # recovered
+    assert lb_mock.journal.verify(1, status=429)
 
 
-def test_server_errors_are_retried_then_recover(mock):
-    mock.fault("server-error", arg=503, times=2)
-    client = lb.Client(**mock.client_kwargs)
-    assert client.get_project(mock.project_id).uid == mock.project_id
-    statuses = [e.status for e in mock.journal.entries(operation="GetProjectPyApi")]
+def test_server_errors_are_retried_then_recover(lb_mock):
+    lb_mock.fault("server-error", arg=503, times=2)
+    client = lb.Client(**lb_mock.client_kwargs)
+    assert client.get_project(lb_mock.project_id).uid == lb_mock.project_id
+    statuses = [e.status for e in lb_mock.journal.entries(operation="GetProjectPyApi")]
     assert statuses[-3:] == [503, 503, 200] or statuses == [200]  # the two 503s carry no operation name
-    assert len(mock.journal.entries(status=503)) == 2
+    assert len(lb_mock.journal.entries(status=503)) == 2
 
 
-def test_expired_files_are_refused(mock, project):
+def test_expired_files_are_refused(lb_mock, project):
     task = project.export(params=PARAMS)
     task.wait_till_done()
-    mock.fault("expired-files")
+    lb_mock.fault("expired-files")
     with pytest.raises(requests.HTTPError, match="403"):
         buffered(task)
-    mock.faults.clear("expired-files")
+    lb_mock.faults.clear("expired-files")
     assert len(buffered(task)) == len(WORLD)
 
 
-def test_truncated_files_fail_the_sdk_length_check(mock, project):
+def test_truncated_files_fail_the_sdk_length_check(lb_mock, project):
     task = project.export(params=PARAMS)
     task.wait_till_done()
-    mock.fault("truncated-files", arg=5, times=1)
+    lb_mock.fault("truncated-files", arg=5, times=1)
     with pytest.raises(AssertionError):
         buffered(task)
 
 
-def test_auth_revoked(mock):
-    mock.fault("auth-revoked")
+def test_auth_revoked(lb_mock):
+    lb_mock.fault("auth-revoked")
     with pytest.raises(lbx.AuthenticationError):
-        lb.Client(**mock.client_kwargs).get_project(mock.project_id)
-    mock.faults.clear()
-    assert lb.Client(**mock.client_kwargs).get_project(mock.project_id)
+        lb.Client(**lb_mock.client_kwargs).get_project(lb_mock.project_id)
+    lb_mock.faults.clear()
+    assert lb.Client(**lb_mock.client_kwargs).get_project(lb_mock.project_id)
 
 
-def test_journal_records_exports_with_their_filters(mock, project):
+def test_journal_records_exports_with_their_filters(lb_mock, project):
     filters = {"workflow_status": "Done", "batch_ids": [WORLD.project.batches[0].id]}
     task = project.export(params=PARAMS, filters=filters)
     task.wait_till_done()
-    (created,) = mock.journal.exports_created()
+    (created,) = lb_mock.journal.exports_created()
     assert {"type": "task_queue_status", "status": "Done"} in created["filters"]["searchQuery"]["query"]
     assert created["params"]["includeLabelDetails"] is True
     buffered(task)
-    downloads = mock.journal.entries(path_prefix="/files/")
+    downloads = lb_mock.journal.entries(path_prefix="/files/")
     assert downloads and len({e.path for e in downloads}) == len(downloads)  # each file fetched exactly once
     with pytest.raises(AssertionError, match="expected 5"):
-        mock.journal.verify(5, path_prefix="/files/")
+        lb_mock.journal.verify(5, path_prefix="/files/")
 
 
-def test_admin_api_over_http():
-    with ThreadedMockServer(WORLD) as srv:
-        base = srv.base_url
-        assert requests.post(f"{base}/_mock/faults", json={"name": "nope"}).status_code == 400
-        assert requests.post(f"{base}/_mock/faults", data=b"{oops").status_code == 400
-        added = requests.post(f"{base}/_mock/faults", json={"name": "rate-limit", "times": 1})
-        assert added.status_code == 201
-        client = lb.Client(**srv.client_kwargs)
-        with pytest.raises(lbx.ApiLimitError):
-            client.get_project(srv.project_id)
-        assert requests.get(f"{base}/_mock/faults").json()["active"] == []
-        journal = requests.get(f"{base}/_mock/journal", params={"status": 429}).json()["entries"]
-        assert len(journal) == 1 and journal[0]["path"] == "/graphql"
-        assert all(e["client"] != srv.api_key for e in requests.get(f"{base}/_mock/journal").json()["entries"])
-        loaded = requests.post(f"{base}/_mock/world", json={"seed": 3, "rows": 5}).json()
-        assert client.get_project(loaded["project_id"]).uid == loaded["project_id"]
-        assert requests.post(f"{base}/_mock/reset").status_code == 200
-        assert requests.get(f"{base}/_mock/health").json()["project_id"] == WORLD.project.id
-        assert requests.get(f"{base}/_mock/journal").json()["entries"] == []
+def test_admin_api_over_http(lb_server):
+    base = lb_server.base_url
+    assert requests.post(f"{base}/_mock/faults", json={"name": "nope"}).status_code == 400
+    assert requests.post(f"{base}/_mock/faults", data=b"{oops").status_code == 400
+    added = requests.post(f"{base}/_mock/faults", json={"name": "rate-limit", "times": 1})
+    assert added.status_code == 201
+    client = lb.Client(**lb_server.client_kwargs)
+    with pytest.raises(lbx.ApiLimitError):
+        client.get_project(lb_server.project_id)
+    assert requests.get(f"{base}/_mock/faults").json()["active"] == []
+    journal = requests.get(f"{base}/_mock/journal", params={"status": 429}).json()["entries"]
+    assert len(journal) == 1 and journal[0]["path"] == "/graphql"
+    assert all(e["client"] != lb_server.api_key for e in requests.get(f"{base}/_mock/journal").json()["entries"])
+    loaded = requests.post(f"{base}/_mock/world", json={"seed": 3, "rows": 5}).json()
+    assert client.get_project(loaded["project_id"]).uid == loaded["project_id"]
+    assert requests.post(f"{base}/_mock/reset").status_code == 200
+    assert requests.get(f"{base}/_mock/health").json()["project_id"] == WORLD.project.id
+    assert requests.get(f"{base}/_mock/journal").json()["entries"] == []
 
 
-def test_no_admin_leaves_only_health():
-    from lbmock.mockserver import create_app
-
-    client = create_app(WORLD, ServerConfig(admin=False)).test_client()
+def test_no_admin_leaves_only_health(lb_world):
+    client = mocks.flask_client(lb_world, admin=False)
     assert client.get("/_mock/health").status_code == 200
     assert client.post("/_mock/faults", json={"name": "rate-limit"}).status_code == 404
     assert client.get("/_mock/journal").status_code == 404
@@ -177,28 +170,28 @@ def test_fault_specs_and_bad_faults():
             book.add_spec(bad)
 
 
-def test_journal_never_stores_keys(mock):
-    lb.Client(**mock.client_kwargs).get_project(mock.project_id)
-    dumped = orjson.dumps([e.as_dict() for e in mock.journal.entries()])
-    assert mock.api_key.encode() not in dumped
+def test_journal_never_stores_keys(lb_mock):
+    lb.Client(**lb_mock.client_kwargs).get_project(lb_mock.project_id)
+    dumped = orjson.dumps([e.as_dict() for e in lb_mock.journal.entries()])
+    assert lb_mock.api_key.encode() not in dumped
 
 
 # ------------------------------------------------------------ stuck-task, slow-files, latency, index-lag
 
 
-def test_stuck_task_runs_out_the_sdk_timeout(mock, project, monkeypatch):
+def test_stuck_task_runs_out_the_sdk_timeout(lb_mock, project, monkeypatch):
     import labelbox.schema.task as sdk_task
 
     naps: list[float] = []  # the SDK's own loop, without its real 2 s sleeps (its module's time only)
     monkeypatch.setattr(sdk_task, "time", types.SimpleNamespace(sleep=naps.append))
-    mock.fault("stuck-task", times=1)
+    lb_mock.fault("stuck-task", times=1)
     task = project.export(params=PARAMS)
     task.wait_till_done(timeout_seconds=20)  # 7.17.0: returns quietly once the timeout is used up
     assert task.status == "IN_PROGRESS" and naps == [2.0] * 10
     with pytest.raises(ExportTask.ExportTaskException, match="not ready"):
         task.get_buffered_stream()
-    assert len(mock.journal.entries(operation="GetUserCreatedTasksPyApi")) == 1 + 10  # fetch, then 10 polls
-    mock.advance_task(task.uid)  # the only way out
+    assert len(lb_mock.journal.entries(operation="GetUserCreatedTasksPyApi")) == 1 + 10  # fetch, then 10 polls
+    lb_mock.advance_task(task.uid)  # the only way out
     task.wait_till_done()
     assert task.status == "COMPLETE" and len(buffered(task)) == len(WORLD)
     again = project.export(params=PARAMS)  # times=1: the next export is not stuck
@@ -213,44 +206,42 @@ def test_stuck_task_over_the_state_manager():
     assert Transition.from_json({"progression": "never"}).to_json() == {"progression": "never"}
 
 
-def test_slow_files_still_deliver_every_row_to_the_sdk():
-    with ThreadedMockServer(WORLD, file_bytes=20_000) as srv:
-        client = lb.Client(**srv.client_kwargs)
-        task = client.get_project(srv.project_id).export(params=PARAMS)
-        task.wait_till_done()
-        plan = srv.backend.plan(srv.backend.task_by_id(task.uid), "RESULT")
-        chunks = sum(-(-(f.offsets[1] - f.offsets[0] + 1) // SLOW_CHUNK) for f in plan.files)
-        assert len(plan.files) > 1 and chunks > len(plan.files)  # several files, some in several chunks
-        srv.fault("slow-files", arg=20)
-        started = time.perf_counter()
-        rows = buffered(task)
-        elapsed = time.perf_counter() - started
-        assert [r["data_row"]["id"] for r in rows] == [r.id for r in WORLD]  # the stream still reads every row
-        assert elapsed >= chunks * 0.020  # a lower bound only: each chunk waited 20 ms
-        assert srv.faults.active()[0]["uses"] == len(plan.files)  # each file came through the slow path
+def test_slow_files_still_deliver_every_row_to_the_sdk(lb_server):
+    client = lb.Client(**lb_server.client_kwargs)
+    task = client.get_project(lb_server.project_id).export(params=PARAMS)
+    task.wait_till_done()
+    plan = lb_server.backend.plan(lb_server.backend.task_by_id(task.uid), "RESULT")
+    chunks = sum(-(-(f.offsets[1] - f.offsets[0] + 1) // SLOW_CHUNK) for f in plan.files)
+    assert len(plan.files) > 1 and chunks > len(plan.files)  # several files, some in several chunks
+    lb_server.fault("slow-files", arg=20)
+    started = time.perf_counter()
+    rows = buffered(task)
+    elapsed = time.perf_counter() - started
+    assert [r["data_row"]["id"] for r in rows] == [r.id for r in WORLD]  # the stream still reads every row
+    assert elapsed >= chunks * 0.020  # a lower bound only: each chunk waited 20 ms
+    assert lb_server.faults.active()[0]["uses"] == len(plan.files)  # each file came through the slow path
 
 
-def test_slow_files_time_out_a_client_with_a_short_read_timeout():
-    with ThreadedMockServer(WORLD) as srv:
-        client = lb.Client(**srv.client_kwargs)
-        task = client.get_project(srv.project_id).export_v2(params=PARAMS)
-        task.wait_till_done()
-        row_data = task.result[0]["data_row"]["row_data"]
-        srv.fault("slow-files", arg=500)
-        with pytest.raises(requests.exceptions.ReadTimeout):
-            requests.get(row_data, timeout=(5, 0.1))
-        srv.faults.clear()
-        assert requests.get(row_data, timeout=(5, 30)).content[128:132] == b"DICM"
+def test_slow_files_time_out_a_client_with_a_short_read_timeout(lb_server):
+    client = lb.Client(**lb_server.client_kwargs)
+    task = client.get_project(lb_server.project_id).export_v2(params=PARAMS)
+    task.wait_till_done()
+    row_data = task.result[0]["data_row"]["row_data"]
+    lb_server.fault("slow-files", arg=500)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(row_data, timeout=(5, 0.1))
+    lb_server.faults.clear()
+    assert requests.get(row_data, timeout=(5, 30)).content[128:132] == b"DICM"
 
 
-def test_latency_delays_every_emulated_response_by_its_seeded_amount(mock):
+def test_latency_delays_every_emulated_response_by_its_seeded_amount(lb_mock):
     from lbmock.mockserver.backend.faults import ActiveFault, latency_ms
 
-    mock.fault("latency", arg=30, arg2=40)
-    client = lb.Client(**mock.client_kwargs)
-    client.get_project(mock.project_id)
-    client.get_project(mock.project_id)
-    entries = mock.journal.entries()
+    lb_mock.fault("latency", arg=30, arg2=40)
+    client = lb.Client(**lb_mock.client_kwargs)
+    client.get_project(lb_mock.project_id)
+    client.get_project(lb_mock.project_id)
+    entries = lb_mock.journal.entries()
     assert len(entries) >= 2
 
     def delays(seed: int) -> list[int]:  # the n-th delayed response waits MS + a jitter seeded by (seed, n)
@@ -261,11 +252,11 @@ def test_latency_delays_every_emulated_response_by_its_seeded_amount(mock):
     for entry, ms in zip(entries, expected, strict=True):  # the journal's duration includes the delay
         assert entry.duration_ms >= ms
     requests.get("https://api.labelbox.com/_mock/health")  # the admin API is not delayed, nor counted
-    assert [f["uses"] for f in mock.faults.active()] == [len(entries)]
+    assert [f["uses"] for f in lb_mock.faults.active()] == [len(entries)]
 
 
-def test_index_lag_hides_the_most_recently_active_rows_then_catches_up(mock, project):
-    mock.fault("index-lag", arg=1, arg2=3)  # the next export misses the 3 most recently active rows
+def test_index_lag_hides_the_most_recently_active_rows_then_catches_up(lb_mock, project):
+    lb_mock.fault("index-lag", arg=1, arg2=3)  # the next export misses the 3 most recently active rows
     lagged = project.export(params={**PARAMS, "data_row_details": True})
     lagged.wait_till_done()
     first = {r["data_row"]["id"]: r for r in buffered(lagged)}
@@ -301,17 +292,16 @@ def test_new_fault_specs_and_bad_arguments():
         book.add("index-lag", 1, times=2)
 
 
-def test_bad_new_faults_over_http_and_the_cli():
+def test_bad_new_faults_over_http_and_the_cli(lb_server):
     from lbmock.cli import main
 
-    with ThreadedMockServer(WORLD) as srv:
-        for body in ({"name": "latency", "arg": 10, "arg2": "x"}, {"name": "latency", "arg": 10**9},
-                     {"name": "slow-files", "arg2": 3}, {"name": "hostile-content", "times": 2},
-                     {"name": "index-lag", "arg": 1, "times": 3}, {"name": "stuck-task", "arg": 1}):
-            answer = requests.post(f"{srv.base_url}/_mock/faults", json=body)
-            assert answer.status_code == 400 and answer.json()["error"], body
-        known = requests.get(f"{srv.base_url}/_mock/faults").json()["known"]
-        assert known["latency"]["arg2"] == "jitter" and known["stuck-task"]["arg"] is None
+    for body in ({"name": "latency", "arg": 10, "arg2": "x"}, {"name": "latency", "arg": 10**9},
+                 {"name": "slow-files", "arg2": 3}, {"name": "hostile-content", "times": 2},
+                 {"name": "index-lag", "arg": 1, "times": 3}, {"name": "stuck-task", "arg": 1}):
+        answer = requests.post(f"{lb_server.base_url}/_mock/faults", json=body)
+        assert answer.status_code == 400 and answer.json()["error"], body
+    known = requests.get(f"{lb_server.base_url}/_mock/faults").json()["known"]
+    assert known["latency"]["arg2"] == "jitter" and known["stuck-task"]["arg"] is None
     for spec in ("latency:abc", "index-lag:1:2:3", "slow-files:0"):
         assert main(["serve", "--port", "0", "--fault", spec]) == 2
 
@@ -337,7 +327,7 @@ def _exported_strings(out: dict) -> dict:
             "attachments": [(a["name"], a["value"]) for a in out["attachments"]]}
 
 
-def test_hostile_content_round_trips_exactly_through_every_view():
+def test_hostile_content_round_trips_exactly_through_every_view(lb_server):
     import io
     from urllib.parse import unquote
 
@@ -346,45 +336,44 @@ def test_hostile_content_round_trips_exactly_through_every_view():
     from lbmock.contract_tests.wire import HttpTransport, WireClient
     from lbmock.hostile import HOSTILE_PIECE, LONG_CHARS
 
-    with ThreadedMockServer(WORLD, file_bytes=20_000) as srv:
-        srv.fault("hostile-content")
-        hostile = srv.world  # the served world's hostile view: one world, many views
-        expected = {row.id: _strings(row) for row in hostile}
-        assert all(HOSTILE_PIECE in s["external_id"] for s in expected.values() if s["external_id"])
-        assert any(len(v) > LONG_CHARS for s in expected.values() for v in s["metadata"].values())
-        client = lb.Client(**srv.client_kwargs)
-        project = client.get_project(srv.project_id)
-        task = project.export(params=ALL_STRINGS)
-        task.wait_till_done()
-        rows = buffered(task)  # labelbox 7.17.0 parses every line
-        assert {r["data_row"]["id"]: _exported_strings(r) for r in rows} == expected
-        raw = b"".join(requests.get(f["file"]).content for f in _files(client, task.uid))
-        assert raw.count(b"\n") == len(WORLD)  # one line a row: every newline in a string is escaped
+    lb_server.fault("hostile-content")
+    hostile = lb_server.world  # the served world's hostile view: one world, many views
+    expected = {row.id: _strings(row) for row in hostile}
+    assert all(HOSTILE_PIECE in s["external_id"] for s in expected.values() if s["external_id"])
+    assert any(len(v) > LONG_CHARS for s in expected.values() for v in s["metadata"].values())
+    client = lb.Client(**lb_server.client_kwargs)
+    project = client.get_project(lb_server.project_id)
+    task = project.export(params=ALL_STRINGS)
+    task.wait_till_done()
+    rows = buffered(task)  # labelbox 7.17.0 parses every line
+    assert {r["data_row"]["id"]: _exported_strings(r) for r in rows} == expected
+    raw = b"".join(requests.get(f["file"]).content for f in _files(client, task.uid))
+    assert raw.count(b"\n") == len(WORLD)  # one line a row: every newline in a string is escaped
 
-        legacy = WireClient(HttpTransport(srv.base_url), srv.api_key, srv.project_id).legacy_export()
-        assert legacy.rows and all(r.get("External ID") == expected[r["DataRow ID"]]["external_id"]
-                                   and r.get("Global Key") == expected[r["DataRow ID"]]["global_key"]
-                                   for r in legacy.rows)  # the legacy view (labelled rows) shows the same
-        with_key = next(r for r in hostile if r.global_key and r.external_id)
-        assert client.get_data_row(with_key.id).external_id == with_key.external_id  # GraphQL
-        by_key = lb.DataRow.export(client, global_keys=[with_key.global_key], params=ALL_STRINGS)
-        by_key.wait_till_done()
-        assert [r["data_row"]["global_key"] for r in buffered(by_key)] == [with_key.global_key]
-        exported = next(r for r in rows if r["data_row"]["id"] == with_key.id)
-        dicom = requests.get(exported["data_row"]["row_data"], timeout=60)
-        assert pydicom.dcmread(io.BytesIO(dicom.content)).SOPInstanceUID == with_key.series.sop_uid
-        disposition = dicom.headers["Content-Disposition"]
-        assert unquote(disposition.split("filename*=UTF-8''")[1]) == with_key.external_id
-        assert "\n" not in disposition and disposition.isascii()
+    legacy = WireClient(HttpTransport(lb_server.base_url), lb_server.api_key, lb_server.project_id).legacy_export()
+    assert legacy.rows and all(r.get("External ID") == expected[r["DataRow ID"]]["external_id"]
+                               and r.get("Global Key") == expected[r["DataRow ID"]]["global_key"]
+                               for r in legacy.rows)  # the legacy view (labelled rows) shows the same
+    with_key = next(r for r in hostile if r.global_key and r.external_id)
+    assert client.get_data_row(with_key.id).external_id == with_key.external_id  # GraphQL
+    by_key = lb.DataRow.export(client, global_keys=[with_key.global_key], params=ALL_STRINGS)
+    by_key.wait_till_done()
+    assert [r["data_row"]["global_key"] for r in buffered(by_key)] == [with_key.global_key]
+    exported = next(r for r in rows if r["data_row"]["id"] == with_key.id)
+    dicom = requests.get(exported["data_row"]["row_data"], timeout=60)
+    assert pydicom.dcmread(io.BytesIO(dicom.content)).SOPInstanceUID == with_key.series.sop_uid
+    disposition = dicom.headers["Content-Disposition"]
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == with_key.external_id
+    assert "\n" not in disposition and disposition.isascii()
 
-        srv.faults.clear("hostile-content")  # plain again for new exports; the hostile task keeps its strings
-        plain = project.export(params=ALL_STRINGS)
-        plain.wait_till_done()
-        assert {r["data_row"]["id"]: _exported_strings(r) for r in buffered(plain)} == {
-            row.id: _strings(row) for row in WORLD}
-        assert [r["data_row"]["id"] for r in buffered(task)] == [r["data_row"]["id"] for r in rows]
-        assert buffered(task) == rows
-        assert requests.get(exported["data_row"]["row_data"], timeout=60).status_code == 200  # its links still work
+    lb_server.faults.clear("hostile-content")  # plain again for new exports; the hostile task keeps its strings
+    plain = project.export(params=ALL_STRINGS)
+    plain.wait_till_done()
+    assert {r["data_row"]["id"]: _exported_strings(r) for r in buffered(plain)} == {
+        row.id: _strings(row) for row in WORLD}
+    assert [r["data_row"]["id"] for r in buffered(task)] == [r["data_row"]["id"] for r in rows]
+    assert buffered(task) == rows
+    assert requests.get(exported["data_row"]["row_data"], timeout=60).status_code == 200  # its links still work
 
 
 def _files(client, task_id: str) -> list[dict]:

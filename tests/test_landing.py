@@ -6,13 +6,10 @@ import re
 import urllib.request
 from html.parser import HTMLParser
 
+import mocks
 import pytest
 
-from lbmock.cli import build_parser
-from lbmock.mockserver.app import create_app
-from lbmock.mockserver.cli import _banner, _server_config
-from lbmock.mockserver.http.inprocess import ThreadedMockServer
-from lbmock.world_spec import world_spec_from_args
+from lbmock.mockserver.cli import _banner
 
 SECRET = "s3cret-key-of-the-operator"
 ODD_ID = '<b onmouseover="x">&id</b>'  # --project-id is free text: it must not become markup
@@ -36,8 +33,7 @@ class _Page(HTMLParser):
 
 def _served(*argv: str):
     """The parsed arguments of ``lbmock serve ARGV`` and the app it builds from them."""
-    args = build_parser().parse_args(["serve", "--rows", "3", *argv])
-    return args, create_app(world_spec_from_args(args), _server_config(args, b"k" * 32, None))
+    return mocks.serve_app("--rows", "3", *argv)
 
 
 def test_serve_landing_page_has_the_banners_client_line_and_the_admin_links(capsys):
@@ -77,14 +73,14 @@ def test_only_get_is_served_at_the_root(method):
     assert response.status_code == 405 and response.is_json
 
 
-def test_threaded_server_serves_the_page_over_http():
-    with ThreadedMockServer(seed=1, rows=2) as server:
-        base = server.base_url
-        with urllib.request.urlopen(f"{base}/", timeout=10) as response:
-            assert response.status == 200 and response.headers.get_content_type() == "text/html"
-            text = _Page(response.read().decode()).text
-        assert server.project_id in text
-        assert f'endpoint="{base}/graphql", rest_endpoint="{base}/api/v1"' in text
+@pytest.mark.lb_world(seed=1, rows=2)
+def test_threaded_server_serves_the_page_over_http(lb_server):
+    base = lb_server.base_url
+    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+        assert response.status == 200 and response.headers.get_content_type() == "text/html"
+        text = _Page(response.read().decode()).text
+    assert lb_server.project_id in text
+    assert f'endpoint="{base}/graphql", rest_endpoint="{base}/api/v1"' in text
 
 
 def test_page_lists_every_project_dataset_and_slice_id():

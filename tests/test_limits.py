@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import labelbox as lb
+import mocks
 import orjson
 import pytest
 from graphql import parse
@@ -18,9 +19,7 @@ from lbox import exceptions as lbx
 from sdk_streams import exported
 
 from lbmock.contract_tests.wire import FlaskTransport, WireClient, export_variables
-from lbmock.mockserver import create_app, mock_labelbox
 from lbmock.mockserver.app import MAX_BODY_BYTES
-from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.gql.limits import (
     COMPLEXITY_MESSAGE,
     MAX_ALIASES,
@@ -32,7 +31,9 @@ from lbmock.mockserver.gql.limits import (
 )
 from lbmock.strategies import seeded_world
 
-WORLD = seeded_world(13, 12)
+SEED, ROWS = 13, 12
+WORLD = seeded_world(SEED, ROWS)  # what lb_world serves here
+pytestmark = pytest.mark.lb_world(seed=SEED, rows=ROWS)
 KEY = {"Authorization": "Bearer limits-key"}
 
 # Every document the SDK releases 3.40.1, 3.72.2 and 7.17.0 were seen sending (verbatim,
@@ -114,7 +115,7 @@ SDK_DOCUMENTS = [
 
 @pytest.fixture(scope="module")
 def client():
-    return create_app(WORLD, ServerConfig(file_bytes=4_000)).test_client()
+    return mocks.flask_client(WORLD, file_bytes=4_000)
 
 
 # Not a speed check (benchmarks measure speed): unbounded work on these documents takes years
@@ -174,10 +175,10 @@ def test_every_sdk_document_is_within_the_limits_and_answered(client, document):
     assert all(value is not None for value in body["data"].values())
 
 
-def test_the_sdk_export_flow_still_works_end_to_end():
-    with mock_labelbox(WORLD, file_bytes=4_000) as mock:
-        project = lb.Client(**mock.client_kwargs).get_project(mock.project_id)
-        rows = exported(project, {"label_details": True})
+@pytest.mark.lb_server_options(file_bytes=4_000)
+def test_the_sdk_export_flow_still_works_end_to_end(lb_mock):
+    project = lb.Client(**lb_mock.client_kwargs).get_project(lb_mock.project_id)
+    rows = exported(project, {"label_details": True})
     assert [r["data_row"]["id"] for r in rows] == [r.id for r in WORLD]
 
 
@@ -308,14 +309,13 @@ def test_2001_ids_in_a_filter_is_a_clear_error(client):
 # ------------------------------------------------------------------ through the SDK
 
 
-def test_sdk_raises_validation_failed_error_for_a_deep_query():
-    with mock_labelbox(WORLD) as mock:
-        client = lb.Client(**mock.client_kwargs)
-        with pytest.raises(lbx.ValidationFailedError):
-            client.execute("query DeepPyApi " + nested(MAX_DEPTH + 5))
-        with pytest.raises(lbx.ValidationFailedError):
-            client.execute("query WidePyApi {" + " ".join(f"a{i}: user {{ id }}" for i in range(300)) + "}")
-        # an ordinary invalid query is still InvalidQueryError, and the client still works after
-        with pytest.raises(lbx.InvalidQueryError):
-            client.execute("query NopePyApi { user { nope } }")
-        assert client.execute("query MePyApi { user { id } }")["user"]["id"] == WORLD.project.owner.id
+def test_sdk_raises_validation_failed_error_for_a_deep_query(lb_mock):
+    client = lb.Client(**lb_mock.client_kwargs)
+    with pytest.raises(lbx.ValidationFailedError):
+        client.execute("query DeepPyApi " + nested(MAX_DEPTH + 5))
+    with pytest.raises(lbx.ValidationFailedError):
+        client.execute("query WidePyApi {" + " ".join(f"a{i}: user {{ id }}" for i in range(300)) + "}")
+    # an ordinary invalid query is still InvalidQueryError, and the client still works after
+    with pytest.raises(lbx.InvalidQueryError):
+        client.execute("query NopePyApi { user { nope } }")
+    assert client.execute("query MePyApi { user { id } }")["user"]["id"] == WORLD.project.owner.id

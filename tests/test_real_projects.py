@@ -6,6 +6,7 @@ facts run in tests/compat/test_compat_catalog.py."""
 
 from __future__ import annotations
 
+import mocks
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -14,9 +15,7 @@ from labelbox.schema.asset_attachment import AttachmentType
 from lbmock import medical
 from lbmock.contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, slice_filters, v2_lines
-from lbmock.mockserver import create_app
 from lbmock.mockserver.backend.tasks import ExportTask
-from lbmock.mockserver.config import ServerConfig
 from lbmock.render.common import Urls
 from lbmock.render.legacy import render_legacy_row
 from lbmock.render.v2 import ExportParams, render_export_v2_row
@@ -239,7 +238,7 @@ def test_catalog_export_tasks_survive_the_shared_state():
 @pytest.fixture(scope="module")
 def client():
     world = seeded_world(13, 30, quality="benchmark", n_projects=2)
-    return world, create_app(world, ServerConfig()).test_client()
+    return world, mocks.flask_client(world)
 
 
 def gql(client, query, variables=None):

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import mocks
 import pytest
 
 from lbmock.contract_tests.wire import HttpTransport, WireClient, start_serve, unsigned
@@ -28,7 +29,7 @@ NOW_MS = 1_700_000_000_000
 
 
 def backend(world, helpers: RenderWorkers | None) -> MockBackend:
-    b = MockBackend(world, ServerConfig(signing_key=KEY, file_bytes=20_000))
+    b = mocks.backend(world, signing_key=KEY, file_bytes=20_000)
     if helpers is not None:
         b.exports.render_workers = helpers
     return b

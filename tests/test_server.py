@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from urllib.parse import urlsplit
 
+import mocks
 import orjson
 import pytest
 from PIL import Image
@@ -41,7 +42,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def app(world):
-    return create_app(world, ServerConfig(file_bytes=30_000, user_timezone="America/New_York"))
+    return mocks.app(world, file_bytes=30_000, user_timezone="America/New_York")
 
 
 @pytest.fixture()
@@ -94,7 +95,7 @@ def test_graphql_requires_a_bearer_key(client):
 
 
 def test_api_key_restriction(world):
-    client = create_app(world, ServerConfig(api_key="right")).test_client()
+    client = mocks.flask_client(world, api_key="right")
     assert gql(client, "{user{id}}", headers={"Authorization": "Bearer wrong"})[0] == 401
     assert gql(client, "{user{id}}", headers={"Authorization": "Bearer right"})[0] == 200
 
@@ -248,7 +249,7 @@ def legacy_download(client, world, filters="", polls_expected=None):
 
 
 def test_legacy_export_polls_then_serves_every_label(world):
-    client = create_app(world).test_client()
+    client = mocks.flask_client(world)
     rows = legacy_download(client, world, polls_expected=2)
     assert legacy_download(client, world, polls_expected=1) == rows  # prepared once, then cached
     assert [r["ID"] for r in rows] == [lb.id for row in world for lb in row.labels]

@@ -24,13 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import labelbox as lb
+import mocks
 import orjson
 import pytest
 from sdk_streams import buffered
 
 from lbmock.contract_tests.wire import placeholder_sign, unsigned
 from lbmock.export import ExportFilters, TimeRange, selected_rows, v2_lines
-from lbmock.mockserver import ThreadedMockServer
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.strategies import seeded_world
@@ -211,7 +211,7 @@ def test_concurrent_clients_each_get_exactly_their_rows(world, tmp_path, caplog)
     caplog.set_level(logging.WARNING, logger="werkzeug")  # not a line per request
     started = time.perf_counter()
     specs = client_specs(world, THREADS + PROCESSES)
-    with ThreadedMockServer(world, file_bytes=FILE_BYTES, user_timezone="UTC") as server:
+    with mocks.serving(world, file_bytes=FILE_BYTES, user_timezone="UTC") as server:
         base = server.base_url
 
         def kwargs_for(spec: dict) -> dict:

@@ -6,18 +6,17 @@ from __future__ import annotations
 import time
 
 import labelbox as lb
+import mocks
 import pytest
 import requests
 from sdk_streams import buffered
 
 from lbmock.cli import build_parser
 from lbmock.contract_tests.wire import FlaskTransport, WireClient
-from lbmock.mockserver import ThreadedMockServer, create_app, mock_labelbox
 from lbmock.mockserver.backend.state_manager import Transition, TransitionError
 from lbmock.mockserver.cli import _server_config
-from lbmock.strategies import seeded_world
 
-WORLD = seeded_world(21, 12)
+pytestmark = pytest.mark.lb_world(seed=21, rows=12)
 PARAMS = {"label_details": True}
 MANUAL_3 = {"progression": "manual", "times": 3}
 
@@ -31,71 +30,67 @@ def status_reads(client, task) -> list[str]:
     return seen
 
 
-def test_manual_three_reads_in_progress_then_complete_over_http():
-    with ThreadedMockServer(WORLD) as srv:
-        base = srv.base_url
-        answer = requests.post(f"{base}/_mock/state-manager/set-transition",
-                               json={"model_name": "export-task", "transition": MANUAL_3})
-        assert answer.status_code == 200 and answer.json()["transition"] == MANUAL_3
-        assert requests.get(f"{base}/_mock/state-manager/get-transition",
-                            params={"model_name": "export-task"}).json()["transition"] == MANUAL_3
-        client = lb.Client(**srv.client_kwargs)
-        task = client.get_project(srv.project_id).export(params=PARAMS)
-        assert status_reads(client, task) == ["IN_PROGRESS"] * 3 + ["COMPLETE"]
-        task.wait_till_done()  # complete already: no sleeping poll
-        assert len(buffered(task)) == len(WORLD)
-        # unset: back to the server's default, immediate
-        unset = requests.post(f"{base}/_mock/state-manager/unset-transition", json={"model_name": "export-task"})
-        assert unset.json()["transition"] == {"progression": "immediate"}
-        assert status_reads(client, client.get_project(srv.project_id).export(params=PARAMS)) == ["COMPLETE"]
+def test_manual_three_reads_in_progress_then_complete_over_http(lb_server, lb_world):
+    base = lb_server.base_url
+    answer = requests.post(f"{base}/_mock/state-manager/set-transition",
+                           json={"model_name": "export-task", "transition": MANUAL_3})
+    assert answer.status_code == 200 and answer.json()["transition"] == MANUAL_3
+    assert requests.get(f"{base}/_mock/state-manager/get-transition",
+                        params={"model_name": "export-task"}).json()["transition"] == MANUAL_3
+    client = lb.Client(**lb_server.client_kwargs)
+    task = client.get_project(lb_server.project_id).export(params=PARAMS)
+    assert status_reads(client, task) == ["IN_PROGRESS"] * 3 + ["COMPLETE"]
+    task.wait_till_done()  # complete already: no sleeping poll
+    assert len(buffered(task)) == len(lb_world)
+    # unset: back to the server's default, immediate
+    unset = requests.post(f"{base}/_mock/state-manager/unset-transition", json={"model_name": "export-task"})
+    assert unset.json()["transition"] == {"progression": "immediate"}
+    assert status_reads(client, client.get_project(lb_server.project_id).export(params=PARAMS)) == ["COMPLETE"]
 
 
-def test_python_api_and_rising_completion():
-    with mock_labelbox(WORLD) as mock:
-        mock.state_manager.set_transition("export-task", {"progression": "manual", "times": 4})
-        assert mock.state_manager.get_transition("export-task") == Transition.manual(4)
-        client = lb.Client(**mock.client_kwargs)
-        task = client.get_project(mock.project_id).export(params=PARAMS)
-        percents = [client.get_task_by_id(task.uid).completion_percentage for _ in range(4)]
-        assert percents == sorted(percents) and percents[-1] == 100.0 and percents[0] < 100.0
-        mock.reset()  # clears transitions with the rest
-        assert mock.state_manager.get_transition("export-task") == Transition.immediate()
+def test_python_api_and_rising_completion(lb_mock):
+    lb_mock.state_manager.set_transition("export-task", {"progression": "manual", "times": 4})
+    assert lb_mock.state_manager.get_transition("export-task") == Transition.manual(4)
+    client = lb.Client(**lb_mock.client_kwargs)
+    task = client.get_project(lb_mock.project_id).export(params=PARAMS)
+    percents = [client.get_task_by_id(task.uid).completion_percentage for _ in range(4)]
+    assert percents == sorted(percents) and percents[-1] == 100.0 and percents[0] < 100.0
+    lb_mock.reset()  # clears transitions with the rest
+    assert lb_mock.state_manager.get_transition("export-task") == Transition.immediate()
 
 
-def test_a_task_advanced_over_http_completes_and_another_fails():
-    with ThreadedMockServer(WORLD) as srv:
-        base = srv.base_url
-        requests.post(f"{base}/_mock/state-manager/set-transition",
-                      json={"model_name": "export-task", "transition": {"progression": "manual", "times": 10**6}})
-        client = lb.Client(**srv.client_kwargs)
-        project = client.get_project(srv.project_id)
-        task = project.export(params=PARAMS)
-        assert client.get_task_by_id(task.uid).status == "IN_PROGRESS"
-        moved = requests.post(f"{base}/_mock/tasks/{task.uid}/advance")
-        assert moved.status_code == 200 and moved.json()["status"] == "COMPLETE"
-        task.wait_till_done()
-        assert task.status == "COMPLETE" and len(buffered(task)) == len(WORLD)
+def test_a_task_advanced_over_http_completes_and_another_fails(lb_server, lb_world):
+    base = lb_server.base_url
+    requests.post(f"{base}/_mock/state-manager/set-transition",
+                  json={"model_name": "export-task", "transition": {"progression": "manual", "times": 10**6}})
+    client = lb.Client(**lb_server.client_kwargs)
+    project = client.get_project(lb_server.project_id)
+    task = project.export(params=PARAMS)
+    assert client.get_task_by_id(task.uid).status == "IN_PROGRESS"
+    moved = requests.post(f"{base}/_mock/tasks/{task.uid}/advance")
+    assert moved.status_code == 200 and moved.json()["status"] == "COMPLETE"
+    task.wait_till_done()
+    assert task.status == "COMPLETE" and len(buffered(task)) == len(lb_world)
 
-        doomed = project.export(params=PARAMS)
-        failed = requests.post(f"{base}/_mock/tasks/{doomed.uid}/advance", json={"fail": True})
-        assert failed.json()["status"] == "FAILED"
-        doomed.wait_till_done()
-        assert doomed.status == "FAILED"
-        assert requests.post(f"{base}/_mock/tasks/cnosuchtask/advance").status_code == 404
-
-
-def test_time_progression():
-    with mock_labelbox(WORLD) as mock:
-        mock.state_manager.set_transition("export-task", {"progression": "time", "seconds": 0.6})
-        client = lb.Client(**mock.client_kwargs)
-        task = client.get_project(mock.project_id).export(params=PARAMS)
-        assert task.status == "IN_PROGRESS" and task.completion_percentage < 100
-        time.sleep(0.7)
-        assert client.get_task_by_id(task.uid).status == "COMPLETE"
+    doomed = project.export(params=PARAMS)
+    failed = requests.post(f"{base}/_mock/tasks/{doomed.uid}/advance", json={"fail": True})
+    assert failed.json()["status"] == "FAILED"
+    doomed.wait_till_done()
+    assert doomed.status == "FAILED"
+    assert requests.post(f"{base}/_mock/tasks/cnosuchtask/advance").status_code == 404
 
 
-def test_bad_transitions_get_a_400():
-    client = create_app(WORLD).test_client()
+def test_time_progression(lb_mock):
+    lb_mock.state_manager.set_transition("export-task", {"progression": "time", "seconds": 0.6})
+    client = lb.Client(**lb_mock.client_kwargs)
+    task = client.get_project(lb_mock.project_id).export(params=PARAMS)
+    assert task.status == "IN_PROGRESS" and task.completion_percentage < 100
+    time.sleep(0.7)
+    assert client.get_task_by_id(task.uid).status == "COMPLETE"
+
+
+def test_bad_transitions_get_a_400(lb_world):
+    client = mocks.flask_client(lb_world)
     for body in ({"model_name": "nope", "transition": {"progression": "immediate"}},
                  {"model_name": "export-task", "transition": {"progression": "manual"}},
                  {"model_name": "export-task", "transition": {"progression": "time", "seconds": -1}},
@@ -130,8 +125,8 @@ def test_command_line_spellings():
 
 def test_server_default_transitions_and_legacy_polls():
     # --legacy-polls 3 == legacy-export manual 3: shouldPoll three times, then the URL
-    args = build_parser().parse_args(["serve", "--legacy-polls", "3"])
-    app = create_app(WORLD, _server_config(args, b"k" * 32, None))
-    wire = WireClient(FlaskTransport(app.test_client()), "k", WORLD.project.id, poll_interval=0)
+    _, app = mocks.serve_app("--seed", "21", "--rows", "12", "--legacy-polls", "3")
+    wire = WireClient(FlaskTransport(app.test_client()), "k", app.extensions["lbmock"].world.project.id,
+                      poll_interval=0)
     export = wire.legacy_export(timeout=5)
     assert [a["shouldPoll"] for a in export.answers] == [True, True, True, False] and len(export.rows) > 0

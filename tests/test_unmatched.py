@@ -13,8 +13,8 @@ import requests
 from lbox.exceptions import InvalidQueryError
 
 from lbmock.contract_tests.wire import start_serve
-from lbmock.mockserver import ThreadedMockServer
 
+pytestmark = pytest.mark.lb_world(seed=3, rows=5)
 MISSPELT_EXPORT = """mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!) {
   exportDataRowsInProjectPyApii(input: $input) { taskId isStreamable } }"""
 
@@ -25,62 +25,60 @@ def unmatched(base: str) -> list[dict]:
     return answer.json()["entries"]
 
 
-def test_sdk_unknown_field_names_the_closest_real_field_and_is_journaled_unmatched():
-    with ThreadedMockServer(seed=3, rows=5) as srv:
-        client = lb.Client(**srv.client_kwargs)
-        client.get_project(srv.project_id)  # a matched request: not listed as unmatched
-        with pytest.raises(InvalidQueryError) as raised:
-            client.execute(MISSPELT_EXPORT, {"input": {}})
-        message = str(raised.value)
-        assert "Cannot query field 'exportDataRowsInProjectPyApii' on type 'Mutation'" in message
-        assert "Did you mean 'exportDataRowsInProject'" in message  # the closest real field comes first
-        # an argument, a type and an enum value: each named, closest first
-        with pytest.raises(InvalidQueryError, match="Did you mean 'where'"):
-            client.execute('query P { project(wher: {id: "x"}) { id } }')
-        with pytest.raises(InvalidQueryError, match="Did you mean 'WhereUniqueIdInput'"):
-            client.execute("query P($w: WhereUniqueIdInputt!) { project(where: $w) { id } }", {"w": {"id": "x"}})
-        with pytest.raises(InvalidQueryError, match="Did you mean 'RESULT'"):
-            client.execute("query H($t: TaskStreamType!) { task(where: {id: \"x\"}) "
-                           "{ exportMetadataHeader(streamType: $t) { totalSize } } }", {"t": "RESULTS"})
-        # nothing close: the message says where it looked and what is there
-        with pytest.raises(InvalidQueryError) as raised:
-            client.execute("mutation Z { zzz { taskId } }")
-        assert "No field of 'Mutation' is close to 'zzz'; there are: exportDataRowsInCatalog" in str(raised.value)
+def test_sdk_unknown_field_names_the_closest_real_field_and_is_journaled_unmatched(lb_server):
+    client = lb.Client(**lb_server.client_kwargs)
+    client.get_project(lb_server.project_id)  # a matched request: not listed as unmatched
+    with pytest.raises(InvalidQueryError) as raised:
+        client.execute(MISSPELT_EXPORT, {"input": {}})
+    message = str(raised.value)
+    assert "Cannot query field 'exportDataRowsInProjectPyApii' on type 'Mutation'" in message
+    assert "Did you mean 'exportDataRowsInProject'" in message  # the closest real field comes first
+    # an argument, a type and an enum value: each named, closest first
+    with pytest.raises(InvalidQueryError, match="Did you mean 'where'"):
+        client.execute('query P { project(wher: {id: "x"}) { id } }')
+    with pytest.raises(InvalidQueryError, match="Did you mean 'WhereUniqueIdInput'"):
+        client.execute("query P($w: WhereUniqueIdInputt!) { project(where: $w) { id } }", {"w": {"id": "x"}})
+    with pytest.raises(InvalidQueryError, match="Did you mean 'RESULT'"):
+        client.execute("query H($t: TaskStreamType!) { task(where: {id: \"x\"}) "
+                       "{ exportMetadataHeader(streamType: $t) { totalSize } } }", {"t": "RESULTS"})
+    # nothing close: the message says where it looked and what is there
+    with pytest.raises(InvalidQueryError) as raised:
+        client.execute("mutation Z { zzz { taskId } }")
+    assert "No field of 'Mutation' is close to 'zzz'; there are: exportDataRowsInCatalog" in str(raised.value)
 
-        entries = unmatched(srv.base_url)
-        assert [e["operation"] for e in entries] == ["exportDataRowsInProjectPyApi", "P", "P", "H", "Z"]
-        assert entries[0]["unmatched"] in message and entries[0]["status"] == 400 and entries[0]["path"] == "/graphql"
-        assert all(e["unmatched"] for e in entries)
-        every = srv.journal.entries()
-        assert len(every) > len(entries) and srv.journal.entries(unmatched=False)  # matched ones are not listed
+    entries = unmatched(lb_server.base_url)
+    assert [e["operation"] for e in entries] == ["exportDataRowsInProjectPyApi", "P", "P", "H", "Z"]
+    assert entries[0]["unmatched"] in message and entries[0]["status"] == 400 and entries[0]["path"] == "/graphql"
+    assert all(e["unmatched"] for e in entries)
+    every = lb_server.journal.entries()
+    assert len(every) > len(entries) and lb_server.journal.entries(unmatched=False)  # matched ones are not listed
 
 
-def test_unknown_route_names_the_closest_route_pattern_aware():
-    with ThreadedMockServer(seed=3, rows=5) as srv:
-        base, auth = srv.base_url, {"Authorization": "Bearer any-key"}
-        wrong = requests.get(f"{base}/api/v1/export-result/ctask0000000000000000000/corg", headers=auth, timeout=10)
-        assert wrong.status_code == 404
-        assert wrong.json() == {"code": "NOT_FOUND", "error": (
-            "GET /api/v1/export-result/ctask0000000000000000000/corg: no such route. "
-            "Did you mean GET /api/v1/export-results/<task_id>/<org_id>?")}
-        short = requests.get(f"{base}/v1/frame/cl0label", headers=auth, timeout=10)
-        assert "Did you mean GET /v1/frames/<label_id>?" in short.json()["error"]
-        method = requests.get(f"{base}/graphql", headers=auth, timeout=10)  # the SDK POSTs
-        assert method.status_code == 405 and "POST" in method.headers["Allow"]
-        assert method.json()["error"] == "GET /graphql: method not allowed; /graphql answers POST"
-        far = requests.get(f"{base}/nothing-like-it", timeout=10)
-        assert far.status_code == 404 and "nor one like it (routes: /, /api/v1/export-errors" in far.json()["error"]
-        admin = requests.post(f"{base}/_mock/fault", json={"name": "rate-limit"}, timeout=10)
-        assert admin.status_code == 404 and "Did you mean POST /_mock/faults?" in admin.json()["error"]
-        # a known route with an unknown id is matched: a plain 404, not a near miss
-        task = requests.get(f"{base}/api/v1/export-results/cnotask/corg", headers=auth, timeout=10)
-        assert task.status_code == 404
+def test_unknown_route_names_the_closest_route_pattern_aware(lb_server):
+    base, auth = lb_server.base_url, {"Authorization": "Bearer any-key"}
+    wrong = requests.get(f"{base}/api/v1/export-result/ctask0000000000000000000/corg", headers=auth, timeout=10)
+    assert wrong.status_code == 404
+    assert wrong.json() == {"code": "NOT_FOUND", "error": (
+        "GET /api/v1/export-result/ctask0000000000000000000/corg: no such route. "
+        "Did you mean GET /api/v1/export-results/<task_id>/<org_id>?")}
+    short = requests.get(f"{base}/v1/frame/cl0label", headers=auth, timeout=10)
+    assert "Did you mean GET /v1/frames/<label_id>?" in short.json()["error"]
+    method = requests.get(f"{base}/graphql", headers=auth, timeout=10)  # the SDK POSTs
+    assert method.status_code == 405 and "POST" in method.headers["Allow"]
+    assert method.json()["error"] == "GET /graphql: method not allowed; /graphql answers POST"
+    far = requests.get(f"{base}/nothing-like-it", timeout=10)
+    assert far.status_code == 404 and "nor one like it (routes: /, /api/v1/export-errors" in far.json()["error"]
+    admin = requests.post(f"{base}/_mock/fault", json={"name": "rate-limit"}, timeout=10)
+    assert admin.status_code == 404 and "Did you mean POST /_mock/faults?" in admin.json()["error"]
+    # a known route with an unknown id is matched: a plain 404, not a near miss
+    task = requests.get(f"{base}/api/v1/export-results/cnotask/corg", headers=auth, timeout=10)
+    assert task.status_code == 404
 
-        entries = unmatched(base)
-        assert [(e["method"], e["path"], e["status"]) for e in entries] == [
-            ("GET", "/api/v1/export-result/ctask0000000000000000000/corg", 404), ("GET", "/v1/frame/cl0label", 404),
-            ("GET", "/graphql", 405), ("GET", "/nothing-like-it", 404), ("POST", "/_mock/fault", 404)]
-        assert entries[0]["unmatched"] == wrong.json()["error"]
+    entries = unmatched(base)
+    assert [(e["method"], e["path"], e["status"]) for e in entries] == [
+        ("GET", "/api/v1/export-result/ctask0000000000000000000/corg", 404), ("GET", "/v1/frame/cl0label", 404),
+        ("GET", "/graphql", 405), ("GET", "/nothing-like-it", 404), ("POST", "/_mock/fault", 404)]
+    assert entries[0]["unmatched"] == wrong.json()["error"]
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
@@ -126,12 +124,11 @@ def test_serve_announces_each_unmatched_reason_once_on_stderr(tmp_path, workers)
     ('query Q { project(where: {id: "x"}) { id } }', None, "Zzz",
      "No operation in the document is close to 'Zzz'; there are: Q."),
 ])
-def test_each_kind_of_refusal_names_the_closest_name(query, variables, operation, hint):
-    with ThreadedMockServer(seed=3, rows=5) as srv:
-        answer = requests.post(f"{srv.base_url}/graphql", timeout=10, headers={"Authorization": "Bearer k"},
-                               json={"query": query, "variables": variables, "operationName": operation})
-        assert answer.status_code == 400
-        error = answer.json()["errors"][-1]
-        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and hint in error["message"]
-        assert [e["unmatched"] for e in unmatched(srv.base_url)] == ["; ".join(
-            e["message"] for e in answer.json()["errors"])]
+def test_each_kind_of_refusal_names_the_closest_name(lb_server, query, variables, operation, hint):
+    answer = requests.post(f"{lb_server.base_url}/graphql", timeout=10, headers={"Authorization": "Bearer k"},
+                           json={"query": query, "variables": variables, "operationName": operation})
+    assert answer.status_code == 400
+    error = answer.json()["errors"][-1]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and hint in error["message"]
+    assert [e["unmatched"] for e in unmatched(lb_server.base_url)] == ["; ".join(
+        e["message"] for e in answer.json()["errors"])]

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import labelbox
+import mocks
 import nibabel as nib
 import numpy as np
 import pydicom
@@ -33,7 +34,6 @@ from lbmock.cli import main as lbmock_main
 from lbmock.dicom.geometry import affine_lps
 from lbmock.dicom.user_files import FileSeries, read_user_file, scan_dicom_dir
 from lbmock.ids import row_index_of
-from lbmock.mockserver import ThreadedMockServer
 from lbmock.oracle import write_oracle
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import Volume
@@ -213,7 +213,7 @@ def test_served_byte_for_byte_with_masks_on_each_files_grid(folder, tmp_path):
                 if _covers(resolve_world(s)))
     world = resolve_world(spec)
     files = {f.relative_path: (folder / f.relative_path).read_bytes() for f in scan_dicom_dir(folder).usable}
-    with ThreadedMockServer(spec) as srv:
+    with mocks.serving(spec) as srv:
         client = labelbox.Client(**srv.client_kwargs)
         task = client.get_project(srv.project_id).export(params={"label_details": True})
         task.wait_till_done()
@@ -370,7 +370,7 @@ def test_a_world_file_names_the_folder_relative_to_itself(folder, tmp_path):
 
 def test_a_file_changed_after_the_start_is_answered_409(tmp_path):
     ct_single(tmp_path / "ct.dcm")
-    with ThreadedMockServer(WorldSpec(seed=1, rows=2, dicom_dir=str(tmp_path))) as srv:
+    with mocks.serving(WorldSpec(seed=1, rows=2, dicom_dir=str(tmp_path))) as srv:
         client = labelbox.Client(**srv.client_kwargs)
         task = client.get_project(srv.project_id).export()
         task.wait_till_done()

@@ -15,7 +15,7 @@ import pytest
 from sdk_streams import exported
 
 from lbmock import fixtures_dir
-from lbmock.mockserver import ThreadedMockServer, mock_labelbox
+from lbmock.mockserver import mock_labelbox
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world_spec import SpecError, WorldSpec, load_world_file
 
@@ -106,31 +106,50 @@ def test_labels_use_only_the_users_ontology_and_answer_required_questions():
     assert nested and {o.name for a in nested for o in a.options} <= {"Yes", "No"}
 
 
-def test_the_sdk_exports_a_world_file_with_exactly_its_numbers():
-    with ThreadedMockServer(EXAMPLES / "world.toml") as server:
-        client = labelbox.Client(**server.client_kwargs)
-        project = client.get_project(server.project_id)
-        rows = exported(project, {"label_details": True, "project_details": True, "data_row_details": True})
-        assert len(rows) == 100
-        statuses = collections.Counter(r["projects"][server.project_id]["project_details"]["workflow_status"]
-                                       for r in rows)
-        assert statuses == {"DONE": 55, "IN_REVIEW": 15, "IN_REWORK": 10, "TO_LABEL": 20}
-        datasets = collections.Counter(r["data_row"]["details"]["dataset_name"] for r in rows)
-        assert datasets == {"Liver CT": 60, "Kidney CT": 30, "Follow-up MR": 10}
-        names = {o["feature_schema_id"]: (o["name"], o["value"]) for r in rows
-                 for label in r["projects"][server.project_id]["labels"]
-                 for group in label["annotations"]["groups"].values() for frame in group["frames"].values()
-                 for o in frame["objects"].values()}
-        document = json.loads(ONTOLOGY.read_text())
-        assert set(names.items()) <= {(t["featureSchemaId"], (t["name"], t["name"].lower().replace(" ", "_")))
-                                      for t in document["tools"]}
-        second = next(p for p in server.world.projects if p.name == "Abdomen CT second read")
-        assert len(exported(client.get_project(second.id))) == 40
+@pytest.mark.lb_world(world="../examples/world/world.toml")
+def test_the_sdk_exports_a_world_file_with_exactly_its_numbers(lb_server):
+    client = labelbox.Client(**lb_server.client_kwargs)
+    project = client.get_project(lb_server.project_id)
+    rows = exported(project, {"label_details": True, "project_details": True, "data_row_details": True})
+    assert len(rows) == 100
+    statuses = collections.Counter(r["projects"][lb_server.project_id]["project_details"]["workflow_status"]
+                                   for r in rows)
+    assert statuses == {"DONE": 55, "IN_REVIEW": 15, "IN_REWORK": 10, "TO_LABEL": 20}
+    datasets = collections.Counter(r["data_row"]["details"]["dataset_name"] for r in rows)
+    assert datasets == {"Liver CT": 60, "Kidney CT": 30, "Follow-up MR": 10}
+    names = {o["feature_schema_id"]: (o["name"], o["value"]) for r in rows
+             for label in r["projects"][lb_server.project_id]["labels"]
+             for group in label["annotations"]["groups"].values() for frame in group["frames"].values()
+             for o in frame["objects"].values()}
+    document = json.loads(ONTOLOGY.read_text())
+    assert set(names.items()) <= {(t["featureSchemaId"], (t["name"], t["name"].lower().replace(" ", "_")))
+                                  for t in document["tools"]}
+    second = next(p for p in lb_server.world.projects if p.name == "Abdomen CT second read")
+    assert len(exported(client.get_project(second.id))) == 40
 
 
 @pytest.mark.lb_world(world="../examples/world/world.toml", seed=11)
 def test_the_marker_takes_a_world_file(lb_world):
     assert lb_world.project.name == "Abdomen CT segmentation" and len(lb_world) == 100 and lb_world.seed == 11
+
+
+@pytest.mark.lb_world(world=WorldSpec(seed=2, rows=3, projects=2), rows=4)
+@pytest.mark.lb_server_options(api_key="only-this", restrict_key=True, file_bytes=5_000)
+def test_the_markers_take_a_spec_and_server_options(lb_world, lb_mock):
+    assert (lb_world.seed, len(lb_world), len(lb_world.projects)) == (2, 4, 2)
+    config = lb_mock.backend.config
+    assert (lb_mock.api_key, config.api_key, config.file_bytes) == ("only-this", "only-this", 5_000)
+
+
+def test_an_unknown_server_option_stops_the_run_naming_it():
+    from types import SimpleNamespace
+
+    from lbmock.contract_tests.plugin import _server_options
+
+    marker = pytest.mark.lb_server_options(file_size=1).mark
+    request = SimpleNamespace(node=SimpleNamespace(get_closest_marker=lambda name: marker))
+    with pytest.raises(pytest.UsageError, match="got file_size"):
+        _server_options(request)
 
 
 def test_mock_labelbox_takes_a_world_file_and_post_world_takes_its_json():

@@ -22,6 +22,7 @@ import subprocess
 import traceback
 from pathlib import Path
 
+import mocks
 import pytest
 from expected import RELEASES, filter_cases, legacy_cases, page_literals, unsuitable
 from lbserver import ServeOptions, start_server
@@ -44,7 +45,6 @@ from support import (
 )
 
 from lbmock.contract_tests.wire import ServedProcess, unsigned
-from lbmock.mockserver import ThreadedMockServer
 from lbmock.strategies.served_world import seeded_world
 
 COMPAT_DIR = Path(__file__).resolve().parent
@@ -329,7 +329,7 @@ def ontology_factory(sdk_venv_factory, ontology_world, shared_docs):
         plan = ontology_plan(ontology_world)
 
         def run() -> dict:
-            with ThreadedMockServer(ontology_world) as server:
+            with mocks.serving(ontology_world) as server:
                 return run_driver(sdk_venv_factory(release), "sdk_ontology.py",
                                   [server.base_url, api_key_for(release), server.project_id], plan)
 
