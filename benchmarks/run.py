@@ -32,10 +32,10 @@ CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
 FULL = {"runs": 7, "volume_runs": 15, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000,
         "memory_rows": (1000, 10_000, 100_000), "load_seconds": 5.0, "load_clients": 8,
         "dicom_volume": (512, 512, 400), "dicom_runs": 3, "cold_rows": 100_000, "cold_runs": 3,
-        "dashboard_rows": 100_000, "dashboard_runs": 3}
+        "dashboard_rows": 100_000, "dashboard_runs": 3, "validate_rows": 5000}
 SMOKE = {"runs": 2, "volume_runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
          "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2,
-         "cold_rows": 200, "cold_runs": 1, "dashboard_rows": 300, "dashboard_runs": 2}
+         "cold_rows": 200, "cold_runs": 1, "dashboard_rows": 300, "dashboard_runs": 2, "validate_rows": 100}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
 SEED = 2
 
@@ -485,6 +485,79 @@ def bench_dicom_in_process(volume: tuple[int, int, int | None], runs: int) -> Fi
                   f"{size / best / 1e6:,.0f} MB/s; {peak:.0f} MB; {before:.0f} MB")
 
 
+_VALIDATE_RUN = """
+import io, sys, time
+import orjson
+from lbmock.validate import validate_path
+path, jobs = sys.argv[1], int(sys.argv[2])
+t0 = time.perf_counter()
+if jobs:
+    code = validate_path(path, io.StringIO(), jobs=jobs, progress=False)
+else:  # the reference: orjson parsing every line of the same file, nothing else
+    with open(path, "rb") as fh:
+        for line in fh:
+            orjson.loads(line)
+    code = 0
+print(time.perf_counter() - t0, code)
+"""
+
+
+def bench_validate(rows: int, runs: int, tmp: str) -> list[Figure]:
+    """``lbmock validate`` against orjson parsing the same all-params v2 NDJSON, each a fresh
+    process timed from call to return (imports excluded on both sides), alternating, best of
+    ``runs``: one process, then ``--jobs 2``."""
+    path = os.path.join(tmp, "validate.ndjson")
+    with open(path, "wb") as out:
+        subprocess.run([sys.executable, "-m", "lbmock.cli", "generate", "--rows", str(rows), "--seed", str(SEED),
+                        "--quiet"], check=True, stdout=out)
+    size = os.path.getsize(path)
+
+    def timed(jobs: int) -> float:
+        done = subprocess.run([sys.executable, "-c", _VALIDATE_RUN, path, str(jobs)], capture_output=True,
+                              text=True, check=True)
+        seconds, code = done.stdout.split()
+        assert code == "0", done.stdout + done.stderr
+        return float(seconds)
+
+    one, parse = best_pair(runs, lambda: timed(1), lambda: timed(0))
+    two, parse2 = best_pair(runs, lambda: timed(2), lambda: timed(0))
+    parse = min(parse, parse2)
+    how = (f"{rows:,} all-params v2 rows ({size / 1e6:.1f} MB); fresh process each, call to return; alternating "
+           f"with orjson parsing each line of the same file, best of {runs}")
+    return [Figure(f"lbmock validate, one process (jsonschema-rs yes/no per row, jsonschema only to explain "
+                   f"a failing row; invariants in Python); {how}",
+                   f"{size / one / 1e6:,.1f} MB/s vs orjson {size / parse / 1e6:,.1f} MB/s: **{parse / one:.2f}**",
+                   ">= 0.25"),
+            Figure("lbmock validate --jobs 2 (rows checked in 2 processes, report in file order); the same file "
+                   "and method; / orjson on one core",
+                   f"{size / two / 1e6:,.1f} MB/s: **{parse / two:.2f}**")]
+
+
+EXAMPLE_WORLD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "world")
+
+
+def bench_world_start(runs: int) -> list[Figure]:
+    """Server start (spawn to the first 200 from /_mock/health) of ``lbmock serve`` with the example
+    world file, and with only its ontology, against a plain 100-row world (the example's row count),
+    alternating, best of ``runs`` each side."""
+
+    def start(*args: str) -> float:
+        with start_serve(*args, ready=True) as served:
+            return time.perf_counter() - served.started
+
+    plain = ("--seed", str(SEED), "--rows", "100")
+    world, bare = best_pair(runs, lambda: start("--world", os.path.join(EXAMPLE_WORLD, "world.toml")),
+                            lambda: start(*plain))
+    ontology = os.path.join(EXAMPLE_WORLD, "abdomen-ontology.json")
+    onto, bare2 = best_pair(runs, lambda: start(*plain, "--ontology", ontology), lambda: start(*plain))
+    bare = min(bare, bare2)
+    how = f"spawn to the first /_mock/health 200, alternating with a plain `--rows 100` start, best of {runs}"
+    return [Figure(f"server start with examples/world/world.toml (100 rows, 2 projects, its ontology); {how}",
+                   f"{world:.2f} s vs {bare:.2f} s: {world - bare:+.2f} s", "<= +0.2 s"),
+            Figure(f"server start with `--ontology examples/world/abdomen-ontology.json`, 100 rows; {how}",
+                   f"{onto:.2f} s vs {bare:.2f} s: {onto - bare:+.2f} s", "<= +0.2 s")]
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -516,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
     parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle",
-                                           "cold-warm", "dashboard"),
+                                           "cold-warm", "dashboard", "validate", "world-start"),
                         action="append", help="run only these measures (repeatable; default: all)")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
@@ -531,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
         "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
         "cold-warm": lambda: bench_cold_warm(sizes["cold_rows"], sizes["cold_runs"]),
         "dashboard": lambda: dashboard_figures(sizes["dashboard_rows"], sizes["dashboard_runs"]),
+        "validate": lambda: bench_validate(sizes["validate_rows"], sizes["runs"], tmp),
+        "world-start": lambda: bench_world_start(sizes["runs"]),
     }
     load_before = os.getloadavg()
     started = time.perf_counter()

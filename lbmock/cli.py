@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -75,7 +76,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from lbmock.validate import validate_path
 
-    return validate_path(args.file, out=sys.stdout, max_reports=args.max_errors)
+    return validate_path(args.file, out=sys.stdout, max_reports=args.max_errors, jobs=args.jobs)
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
@@ -95,6 +96,16 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     print(f"lbmock oracle: {files.nifti} ({' x '.join(map(str, s['shape']))} voxels, {len(s['labels'])} "
           f"mask labels) and {files.sidecar} ({len(s['polylines'])} polylines)", file=sys.stderr)
     return 0
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} processes? give 1 or more, or 0 for one per core")
+    return n or os.cpu_count() or 1
 
 
 def _nifti_path(text: str) -> str:
@@ -176,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("file", help="the export to check: a v2 NDJSON or legacy JSON file, or - for stdin")
     val.add_argument("--max-errors", type=int, default=200,
                      help="print at most this many problems; the summary still counts all (default: %(default)s)")
+    val.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                     help="check NDJSON rows in N processes, 0 for one per core; the report is the same, in the "
+                          "same order (default: %(default)s)")
     val.set_defaults(func=cmd_validate)
 
     orc = sub.add_parser("oracle", help="write a data row's expected label map (NIfTI-1 + JSON sidecar)",

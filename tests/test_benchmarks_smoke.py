@@ -13,6 +13,7 @@ def test_benchmark_smoke_run_prints_every_figure():
     out = subprocess.run([sys.executable, str(SCRIPT), "--smoke"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     for name in ("generation:", "serving: every file", "vs ceiling", "Load average", "end to end:", "memory:",
-                 "mask endpoint", "task poll", "dashboard, 300 rows: data row view"):
+                 "mask endpoint", "task poll", "dashboard, 300 rows: data row view", "lbmock validate, one process",
+                 "server start with"):
         assert name in out.stdout, out.stdout
     print(out.stdout)

@@ -107,6 +107,13 @@ def test_generated_legacy_export_is_clean(good_legacy):
     assert (code, out) == (0, [f"OK: {len(rows)} rows, format legacy"])
 
 
+def test_jobs_give_the_same_report(good_v2):
+    assert validate(good_v2, "--jobs", "2")[:2] == (0, ["OK: 30 rows, format v2"])
+    assert validate(good_v2, "--jobs", "0")[:2] == (0, ["OK: 30 rows, format v2"])  # one per core
+    code, out, err = validate(good_v2, "--jobs", "-1")
+    assert (code, out) == (2, []) and "--jobs: -1 processes?" in err
+
+
 def test_stdin(good_v2):
     code, out, _ = validate("-", stdin=good_v2.read_bytes())
     assert (code, out) == (0, ["OK: 30 rows, format v2"])

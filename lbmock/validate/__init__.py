@@ -12,23 +12,27 @@ records, and checks every row twice:
   ids that must be unique are, legacy group planes are distinct and their
   frames URLs name the label.
 
-NDJSON is streamed line by line; a legacy array is loaded whole (with orjson).
+NDJSON is streamed in 1 MB pieces (checked in ``jobs`` processes if asked); a
+legacy array is loaded whole (with orjson).  A compiled validator (jsonschema-rs,
+:func:`fast_validator`) passes or fails each row first; jsonschema explains only
+the rows it fails, so the messages are jsonschema's.
 
 Modules: ``schemas`` (loading, validators), ``explanations`` (violations,
 schema errors in plain words), ``invariants`` (rules beyond the schemas),
 ``files`` (reading files, :func:`validate_path`).
 """
 
-from lbmock.validate.explanations import Violation, json_path, schema_violations
+from lbmock.validate.explanations import Violation, explain_schema_errors, json_path, schema_violations
 from lbmock.validate.files import EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS, UnreadableInput, validate_path
 from lbmock.validate.invariants import (
     FileChecker,
     frame_record_invariants,
     legacy_invariants,
+    row_key,
     v2_invariants,
     validate_row,
 )
-from lbmock.validate.schemas import FORMATS, SCHEMA_NAMES, schema, validator
+from lbmock.validate.schemas import FORMATS, SCHEMA_NAMES, fast_validator, schema, validator
 
 __all__ = [
     "EXIT_OK",
@@ -39,9 +43,12 @@ __all__ = [
     "FileChecker",
     "UnreadableInput",
     "Violation",
+    "explain_schema_errors",
+    "fast_validator",
     "frame_record_invariants",
     "json_path",
     "legacy_invariants",
+    "row_key",
     "schema",
     "schema_violations",
     "v2_invariants",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -9,7 +10,7 @@ from typing import Any, NamedTuple
 import orjson
 from jsonschema.exceptions import ValidationError, best_match
 
-from lbmock.validate.schemas import validator
+from lbmock.validate.schemas import fast_validator, validator
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -139,5 +140,15 @@ def _explain(error: ValidationError, reported: set) -> Iterator[Violation]:
 
 def schema_violations(row: Any, name: str) -> list[Violation]:
     """Every way ``row`` breaks schema ``name``, one :class:`Violation` each."""
+    fast = fast_validator(name)
+    if fast is not None:  # compiled, ~1000x jsonschema on a clean row; it only says yes or no
+        with contextlib.suppress(Exception):  # a value it cannot take (an int past 64 bits): jsonschema decides
+            if fast.is_valid(row):
+                return []
+    return explain_schema_errors(row, name)
+
+
+def explain_schema_errors(row: Any, name: str) -> list[Violation]:
+    """:func:`schema_violations` through jsonschema alone (the reference the compiled gate must agree with)."""
     reported: set = set()
     return [v for error in validator(name).iter_errors(row) for v in _explain(error, reported)]

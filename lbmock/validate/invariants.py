@@ -296,13 +296,23 @@ class FileChecker:
 
     def check(self, row: Any, number: int) -> list[Violation]:
         out = validate_row(row, self.fmt)
-        keys, what = self._KEYS[self.fmt]
-        value: Any = row
-        for k in keys:
-            value = _dict(value).get(k)
-        if isinstance(value, str) or _int(value):
-            if value in self.first_seen:
-                out.append(violation(list(keys), f"duplicate {what} {value} (first in row {self.first_seen[value]})"))
-            else:
-                self.first_seen[value] = number
+        out.extend(self.seen(row_key(row, self.fmt), number))
         return out
+
+    def seen(self, key: str | int | None, number: int) -> list[Violation]:
+        """The rule across rows, given the row's :func:`row_key` (rows checked elsewhere, in order)."""
+        if key is None:
+            return []
+        if key in self.first_seen:
+            keys, what = self._KEYS[self.fmt]
+            return [violation(list(keys), f"duplicate {what} {key} (first in row {self.first_seen[key]})")]
+        self.first_seen[key] = number
+        return []
+
+
+def row_key(row: Any, fmt: str) -> str | int | None:
+    """The value that must be unique across a file's rows of format ``fmt``, if the row has one."""
+    value: Any = row
+    for k in FileChecker._KEYS[fmt][0]:
+        value = _dict(value).get(k)
+    return value if isinstance(value, str) or _int(value) else None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
 import orjson
 from jsonschema import Draft202012Validator
@@ -53,3 +55,39 @@ def validator(name: str, definition: str | None = None) -> Draft202012Validator:
         raise KeyError(f"schema {name!r} has no $defs/{definition}")
     wrapper = {"$schema": root["$schema"], "$ref": f"{root['$id']}#/$defs/{definition}"}
     return Draft202012Validator(wrapper, registry=_registry())
+
+
+class FastValidator(Protocol):
+    def is_valid(self, instance: Any) -> bool: ...
+
+
+# Python's ``\S`` also refuses U+001C..U+001F and U+0085, which jsonschema-rs's ``\s`` calls non-space:
+# spelled out, the compiled validator never passes a string ``re`` fails (it fails U+FEFF too; such
+# rows fall back to jsonschema, which has the last word).
+_PY_NON_SPACE = r"[^\s\x1c-\x1f\x85]"
+
+
+def _conservative(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: (v.replace(r"\S", _PY_NON_SPACE) if k == "pattern" and isinstance(v, str) else _conservative(v))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_conservative(v) for v in node]
+    return node
+
+
+@cache
+def fast_validator(name: str) -> FastValidator | None:
+    """A compiled (jsonschema-rs) validator for schema ``name``, or None without jsonschema-rs.
+
+    Only a yes/no gate: a row it passes has no schema violations; any other row is explained
+    by :func:`validator` (jsonschema), so the messages are jsonschema's.  ``LBMOCK_PURE_VALIDATE=1``
+    turns it off.
+    """
+    if os.environ.get("LBMOCK_PURE_VALIDATE"):
+        return None
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a core dependency; the pure path still works
+        return None
+    return jsonschema_rs.Draft202012Validator(_conservative(_load(name)), validate_formats=False)
