@@ -15,7 +15,8 @@ from lbmock.mockserver.backend.backend import MockBackend, key_owner
 from lbmock.mockserver.backend.faults import Fault, latency_ms
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
-from lbmock.mockserver.errors import printable
+from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, disk_full, printable
+from lbmock.mockserver.guard import LOGIN_PATH, api_host_allowed, install_guard, login
 from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
 from lbmock.mockserver.handlers.files import export_file_fast
 from lbmock.mockserver.near_miss import clipped, route_near_miss
@@ -57,6 +58,8 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
         app.register_blueprint(blueprint)
     if config.admin:  # the dashboard is part of /_mock/: --no-admin removes it too
         app.register_blueprint(dashboard_blueprint())
+        app.add_url_rule(LOGIN_PATH, "login", login, methods=["GET", "POST"])
+    install_guard(app)  # first: a refused request reaches nothing else
     _install_error_handlers(app)
     _install_journal(app)
     _install_latency(app)  # after the journal's start: a journaled duration includes the delay
@@ -129,8 +132,15 @@ def _install_fast_paths(app: Flask) -> None:
             return flask_wsgi(environ, start_response)
         environ["lbmock.started"] = time.perf_counter()
         backend = backend_of(environ, app)
+        if not api_host_allowed(environ, backend.config):
+            return flask_wsgi(environ, start_response)  # refused there, in the app's shape
         backend.sync()
-        answer = export_file_fast(backend, environ)
+        try:
+            answer = export_file_fast(backend, environ)
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            answer = None  # Flask answers it (a 503)
         if answer is None:
             return flask_wsgi(environ, start_response)
         body, size = answer
@@ -159,5 +169,10 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
+        if disk_full(exc):  # retryable: 503 with a message, as the SDK's retries expect
+            log.warning("lbmock: %s", exc)
+            refused = json_error(503, DISK_FULL_MESSAGE, "SERVICE_UNAVAILABLE")
+            refused.headers["Retry-After"] = str(DISK_FULL_RETRY_AFTER)
+            return refused
         log.error("lbmock internal error\n%s", printable(traceback.format_exc(), keep_newlines=True))
         return json_error(400, f"lbmock internal error: {type(exc).__name__}: {exc}", "LBMOCK_INTERNAL_ERROR")

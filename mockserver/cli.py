@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -27,7 +28,7 @@ from lbmock.world_spec import add_world_arguments, world_spec_from_args
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="bind address; anything but loopback prints a warning (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
     add_world_arguments(parser)
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     parser.add_argument("--transition", action="append", default=[], type=_transition,
@@ -41,46 +42,133 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--legacy-polls", type=int, default=1, metavar="N",
                         help="exportLabels answers shouldPoll this many times before the download URL; "
                              "the same as --transition legacy-export=manual:N (default: %(default)s)")
-    parser.add_argument("--file-bytes", type=int, default=DEFAULT_FILE_BYTES, metavar="BYTES",
+    parser.add_argument("--file-bytes", type=_positive("--file-bytes"), default=DEFAULT_FILE_BYTES, metavar="BYTES",
                         help="target size of one export file; bigger exports span several files "
                              "(default: %(default)s)")
-    parser.add_argument("--timezone", default="UTC",
+    parser.add_argument("--timezone", default="UTC", type=_timezone,
                         help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
                         help="inject a fault, repeatable: " + ", ".join(f.value for f in FAULTS) + " (default: none)")
     parser.add_argument("--no-admin", action="store_true",
                         help="remove the /_mock/ control API; health stays (default: admin API on)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=_positive("--workers"), default=1,
                         help="gunicorn worker processes sharing one state (default: %(default)s, no gunicorn)")
-    parser.add_argument("--state", default=None, metavar="FILE",
+    parser.add_argument("--state", default=None, metavar="FILE", type=_path("--state"),
                         help="SQLite file of the shared state (default: private in memory; a temp file with "
                              "--workers)")
-    parser.add_argument("--signing-key", default=None, metavar="HEX",
-                        help="hex key signing file URLs; set it to share URLs across hosts "
+    parser.add_argument("--signing-key", default=None, metavar="HEX", type=_signing_key,
+                        help=f"hex key signing file URLs, at least {MIN_SIGNING_KEY} bytes; set it to share URLs "
+                             "across hosts "
                              "(default: random, kept in the --state file)")
     parser.add_argument("--render-processes", type=int, default=None, metavar="N",
                         help="helper processes rendering the exports of worlds of 5,000 rows or more, in row "
                              "order; 0 renders in the server process (default: one per core, up to 4; none "
                              "on one core or with --workers)")
-    parser.add_argument("--template-cache", default=None, metavar="DIR",
+    parser.add_argument("--template-cache", default=None, metavar="DIR", type=_path("--template-cache"),
                         help="directory keeping rendered export rows across server runs, shared by every server "
                              "using it (`none`: kept with this server only) (default: $LBMOCK_CACHE_DIR/templates, "
                              "else ~/.cache/lbmock/templates)")
-    parser.add_argument("--public-url", default=None,
-                        help="base URL put in served links (default: the URL each request arrived at)")
-    parser.add_argument("--max-connections", type=_positive, default=MAX_CONNECTIONS, metavar="N",
-                        help="connections served at once (per worker); one more is answered 503 with "
-                             "Retry-After: 1 and closed (default: %(default)s)")
+    parser.add_argument("--public-url", default=None, type=_public_url,
+                        help="base URL put in served links; its host is answered (default: the URL each request "
+                             "arrived at)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="HOST", type=_host_name,
+                        help="another Host name the admin API and dashboard answer (on a loopback bind the "
+                             "emulated API too), repeatable (default: loopback names, the bind address and "
+                             "--public-url's host)")
+    parser.add_argument("--admin-token", default=None, metavar="TOKEN", type=_admin_token,
+                        help="every /_mock/ route asks for this token (header X-Lbmock-Admin-Token or "
+                             "'Authorization: Bearer'); the banner prints a one-time dashboard link "
+                             "(default: none, no token asked)")
+    parser.add_argument("--max-connections", type=_positive("--max-connections"), default=MAX_CONNECTIONS,
+                        metavar="N", help="connections served at once (per worker); one more is answered 503 with "
+                                          "Retry-After: 1 and closed (default: %(default)s)")
 
 
-def _positive(text: str) -> int:
+MIN_SIGNING_KEY = 16  # bytes: fewer would let anyone forge file URLs by trying keys
+MIN_ADMIN_TOKEN = 8  # characters
+
+
+def _port(text: str) -> int:
+    port = _whole_number("--port", text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0 to 65535, not {port}")
+    return port
+
+
+def _whole_number(flag: str, text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"{flag} takes a whole number, not {text!r}") from None
+
+
+def _positive(flag: str):
+    def parse(text: str) -> int:
+        value = _whole_number(flag, text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be 1 or more, not {value}")
+        return value
+
+    parse.__name__ = flag
+    return parse
+
+
+def _path(flag: str):
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{flag} needs a path, not an empty string")
+        return text
+
+    parse.__name__ = flag
+    return parse
+
+
+def _timezone(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if text != "UTC":
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise argparse.ArgumentTypeError(f"unknown timezone {text!r} (an IANA name: UTC, Europe/Paris, "
+                                             f"America/New_York ...)") from None
+    return text
+
+
+def _signing_key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--signing-key must be hex") from None
+    if len(key) < MIN_SIGNING_KEY:
+        raise argparse.ArgumentTypeError(f"--signing-key must hold at least {MIN_SIGNING_KEY} bytes "
+                                         f"({2 * MIN_SIGNING_KEY} hex digits), not {len(key)}")
+    return key
+
+
+def _admin_token(text: str) -> str:
+    if len(text) < MIN_ADMIN_TOKEN or not text.isprintable() or text != text.strip():
+        raise argparse.ArgumentTypeError(f"--admin-token must be at least {MIN_ADMIN_TOKEN} printable characters, "
+                                         f"without leading or trailing spaces")
+    return text
+
+
+def _host_name(text: str) -> str:
+    from lbmock.mockserver.guard import host_name
+
+    name = host_name(text)
+    if name is None:
+        raise argparse.ArgumentTypeError(f"--allow-host takes a host name or address, not {text!r}")
+    return name
+
+
+def _public_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"--public-url must be an http(s) URL with a host, not {text!r}")
+    return text
 
 
 def _transition(text: str) -> tuple[str, Transition]:
@@ -110,7 +198,8 @@ def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: s
                         public_url=args.public_url, announce_unmatched=True,
                         render_processes=max(0, args.render_processes) if args.render_processes is not None
                         else default_processes() if args.workers == 1 else 0,
-                        template_cache=_template_cache(args.template_cache))
+                        template_cache=_template_cache(args.template_cache), bind_host=args.host,
+                        allow_hosts=tuple(args.allow_host), admin_token=args.admin_token)
 
 
 def _template_cache(option: str | None) -> str | None:
@@ -121,13 +210,20 @@ def _template_cache(option: str | None) -> str | None:
     return None if option.lower() == "none" else option
 
 
-def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> None:
+def _banner(args: argparse.Namespace, base: str, world: World, rows: int, login_code: str | None = None,
+            loaded: bool = False) -> None:
+    """What is served, as served: after ``POST /_mock/world`` a restart on the same ``--state``
+    serves the loaded world, and says so (``world`` is the one served, not the command line's)."""
     from lbmock.mockserver.dashboard import PREFIX as DASHBOARD
+    from lbmock.mockserver.guard import LOGIN_PATH
     from lbmock.mockserver.handlers.landing import client_line
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
-    source = f"world file {args.world_file}, " if getattr(args, "world_file", None) else ""
+    source = f"world file {args.world_file}, " if getattr(args, "world_file", None) and not loaded else ""
     print(f"lbmock: serving {source}seed {world.seed}, {rows} rows at {base}{workers}", flush=True)
+    if loaded:
+        print(f"lbmock: the world loaded by POST /_mock/world, kept in {args.state} (not the command line's; "
+              f"POST /_mock/reset goes back to it)", flush=True)
     print(f"lbmock: project id {world.project.id}", flush=True)
     if len(world.projects) > 1:
         print(f"lbmock: more projects {' '.join(p.id for p in world.projects[1:])} (sharing the datasets)",
@@ -135,11 +231,18 @@ def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> Non
     # what client.get_dataset(...) and client.get_catalog_slice(...) take
     print(f"lbmock: datasets {', '.join(f'{d.id} ({d.name})' for d in world.datasets)}", flush=True)
     print(f"lbmock: slices {', '.join(f'{s.id} ({s.name})' for s in world.slices)}", flush=True)
-    if args.quality != "none":
-        print(f"lbmock: quality {args.quality}: some rows are labelled several times, with scores", flush=True)
+    variants = sorted(getattr(world.rows, "dicom_variants", ()) or ())
+    if variants:
+        print(f"lbmock: DICOM variants {', '.join(variants)}", flush=True)
+    if world.quality.value != "none":
+        print(f"lbmock: quality {world.quality.value}: some rows are labelled several times, with scores", flush=True)
     print(f"lbmock: client = {client_line(base, args.api_key is not None)}", flush=True)
     if not args.no_admin:
-        print(f"lbmock: dashboard {base}{DASHBOARD}/", flush=True)
+        if login_code is None:
+            print(f"lbmock: dashboard {base}{DASHBOARD}/", flush=True)
+        else:  # --admin-token: a link that sets the dashboard's cookie once (then the token's form)
+            print(f"lbmock: dashboard {base}{LOGIN_PATH}?code={login_code} (one-time link; later: the admin token "
+                  f"at {base}{LOGIN_PATH})", flush=True)
     cache = _template_cache(args.template_cache)
     if cache is not None:  # files written outside the server's own temp dir: say where
         print(f"lbmock: export templates kept in {cache} (--template-cache none: with this server only)",
@@ -149,11 +252,7 @@ def _banner(args: argparse.Namespace, base: str, world: World, rows: int) -> Non
 def serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"lbmock: WARNING: binding {args.host} exposes the mock beyond this machine", file=sys.stderr)
-    try:
-        signing_key = bytes.fromhex(args.signing_key) if args.signing_key else None  # None: the state's
-    except ValueError:
-        print("lbmock: --signing-key must be hex", file=sys.stderr)
-        return 2
+    signing_key = args.signing_key  # None: the state's
     try:
         _transitions(args)
     except TransitionError as exc:
@@ -244,20 +343,31 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
     server = WSGIServer(app, listener, max_connections=args.max_connections)
     host = f"[{args.host}]" if ":" in args.host else args.host
     backend = app.extensions["lbmock"]
-    _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world))
+    backend.sync()  # a restart on --state serves the world it holds
+    code = backend.issue_login_code() if args.admin_token and not args.no_admin else None
+    _banner(args, f"http://{host}:{server.server_port}", backend.world, len(backend.world), code,
+            loaded=backend.base_world is not backend.origin_world)
     # SIGTERM stops the server as Ctrl-C does, so exit handlers still run: the private spool
     # (export streams and templates, hundreds of MB for a big world) is removed
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
     finally:
+        _ignore_signals()
         backend.close()
     return 0
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
+    _ignore_signals()  # a second SIGTERM or Ctrl-C must not cut the clean-up short (a traceback, a spool left)
     raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
@@ -294,9 +404,19 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
 
     from lbmock.strategies.served_world import resolve_world
 
-    state = args.state or os.path.join(tempfile.mkdtemp(prefix="lbmock-"), "state.sqlite")
+    private = None if args.state else tempfile.mkdtemp(prefix="lbmock-")  # removed on any exit, below
+    state = args.state or os.path.join(private, "state.sqlite")
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
-    shown = resolve_world(spec.replace(rows=0))  # the banner's ids, cheaply (no rows)
+    from lbmock.mockserver.backend.backend import issue_login_code
+    from lbmock.mockserver.backend.faults import FaultBook
+    from lbmock.mockserver.backend.store import SharedState
+    from lbmock.world_spec import WorldSpec
+
+    shared = SharedState(state)
+    loaded, _version = shared.world()  # a restart after POST /_mock/world serves that world
+    served = WorldSpec.from_json(loaded) if loaded is not None else spec
+    shown = resolve_world(served.replace(rows=0))  # the banner's ids, cheaply (no rows)
+    code = issue_login_code(shared) if args.admin_token and not args.no_admin else None
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -313,7 +433,8 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
         def when_ready(server) -> None:
             host, port = server.LISTENERS[0].sock.getsockname()[:2]
             host_shown = f"[{host}]" if ":" in host else host
-            _banner(args, f"http://{host_shown}:{port}", shown, len(shown) if spec.replay else args.rows)
+            _banner(args, f"http://{host_shown}:{port}", shown, len(shown) if served.replay else served.rows, code,
+                    loaded=loaded is not None)
 
         def load(self):
             from lbmock.mockserver.app import create_app
@@ -321,11 +442,14 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             return create_app(spec, config)
 
     # Faults given on the command line go into the shared state once, before workers start.
-    from lbmock.mockserver.backend.faults import FaultBook
-    from lbmock.mockserver.backend.store import SharedState
-
-    book = FaultBook(SharedState(state))
+    book = FaultBook(shared)
     for fault in args.fault:
         book.add_spec(fault)
-    MockApplication().run()
+    arbiter = os.getpid()
+    try:
+        MockApplication().run()
+    finally:  # (gunicorn's forked workers leave through here too: only the arbiter cleans up)
+        if private is not None and os.getpid() == arbiter:
+            _ignore_signals()
+            shutil.rmtree(private, ignore_errors=True)
     return 0

@@ -31,3 +31,9 @@ class ServerConfig:
     # where export templates are kept across server runs, shared by every server using the same
     # directory (``lbmock serve`` defaults to ~/.cache/lbmock/templates); None: with the spool only
     template_cache: str | None = None
+    # Who may reach the server (docs/security.md): the address it listens on (a loopback bind also
+    # Host-checks the emulated API, against DNS rebinding), more Host names for /_mock/ and the
+    # API (``--allow-host``), and a token every /_mock/ route asks for (``--admin-token``)
+    bind_host: str = "127.0.0.1"
+    allow_hosts: tuple[str, ...] = ()
+    admin_token: str | None = None

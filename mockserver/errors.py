@@ -1,5 +1,25 @@
-"""The backend's client errors, mapped to the API's error shapes by the HTTP layer, and
-the one way client text becomes a number."""
+"""The backend's client errors, mapped to the API's error shapes by the HTTP layer, the
+one way client text becomes a number, and the one server-side failure a client should retry."""
+
+from __future__ import annotations
+
+import errno
+
+# A full disk (or quota) under the spool: the client is told to retry (503), never "internal error"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_MESSAGE = ("lbmock has no space left on the disk holding its spool (rendered exports, DICOM "
+                     "files): nothing was kept; free some space and retry")
+DISK_FULL_RETRY_AFTER = 5  # seconds
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it was raised from, is a full disk (``ENOSPC``, ``EDQUOT``)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class NotFound(Exception):

@@ -135,7 +135,9 @@ def test_journal_records_exports_with_their_filters(lb_mock, project):
 def test_admin_api_over_http(lb_server):
     base = lb_server.base_url
     assert requests.post(f"{base}/_mock/faults", json={"name": "nope"}).status_code == 400
-    assert requests.post(f"{base}/_mock/faults", data=b"{oops").status_code == 400
+    assert requests.post(f"{base}/_mock/faults", data=b"{oops",
+                         headers={"Content-Type": "application/json"}).status_code == 400
+    assert requests.post(f"{base}/_mock/faults", data=b"{oops").status_code == 403  # JSON only (guard.py)
     added = requests.post(f"{base}/_mock/faults", json={"name": "rate-limit", "times": 1})
     assert added.status_code == 201
     client = lb.Client(**lb_server.client_kwargs)

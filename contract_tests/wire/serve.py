@@ -83,9 +83,13 @@ def start_serve(*args: str, log_dir: Path | None = None, name: str = "lbmock", t
             if time.monotonic() > deadline:
                 raise RuntimeError(f"lbmock serve printed no banner within {timeout} s: {cmd}")
             time.sleep(0.02)
+        # with --admin-token, /_mock/health asks for it too
+        token = args[args.index("--admin-token") + 1] if "--admin-token" in args[:-1] else None
+        health = urllib.request.Request(f"{served.base_url}/_mock/health",
+                                        headers={"X-Lbmock-Admin-Token": token} if token else {})
         while ready:
             try:
-                with urllib.request.urlopen(f"{served.base_url}/_mock/health", timeout=5) as response:
+                with urllib.request.urlopen(health, timeout=5) as response:
                     if response.status == 200:
                         break
             except OSError:

@@ -37,6 +37,7 @@ from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.exports.job import ExportJob
+from lbmock.mockserver.exports.keys import world_key
 from lbmock.mockserver.exports.pipeline import ExportPipeline
 from lbmock.mockserver.exports.spool import PLAN_CACHE, StreamPlan
 from lbmock.render.common import Urls, dicom_file_name
@@ -45,7 +46,7 @@ from lbmock.strategies.served_world import resolve_world
 from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
 
-__all__ = ["MockBackend", "key_owner"]
+__all__ = ["MockBackend", "issue_login_code", "key_owner"]
 
 
 def key_owner(api_key: str) -> str:
@@ -142,6 +143,15 @@ class MockBackend:
     def first_unmatched(self, reason: str) -> bool:
         """Whether no worker met an unmatched request for ``reason`` before (and remember it)."""
         return self.state.first_unmatched(reason)
+
+    def issue_login_code(self) -> str:
+        """A fresh one-time code for the dashboard's login link (``--admin-token``); the last one
+        issued is the only one valid, in every worker."""
+        return issue_login_code(self.state)
+
+    def use_login_code(self, code: str) -> bool:
+        """Whether ``code`` is the login code issued last, unused (it is used up now)."""
+        return self.state.take_setting(LOGIN_CODE, code.encode("utf-8", "surrogateescape"))
 
     def accepts_key(self, api_key: str | None) -> bool:
         if not api_key or self.faults.take(Fault.AUTH_REVOKED):
@@ -269,7 +279,7 @@ class MockBackend:
     def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The stream's file plan if it was rendered already (an empty stream: no files), else None;
         never renders (that is the first header read's job)."""
-        return self.exports.rendered(f"{task.id}-{stream}")
+        return self.exports.rendered(self.job(task, stream))
 
     def export_file_url(self, base: str, task_id: str, stream: str, index: int | str) -> str:
         """The signed link of one export file, as the SDK receives it (valid for the signer's TTL)."""
@@ -285,7 +295,7 @@ class MockBackend:
         name = f"{task_id}-{stream}"
         with self._lock:
             job = self._jobs.get(name)
-        if job is not None and self.exports.knows(name) and self.state.has_task(task_id):
+        if job is not None and self.exports.knows(job) and self.state.has_task(task_id):
             return job
         try:
             job = self.job(self.task_by_id(task_id), stream)
@@ -344,18 +354,24 @@ class MockBackend:
         """
         return replace(urls, sign=functools.partial(self.signer.sign, now=at_ms / 1000))
 
-    def volume_key(self, file_name: str) -> str:
-        """The volume cache's key of a DICOM file of the world served now (workers agree on it)."""
+    def volume_key(self, file_name: str) -> str | None:
+        """The volume cache's key of a DICOM file of the world served now (workers agree on it):
+        the whole world and lbmock's code (``exports/keys.py``), and the file; None: not cached."""
+        world = world_key(self.world)
+        if world is None:
+            return None
         # hashed: the name holds the external id, which may be long or hold anything but '/'
-        return f"world{self._world_version}-{hashlib.sha256(file_name.encode()).hexdigest()[:32]}"
+        return f"{world}-{hashlib.sha256(file_name.encode()).hexdigest()[:32]}"
 
     def cached_dicom(self, file_name: str) -> BinaryIO | None:
         """The DICOM file ``file_name`` of the world served now, from disk if it was kept, else None."""
-        return self.exports.cached_volume(self.volume_key(file_name))
+        key = self.volume_key(file_name)
+        return None if key is None else self.exports.cached_volume(key)
 
     def keep_dicom(self, file_name: str, chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
         """``chunks`` (the whole DICOM file ``file_name``) as they come, kept on disk as they go."""
-        return self.exports.keep_volume(self.volume_key(file_name), chunks, size)
+        key = self.volume_key(file_name)
+        return chunks if key is None else self.exports.keep_volume(key, chunks, size)
 
     def dicom_row(self, org_id: str, file_name: str) -> DataRow:
         """The data row whose DICOM file is ``<org_id>/<file_name>`` (see ``dicom_file_name``)."""
@@ -365,6 +381,16 @@ class MockBackend:
         if file_name != dicom_file_name(row) and file_name != dicom_file_name(hostile_row(row)):
             raise NotFound(file_name)  # (an export made under hostile-content keeps its links)
         return row
+
+
+LOGIN_CODE = "dashboard_login_code"
+
+
+def issue_login_code(state: SharedState) -> str:
+    """A fresh one-time dashboard login code, stored in ``state`` (see ``MockBackend.issue_login_code``)."""
+    code = secrets.token_urlsafe(24)
+    state.put_setting(LOGIN_CODE, code.encode())
+    return code
 
 
 def _new_id() -> str:

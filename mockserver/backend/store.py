@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS announced (seq INTEGER PRIMARY KEY AUTOINCREMENT, key
 """
 
 
+def create_private(path: str) -> None:
+    """Create the file at ``path`` readable by its owner only (mode 0600), unless it exists."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # a missing folder, a directory: said as SQLite would
+        raise sqlite3.OperationalError(f"unable to open database file: {exc.strerror or exc}") from None
+
+
 class SharedState:
     """Thread- and process-safe state; one connection per thread."""
 
@@ -55,7 +65,13 @@ class SharedState:
         if path is None:
             self._uri = f"file:lbmock-{uuid.uuid4().hex}?mode=memory&cache=shared"
         else:
-            self._uri = f"file:{path}"
+            if not path:
+                raise sqlite3.OperationalError("the state file's path is empty")
+            # Always a path, never a URI ('c#d.sqlite' is that file); made private first: it holds
+            # the signing key and the journal (SQLite gives its -wal and -shm files the same mode).
+            path = os.path.abspath(path)
+            create_private(path)
+            self._uri = path
         self._local = threading.local()
         self._memory = path is None
         self.directory = None if path is None else os.path.dirname(os.path.abspath(path))
@@ -66,8 +82,9 @@ class SharedState:
             self._anchor.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
-        if "mode=memory" not in self._uri:
+        conn = sqlite3.connect(self._uri, uri=self._memory, timeout=30, isolation_level=None,
+                               check_same_thread=False)
+        if not self._memory:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         else:
@@ -325,6 +342,14 @@ class SharedState:
         worker, and every later start on the same file, reads the first writer's value."""
         self._write("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, default))
         return self._retrying(lambda: self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())[0]
+
+    def put_setting(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def take_setting(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` if it holds ``value``; whether it did (one taker wins, across workers)."""
+        return self._write("DELETE FROM meta WHERE key = ? AND value = ?", (key, value)).rowcount > 0
 
     def has_setting(self, key: str) -> bool:
         found = self._retrying(lambda: self.db.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone())

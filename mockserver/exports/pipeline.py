@@ -24,6 +24,7 @@ from typing import BinaryIO
 from lbmock.export import ExportFilters, ExportScope
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.exports.job import RESULT, ExportJob
+from lbmock.mockserver.exports.keys import world_key
 from lbmock.mockserver.exports.render_workers import RenderWorkers
 from lbmock.mockserver.exports.spool import Lines, Spool, StreamPlan
 from lbmock.mockserver.exports.templates import TEMPLATE_URLS, ExportTemplates
@@ -53,27 +54,33 @@ class ExportPipeline:
         and ``/export-results`` serve it): the spooled stream opened at the file's first byte, and the
         file's length; ``None`` for an empty stream; NotFound past the last file.  The caller closes
         the handle."""
-        plan = self.spool.plan(job.name, lambda: self._lines(job))
+        plan = self.spool.plan(self.stream_key(job), lambda: self._lines(job))
         if index is not None and index >= len(plan.files):
             raise NotFound(f"task {job.task_id} has no {job.stream} file {index}")
         if not plan.total_lines:
             return None
         start, end = plan.files[index].offsets if index is not None else (0, plan.total_size - 1)
-        return self.spool.open_at(job.name, lambda: self._lines(job), start), end - start + 1
+        return self.spool.open_at(self.stream_key(job), lambda: self._lines(job), start), end - start + 1
 
     def plan(self, job: ExportJob) -> StreamPlan | None:
         """The file plan of the job's stream, rendering it the first time (a header read); ``None``
         for an empty stream (the API's null header)."""
-        plan = self.spool.plan(job.name, lambda: self._lines(job))
+        plan = self.spool.plan(self.stream_key(job), lambda: self._lines(job))
         return plan if plan.total_lines else None
 
-    def rendered(self, name: str) -> StreamPlan | None:
-        """Stream ``name``'s plan if any worker rendered it already; never renders."""
-        return self.spool.planned(name)
+    def rendered(self, job: ExportJob) -> StreamPlan | None:
+        """The job's stream plan if any worker rendered it already; never renders."""
+        return self.spool.planned(self.stream_key(job))
 
-    def knows(self, name: str) -> bool:
-        """Whether this worker has stream ``name``'s plan at hand (nothing is read)."""
-        return self.spool.known_plan(name) is not None
+    def knows(self, job: ExportJob) -> bool:
+        """Whether this worker has the job's stream plan at hand (nothing is read)."""
+        return self.spool.known_plan(self.stream_key(job)) is not None
+
+    @staticmethod
+    def stream_key(job: ExportJob) -> str:
+        """The stream's name in the spool: the task's stream, its world and lbmock's code (a spool
+        beside a state file outlives the server, and may be shared by servers of other worlds)."""
+        return f"{job.name}-{world_key(job.world) or 'unnamed'}"
 
     # ------------------------------------------------------------ the route of the bytes
 

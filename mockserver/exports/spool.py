@@ -87,7 +87,7 @@ class Spool:
 
     def __init__(self, directory: str | None, file_bytes: int) -> None:
         if directory is not None:
-            os.makedirs(directory, exist_ok=True)
+            os.makedirs(directory, mode=0o700, exist_ok=True)  # exports of the state's tasks: the owner's
         self._dir: Path | None = Path(directory) if directory else None
         self.file_bytes = file_bytes
         self._plans: OrderedDict[str, StreamPlan] = OrderedDict()  # derived, per worker
@@ -181,6 +181,14 @@ class Spool:
         self._prune()
         data_path, plan_path = self._path(key, ".ndjson"), self._path(key, ".plan.json")
         private = f".{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            return self._write(data_path, plan_path, private, lines)
+        except BaseException:  # a full disk, a failed render: no partial file stays behind
+            data_path.with_suffix(private).unlink(missing_ok=True)
+            plan_path.with_suffix(private).unlink(missing_ok=True)
+            raise
+
+    def _write(self, data_path: Path, plan_path: Path, private: str, lines: Lines) -> StreamPlan:
         files: list[ExportFile] = []
         line = offset = start_line = start_offset = count = 0
         with open(data_path.with_suffix(private), "wb") as out:

@@ -12,21 +12,18 @@ whose rows can fail (faults) are rendered as before.
 A task does not wait for its template to be finished: it fills lines as they land in the file
 (the build runs in a thread of its own), so filling overlaps rendering.
 
-Templates live beside the spool (gone with the server), or in a cache directory shared by every
-server run on the machine (``lbmock serve --template-cache``): there the key also covers a
-fingerprint of lbmock's code and of the libraries drawing and encoding rows, so a template is
-only ever reused by code that would render the same bytes.
+Templates live beside the spool (which outlives the server beside a ``--state`` file), or in a
+cache directory shared by every server run on the machine (``lbmock serve --template-cache``):
+either way the key also covers a fingerprint of lbmock's code and of the libraries drawing and
+encoding rows (``keys.py``), so a template is only ever reused by code that would render the same bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
-import importlib.util
 import os
-import pickle
 import sys
 import threading
 import uuid
@@ -38,9 +35,9 @@ from urllib.parse import unquote
 import orjson
 
 from lbmock.mockserver.exports.job import RESULT, ExportJob
+from lbmock.mockserver.exports.keys import code_fingerprint, world_digest
 from lbmock.mockserver.exports.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
 from lbmock.render.common import STORAGE_PREFIX, Urls
-from lbmock.world import World
 
 SPOOL_TEMPLATES = 8  # templates kept beside a server's own spool (each the size of its stream)
 CACHE_TEMPLATES = 64  # templates kept in a shared cache directory ...
@@ -74,28 +71,6 @@ def default_cache_dir() -> Path:
     if base:
         return Path(base) / "templates"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lbmock" / "templates"
-
-
-@functools.cache
-def code_fingerprint() -> str:
-    """A digest of everything that decides a template's bytes: lbmock's own modules and data
-    files, the Python version, and the libraries that draw (Hypothesis) and encode (orjson)."""
-    import hypothesis
-
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{sys.version}|{hypothesis.__version__}|{orjson.__version__}".encode())
-    # One package; its subpackages are real folders in a wheel and links in a source checkout, so
-    # walk through links (Path.rglob's following of them differs between Python versions).
-    spec = importlib.util.find_spec("lbmock")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        found = []
-        for folder, dirs, names in os.walk(root, followlinks=True):
-            dirs[:] = [d for d in dirs if d not in ("__pycache__", "fixtures")]
-            found += [Path(folder, name) for name in names if Path(name).suffix in (".py", ".json", ".graphql")]
-        for path in sorted(found, key=lambda p: Path(p).relative_to(root).as_posix()):
-            digest.update(f"lbmock/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 class _Build:
@@ -171,7 +146,6 @@ class ExportTemplates:
         self._directory = directory if self._cache is None else self._cache_directory
         self._lock = threading.Lock()
         self._builds: dict[str, _Build] = {}  # templates being written by this process
-        self._world: tuple[World, str] | None = None  # the last world's digest (pickling it costs ~1 ms)
         self._guess: tuple[str, threading.Event] | None = None  # a build ahead of any task, and its stop
 
     def lines(self, job: ExportJob, render: Callable[[ExportJob], Lines]) -> Lines:
@@ -310,24 +284,12 @@ class ExportTemplates:
     def _key(self, job: ExportJob) -> str | None:
         if job.stream != RESULT or job.may_fail_rows() or job.urls.sign is None:
             return None
-        digest = self._world_digest(job.world)
+        digest = world_digest(job.world)
         if digest is None:
             return None
         what = {"world": digest, **job.template_key(),  # (lag_rows in it: fault index-lag leaves rows out)
-                "code": code_fingerprint() if self._cache is not None else None}
+                "code": code_fingerprint()}  # (beside the spool too: it outlives a restart on --state)
         return hashlib.blake2b(orjson.dumps(what, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
-
-    def _world_digest(self, world: World) -> str | None:
-        cached = self._world
-        if cached is not None and cached[0] is world:
-            return cached[1]
-        try:
-            blob = pickle.dumps(world, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError):  # a world we cannot name: no reuse
-            return None
-        digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
-        self._world = (world, digest)
-        return digest
 
     def _prune(self) -> None:
         """Keep the templates bounded, with room for the one being built: the least recently used go

@@ -38,7 +38,7 @@ class VolumeCache:
             if self._dir is None:
                 self._dir = Path(tempfile.mkdtemp(prefix="lbmock-volumes-"))
                 weakref.finalize(self, shutil.rmtree, self._dir, True)
-            self._dir.mkdir(parents=True, exist_ok=True)
+            self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             return self._dir
 
     def _path(self, key: str) -> Path:
@@ -63,18 +63,28 @@ class VolumeCache:
         final = self._path(key)
         partial = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         written = 0
-        out = open(partial, "wb")  # noqa: SIM115 - closed below, whichever way this ends
+        try:
+            out = open(partial, "wb")  # noqa: SIM115 - closed below, whichever way this ends
+        except OSError:  # no room for the file (or the folder is gone): served, not kept
+            out = None
         try:
             for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-                if written == size:
-                    out.close()
-                    self._prune(keep=size)
-                    os.replace(partial, final)
+                if out is not None:
+                    try:
+                        out.write(chunk)
+                        written += len(chunk)
+                        if written == size:
+                            out.close()
+                            self._prune(keep=size)
+                            os.replace(partial, final)
+                    except OSError:  # a full disk: the client still gets every byte, nothing is kept
+                        out.close()
+                        out = None
+                        partial.unlink(missing_ok=True)
                 yield chunk
         finally:
-            out.close()
+            if out is not None:
+                out.close()
             partial.unlink(missing_ok=True)  # the client left early (or it is already renamed)
 
     def _prune(self, keep: int) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
 
-from lbmock.mockserver.errors import BadInput, NotFound
+from lbmock.mockserver.errors import DISK_FULL_MESSAGE, BadInput, NotFound, disk_full
 from lbmock.mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
 from lbmock.mockserver.gql.near_miss import near_miss
 from lbmock.mockserver.gql.resolvers import RequestContext, Root
@@ -85,6 +85,9 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
                 refused.append(message)
             errors.append(_error(message, "GRAPHQL_VALIDATION_FAILED"))
             status = 400
+        elif disk_full(original):  # a 5xx on purpose: the SDK retries it, and the disk may be freed
+            errors.append(_error(DISK_FULL_MESSAGE, "SERVICE_UNAVAILABLE"))
+            status = 503
         else:  # a bug in lbmock: say so plainly, and not as a 5xx the SDK would retry for minutes
             errors.append(_error(f"lbmock internal error: {type(original).__name__}: {original}",
                                  "LBMOCK_INTERNAL_ERROR"))

@@ -245,6 +245,7 @@ class ThreadedMockServer(_Served):
                  rows: int | None = None, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_KEY,
                  restrict_key: bool = False, **server_options: Any) -> None:
         served = _world_of(world, seed, rows, server_options)
+        server_options.setdefault("bind_host", host)  # the Host allow-list starts from it (guard.py)
         config = ServerConfig(**server_options, **({"api_key": api_key} if restrict_key else {}))
         super().__init__(served, config)
         self.api_key = api_key
