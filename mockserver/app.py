@@ -15,7 +15,7 @@ from lbmock.mockserver.backend.backend import MockBackend, key_owner
 from lbmock.mockserver.backend.faults import Fault, latency_ms
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
-from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, disk_full, printable
+from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, StateUnavailable, disk_full, printable
 from lbmock.mockserver.guard import LOGIN_PATH, api_host_allowed, install_guard, login
 from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
 from lbmock.mockserver.handlers.files import export_file_fast
@@ -134,9 +134,11 @@ def _install_fast_paths(app: Flask) -> None:
         backend = backend_of(environ, app)
         if not api_host_allowed(environ, backend.config):
             return flask_wsgi(environ, start_response)  # refused there, in the app's shape
-        backend.sync()
         try:
+            backend.sync()
             answer = export_file_fast(backend, environ)
+        except StateUnavailable:  # Flask's way answers it (a 503 saying why)
+            answer = None
         except OSError as exc:
             if not disk_full(exc):
                 raise
@@ -166,6 +168,14 @@ def _install_error_handlers(app: Flask) -> None:
         if status >= 500:  # never hand the SDK a 5xx it would retry for minutes
             status = 400
         return json_error(status, exc.description or exc.name, exc.name.upper().replace(" ", "_"))
+
+    @app.errorhandler(StateUnavailable)
+    def state_unavailable(exc: StateUnavailable) -> Response:
+        # The one 5xx lbmock answers: the SDK retries it (with backoff, for about two minutes),
+        # which is what a client should do while the shared database comes back.
+        answer = json_error(503, f"lbmock: {exc}", "SERVICE_UNAVAILABLE")
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -53,9 +53,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="remove the /_mock/ control API; health stays (default: admin API on)")
     parser.add_argument("--workers", type=_positive("--workers"), default=1,
                         help="gunicorn worker processes sharing one state (default: %(default)s, no gunicorn)")
-    parser.add_argument("--state", default=None, metavar="FILE", type=_path("--state"),
-                        help="SQLite file of the shared state (default: private in memory; a temp file with "
-                             "--workers)")
+    parser.add_argument("--state", default=None, metavar="FILE_OR_URL", type=_path("--state"),
+                        help="SQLite file of the shared state, or a postgresql:// URL shared by many hosts "
+                             "(default: private in memory; a temp file with --workers)")
     parser.add_argument("--signing-key", default=None, metavar="HEX", type=_signing_key,
                         help=f"hex key signing file URLs, at least {MIN_SIGNING_KEY} bytes; set it to share URLs "
                              "across hosts "
@@ -190,9 +190,12 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
 
 
 def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
+    from lbmock.mockserver.backend.state import is_database_url
     from lbmock.mockserver.exports.render_workers import default_processes
 
-    return ServerConfig(api_key=args.api_key, transitions=_transitions(args),
+    # with a database, this host's workers share a spool of their own (any host renders the same bytes)
+    spool = tempfile.mkdtemp(prefix="lbmock-spool-") if is_database_url(state) and args.workers > 1 else None
+    return ServerConfig(api_key=args.api_key, transitions=_transitions(args), spool_dir=spool,
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
                         public_url=args.public_url, announce_unmatched=True,
@@ -297,29 +300,48 @@ def _resume(args: argparse.Namespace) -> bool:
 
     import orjson
 
-    from lbmock.mockserver.backend.store import SharedState
+    from lbmock.mockserver.backend.state import is_database_url, open_state
+    from lbmock.mockserver.errors import StateUnavailable
 
     spec = orjson.dumps(world_spec_from_args(args).to_json(), option=orjson.OPT_SORT_KEYS)
     try:
-        state = SharedState(args.state)
+        state = open_state(args.state)
         resumed = state.has_setting("served_world")
         stored = state.setting("served_world", spec)
     except sqlite3.Error as exc:  # a missing folder, a file that is not lbmock's state ...
         print(f"lbmock: --state {args.state}: cannot use it as the state file: {exc}", file=sys.stderr)
         return False
+    except StateUnavailable as exc:  # a database that does not answer, or refuses us
+        print(f"lbmock: --state: {exc}", file=sys.stderr)
+        return False
+    except ImportError:
+        print("lbmock: --state postgresql://... needs psycopg: pip install 'lbmock[postgres]'", file=sys.stderr)
+        return False
+    shown = _without_password(args.state) if is_database_url(args.state) else args.state
     if stored != spec:
-        print(f"lbmock: --state {args.state} holds the state of another world ({stored.decode()}); "
+        print(f"lbmock: --state {shown} holds the state of another world ({stored.decode()}); "
               f"serve it with those options, or use another file", file=sys.stderr)
         return False
     if resumed:
         held = state.summary()
-        print(f"lbmock: resuming {args.state}: {held['tasks']} export tasks, {held['journal']} journal entries, "
+        print(f"lbmock: resuming {shown}: {held['tasks']} export tasks, {held['journal']} journal entries, "
               f"faults {', '.join(held['faults']) or 'none'}", flush=True)
         if args.fault:  # a restart must not re-arm faults the state has used up
-            print(f"lbmock: --fault ignored: resuming {args.state} keeps the faults it holds "
+            print(f"lbmock: --fault ignored: resuming {shown} keeps the faults it holds "
                   f"(set or clear them at /_mock/faults)", file=sys.stderr)
             args.fault = []
     return True
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit for a banner: its password replaced with ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _listen(host: str, port: int) -> socket.socket | None:
@@ -409,10 +431,10 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
     from lbmock.mockserver.backend.backend import issue_login_code
     from lbmock.mockserver.backend.faults import FaultBook
-    from lbmock.mockserver.backend.store import SharedState
+    from lbmock.mockserver.backend.state import open_state
     from lbmock.world_spec import WorldSpec
 
-    shared = SharedState(state)
+    shared = open_state(state)
     loaded, _version = shared.world()  # a restart after POST /_mock/world serves that world
     served = WorldSpec.from_json(loaded) if loaded is not None else spec
     shown = resolve_world(served.replace(rows=0))  # the banner's ids, cheaply (no rows)

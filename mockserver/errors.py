@@ -36,6 +36,11 @@ class FeatureSchemaNotFound(NotFound):
     code = "FEATURE_SCHEMA_NOT_FOUND"
 
 
+class StateUnavailable(Exception):
+    """The shared state's database cannot be reached (``--state postgresql://...`` down): the
+    request is answered 503 saying why, which the SDK retries; never a hang or a traceback."""
+
+
 class BadInput(Exception):
     """A request that is well-formed GraphQL/HTTP but asks for something invalid."""
 

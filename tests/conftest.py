@@ -46,3 +46,29 @@ def page(browser_session):
     page = browser_session.new_page()
     yield page
     page.context.close()
+
+
+# ------------------------------------------------------------ a private PostgreSQL (tests/pg_harness.py)
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server per test process (per xdist worker), started on first use, stopped at
+    the end.  Missing binaries: skip, or fail under LBMOCK_REQUIRE_POSTGRES=1 (CI), never pass unseen."""
+    import pg_harness
+
+    reason = pg_harness.unavailable_reason()
+    if reason is not None:
+        if pg_harness.required():
+            pytest.fail(f"{pg_harness.REQUIRE_ENV} is set but the PostgreSQL tests cannot run: {reason}")
+        pytest.skip(f"PostgreSQL tests: {reason}")
+    instance = pg_harness.PostgresInstance()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request, tmp_path):
+    """Where a test's shared state lives, once per engine: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.sqlite")
+    return request.getfixturevalue("postgres").database()

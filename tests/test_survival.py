@@ -103,9 +103,11 @@ def admin(base: str, method: str, path: str, **json: object) -> dict:
     return answer.json()
 
 
-def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_finishes(tmp_path, capsys):
+def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_finishes(tmp_path, capsys,
+                                                                                      state_location):
+    # on both engines: a SQLite file, and a PostgreSQL database (conftest.state_location)
     seed, rows, params = 5, 30, {"label_details": True, "project_details": True, "data_row_details": True}
-    args = ["--seed", str(seed), "--rows", str(rows), "--state", str(tmp_path / "state.sqlite"),
+    args = ["--seed", str(seed), "--rows", str(rows), "--state", state_location,
             "--file-bytes", "20000", "--transition", "export-task=manual:1000000"]  # tasks wait for /advance
     first = start_serve(*args, log_dir=tmp_path, name="first")
     try:
@@ -152,7 +154,7 @@ def test_restart_on_the_same_state_keeps_everything_and_a_polling_sdk_client_fin
 
     second = restart(args, port, tmp_path)
     try:
-        assert f"resuming {tmp_path / 'state.sqlite'}: 2 export tasks" in second.banner
+        assert f"resuming {state_location}: 2 export tasks" in second.banner
         # the journal, the fault and both tasks are where they were
         journal_after = admin(base, "GET", "journal")["entries"]
         assert journal_after[:len(journal_before)] == journal_before

@@ -31,8 +31,9 @@ from lbmock.mockserver.backend.faults import ActiveFault, Fault, FaultBook
 from lbmock.mockserver.backend.journal import Journal
 from lbmock.mockserver.backend.legacy import LegacyExport
 from lbmock.mockserver.backend.signing import UrlSigner
+from lbmock.mockserver.backend.state import is_database_url, open_state
 from lbmock.mockserver.backend.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from lbmock.mockserver.backend.store import SharedState
+from lbmock.mockserver.backend.store import Store
 from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.errors import NotFound
@@ -62,7 +63,7 @@ class MockBackend:
         self.base_world = world  # the world the shared state names
         self.origin_world = world  # what /_mock/reset returns to
         self._hostile = False
-        self.state = SharedState(config.state_path)
+        self.state = open_state(config.state_path)
         self.faults = FaultBook(self.state)
         self.journal = Journal(self.state)
         self.state_manager = StateManager(self.state, config.transitions)
@@ -73,9 +74,10 @@ class MockBackend:
         self.signer = UrlSigner(config.signing_key or self.state.setting("signing_key", secrets.token_bytes(32)))
         self.user_timezone = config.user_timezone
         self._world_version = 0
-        # Rendered export streams: next to a shared state file (so workers share them), else private.
+        # Rendered export streams: next to a shared state file (so workers share them), else private
+        # (with a database, each host renders its own: the bytes are the same everywhere).
         spool_dir = config.spool_dir
-        if spool_dir is None and config.state_path is not None:
+        if spool_dir is None and config.state_path is not None and not is_database_url(config.state_path):
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.exports = ExportPipeline(spool_dir, config.file_bytes, config.render_processes, config.template_cache)
         self._jobs: OrderedDict[str, ExportJob] = OrderedDict()  # the jobs of streams planned here (see _job)
@@ -386,7 +388,7 @@ class MockBackend:
 LOGIN_CODE = "dashboard_login_code"
 
 
-def issue_login_code(state: SharedState) -> str:
+def issue_login_code(state: Store) -> str:
     """A fresh one-time dashboard login code, stored in ``state`` (see ``MockBackend.issue_login_code``)."""
     code = secrets.token_urlsafe(24)
     state.put_setting(LOGIN_CODE, code.encode())

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-from lbmock.mockserver.backend.store import SharedState
+from lbmock.mockserver.backend.store import SharedState, Store
 
 
 class Fault(str, Enum):
@@ -135,7 +135,7 @@ def _parse_arg2(name: Fault, arg2: object) -> int | None:
 class FaultBook:
     """The faults in force, kept in the shared state so every worker sees them."""
 
-    def __init__(self, state: SharedState | None = None) -> None:
+    def __init__(self, state: Store | None = None) -> None:
         self._state = state if state is not None else SharedState()
 
     def add(self, name: Fault | str, arg: object = None, times: int | None = None,

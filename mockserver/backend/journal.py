@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lbmock.mockserver.backend.store import SharedState
+from lbmock.mockserver.backend.store import SharedState, Store
+from lbmock.mockserver.errors import StateUnavailable
 from lbmock.mockserver.exports.spool import pid_alive
 
 log = logging.getLogger("lbmock")
@@ -55,19 +56,26 @@ class Journal:
     other workers' (see :class:`QueueMarks`), so it sees every request answered before it.
     """
 
-    def __init__(self, state: SharedState | None = None) -> None:
+    def __init__(self, state: Store | None = None) -> None:
         self._state = state if state is not None else SharedState()
         self._queue: list[dict[str, Any]] = []
         self._queue_lock = threading.Lock()
         self._storing = threading.Lock()  # one batch at a time: entries reach the table in queue order
         folder = self._state.directory
         self._marks = QueueMarks(folder) if folder is not None else None
+        # A database shared by hosts: no file beside it tells a read what other hosts still have
+        # queued, so each entry is stored before its response goes out (queued while it is down).
+        self._at_once = self._state.shared_by_hosts
 
     def record(self, **fields: Any) -> None:
         with self._queue_lock:
             self._queue.append(fields)
             if self._marks is not None:
                 self._marks.queued(1)
+        if self._at_once:
+            with contextlib.suppress(StateUnavailable):  # kept queued: the writer stores it later
+                self.store()
+                return
         _WRITER.wake(self)
 
     def flush(self) -> None:
@@ -174,6 +182,10 @@ class _Writer:
             for journal in journals:
                 try:
                     journal.store()
+                except StateUnavailable as exc:  # the database is down: try again in a while
+                    log.warning("lbmock: journal entries kept queued: %s", exc)
+                    time.sleep(1.0)
+                    _WRITER.wake(journal)
                 except Exception:  # the entries stay queued: the next request or read stores them
                     log.exception("lbmock: storing journal entries failed")
                     time.sleep(0.1)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lbmock.mockserver.backend.store import SharedState
+from lbmock.mockserver.backend.store import Store
 
 EXPORT_TASK = "export-task"
 LEGACY_EXPORT = "legacy-export"
@@ -139,7 +139,7 @@ class StateManager:
     overrides one model's until ``unset_transition`` or ``/_mock/reset``.
     """
 
-    def __init__(self, state: SharedState, defaults: Mapping[str, Transition] | None = None) -> None:
+    def __init__(self, state: Store, defaults: Mapping[str, Transition] | None = None) -> None:
         self._state = state
         self._defaults = {**BUILT_IN, **(defaults or {})}
         for model in self._defaults:

@@ -8,8 +8,9 @@ in any worker, so workers never ship payloads to each other.
 
 One process uses a private in-memory database; ``lbmock serve --workers N``
 points every worker at one file (WAL mode).  Several hosts behind a load
-balancer need the same thing from a shared store: the interface below is
-the whole of it (a handful of keyed reads and atomic updates).
+balancer share one PostgreSQL database instead (``store_pg.PostgresStore``):
+:class:`Store` below is the whole interface (a handful of keyed reads and
+atomic updates), and ``state.open_state`` picks the engine from ``--state``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -58,8 +59,156 @@ def create_private(path: str) -> None:
         raise sqlite3.OperationalError(f"unable to open database file: {exc.strerror or exc}") from None
 
 
-class SharedState:
+
+def announced_key(reason: str) -> bytes:
+    """What the state keeps of an announced unmatched reason: a 16-byte digest."""
+    return hashlib.blake2b(reason.encode("utf-8", "replace"), digest_size=16).digest()
+
+
+class Store(Protocol):
+    """What the backend's parts ask of the shared state, whichever engine holds it."""
+
+    directory: str | None  # a folder beside the state that this host's workers share, or None
+    shared_by_hosts: bool  # whether processes on other machines use the same state
+
+    def put_task(self, task_id: str, owner: str, spec: dict) -> None: ...
+    def get_task(self, task_id: str) -> tuple[str, dict, int, str | None] | None: ...
+    def has_task(self, task_id: str) -> bool: ...
+    def advance_task(self, task_id: str, status: str) -> bool: ...
+    def task_ids_of(self, owner: str) -> list[str]: ...
+    def recent_task_ids(self, limit: int | None = None) -> list[str]: ...
+    def bump_refresh(self, task_id: str) -> None: ...
+    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]: ...
+    def get_legacy(self, export_id: str) -> dict | None: ...
+    def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None: ...
+    def clear_faults(self, name: str | None = None) -> None: ...
+    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None: ...
+    def any_fault(self) -> bool: ...
+    def has_fault(self, name: str) -> bool: ...
+    def faults(self) -> list[tuple[str, int | None, int | None, int | None, int]]: ...
+    def set_transition(self, model: str, spec: dict) -> None: ...
+    def transition(self, model: str) -> dict | None: ...
+    def unset_transitions(self, model: str | None) -> None: ...
+    def append_journal_many(self, entries: list[dict]) -> None: ...
+    def journal(self) -> list[tuple[int, dict]]: ...
+    def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]: ...
+    def journal_size(self) -> int: ...
+    def clear_journal(self) -> None: ...
+    def first_unmatched(self, reason: str) -> bool: ...
+    def setting(self, key: str, default: bytes) -> bytes: ...
+    def put_setting(self, key: str, value: bytes) -> None: ...
+    def take_setting(self, key: str, value: bytes) -> bool: ...
+    def has_setting(self, key: str) -> bool: ...
+    def summary(self) -> dict: ...
+    def set_world(self, spec: dict | None) -> int: ...
+    def world(self) -> tuple[dict | None, int]: ...
+    def ping(self) -> None: ...
+
+
+_WINDOW = "seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?"  # the journal's last MAX_JOURNAL entries
+
+
+class KeyedTables:
+    """The statements both engines run alike, in one spelling (``?`` placeholders: the PostgreSQL
+    store translates them).  Each engine supplies ``_one``, ``_all`` and ``_write`` (with its own
+    retries), and writes what its dialect spells otherwise: counters, upserts, transactions."""
+
+    _NO_LIMIT: Any = -1  # what LIMIT takes for "all rows"
+
+    def _one(self, sql: str, params: tuple = ()) -> Any:
+        raise NotImplementedError
+
+    def _all(self, sql: str, params: tuple = ()) -> list:
+        raise NotImplementedError
+
+    def _write(self, sql: str, params: tuple = ()) -> int:
+        """Run one statement; how many rows it changed."""
+        raise NotImplementedError
+
+    def get_task(self, task_id: str) -> tuple[str, dict, int, str | None] | None:
+        """(owner, spec, status reads, status it was advanced to by hand or None)."""
+        row = self._one("SELECT owner, spec, refreshes, advanced FROM tasks WHERE id = ?", (task_id,))
+        return None if row is None else (row[0], orjson.loads(row[1]), row[2], row[3])
+
+    def has_task(self, task_id: str) -> bool:
+        return self._one("SELECT 1 FROM tasks WHERE id = ?", (task_id,)) is not None
+
+    def advance_task(self, task_id: str, status: str) -> bool:
+        """Move a task on by hand (``POST /_mock/tasks/<id>/advance``); False if there is no such task."""
+        return self._write("UPDATE tasks SET advanced = ? WHERE id = ?", (status, task_id)) > 0
+
+    def task_ids_of(self, owner: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,))]
+
+    def recent_task_ids(self, limit: int | None = None) -> list[str]:
+        """Every client's tasks, newest first (at most ``limit``): the dashboard lists them."""
+        rows = self._all("SELECT id FROM tasks ORDER BY seq DESC LIMIT ?",
+                         (self._NO_LIMIT if limit is None else limit,))
+        return [r[0] for r in rows]
+
+    def bump_refresh(self, task_id: str) -> None:
+        self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
+
+    def get_legacy(self, export_id: str) -> dict | None:
+        row = self._one("SELECT spec FROM legacy WHERE id = ?", (export_id,))
+        return None if row is None else orjson.loads(row[0])
+
+    def clear_faults(self, name: str | None = None) -> None:
+        if name is None:
+            self._write("DELETE FROM faults")
+        else:
+            self._write("DELETE FROM faults WHERE name = ?", (name,))
+
+    def has_fault(self, name: str) -> bool:
+        return self._one("SELECT 1 FROM faults WHERE name = ?", (name,)) is not None
+
+    def faults(self) -> list[tuple[str, int | None, int | None, int | None, int]]:
+        """(name, arg, remaining, arg2, uses) of every fault in force."""
+        return self._all("SELECT name, arg, remaining, arg2, uses FROM faults ORDER BY name")
+
+    def transition(self, model: str) -> dict | None:
+        row = self._one("SELECT spec FROM transitions WHERE model = ?", (model,))
+        return None if row is None else orjson.loads(row[0])
+
+    def unset_transitions(self, model: str | None) -> None:
+        if model is None:
+            self._write("DELETE FROM transitions")
+        else:
+            self._write("DELETE FROM transitions WHERE model = ?", (model,))
+
+    def journal(self) -> list[tuple[int, dict]]:
+        rows = self._all(f"SELECT seq, entry FROM journal WHERE {_WINDOW} ORDER BY seq", (MAX_JOURNAL,))
+        return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]:
+        """The journal newest first (the same window as :meth:`journal`): at most ``limit`` entries,
+        older than sequence number ``before``; a page of a long journal reads only its rows."""
+        rows = self._all(f"SELECT seq, entry FROM journal WHERE {_WINDOW} AND seq < ? ORDER BY seq DESC LIMIT ?",
+                         (MAX_JOURNAL, 2**62 if before is None else before, self._NO_LIMIT if limit is None else limit))
+        return [(seq, orjson.loads(entry)) for seq, entry in rows]
+
+    def journal_size(self) -> int:
+        return self._one(f"SELECT COUNT(*) FROM journal WHERE {_WINDOW}", (MAX_JOURNAL,))[0]
+
+    def take_setting(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` if it holds ``value``; whether it did (one taker wins, across workers and hosts)."""
+        return self._write("DELETE FROM meta WHERE key = ? AND value = ?", (key, value)) > 0
+
+    def has_setting(self, key: str) -> bool:
+        return self._one("SELECT 1 FROM meta WHERE key = ?", (key,)) is not None
+
+    def summary(self) -> dict:
+        """What the state holds, for a resuming server's banner."""
+        def count(table: str) -> int:
+            return self._one(f"SELECT COUNT(*) FROM {table}")[0]
+
+        return {"tasks": count("tasks"), "journal": count("journal"), "faults": [f[0] for f in self.faults()]}
+
+
+class SqliteStore(KeyedTables):
     """Thread- and process-safe state; one connection per thread."""
+
+    shared_by_hosts = False
 
     def __init__(self, path: str | None = None) -> None:
         if path is None:
@@ -100,8 +249,14 @@ class SharedState:
             self._local.pid = os.getpid()
         return conn
 
-    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        return self._retrying(lambda: self._written(self.db.execute(sql, params)))
+    def _write(self, sql: str, params: tuple = ()) -> int:
+        return self._retrying(lambda: self._written(self.db.execute(sql, params).rowcount))
+
+    def _one(self, sql: str, params: tuple = ()) -> Any:
+        return self._retrying(lambda: self.db.execute(sql, params).fetchone())
+
+    def _all(self, sql: str, params: tuple = ()) -> list:
+        return self._retrying(lambda: self.db.execute(sql, params).fetchall())
 
     def _written(self, result: Any) -> Any:
         self._reads.clear()  # (under the lock with the write itself, in memory mode)
@@ -165,34 +320,6 @@ class SharedState:
 
         self._transaction(body)
 
-    def get_task(self, task_id: str) -> tuple[str, dict, int, str | None] | None:
-        """(owner, spec, status reads, status it was advanced to by hand or None)."""
-        row = self._retrying(lambda: self.db.execute(
-            "SELECT owner, spec, refreshes, advanced FROM tasks WHERE id = ?", (task_id,)).fetchone())
-        return None if row is None else (row[0], orjson.loads(row[1]), row[2], row[3])
-
-    def has_task(self, task_id: str) -> bool:
-        return self._retrying(lambda: self.db.execute(
-            "SELECT 1 FROM tasks WHERE id = ?", (task_id,)).fetchone()) is not None
-
-    def advance_task(self, task_id: str, status: str) -> bool:
-        """Move a task on by hand (``POST /_mock/tasks/<id>/advance``); False if there is no such task."""
-        return self._write("UPDATE tasks SET advanced = ? WHERE id = ?", (status, task_id)).rowcount > 0
-
-    def task_ids_of(self, owner: str) -> list[str]:
-        rows = self._retrying(lambda: self.db.execute(
-            "SELECT id FROM tasks WHERE owner = ? ORDER BY seq", (owner,)).fetchall())
-        return [r[0] for r in rows]
-
-    def recent_task_ids(self, limit: int | None = None) -> list[str]:
-        """Every client's tasks, newest first (at most ``limit``): the dashboard lists them."""
-        rows = self._retrying(lambda: self.db.execute(
-            "SELECT id FROM tasks ORDER BY seq DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall())
-        return [r[0] for r in rows]
-
-    def bump_refresh(self, task_id: str) -> None:
-        self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
-
     # ------------------------------------------------------------ legacy exports
 
     def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]:
@@ -212,22 +339,11 @@ class SharedState:
 
         return self._transaction(body)
 
-    def get_legacy(self, export_id: str) -> dict | None:
-        row = self._retrying(lambda: self.db.execute(
-            "SELECT spec FROM legacy WHERE id = ?", (export_id,)).fetchone())
-        return None if row is None else orjson.loads(row[0])
-
     # ------------------------------------------------------------ faults
 
     def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None:
         self._write("INSERT OR REPLACE INTO faults(name, arg, remaining, arg2) VALUES (?, ?, ?, ?)",
                     (name, arg, remaining, arg2))
-
-    def clear_faults(self, name: str | None = None) -> None:
-        if name is None:
-            self._write("DELETE FROM faults")
-        else:
-            self._write("DELETE FROM faults WHERE name = ?", (name,))
 
     def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None:
         """(arg, arg2, remaining before this use, uses including this one) of an active fault,
@@ -251,30 +367,10 @@ class SharedState:
         return self._hot_read("any_fault", lambda: self._retrying(
             lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None)
 
-    def has_fault(self, name: str) -> bool:
-        return self._retrying(lambda: self.db.execute(
-            "SELECT 1 FROM faults WHERE name = ?", (name,)).fetchone()) is not None
-
-    def faults(self) -> list[tuple[str, int | None, int | None, int | None, int]]:
-        """(name, arg, remaining, arg2, uses) of every fault in force."""
-        return self._retrying(lambda: self.db.execute(
-            "SELECT name, arg, remaining, arg2, uses FROM faults ORDER BY name").fetchall())
-
     # ------------------------------------------------------------ state-manager transitions
 
     def set_transition(self, model: str, spec: dict) -> None:
         self._write("INSERT OR REPLACE INTO transitions(model, spec) VALUES (?, ?)", (model, orjson.dumps(spec)))
-
-    def transition(self, model: str) -> dict | None:
-        row = self._retrying(lambda: self.db.execute(
-            "SELECT spec FROM transitions WHERE model = ?", (model,)).fetchone())
-        return None if row is None else orjson.loads(row[0])
-
-    def unset_transitions(self, model: str | None) -> None:
-        if model is None:
-            self._write("DELETE FROM transitions")
-        else:
-            self._write("DELETE FROM transitions WHERE model = ?", (model,))
 
     # ------------------------------------------------------------ journal
 
@@ -290,26 +386,6 @@ class SharedState:
 
         self._transaction(body)
 
-    def journal(self) -> list[tuple[int, dict]]:
-        rows = self._retrying(lambda: self.db.execute(
-            "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
-            "ORDER BY seq", (MAX_JOURNAL,)).fetchall())
-        return [(seq, orjson.loads(entry)) for seq, entry in rows]
-
-    def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]:
-        """The journal newest first (the same window as :meth:`journal`): at most ``limit`` entries,
-        older than sequence number ``before``; a page of a long journal reads only its rows."""
-        rows = self._retrying(lambda: self.db.execute(
-            "SELECT seq, entry FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ? "
-            "AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (MAX_JOURNAL, 2**62 if before is None else before, -1 if limit is None else limit)).fetchall())
-        return [(seq, orjson.loads(entry)) for seq, entry in rows]
-
-    def journal_size(self) -> int:
-        return self._retrying(lambda: self.db.execute(
-            "SELECT COUNT(*) FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?",
-            (MAX_JOURNAL,)).fetchone()[0])
-
     def clear_journal(self) -> None:
         """Forget the journal, and which unmatched reasons were announced (they are again, once)."""
         def body(db: sqlite3.Connection) -> None:
@@ -323,7 +399,7 @@ class SharedState:
     def first_unmatched(self, reason: str) -> bool:
         """True the first time any worker reports ``reason`` (each is announced once).  Kept as a
         digest, at most MAX_ANNOUNCED of them: hostile clients can make endless distinct reasons."""
-        key = hashlib.blake2b(reason.encode("utf-8", "replace"), digest_size=16).digest()
+        key = announced_key(reason)
 
         def body(db: sqlite3.Connection) -> bool:
             added = db.execute("INSERT OR IGNORE INTO announced(key) VALUES (?)", (key,))
@@ -347,20 +423,9 @@ class SharedState:
         """Store ``value`` under ``key``, replacing what was there."""
         self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    def take_setting(self, key: str, value: bytes) -> bool:
-        """Delete ``key`` if it holds ``value``; whether it did (one taker wins, across workers)."""
-        return self._write("DELETE FROM meta WHERE key = ? AND value = ?", (key, value)).rowcount > 0
-
-    def has_setting(self, key: str) -> bool:
-        found = self._retrying(lambda: self.db.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone())
-        return found is not None
-
-    def summary(self) -> dict:
-        """What the state holds, for a resuming server's banner."""
-        def count(table: str) -> int:
-            return self._retrying(lambda: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone())[0]
-
-        return {"tasks": count("tasks"), "journal": count("journal"), "faults": [f[0] for f in self.faults()]}
+    def ping(self) -> None:
+        """Raise if the state cannot be read (the health check)."""
+        self._retrying(lambda: self.db.execute("SELECT 1").fetchone())
 
     # ------------------------------------------------------------ world and reset
 
@@ -381,3 +446,6 @@ class SharedState:
         row = self._hot_read("world", lambda: self._retrying(
             lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone()))
         return (None, 0) if row is None else (orjson.loads(row[0]), row[1])
+
+
+SharedState = SqliteStore  # the name the backend's parts and tests knew it by

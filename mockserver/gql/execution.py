@@ -9,7 +9,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
 
-from lbmock.mockserver.errors import DISK_FULL_MESSAGE, BadInput, NotFound, disk_full
+from lbmock.mockserver.errors import DISK_FULL_MESSAGE, BadInput, NotFound, StateUnavailable, disk_full
 from lbmock.mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
 from lbmock.mockserver.gql.near_miss import near_miss
 from lbmock.mockserver.gql.resolvers import RequestContext, Root
@@ -74,6 +74,8 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
     errors, status, refused = [], 200, []
     for err in result.errors:
         original = err.original_error
+        if isinstance(original, StateUnavailable):  # the HTTP layer answers it: a 503 saying why
+            raise original
         if isinstance(original, NotFound):
             errors.append(_error(f"Resource not found: {original}", original.code))
         elif isinstance(original, BadInput):

@@ -36,9 +36,13 @@ def _body() -> dict:
 
 
 def health() -> Response:
+    """GET /_mock/health: 200 with the world served when this host and its shared state answer
+    (a load balancer's check: a 503 saying why while the state's database is down)."""
     be = backend()
+    be.state.ping()  # StateUnavailable: the app's 503
     world = be.world
-    return _json({"status": "ok", "project_id": world.project.id, "rows": len(world), "seed": world.seed,
+    shared = {"state": "postgresql"} if be.state.shared_by_hosts else {}  # checked just now
+    return _json({"status": "ok", **shared, "project_id": world.project.id, "rows": len(world), "seed": world.seed,
                   "project_ids": [p.id for p in world.projects], "quality": world.quality.value,
                   "datasets": [{"id": d.id, "name": d.name} for d in world.datasets],
                   "slices": [{"id": s.id, "name": s.name} for s in world.slices]})
