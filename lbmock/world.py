@@ -26,7 +26,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
@@ -247,6 +247,8 @@ class SeriesGeometry:
     Frame ``f`` (1-based, file order) is centred on
     ``origin + (f - 1) * slice_step * (row_cosine x column_cosine)``;
     ``slice_step`` is negative when positions run against frame order.
+    ``thickness`` is SliceThickness when it differs from the spacing (variant
+    ``thickness-not-spacing``); None: the spacing, as most series have it.
     """
 
     row_cosine: Vector
@@ -255,9 +257,17 @@ class SeriesGeometry:
     column_spacing: float
     slice_step: float
     origin: Vector
+    # keyword-only with a default: every series built before this field is built the same way
+    thickness: float | None = field(default=None, kw_only=True)
 
     @property
     def slice_thickness(self) -> float:
+        """SliceThickness (mm): the nominal thickness, not the distance between slices."""
+        return abs(self.slice_step) if self.thickness is None else self.thickness
+
+    @property
+    def slice_spacing(self) -> float:
+        """SpacingBetweenSlices (mm): the distance between adjacent frame centres."""
         return abs(self.slice_step)
 
 
@@ -281,6 +291,12 @@ class DicomSeries:
     window_center: float
     window_width: float
     noise_seed: int  # the phantom's noise, frame by frame
+    # Pixel encoding and patient position (hostile variants, lbmock.dicom.series); keyword-only with
+    # defaults, so a plain series (and lbmock.dicom.user_files.FileSeries) is built as before.
+    pixel_representation: int = field(default=0, kw_only=True)  # 1: signed, two's complement
+    bits_stored: int = field(default=16, kw_only=True)           # of BitsAllocated 16
+    pixel_padding: bool = field(default=False, kw_only=True)     # PixelPaddingValue outside the field of view
+    patient_position: str = field(default="HFS", kw_only=True)   # HFS, FFS, HFP or FFP
 
     @property
     def rescale_type(self) -> str:

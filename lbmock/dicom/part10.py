@@ -29,7 +29,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from lbmock.dicom.geometry import decimal_string, frame_position_ds
-from lbmock.dicom.phantom import phantom_frames
+from lbmock.dicom.phantom import padding_value, phantom_frames
 from lbmock.dicom.series import DicomSeries, uid_from
 from lbmock.dicom.user_files import FileSeries
 from lbmock.world import DataRow, Label
@@ -102,7 +102,7 @@ def header_dataset(series: DicomSeries) -> Dataset:
     ds.StudyInstanceUID, ds.SeriesInstanceUID = series.study_uid, series.series_uid
     ds.StudyID = "1"
     ds.SeriesNumber = 1
-    ds.PatientPosition = "HFS"  # head first, supine: what LPS patient axes assume
+    ds.PatientPosition = series.patient_position  # HFS unless a variant turns the patient (the cosines follow)
     ds.AcquisitionNumber = 1
     ds.InstanceNumber = 1
     ds.FrameOfReferenceUID = series.frame_of_reference_uid
@@ -124,7 +124,11 @@ def header_dataset(series: DicomSeries) -> Dataset:
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.NumberOfFrames = volume.slices
     ds.Rows, ds.Columns = volume.rows, volume.cols
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, series.bits_stored, series.bits_stored - 1
+    ds.PixelRepresentation = series.pixel_representation
+    padding = padding_value(series)
+    if padding is not None:  # General Equipment module; US or SS as PixelRepresentation says
+        ds.PixelPaddingValue = padding
     ds.AcquisitionContextSequence = Sequence()
 
     # Multi-frame Dimension: frames are one stack, ordered by In-Stack Position Number.
@@ -141,7 +145,7 @@ def header_dataset(series: DicomSeries) -> Dataset:
     shared = Dataset()
     shared.PixelMeasuresSequence = _seq(
         PixelSpacing=[decimal_string(g.row_spacing), decimal_string(g.column_spacing)],
-        SliceThickness=decimal_string(g.slice_thickness), SpacingBetweenSlices=decimal_string(g.slice_thickness))
+        SliceThickness=decimal_string(g.slice_thickness), SpacingBetweenSlices=decimal_string(g.slice_spacing))
     shared.PlaneOrientationSequence = _seq(
         ImageOrientationPatient=[decimal_string(v) for v in (*g.row_cosine, *g.column_cosine)])
     shared.PixelValueTransformationSequence = _seq(

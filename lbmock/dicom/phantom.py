@@ -50,9 +50,35 @@ def intensities(series: DicomSeries) -> Intensities:
     return CT if series.modality == "CT" else MR
 
 
+def stored_range(series: DicomSeries) -> tuple[int, int]:
+    """The stored values BitsStored and PixelRepresentation allow (PS3.5 8.1.1)."""
+    bits = series.bits_stored
+    if series.pixel_representation:  # two's complement: written sign-extended to 16 bits
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
 def stored_value(series: DicomSeries, value: float) -> int:
     """The stored pixel value of a real-world value under the series' rescale."""
-    return int(np.clip(round((value - series.rescale_intercept) / series.rescale_slope), 0, 65535))
+    lo, hi = stored_range(series)
+    return int(np.clip(round((value - series.rescale_intercept) / series.rescale_slope), lo, hi))
+
+
+def padding_value(series: DicomSeries) -> int | None:
+    """PixelPaddingValue (variant ``pixel-padding``): the lowest stored value the encoding allows,
+    or the highest where air's noise reaches the lowest (MR air is stored 0), so that no pixel of
+    the image proper carries it (PS3.3 C.7.5.1.1.2)."""
+    if not series.pixel_padding:
+        return None
+    lo, hi = stored_range(series)
+    return lo if stored_value(series, intensities(series).air) - noise_amplitude(series) > lo else hi
+
+
+def field_of_view(rows: int, cols: int) -> np.ndarray:
+    """The pixels a scanner reconstructs: the ellipse inscribed in the frame (padding lies outside)."""
+    ys = (np.arange(rows, dtype=np.float64)[:, None] + 0.5 - rows / 2) / (rows / 2)
+    xs = (np.arange(cols, dtype=np.float64)[None, :] + 0.5 - cols / 2) / (cols / 2)
+    return xs * xs + ys * ys <= 1.0
 
 
 def real_value(series: DicomSeries, stored: float) -> float:
@@ -120,7 +146,7 @@ def line_voxels(row: DataRow, label: Label | None) -> dict[int, tuple[np.ndarray
 
 def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
                    region: tuple[int | slice, int | slice] | None = None) -> Iterator[np.ndarray]:
-    """Stored pixel values (``rows x cols`` uint16) of file frames ``start..S-1``, one at a time.
+    """Stored pixel values (``rows x cols`` uint16, int16 if signed) of file frames ``start..S-1``, one at a time.
 
     ``label`` defaults to the row's first label; a row without one is the body alone.
     ``region`` (an index into a frame, e.g. ``(slice(None), i)``: column ``i``) yields only
@@ -136,7 +162,11 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
     # class per voxel: 0 air, 1 body, 1 + n structure n, 2 + n_structures the polylines
     values = (look.air, look.body, *(look.structure(n) for n in range(1, n_structures + 1)), look.line)
     lut = np.array([stored_value(series, v) for v in values], dtype=np.int32)
-    clip = lut.min() < amplitude or lut.max() > 65535 - amplitude  # e.g. MR air at stored 0
+    lo, hi = stored_range(series)
+    clip = lut.min() < lo + amplitude or lut.max() > hi - amplitude  # e.g. MR air at stored 0
+    padding = padding_value(series)
+    # padded: air outside the field of view (a labelled voxel is never padded: masks stay visible)
+    outside = None if padding is None else ~field_of_view(volume.rows, volume.cols)
     line_class = 2 + n_structures
     body = body_mask(volume.rows, volume.cols).astype(np.int32)
     plain = lut[body]  # a frame with nothing labelled on it
@@ -148,10 +178,13 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
         picked = np.arange(n_bytes).reshape(volume.rows, volume.cols)[region]
         n_bytes = int(picked.max()) + 1
     body, plain = body[part], plain[part]
+    if outside is not None:
+        outside = outside[part]
     for k, labels in enumerate(label_slices(row, label)):
         if k < start:
             continue
         labels = labels[part]
+        classes = None
         if k in lines or labels.any():
             classes = np.where(labels > 0, labels.astype(np.int32) + 1, body)
             if k in lines:
@@ -171,5 +204,8 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
         else:
             frame = base + noise_of_byte[np.frombuffer(raw, dtype=np.uint8)[picked]]
         if clip:
-            np.clip(frame, 0, 65535, out=frame)
-        yield frame.astype("<u2")  # little endian, as the transfer syntax says
+            np.clip(frame, lo, hi, out=frame)
+        if outside is not None:
+            frame[outside & ((classes if classes is not None else body) == 0)] = padding
+        # little endian, as the transfer syntax says; signed values sign-extended to 16 bits
+        yield frame.astype("<i2" if series.pixel_representation else "<u2")

@@ -19,7 +19,24 @@ ANISOTROPIC = "anisotropic"          # non-integer spacing, different along rows
 OFFSET_ORIGIN = "offset-origin"      # frame 1 is not at the patient origin
 MR_RESCALE = "mr-rescale"            # MR with a non-trivial rescale slope and intercept
 OBLIQUE = "oblique"                  # orientation is not axis-aligned
-VARIANTS: tuple[str, ...] = (REVERSED_SLICES, ANISOTROPIC, OFFSET_ORIGIN, MR_RESCALE, OBLIQUE)
+# pixel encodings
+SIGNED_PIXELS = "signed-pixels"      # PixelRepresentation 1, air and tissue stored as negative values
+BITS_STORED_12 = "bits-stored-12"    # BitsStored 12, HighBit 11 in 16-bit words
+PIXEL_PADDING = "pixel-padding"      # PixelPaddingValue outside the scanner's circular field of view
+ODD_SIZES = "odd-sizes"              # Rows odd, Columns not a power of two
+# patient positions: the two combine (FFP)
+FEET_FIRST = "feet-first"            # FFS: cosines rotated half a turn about the patient's A-P axis
+PRONE = "prone"                      # HFP: cosines rotated half a turn about the patient's long axis
+# irregular grids
+THICKNESS_NOT_SPACING = "thickness-not-spacing"  # SliceThickness differs from SpacingBetweenSlices
+VARIANTS: tuple[str, ...] = (REVERSED_SLICES, ANISOTROPIC, OFFSET_ORIGIN, MR_RESCALE, OBLIQUE,
+                             SIGNED_PIXELS, BITS_STORED_12, PIXEL_PADDING, ODD_SIZES, FEET_FIRST, PRONE,
+                             THICKNESS_NOT_SPACING)
+
+
+def patient_position(variants: frozenset[str]) -> str:
+    """PatientPosition (PS3.3 C.7.3.1.1.2) of a series drawn with ``variants``: HFS unless asked."""
+    return ("FF" if FEET_FIRST in variants else "HF") + ("P" if PRONE in variants else "S")
 
 
 def check_variants(names: object) -> frozenset[str]:
