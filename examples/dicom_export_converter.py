@@ -12,7 +12,12 @@ places each plane's masks in the volume:
 (frames 1-based, file order; voxel arrays indexed ``[column, row, frame-1]``
 as NIfTI wants them).  Label indices follow the label's features in the
 order ``key_frame_feature_map`` lists them, masks only, 1-based; where masks
-overlap the later one wins.  The geometry comes from the DICOM tags alone.
+overlap the later one wins.  The geometry comes from the DICOM tags alone:
+every frame's position, since frames may be stored out of spatial order
+(interleaved), a slice may be missing, or the gantry tilted (a sheared grid).
+The NIfTI is written on the regular grid the positions lie on: in file order
+when they run one way, else sorted along the slice normal; a missing slice
+stays an empty slice.
 
 Run it against ``lbmock serve`` (or Labelbox)::
 
@@ -43,6 +48,16 @@ class LabelMap:
     voxels: np.ndarray
     feature_ids: list[str]  # index n is feature_ids[n - 1]
     names: list[str]
+    grid_k: np.ndarray      # the grid slice of each file frame (see frame_grid)
+    grid_slices: int
+
+    def on_grid(self) -> np.ndarray:
+        """The label map on the regular grid of positions: ``[column, row, k]``, a missing slice empty."""
+        if self.grid_slices == self.voxels.shape[2] and np.array_equal(self.grid_k, np.arange(self.grid_slices)):
+            return self.voxels
+        out = np.zeros((*self.voxels.shape[:2], self.grid_slices), dtype=self.voxels.dtype)
+        out[:, :, self.grid_k] = self.voxels
+        return out
 
 
 # ---------------------------------------------------------------- downloads
@@ -76,22 +91,44 @@ def _functional(ds: pydicom.Dataset, frame: int, sequence: str):
     return ds  # a single-frame or legacy file: the attributes are top-level
 
 
-def dicom_affine_lps(ds: pydicom.Dataset) -> np.ndarray:
-    """Voxel index (column, row, frame - 1) -> DICOM patient mm (LPS), from the DICOM tags.
+def frame_grid(ds: pydicom.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(grid slice k of each file frame, every frame's ImagePositionPatient).
 
-    Column i moves along the row cosine by the column spacing (PixelSpacing[1]),
-    row j along the column cosine by the row spacing (PixelSpacing[0]); frames
-    follow their ImagePositionPatient, whichever way they run.
+    Positions along the normal that run one way in file order keep file order; otherwise
+    frames are sorted along the normal.  The grid step is the smallest gap between
+    neighbouring positions, so a missing slice leaves an empty k.
     """
     frames = int(ds.get("NumberOfFrames", 1))
+    positions = np.array([_functional(ds, f, "PlanePositionSequence").ImagePositionPatient for f in range(frames)],
+                         dtype=float)
+    if frames == 1:
+        return np.zeros(1, dtype=int), positions
+    orientation = np.array(_functional(ds, 0, "PlaneOrientationSequence").ImageOrientationPatient, dtype=float)
+    along = (positions - positions[0]) @ np.cross(orientation[:3], orientation[3:])
+    slots = np.rint(along / np.min(np.abs(np.diff(np.sort(along))))).astype(int)
+    steps = np.diff(slots)
+    if (steps < 0).all():  # in order, against the normal: count from frame 1 all the same
+        slots = -slots
+    return slots - slots.min(), positions
+
+
+def dicom_affine_lps(ds: pydicom.Dataset) -> np.ndarray:
+    """Grid index (column, row, k) -> DICOM patient mm (LPS), from the DICOM tags.
+
+    Column i moves along the row cosine by the column spacing (PixelSpacing[1]),
+    row j along the column cosine by the row spacing (PixelSpacing[0]); k steps
+    from the first grid slice to the last over their distance in slices, whichever
+    way they run, sheared if the gantry was tilted (``frame_grid``; k is frame - 1
+    for frames in order).
+    """
     orientation = np.array(_functional(ds, 0, "PlaneOrientationSequence").ImageOrientationPatient, dtype=float)
     measures = _functional(ds, 0, "PixelMeasuresSequence")
     row_spacing, col_spacing = (float(v) for v in measures.PixelSpacing)
-    first = np.array(_functional(ds, 0, "PlanePositionSequence").ImagePositionPatient, dtype=float)
     row_cos, col_cos = orientation[:3], orientation[3:]
-    if frames > 1:
-        last = np.array(_functional(ds, frames - 1, "PlanePositionSequence").ImagePositionPatient, dtype=float)
-        step = (last - first) / (frames - 1)
+    k, positions = frame_grid(ds)
+    first = positions[np.argmin(k)]
+    if len(k) > 1:
+        step = (positions[np.argmax(k)] - first) / k.max()
     else:
         step = np.cross(row_cos, col_cos) * float(measures.SliceThickness)
     lps = np.eye(4)
@@ -125,6 +162,7 @@ def label_map(row: dict, project_id: str, ds: pydicom.Dataset, session: requests
                     masks.setdefault(feature_id, []).append((plane, int(frame), obj["mask"]["url"]))
                     names[feature_id] = obj["name"]
     order = [fid for fid in annotations["key_frame_feature_map"] if fid in masks]
+    grid_k, _ = frame_grid(ds)
     dtype = np.uint8 if len(order) < 256 else np.uint16
     voxels = np.zeros((cols, rows, frames), dtype=dtype)
     expected = {"Axial": (rows, cols), "Sagittal": (frames, rows), "Coronal": (frames, cols)}
@@ -141,7 +179,16 @@ def label_map(row: dict, project_id: str, ds: pydicom.Dataset, session: requests
                 voxels[frame - 1, :, :][by_xy] = index
             else:
                 voxels[:, frame - 1, :][by_xy] = index
-    return LabelMap(voxels, order, [names[f] for f in order])
+    return LabelMap(voxels, order, [names[f] for f in order], grid_k, int(grid_k.max()) + 1)
+
+
+def grid_index(grid_k: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Grid k of continuous file frame coordinates ``t`` (frame f at f - 1): linear between neighbouring
+    frames' grid slices, and beyond the ends along the first or last pair."""
+    if len(grid_k) == 1 or np.array_equal(grid_k, np.arange(len(grid_k))):
+        return t
+    i0 = np.clip(np.floor(t).astype(int), 0, len(grid_k) - 2)
+    return grid_k[i0] + (t - i0) * (grid_k[i0 + 1] - grid_k[i0])
 
 
 def polyline_points_lps(row: dict, project_id: str, ds: pydicom.Dataset,
@@ -152,6 +199,7 @@ def polyline_points_lps(row: dict, project_id: str, ds: pydicom.Dataset,
     (x - 0.5, y - 0.5) along the plane's axes.
     """
     lps = dicom_affine_lps(ds)
+    grid_k, _ = frame_grid(ds)
     out: dict[str, dict[int, np.ndarray]] = {}
     groups = row["projects"][project_id]["labels"][label_number]["annotations"]["groups"]
     for plane in PLANES:
@@ -161,9 +209,9 @@ def polyline_points_lps(row: dict, project_id: str, ds: pydicom.Dataset,
                     continue
                 xy = np.array([[p["x"], p["y"]] for p in obj["line"]], dtype=float).reshape(-1, 2) - 0.5
                 at = np.full(len(xy), int(frame) - 1.0)
-                i, j, k = {"Axial": (xy[:, 0], xy[:, 1], at), "Sagittal": (at, xy[:, 0], xy[:, 1]),
+                i, j, t = {"Axial": (xy[:, 0], xy[:, 1], at), "Sagittal": (at, xy[:, 0], xy[:, 1]),
                            "Coronal": (xy[:, 0], at, xy[:, 1])}[plane]
-                index = np.stack([i, j, k, np.ones(len(xy))])
+                index = np.stack([i, j, grid_index(grid_k, t), np.ones(len(xy))])
                 out.setdefault(feature_id, {})[int(frame)] = (lps @ index)[:3].T
     return out
 
@@ -175,9 +223,11 @@ def to_nifti(labels: LabelMap, ds: pydicom.Dataset, path: str | os.PathLike[str]
     """Write the label map as NIfTI-1 with the DICOM geometry."""
     import nibabel as nib
 
-    image = nib.Nifti1Image(labels.voxels, dicom_affine_ras(ds))
+    image = nib.Nifti1Image(labels.on_grid(), dicom_affine_ras(ds))
     image.header.set_xyzt_units("mm")
-    image.set_qform(image.affine, code=1)
+    matrix = image.affine[:3, :3] / np.linalg.norm(image.affine[:3, :3], axis=0)
+    sheared = np.abs(matrix.T @ matrix - np.eye(3)).max() > 1e-6  # gantry tilt: a qform cannot hold a shear
+    image.set_qform(image.affine, code=0 if sheared else 1)
     image.set_sform(image.affine, code=1)
     nib.save(image, os.fspath(path))
 

@@ -4,7 +4,8 @@ Computed from the world model alone (never by decoding the PNGs we serve):
 
 * ``labels.nii.gz``: NIfTI-1 on the DICOM volume's voxel grid, array
   ``[i, j, k]`` = (column, row, file frame - 1), shape ``(cols, rows,
-  slices)``, voxel value = label index (0 background), affine = the DICOM
+  slices)`` (irregular grids: ``k`` is the grid slice,
+  :func:`lbmock.dicom.geometry.grid_of_frames`), voxel value = label index (0 background), affine = the DICOM
   geometry in RAS (:func:`lbmock.dicom.geometry.affine_ras`).  Written slice
   by slice from :func:`lbmock.labelmap.label_slices`.
 * ``labels.json`` next to it: each label index's feature (id, tool name,
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, affine_ras, patient_points
+from lbmock.dicom.geometry import LPS_TO_RAS, affine_lps, affine_ras, grid_of_frames, patient_points
 from lbmock.labelmap import choose_label, label_dtype, label_slices, mask_features
 from lbmock.render.nifti import write_nifti
 from lbmock.world import DataRow, Label, Polyline, World
@@ -107,12 +108,23 @@ def write_row_oracle(row: DataRow, out_path: str | os.PathLike[str], label_id: s
     label = choose_label(row, label_id)
     features = mask_features(label)
     volume = row.volume
-    shape = (volume.cols, volume.rows, volume.slices)
+    irregular = row.series.geometry.slots is not None  # out of order, or a missing slice
+    ks = grid_of_frames(row.series)
+    shape = (volume.cols, volume.rows, max(ks) + 1)
     lps, ras = affine_lps(row.series), affine_ras(row.series)
     counts = np.zeros(len(features) + 1, dtype=np.int64)
 
+    def in_grid_order():  # file order, or (irregular grids: the whole map held) grid order, a missing slice empty
+        if not irregular:
+            yield from label_slices(row, label)
+            return
+        by_k = dict(zip(ks, label_slices(row, label), strict=True))
+        empty = np.zeros((volume.rows, volume.cols), dtype=label_dtype(len(features)))
+        for k in range(shape[2]):
+            yield by_k.get(k, empty)
+
     def counted():  # voxel counts gathered on the way to the file
-        for frame in label_slices(row, label):
+        for frame in in_grid_order():
             counts[:] += np.bincount(frame.ravel(), minlength=len(features) + 1)
             yield frame
 
@@ -131,7 +143,9 @@ def write_row_oracle(row: DataRow, out_path: str | os.PathLike[str], label_id: s
                   **({"file": row.series.relative_path} if hasattr(row.series, "relative_path") else {})},
         "shape": list(shape),
         "axes": ["i: DICOM column (0..Columns-1)", "j: DICOM row (0..Rows-1)",
-                 "k: frame in file order - 1 (0..NumberOfFrames-1)"],
+                 "k: frame in file order - 1 (0..NumberOfFrames-1)" if not irregular else
+                 "k: grid slice (frames sorted along the normal unless in order; file_frame_of_k)"],
+        **({"file_frame_of_k": [ks.index(k) + 1 if k in ks else None for k in range(shape[2])]} if irregular else {}),
         "dtype": label_dtype(len(features)).name,
         "affine_ras": _matrix(ras),
         "affine_lps": _matrix(lps),

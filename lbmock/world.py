@@ -249,6 +249,13 @@ class SeriesGeometry:
     ``slice_step`` is negative when positions run against frame order.
     ``thickness`` is SliceThickness when it differs from the spacing (variant
     ``thickness-not-spacing``); None: the spacing, as most series have it.
+
+    Irregular grids (lbmock.dicom.geometry: the grid a label map is written on): ``slots`` gives
+    each file frame its place on the regular grid of slices (frame ``f`` is centred on
+    ``origin + slots[f - 1] * slice_step * (normal + shear * column_cosine)``): a permutation for
+    frames stored out of spatial order, a skipped slot for a missing slice; None: ``f - 1``.
+    ``shear`` (gantry tilt) moves each next slice along the column cosine by ``shear`` times the
+    step, so the grid's third axis is not perpendicular to the frames; None: 0.
     """
 
     row_cosine: Vector
@@ -259,6 +266,8 @@ class SeriesGeometry:
     origin: Vector
     # keyword-only with a default: every series built before this field is built the same way
     thickness: float | None = field(default=None, kw_only=True)
+    slots: tuple[int, ...] | None = field(default=None, kw_only=True)
+    shear: float | None = field(default=None, kw_only=True)
 
     @property
     def slice_thickness(self) -> float:

@@ -23,6 +23,8 @@ from lbmock.dicom.series import (
     ANISOTROPIC,
     BITS_STORED_12,
     FEET_FIRST,
+    GANTRY_TILT,
+    MISSING_SLICE,
     MR_RESCALE,
     OBLIQUE,
     ODD_SIZES,
@@ -30,6 +32,7 @@ from lbmock.dicom.series import (
     PIXEL_PADDING,
     PRONE,
     REVERSED_SLICES,
+    SHUFFLED_FRAMES,
     SIGNED_PIXELS,
     THICKNESS_NOT_SPACING,
     VARIANTS,
@@ -65,6 +68,22 @@ THICKNESS_FACTORS = (Decimal("0.5"), Decimal("0.75"), Decimal("1.5"), Decimal("2
 # A-P axis, prone half a turn about the long axis.  Axial: HFS 1\0\0\0\1\0, FFS -1\0\0\0\1\0,
 # HFP -1\0\0\0\-1\0, FFP 1\0\0\0\-1\0.
 FEET_FIRST_TURN, PRONE_TURN = (-1.0, 1.0, -1.0), (-1.0, -1.0, 1.0)
+# Gantry tilt: each slice moves along the column cosine by this times the step (tan of the tilt:
+# 5.7, 14 and 26.6 degrees, either way; scanners tilt up to about 30)
+TILTS = (0.1, 0.25, 0.5, -0.1, -0.25, -0.5)
+
+
+def _slots(c: Choices, variants: frozenset[str], slices: int) -> tuple[int, ...] | None:
+    """Each file frame's slot on the grid (see SeriesGeometry), or None for ``f - 1``."""
+    slots = list(range(slices))
+    if MISSING_SLICE in variants and slices >= 3:  # an inner slot left out (3 frames: one regular gap to tell it by)
+        gone = c.integer(1, slices - 1)
+        slots = [s if s < gone else s + 1 for s in slots]
+    if SHUFFLED_FRAMES in variants and slices >= 3:  # interleaved acquisition: every other slice, then the rest
+        start = c.integer(0, 1)
+        ranks = [*range(start, slices, 2), *range(1 - start, slices, 2)]
+        slots = [slots[r] for r in ranks]
+    return tuple(slots) if slots != list(range(slices)) else None
 
 
 def _thousandths(c: Choices, low: int, high: int, *, non_integer: bool = False) -> float:
@@ -93,7 +112,8 @@ def _rotation(c: Choices) -> tuple[Vector, Vector]:
 PLAIN_GEOMETRY = SeriesGeometry((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), 1.0, 1.0, 1.0, (0.0, 0.0, 0.0))
 
 
-def draw_series_geometry(c: Choices, variants: frozenset[str], ranges: VolumeSpec | None = None) -> SeriesGeometry:
+def draw_series_geometry(c: Choices, variants: frozenset[str], ranges: VolumeSpec | None = None,
+                         slices: int = 1) -> SeriesGeometry:
     spacing = ranges.spacing if ranges is not None else None
     if not variants and spacing is None:
         return PLAIN_GEOMETRY
@@ -126,7 +146,10 @@ def draw_series_geometry(c: Choices, variants: frozenset[str], ranges: VolumeSpe
         spacing_mm = Decimal(repr(abs(step)))
         drawn = (spacing_mm * c.pick(THICKNESS_FACTORS)).quantize(Decimal("0.001"))
         thickness = float(drawn if drawn > 0 and drawn != spacing_mm else spacing_mm + Decimal("0.5"))
-    return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin, thickness=thickness)
+    slots = _slots(c, variants, slices)
+    shear = c.pick(TILTS) if GANTRY_TILT in variants and slices >= 2 else None
+    return SeriesGeometry(row_cosine, column_cosine, row_spacing, column_spacing, step, origin, thickness=thickness,
+                          slots=slots, shear=shear)
 
 
 def dataset_modality(dataset: Dataset, ranges: VolumeSpec | None = None) -> str | None:
@@ -146,7 +169,7 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
     ``modality`` is the one the row's dataset announces (None: drawn); ``mr-rescale`` makes
     every series MR, whatever its dataset, since that variant is MR-only.
     """
-    geometry = draw_series_geometry(c, variants, ranges)
+    geometry = draw_series_geometry(c, variants, ranges, volume.slices)
     if MR_RESCALE in variants:
         modality = "MR"
     else:
@@ -185,14 +208,14 @@ def draw_variants(c: Choices, variants: object) -> frozenset[str]:
 
 
 @st.composite
-def dicom_geometries(draw: st.DrawFn, variants: object = None) -> SeriesGeometry:
-    """Orientation, spacing and frame positions of a series.
+def dicom_geometries(draw: st.DrawFn, variants: object = None, slices: int = 8) -> SeriesGeometry:
+    """Orientation, spacing and frame positions of a series of ``slices`` frames.
 
     ``variants=None`` draws any mix of the hostile variants; a set of names
     (see :data:`lbmock.dicom.series.VARIANTS`) gives exactly those.
     """
     c = Choices(draw)
-    return draw_series_geometry(c, draw_variants(c, variants))
+    return draw_series_geometry(c, draw_variants(c, variants), slices=slices)
 
 
 @st.composite

@@ -30,6 +30,7 @@ from dicom_worlds import small_dicom_worlds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lbmock.dicom import geometry as G
 from lbmock.dicom.series import VARIANTS
 from lbmock.oracle import write_row_oracle
 from lbmock.render.common import Urls
@@ -76,6 +77,7 @@ def check_converter_against_oracle(tmp_path, world):
             ds = converter.download_dicom(export_row, session)  # pydicom reads the served file
             assert (int(ds.Rows), int(ds.Columns), int(ds.NumberOfFrames)) == (
                 row.volume.rows, row.volume.cols, row.volume.slices)
+            assert converter.frame_grid(ds)[0].tolist() == list(G.grid_of_frames(row.series))  # the tags' grid
             for number, label in enumerate(row.labels):
                 oracle = write_row_oracle(row, tmp_path / f"{row.id}-{number}.nii.gz", label.id, world)
                 expected = nib.load(oracle.nifti)
@@ -92,6 +94,9 @@ def check_converter_against_oracle(tmp_path, world):
                 converter.to_nifti(labels, ds, out)
                 got = nib.load(out)
                 np.testing.assert_allclose(got.affine, expected.affine, atol=affine_tolerance(tags_affine))
+                # a qform holds no shear (gantry tilt): both leave it unset then, both set it otherwise
+                assert int(got.header["qform_code"]) == int(expected.header["qform_code"]) == (
+                    0 if row.series.geometry.shear else 1)
                 np.testing.assert_array_equal(np.asanyarray(got.dataobj), np.asanyarray(expected.dataobj))
                 canon_got, canon_expected = nib.as_closest_canonical(got), nib.as_closest_canonical(expected)
                 np.testing.assert_allclose(canon_got.affine, canon_expected.affine,
@@ -119,5 +124,6 @@ def check_converter_against_oracle(tmp_path, world):
                     source_sop_instance_uid=ds.SOPInstanceUID,
                     source_frame_numbers=list(range(1, row.volume.slices + 1)),
                     combine_segments=True, assert_missing_frames_are_empty=True)
-                np.testing.assert_array_equal(frames.transpose(2, 1, 0), np.asanyarray(expected.dataobj))
+                in_file_order = np.asanyarray(expected.dataobj)[:, :, labels.grid_k]  # the SEG's frames are the file's
+                np.testing.assert_array_equal(frames.transpose(2, 1, 0), in_file_order)
                 assert pydicom.dcmread(seg_path).Modality == "SEG"

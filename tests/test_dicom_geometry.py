@@ -6,6 +6,8 @@ examples checked by hand against the README's conventions.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -40,14 +42,23 @@ def test_every_frame_position_is_an_exact_short_decimal(series):
 def test_affine_puts_each_frame_at_its_position_and_has_the_spacings(series):
     g, v = series.geometry, series.volume
     affine = G.affine_lps(series)
+    ks = G.grid_of_frames(series)  # file order, unless the grid is irregular
     for frame in {1, min(2, v.slices), v.slices}:
-        assert np.allclose(affine @ [0, 0, frame - 1, 1], [*G.frame_position(g, frame), 1], atol=1e-9)
+        assert np.allclose(affine @ [0, 0, ks[frame - 1], 1], [*G.frame_position(g, frame), 1], atol=1e-9)
     assert np.isclose(np.linalg.norm(affine[:3, 0]), g.column_spacing)  # along i: between columns
     assert np.isclose(np.linalg.norm(affine[:3, 1]), g.row_spacing)
-    # the step between frames is the spacing; a lone frame's third axis is its thickness
-    assert np.isclose(np.linalg.norm(affine[:3, 2]), g.slice_spacing if v.slices > 1 else g.slice_thickness)
-    # positive slice steps move along row x column cosine, negative ones against it (one frame has no step)
-    assert np.sign(np.linalg.det(affine[:3, :3])) == (np.sign(g.slice_step) if v.slices > 1 else 1)
+    # the step between frames is the spacing (sheared by a gantry tilt); a lone frame's third axis is its thickness
+    shear = np.hypot(1.0, g.shear or 0.0)
+    assert np.isclose(np.linalg.norm(affine[:3, 2]), g.slice_spacing * shear if v.slices > 1 else g.slice_thickness)
+    assert np.isclose(abs(affine[:3, 2] @ G.slice_normal(g)), g.slice_spacing if v.slices > 1 else g.slice_thickness)
+    # positive slice steps move along row x column cosine, negative ones against it (one frame has no step);
+    # frames out of spatial order are sorted along it
+    steps = {np.sign(b - a) for a, b in itertools.pairwise(g.slots or range(v.slices))}
+    if len(steps) > 1:  # out of spatial order: sorted along the normal
+        expected = 1
+    else:  # file order: the sign of the step times that of the slots' order
+        expected = np.sign(g.slice_step) * (steps.pop() if steps else 1) if v.slices > 1 else 1
+    assert np.sign(np.linalg.det(affine[:3, :3])) == expected
     assert np.array_equal(G.affine_ras(series), np.diag([-1, -1, 1, 1]) @ affine)
 
 
@@ -85,7 +96,15 @@ def test_each_variant_shows(data):
         "feet-first": series.patient_position == "FFS",
         "prone": series.patient_position == "HFP",
         "thickness-not-spacing": g.slice_thickness != g.slice_spacing,
+        "shuffled-frames": g.slots is not None and sorted(g.slots) == list(range(series.volume.slices)),
+        "missing-slice": g.slots is not None and max(g.slots) == series.volume.slices,
+        "gantry-tilt": g.shear is not None,
     }
+    # frames needed: 3 to interleave, 3 to tell a gap from the step, 2 to tilt
+    needs = {"shuffled-frames": 3, "missing-slice": 3, "gantry-tilt": 2}
+    if series.volume.slices < needs.get(name, 1):
+        assert not any(shown.values())
+        return
     assert shown[name]
     assert sum(shown.values()) == 1  # variants only change what they name
 
@@ -146,8 +165,9 @@ def test_patient_points_invert(series, plane, data):
     frame = data.draw(st.integers(1, p.frame_count))
     px, py = data.draw(st.floats(0, p.width)), data.draw(st.floats(0, p.height))
     point = G.patient_point(series, plane, frame, px, py)
-    assert np.allclose(G.index_of_patient_point(series, point), G.plane_point_index(plane, frame, px, py),
-                       atol=1e-6)
+    i, j, t = G.plane_point_index(plane, frame, px, py)
+    k = G.continuous_grid_index(G.grid_of_frames(series), t)  # the grid's k: file frame - 1 unless irregular
+    assert np.allclose(G.index_of_patient_point(series, point), (i, j, k), atol=1e-6)
 
 
 def test_out_of_plane_is_refused():

@@ -13,6 +13,7 @@ from dicom_worlds import reference_volume, small_dicom_worlds
 from hypothesis import HealthCheck, given, settings
 
 from lbmock.cli import main
+from lbmock.dicom import geometry as G
 from lbmock.labelmap import choose_label, mask_features
 from lbmock.oracle import UnknownDataRow, find_row, sidecar_path, write_oracle
 from lbmock.strategies.served_world import resolve_world, seeded_world
@@ -31,11 +32,17 @@ def contract_affine_lps(series) -> np.ndarray:
     g = series.geometry
     step = g.slice_step if series.volume.slices > 1 else g.slice_thickness  # thickness-not-spacing: they differ
     r, c = np.array(g.row_cosine), np.array(g.column_cosine)
+    # irregular grids: a frame's slot moves it by step * (normal + shear * c); k sorts the slots
+    slot_step = (np.cross(r, c) + (g.shear or 0.0) * c) * step
+    slots = g.slots or tuple(range(series.volume.slices))
+    ks = G.grid_of_frames(series)
+    first = slots[ks.index(0)]
+    direction = 1 if len(ks) == 1 else (slots[ks.index(max(ks))] - first) / max(ks)  # +1 or -1 slot per k
     out = np.eye(4)
     out[:3, 0] = r * g.column_spacing
     out[:3, 1] = c * g.row_spacing
-    out[:3, 2] = np.cross(r, c) * step
-    out[:3, 3] = g.origin
+    out[:3, 2] = slot_step * direction
+    out[:3, 3] = np.array(g.origin) + first * slot_step
     return out
 
 
@@ -48,14 +55,19 @@ def test_oracle_voxels_affine_and_sidecar(tmp_path, world):
             files = write_oracle(world, row.id, out, label_id=label.id)
             img = nib.load(out)
             v = row.volume
-            assert img.shape == (v.cols, v.rows, v.slices)
+            ks = list(G.grid_of_frames(row.series))
+            assert img.shape == (v.cols, v.rows, max(ks) + 1)
             data = np.asanyarray(img.dataobj)
-            np.testing.assert_array_equal(data, reference_volume(row, label))
+            np.testing.assert_array_equal(data[:, :, ks], reference_volume(row, label))
+            assert not np.delete(data, ks, axis=2).any()  # a missing slice is empty
             ras = np.diag([-1.0, -1, 1, 1]) @ contract_affine_lps(row.series)
             tol = 2e-6 * max(1.0, np.abs(ras).max())  # float32 in the header
             np.testing.assert_allclose(img.affine, ras, atol=tol)
-            assert int(img.header["qform_code"]) == 1  # our grids never shear: the qform holds them
-            np.testing.assert_allclose(img.header.get_qform(), ras, atol=10 * tol)
+            if row.series.geometry.shear:  # gantry tilt: a qform cannot hold a shear, the sform does
+                assert int(img.header["qform_code"]) == 0 and int(img.header["sform_code"]) == 1
+            else:
+                assert int(img.header["qform_code"]) == 1  # every other grid: the qform holds it
+                np.testing.assert_allclose(img.header.get_qform(), ras, atol=10 * tol)
 
             side = json.loads(files.sidecar.read_text())
             assert files.sidecar == out.with_name(f"{row.id}-{label.id}.json")
@@ -81,8 +93,9 @@ def _check_polylines(row, label, side, lps):
         for frame in entry["frames"]:
             for (px, py), mm in zip(frame["points_plane"], frame["points_lps_mm"], strict=True):
                 u, w, n = px - 0.5, py - 0.5, frame["frame"] - 1  # pixel centres at +0.5
-                index = {"Axial": (u, w, n), "Sagittal": (n, u, w), "Coronal": (u, n, w)}[feature.plane]
-                np.testing.assert_allclose(mm, (lps @ [*index, 1.0])[:3], atol=1e-6)
+                i, j, t = {"Axial": (u, w, n), "Sagittal": (n, u, w), "Coronal": (u, n, w)}[feature.plane]
+                k = G.continuous_grid_index(G.grid_of_frames(row.series), t)  # t itself unless irregular
+                np.testing.assert_allclose(mm, (lps @ [i, j, k, 1.0])[:3], atol=1e-6)
             np.testing.assert_allclose(np.array(frame["points_ras_mm"]),
                                        np.array(frame["points_lps_mm"]) * [-1, -1, 1])
 

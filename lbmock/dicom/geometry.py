@@ -29,6 +29,7 @@ floats (:func:`affine_from_tags` serves both).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -82,8 +83,24 @@ def slice_normal(g: SeriesGeometry) -> Vector:
     return (float(n[0]), float(n[1]), float(n[2]))
 
 
+def _slot_step_exact(g: SeriesGeometry) -> tuple[Decimal, Decimal, Decimal]:
+    """From one grid slot to the next: ``slice_step * (normal + shear * column_cosine)``."""
+    shear = _dec(g.shear) if g.shear is not None else Decimal(0)
+    step = _dec(g.slice_step)
+    n, c = _normal_exact(g), [_dec(v) for v in g.column_cosine]
+    return (step * (n[0] + shear * c[0]), step * (n[1] + shear * c[1]), step * (n[2] + shear * c[2]))
+
+
+def frame_slot(g: SeriesGeometry, frame: int) -> int:
+    """The grid slot of 1-based file ``frame`` (``frame - 1`` unless the grid is irregular)."""
+    return frame - 1 if g.slots is None else g.slots[frame - 1]
+
+
 def frame_position_ds(g: SeriesGeometry, frame: int) -> tuple[str, str, str]:
     """ImagePositionPatient of 1-based ``frame``, as the decimal strings written to the file."""
+    if g.slots is not None or g.shear is not None:  # an irregular grid: the frame's slot, the sheared step
+        slot = frame_slot(g, frame)
+        return tuple(decimal_string(_dec(o) + slot * d) for o, d in zip(g.origin, _slot_step_exact(g), strict=True))  # type: ignore[return-value]
     step = _dec(g.slice_step) * (frame - 1)
     return tuple(decimal_string(_dec(o) + step * n) for o, n in zip(g.origin, _normal_exact(g), strict=True))  # type: ignore[return-value]
 
@@ -123,13 +140,51 @@ def affine_from_tags(orientation: Sequence[float], pixel_spacing: Sequence[float
     return affine
 
 
+def grid_order(slots: Sequence[int], step_sign: float) -> tuple[int, ...]:
+    """The grid slice ``k`` of each file frame, from the frames' slots along the step.
+
+    The rule a converter can apply to the tags alone: frames whose positions run one way along the
+    normal in file order keep file order (``k`` counts from frame 1, either way); otherwise ``k``
+    sorts them ascending along the normal ``r x c``.  A missing slot stays a slice of the grid.
+    """
+    diffs = [b - a for a, b in itertools.pairwise(slots)]
+    if all(d > 0 for d in diffs):
+        sign = 1
+    elif all(d < 0 for d in diffs):
+        sign = -1
+    else:
+        sign = 1 if step_sign > 0 else -1
+    base = min(slots) if sign > 0 else max(slots)
+    return tuple(sign * (s - base) for s in slots)
+
+
+def grid_of_frames(series: DicomSeries) -> tuple[int, ...]:
+    """The grid slice ``k`` (0-based; the label map's third index) of each file frame."""
+    g = series.geometry
+    if g.slots is None:
+        return tuple(range(series.volume.slices))
+    return grid_order(g.slots, g.slice_step)
+
+
+def grid_slices(series: DicomSeries) -> int:
+    """How many slices the grid has: the frames, and a missing slice's slot."""
+    return max(grid_of_frames(series)) + 1
+
+
 def affine_lps(series: DicomSeries) -> np.ndarray:
-    """Voxel index ``(i, j, k, 1)`` -> patient mm (LPS) for the row's volume."""
+    """Grid index ``(i, j, k, 1)`` -> patient mm (LPS) for the row's volume (``k`` = file frame - 1
+    unless the grid is irregular: :func:`grid_of_frames`)."""
     from_file = getattr(series, "affine_from_file", None)
     if from_file is not None:  # a user's file (lbmock.dicom.user_files): its own tags, as a reader builds it
         return from_file()
     g = series.geometry
-    positions = [frame_position(g, f) for f in range(1, min(series.volume.slices, 2) + 1)]
+    if g.slots is None:
+        positions = [frame_position(g, f) for f in range(1, min(series.volume.slices, 2) + 1)]
+    else:  # first and last grid slice, as a reader finds them: the step is their difference over k
+        ks = grid_of_frames(series)
+        first, last = ks.index(0) + 1, ks.index(max(ks)) + 1
+        p0, p1 = np.array(frame_position(g, first)), np.array(frame_position(g, last))
+        positions = [tuple(p0), tuple(p0 + (p1 - p0) / max(ks))]
     return affine_from_tags((*g.row_cosine, *g.column_cosine), (g.row_spacing, g.column_spacing),
                             positions, g.slice_thickness)
 
@@ -139,17 +194,38 @@ def affine_ras(series: DicomSeries) -> np.ndarray:
     return LPS_TO_RAS @ affine_lps(series)
 
 
+def grid_from_positions(orientation: Sequence[float],
+                        positions: Sequence[Sequence[float]]) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """From the tags alone: the grid slice ``k`` of each frame (:func:`grid_order`'s rule) and the
+    positions of grid slices 0 and 1 (slice 1 as the step from the first to the last slice over
+    their distance in slices), for :func:`affine_from_tags`.  The grid's step is the smallest gap
+    between neighbouring positions along the normal."""
+    points = np.asarray(positions, dtype=np.float64)
+    if len(points) == 1:
+        return (0,), [points[0]]
+    normal = np.cross(np.asarray(orientation[:3], dtype=np.float64), np.asarray(orientation[3:6], dtype=np.float64))
+    along = (points - points[0]) @ normal
+    gap = np.min(np.abs(np.diff(np.sort(along))))
+    ks = grid_order([round(float(a / gap)) for a in along], 1.0)
+    first, last = ks.index(0), ks.index(max(ks))
+    return ks, [points[first], points[first] + (points[last] - points[first]) / max(ks)]
+
+
 def affine_from_dataset(dataset: Any) -> np.ndarray:
     """The LPS affine of a multi-frame Part 10 dataset (pydicom), from its functional groups.
 
-    Reads shared PlaneOrientation and PixelMeasures and the first two frames'
-    PlanePosition, as readers of Enhanced CT/MR do.
+    Reads shared PlaneOrientation and PixelMeasures and the frames' PlanePosition, as readers of
+    Enhanced CT/MR do; frames out of spatial order or with a missing slice are put on their grid
+    (:func:`grid_from_positions`).
     """
     shared = dataset.SharedFunctionalGroupsSequence[0]
     orientation = [float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient]
     measures = shared.PixelMeasuresSequence[0]
-    positions = [[float(v) for v in fg.PlanePositionSequence[0].ImagePositionPatient]
-                 for fg in dataset.PerFrameFunctionalGroupsSequence[:2]]
+    all_positions = [[float(v) for v in fg.PlanePositionSequence[0].ImagePositionPatient]
+                     for fg in dataset.PerFrameFunctionalGroupsSequence]
+    ks, positions = grid_from_positions(orientation, all_positions)
+    if ks == tuple(range(len(ks))):  # a regular grid in file order: frames 1 and 2, as before
+        positions = all_positions[:2]
     return affine_from_tags(orientation, [float(v) for v in measures.PixelSpacing], positions,
                             float(measures.SliceThickness))
 
@@ -201,7 +277,20 @@ def patient_points(series: DicomSeries, plane: str, frame: int,
     index = np.array([(*plane_point_index(plane, frame, px, py), 1.0) for px, py in points], dtype=np.float64)
     if index.size == 0:
         return np.zeros((0, 3))
+    if series.geometry.slots is not None:  # file frame coordinate -> grid slice
+        ks = grid_of_frames(series)
+        index[:, 2] = [continuous_grid_index(ks, t) for t in index[:, 2]]
     return (affine_lps(series) @ index.T).T[:, :3]
+
+
+def continuous_grid_index(ks: Sequence[int], t: float) -> float:
+    """Grid index of continuous file frame coordinate ``t`` (frame ``f`` at ``f - 1``): linear between
+    neighbouring file frames' grid slices, and beyond the ends along the first or last pair (how a
+    Sagittal or Coronal point between two frames is placed when frames are out of order)."""
+    if len(ks) == 1:
+        return t
+    i0 = min(max(int(np.floor(t)), 0), len(ks) - 2)
+    return ks[i0] + (t - i0) * (ks[i0 + 1] - ks[i0])
 
 
 def patient_point(series: DicomSeries, plane: str, frame: int, px: float, py: float) -> Vector:
@@ -211,6 +300,6 @@ def patient_point(series: DicomSeries, plane: str, frame: int, px: float, py: fl
 
 
 def index_of_patient_point(series: DicomSeries, point: Sequence[float]) -> tuple[float, float, float]:
-    """Continuous voxel index ``(i, j, k)`` of a patient point (mm, LPS): the inverse of the affine."""
+    """Continuous grid index ``(i, j, k)`` of a patient point (mm, LPS): the inverse of the affine."""
     i, j, k, _ = np.linalg.solve(affine_lps(series), np.array([*point, 1.0], dtype=np.float64))
     return (float(i), float(j), float(k))

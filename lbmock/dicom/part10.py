@@ -28,7 +28,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
-from lbmock.dicom.geometry import decimal_string, frame_position_ds
+from lbmock.dicom.geometry import decimal_string, frame_position_ds, grid_of_frames
 from lbmock.dicom.phantom import padding_value, phantom_frames
 from lbmock.dicom.series import DicomSeries, uid_from
 from lbmock.dicom.user_files import FileSeries
@@ -167,11 +167,16 @@ def header_dataset(series: DicomSeries) -> Dataset:
     ds.SharedFunctionalGroupsSequence = Sequence([shared])
 
     per_frame = []
+    # In-Stack Position Number: the frame's rank along the stack (file order unless frames are stored
+    # out of spatial order), consecutive from 1 even across a missing slice (PS3.3 C.7.6.16.2.2.4)
+    ks = grid_of_frames(series)
+    rank = {k: n for n, k in enumerate(sorted(ks), start=1)}
     for f in range(1, volume.slices + 1):
         item = Dataset()
+        position = rank[ks[f - 1]]
         item.FrameContentSequence = _seq(FrameAcquisitionDateTime=stamp, FrameReferenceDateTime=stamp,
-                                         FrameAcquisitionDuration=0.0, StackID="1", InStackPositionNumber=f,
-                                         DimensionIndexValues=[1, f])
+                                         FrameAcquisitionDuration=0.0, StackID="1", InStackPositionNumber=position,
+                                         DimensionIndexValues=[1, position])
         item.PlanePositionSequence = _seq(ImagePositionPatient=list(frame_position_ds(g, f)))
         per_frame.append(item)
     ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)

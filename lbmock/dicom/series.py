@@ -29,9 +29,15 @@ FEET_FIRST = "feet-first"            # FFS: cosines rotated half a turn about th
 PRONE = "prone"                      # HFP: cosines rotated half a turn about the patient's long axis
 # irregular grids
 THICKNESS_NOT_SPACING = "thickness-not-spacing"  # SliceThickness differs from SpacingBetweenSlices
+SHUFFLED_FRAMES = "shuffled-frames"  # frames stored interleaved, out of spatial order (3 frames or more)
+MISSING_SLICE = "missing-slice"      # one slice of the grid absent: a double gap (3 frames or more)
+GANTRY_TILT = "gantry-tilt"          # slices step along a tilted axis: a sheared grid
 VARIANTS: tuple[str, ...] = (REVERSED_SLICES, ANISOTROPIC, OFFSET_ORIGIN, MR_RESCALE, OBLIQUE,
                              SIGNED_PIXELS, BITS_STORED_12, PIXEL_PADDING, ODD_SIZES, FEET_FIRST, PRONE,
-                             THICKNESS_NOT_SPACING)
+                             THICKNESS_NOT_SPACING, SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT)
+# Variants whose frame positions are not one evenly spaced line along the normal in file order:
+# readers that assume one (highdicom's volume, nibabel's wrapper) do not read them right.
+IRREGULAR_GRIDS = frozenset({SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT})
 
 
 def patient_position(variants: frozenset[str]) -> str:
