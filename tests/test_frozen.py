@@ -63,7 +63,9 @@ def test_world_instances_are_frozen_comparable_hashable_and_pickle(world):
             rebuilt = cls(**values)
             assert rebuilt == obj and hash(rebuilt) == hash(obj)
             assert repr(rebuilt) == repr(twin(**values))  # the same values land in the same fields
-            assert cls(*values.values()) == obj  # positional order unchanged
+            fields = dataclasses.fields(obj)  # keyword-only fields (DICOM variants) are passed by name
+            assert cls(*(values[f.name] for f in fields if not f.kw_only),
+                       **{f.name: values[f.name] for f in fields if f.kw_only}) == obj  # positional order unchanged
             assert dataclasses.replace(obj) == obj
             assert dataclasses.asdict(obj) == dataclasses.asdict(twin(**values))
             assert pickle.loads(pickle.dumps(obj)) == obj
