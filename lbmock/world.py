@@ -306,6 +306,7 @@ class DicomSeries:
     bits_stored: int = field(default=16, kw_only=True)           # of BitsAllocated 16
     pixel_padding: bool = field(default=False, kw_only=True)     # PixelPaddingValue outside the field of view
     patient_position: str = field(default="HFS", kw_only=True)   # HFS, FFS, HFP or FFP
+    transfer_syntax: str = field(default="1.2.840.10008.1.2.1", kw_only=True)  # Explicit VR Little Endian
 
     @property
     def rescale_type(self) -> str:

@@ -35,12 +35,14 @@ from lbmock.dicom.series import (
     SHUFFLED_FRAMES,
     SIGNED_PIXELS,
     THICKNESS_NOT_SPACING,
+    TRANSFER_SYNTAXES,
     VARIANTS,
     DicomSeries,
     SeriesGeometry,
     Vector,
     check_variants,
     patient_position,
+    transfer_syntax,
     uids_from,
 )
 from lbmock.strategies.annotations import draw_volume
@@ -197,13 +199,15 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
         acquired_at=acquired, geometry=geometry, rescale_slope=slope, rescale_intercept=intercept,
         window_center=center, window_width=width, noise_seed=c.integer(0, 2**32 - 1),
         pixel_representation=int(signed), bits_stored=bits, pixel_padding=PIXEL_PADDING in variants,
-        patient_position=patient_position(variants),
+        patient_position=patient_position(variants), transfer_syntax=transfer_syntax(variants),
     )
 
 
 def draw_variants(c: Choices, variants: object) -> frozenset[str]:
-    if variants is None:  # any mix; each off shrinks towards plain
-        return frozenset(v for v in VARIANTS if c.boolean())
+    if variants is None:  # any mix (one transfer syntax at most); each off shrinks towards plain
+        drawn = [v for v in VARIANTS if c.boolean()]
+        syntaxes = [v for v in drawn if v in TRANSFER_SYNTAXES]
+        return frozenset(v for v in drawn if v not in syntaxes[1:])
     return check_variants(variants)
 
 

@@ -235,7 +235,7 @@ def dicom_volumes(draw: st.DrawFn, variants: object = None, max_slices: int = 24
     c = Choices(draw)
     chosen = draw_variants(c, variants)
     if ODD_SIZES in chosen:  # odd rows, columns no power of two, in the small range
-        rows, cols = 2 * c.integer(2, 23) + 1, c.integer(5, 47)
+        rows, cols = 2 * c.integer(4, 23) + 1, c.integer(9, 47)  # >= 81 pixels: pyjpegls encodes no tinier frame
         volume = Volume(rows=rows, cols=cols + 1 if cols & (cols - 1) == 0 else cols, slices=c.integer(1, max_slices))
     else:
         volume = Volume(rows=c.pick(SMALL_SIDES), cols=c.pick(SMALL_SIDES), slices=c.integer(1, max_slices))

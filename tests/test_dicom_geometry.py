@@ -18,7 +18,7 @@ from lbmock.dicom.series import VARIANTS, DicomSeries, SeriesGeometry, check_var
 from lbmock.strategies.dicom import dicom_geometries, dicom_series
 from lbmock.world import PLANES, Volume
 
-ALL = frozenset(VARIANTS)
+ALL = frozenset(VARIANTS) - {"deflated", "jpeg-ls-lossless"}  # every variant, one transfer syntax
 
 
 def _series(geometry: SeriesGeometry) -> DicomSeries:
@@ -99,6 +99,9 @@ def test_each_variant_shows(data):
         "shuffled-frames": g.slots is not None and sorted(g.slots) == list(range(series.volume.slices)),
         "missing-slice": g.slots is not None and max(g.slots) == series.volume.slices,
         "gantry-tilt": g.shear is not None,
+        "rle-lossless": series.transfer_syntax == "1.2.840.10008.1.2.5",
+        "deflated": series.transfer_syntax == "1.2.840.10008.1.2.1.99",
+        "jpeg-ls-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.80",
     }
     # frames needed: 3 to interleave, 3 to tell a gap from the step, 2 to tilt
     needs = {"shuffled-frames": 3, "missing-slice": 3, "gantry-tilt": 2}
@@ -112,6 +115,11 @@ def test_each_variant_shows(data):
 def test_unknown_variant_is_named():
     with pytest.raises(ValueError, match="no-such"):
         check_variants({"oblique", "no-such"})
+
+
+def test_one_transfer_syntax_at_a_time():
+    with pytest.raises(ValueError, match="rle-lossless and deflated are transfer syntaxes"):
+        check_variants({"deflated", "rle-lossless"})
 
 
 @given(st.sampled_from((64, 128)), st.sampled_from((64, 256)), st.integers(1, 40), st.sampled_from(PLANES),

@@ -20,17 +20,21 @@ from __future__ import annotations
 import functools
 import io
 import struct
+import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import numpy as np
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from lbmock.dicom.geometry import decimal_string, frame_position_ds, grid_of_frames
 from lbmock.dicom.phantom import padding_value, phantom_frames
-from lbmock.dicom.series import DicomSeries, uid_from
+from lbmock.dicom.series import ENCODER_PLUGINS, DicomSeries, uid_from
 from lbmock.dicom.user_files import FileSeries
 from lbmock.world import DataRow, Label
 
@@ -72,7 +76,7 @@ def header_dataset(series: DicomSeries) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = series.sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian  # compressed_layout rewrites File Meta for the others
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
 
@@ -189,18 +193,112 @@ def frame_size(series: DicomSeries) -> int:
 
 @functools.lru_cache(maxsize=32)
 def header_bytes(series: DicomSeries) -> bytes:
-    """Preamble, File Meta, every element before Pixel Data, and Pixel Data's own header."""
+    """Preamble, File Meta, every element before Pixel Data, and Pixel Data's own header.
+
+    Compressed transfer syntaxes (:func:`compressed_layout`) put their own after the preamble and
+    File Meta.
+    """
     out = io.BytesIO()
     dcmwrite(out, header_dataset(series), enforce_file_format=True)
     pixels = frame_size(series) * series.volume.slices  # even: two bytes a pixel
     return out.getvalue() + _PIXEL_DATA_TAG + b"OW\x00\x00" + struct.pack("<I", pixels)
 
 
-def file_size(series: DicomSeries) -> int:
-    """The size of the row's Part 10 file, known without producing its pixels."""
+def file_size(series: DicomSeries, row: DataRow | None = None, label: Label | None = None) -> int:
+    """The size of the row's Part 10 file, known without producing its pixels (a compressed
+    transfer syntax: ``row`` is needed, its frames are encoded once to learn their sizes)."""
     if isinstance(series, FileSeries):  # a user's file (world option dicom_dir): served as it is
         return series.check_unchanged()
+    if series.transfer_syntax != ExplicitVRLittleEndian:
+        if row is None:
+            raise ValueError("the size of a compressed file depends on its pixels: pass its row")
+        header, sizes, trailer = compressed_layout(row, label)
+        return len(header) + sum(sizes) + len(trailer)
     return len(header_bytes(series)) + frame_size(series) * series.volume.slices
+
+
+# ---------------------------------------------------------------- compressed transfer syntaxes
+#
+# RLE Lossless and JPEG-LS Lossless (PS3.5 A.4, G, A.4.3): Pixel Data is encapsulated, one fragment
+# per frame, each encoded by pydicom's encoder (RLE: pydicom's own; JPEG-LS: its pyjpegls plugin),
+# after a Basic Offset Table holding every frame's offset.  Deflated
+# Explicit VR Little Endian (A.5): everything after File Meta is one raw deflate stream; each frame
+# is deflated on its own and ended with a full flush (byte-aligned, no back-reference to earlier
+# bytes), so any frame can be produced without the ones before it.  Either way a frame's size is
+# known only once it is encoded: the sizes are computed once per row (cached) for Content-Length,
+# offsets and Range.
+
+_ITEM = b"\xfe\xff\x00\xe0"                             # (FFFE,E000) Item
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"     # (FFFE,E0DD) Sequence Delimitation Item
+
+
+def _encode_frame(series: DicomSeries, frame: np.ndarray) -> bytes:
+    """One frame as its transfer syntax stores it (the encapsulating item or flushed deflate block)."""
+    if series.transfer_syntax in ENCODER_PLUGINS:  # encapsulated: pydicom's encoder, one item a frame
+        from pydicom.pixels.encoders.base import get_encoder
+
+        data = get_encoder(series.transfer_syntax).encode(
+            frame, rows=series.volume.rows, columns=series.volume.cols, samples_per_pixel=1, bits_allocated=16,
+            bits_stored=series.bits_stored, pixel_representation=series.pixel_representation,
+            photometric_interpretation="MONOCHROME2", number_of_frames=1,
+            encoding_plugin=ENCODER_PLUGINS[series.transfer_syntax][0])
+        data += b"\x00" * (len(data) % 2)  # items hold an even number of bytes
+        return _ITEM + struct.pack("<I", len(data)) + data
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)  # raw deflate, as A.5 says
+    return deflate.compress(frame.tobytes()) + deflate.flush(zlib.Z_FULL_FLUSH)
+
+
+@functools.lru_cache(maxsize=8)
+def compressed_layout(row: DataRow, label: Label | None = None) -> tuple[bytes, tuple[int, ...], bytes]:
+    """(everything before the first frame, each frame's encoded size, everything after the last)."""
+    series = row.series
+    sizes = tuple(len(_encode_frame(series, frame)) for frame in phantom_frames(row, label))
+    meta = FileMetaDataset(header_dataset(series).file_meta)
+    meta.TransferSyntaxUID = series.transfer_syntax
+    preamble = DicomBytesIO()
+    preamble.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(preamble, meta, enforce_standard=True)
+    plain = header_bytes(series)
+    meta_end = 132 + 12 + struct.unpack_from("<I", plain, 132 + 8)[0]  # (0002,0000) UL: File Meta's length
+    body = plain[meta_end:-12]  # the dataset before Pixel Data, explicit VR little endian
+    if series.transfer_syntax in ENCODER_PLUGINS:
+        offsets, at = [], 0
+        for size in sizes:
+            offsets.append(at)
+            at += size
+        table = _ITEM + struct.pack("<I", 4 * len(sizes)) + struct.pack(f"<{len(sizes)}I", *offsets)
+        pixel_header = _PIXEL_DATA_TAG + b"OB\x00\x00\xff\xff\xff\xff" + table  # undefined length
+        return preamble.getvalue() + body + pixel_header, sizes, _SEQUENCE_END
+    # Deflated: Pixel Data with its explicit length (the bytes are native), then the deflated frames
+    pixel_header = _PIXEL_DATA_TAG + b"OW\x00\x00" + struct.pack("<I", frame_size(series) * series.volume.slices)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    start = deflate.compress(body + pixel_header) + deflate.flush(zlib.Z_FULL_FLUSH)
+    end = zlib.compressobj(6, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)  # the final (empty) block
+    return preamble.getvalue() + start, sizes, end
+
+
+def _compressed_chunks(row: DataRow, start: int, end: int | None, label: Label | None) -> Iterator[bytes]:
+    header, sizes, trailer = compressed_layout(row, label)
+    pieces_end = len(header) + sum(sizes)
+    size = pieces_end + len(trailer)
+    end = size if end is None else min(end, size)
+    if start >= end:
+        return
+    if start < len(header):
+        yield header[start:min(end, len(header))]
+    offset, first = len(header), 0
+    while first < len(sizes) and offset + sizes[first] <= start:  # skip the frames before the range
+        offset += sizes[first]
+        first += 1
+    if first < len(sizes) and offset < end:
+        for k, frame in enumerate(phantom_frames(row, label, start=first), start=first):
+            data = _encode_frame(row.series, frame)
+            yield data[max(start - offset, 0):min(end - offset, len(data))]
+            offset += sizes[k]
+            if offset >= end:
+                break
+    if end > pieces_end:
+        yield trailer[max(start - pieces_end, 0):end - pieces_end]
 
 
 def part10_chunks(row: DataRow, start: int = 0, end: int | None = None,
@@ -212,6 +310,9 @@ def part10_chunks(row: DataRow, start: int = 0, end: int | None = None,
     series = row.series
     if isinstance(series, FileSeries):
         yield from series.chunks(start, end)
+        return
+    if series.transfer_syntax != ExplicitVRLittleEndian:
+        yield from _compressed_chunks(row, start, end, label)
         return
     header = header_bytes(series)
     size = file_size(series)

@@ -32,9 +32,26 @@ THICKNESS_NOT_SPACING = "thickness-not-spacing"  # SliceThickness differs from S
 SHUFFLED_FRAMES = "shuffled-frames"  # frames stored interleaved, out of spatial order (3 frames or more)
 MISSING_SLICE = "missing-slice"      # one slice of the grid absent: a double gap (3 frames or more)
 GANTRY_TILT = "gantry-tilt"          # slices step along a tilted axis: a sheared grid
+# transfer syntaxes: one at a time (a file has one)
+RLE_LOSSLESS = "rle-lossless"        # RLE Lossless, encapsulated frames (pydicom's own encoder)
+DEFLATED = "deflated"                # Deflated Explicit VR Little Endian: the whole dataset deflated
+JPEG_LS_LOSSLESS = "jpeg-ls-lossless"  # JPEG-LS Lossless, encapsulated (pydicom's pyjpegls plugin: extra jpegls);
+#                                       frames of 64 pixels or more (pyjpegls fails on ~20 and fewer)
 VARIANTS: tuple[str, ...] = (REVERSED_SLICES, ANISOTROPIC, OFFSET_ORIGIN, MR_RESCALE, OBLIQUE,
                              SIGNED_PIXELS, BITS_STORED_12, PIXEL_PADDING, ODD_SIZES, FEET_FIRST, PRONE,
-                             THICKNESS_NOT_SPACING, SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT)
+                             THICKNESS_NOT_SPACING, SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT,
+                             RLE_LOSSLESS, DEFLATED, JPEG_LS_LOSSLESS)
+TRANSFER_SYNTAXES: dict[str, str] = {  # variant -> Transfer Syntax UID (PS3.5 A.4.2, A.5)
+    RLE_LOSSLESS: "1.2.840.10008.1.2.5",
+    DEFLATED: "1.2.840.10008.1.2.1.99",
+    JPEG_LS_LOSSLESS: "1.2.840.10008.1.2.4.80",
+}
+# pydicom's encoder plugin for each encapsulated syntax: RLE its own, the others a package (an extra)
+ENCODER_PLUGINS: dict[str, tuple[str, str]] = {
+    "1.2.840.10008.1.2.5": ("pydicom", "pydicom"),
+    "1.2.840.10008.1.2.4.80": ("pyjpegls", "pip install 'lbmock[jpegls]' (pyjpegls)"),
+}
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"  # the default
 # Variants whose frame positions are not one evenly spaced line along the normal in file order:
 # readers that assume one (highdicom's volume, nibabel's wrapper) do not read them right.
 IRREGULAR_GRIDS = frozenset({SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT})
@@ -51,7 +68,27 @@ def check_variants(names: object) -> frozenset[str]:
     unknown = sorted(chosen - set(VARIANTS))
     if unknown:
         raise ValueError(f"unknown DICOM variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    syntaxes = [v for v in VARIANTS if v in chosen and v in TRANSFER_SYNTAXES]
+    if len(syntaxes) > 1:
+        raise ValueError(f"{' and '.join(syntaxes)} are transfer syntaxes: a file has one, choose one of them")
+    if syntaxes and TRANSFER_SYNTAXES[syntaxes[0]] in ENCODER_PLUGINS:
+        _check_encoder(syntaxes[0], TRANSFER_SYNTAXES[syntaxes[0]])
     return chosen
+
+
+def _check_encoder(variant: str, uid: str) -> None:
+    """ValueError naming what to install when pydicom's encoder plugin for ``uid`` is missing."""
+    from pydicom.pixels.encoders.base import get_encoder  # late: only worlds that ask for one pay for it
+
+    plugin, install = ENCODER_PLUGINS[uid]
+    if plugin not in get_encoder(uid).available_plugins:
+        raise ValueError(f"{variant} needs pydicom's {plugin} encoder plugin: {install}")
+
+
+def transfer_syntax(variants: frozenset[str]) -> str:
+    """The Transfer Syntax UID of a series drawn with ``variants``."""
+    return next((TRANSFER_SYNTAXES[v] for v in VARIANTS if v in variants and v in TRANSFER_SYNTAXES),
+                EXPLICIT_VR_LITTLE_ENDIAN)
 
 
 # A version-4 UUID, as B.2 asks: version nibble 4 (high nibble of byte 6), variant bits 10 (top

@@ -90,7 +90,7 @@ def dicom_file(org_id: str, file_name: str) -> Response:
     if row.recorded is not None:
         return _recorded_file(row)
     try:
-        size = file_size(row.series)
+        size = file_size(row.series, row)  # a compressed file's size depends on its pixels
     except UserFileChanged as exc:  # a user's file (--dicom-dir) edited since the start: never other bytes
         return json_error(409, str(exc), "CONFLICT")
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{row.series.sop_uid}"',
