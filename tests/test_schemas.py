@@ -210,7 +210,7 @@ def test_v2_schema_accepts_real_world_variation(case):
     assert validate_row(row, "v2") == []
 
 
-# "External ID", like "Global Key", is there only when the data row has one.
+# The reference sample has "External ID"; the schema still accepts rows without it (older exports).
 LEGACY_SAMPLE_KEYS = tuple(k for k in load("legacy_export.json")[0] if k != "External ID")
 
 

@@ -27,8 +27,11 @@ def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) 
 
     Objects live behind each group's ``frames`` URL (see
     :func:`lbmock.render.frames.render_frame_records`); group names are
-    lower-case plane names.  "External ID" and "Global Key" are left out when
-    the row has none, as export v2 does.  "Seconds to Label" includes review
+    lower-case plane names.  "External ID" and "Global Key" are ``null`` when the
+    row has none: the SDK's own legacy fixtures (``image_export.json``,
+    ``tiled_image_export.json``, ``highly_nested_image.json``, ``pdf_export.json``
+    in labelbox-python's tests) keep the keys; only export v2 leaves them out
+    ("If utilized", export glossary).  "Seconds to Label" includes review
     time; "Agreement" is the consensus score, "Benchmark Agreement" the
     benchmark score (``-1`` where there is none), "Benchmark ID" the benchmark
     label a label is measured against.
@@ -71,9 +74,6 @@ def render_legacy_row(project: Project, row: DataRow, label: Label, urls: Urls) 
             "Workflow History": [_legacy_event(e) for e in reversed(membership.history)],
         },
     }
-    for key in ("External ID", "Global Key"):
-        if out[key] is None:
-            del out[key]
     return out
 
 

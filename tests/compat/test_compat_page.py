@@ -206,6 +206,19 @@ def test_export_labels_download_returns_every_label(flows, world, base_url, rele
 
 
 @LEGACY_ONLY
+def test_export_labels_keep_unset_ids_as_null(flows, world, release):
+    """Issue 25.1: a legacy row of a data row without an external id has ``"External ID": null``
+    (and ``"Global Key": null``), as the SDK's legacy fixtures do; ``row["External ID"]`` never fails."""
+    rows = {row.id: row for row in world}
+    labels = flow(flows, "page")["labels_all"]
+    assert any(rows[x["DataRow ID"]].external_id is None for x in labels), "every labelled row has an external id"
+    assert any(rows[x["DataRow ID"]].global_key is None for x in labels), "every labelled row has a global key"
+    for x in labels:
+        row = rows[x["DataRow ID"]]
+        assert (x["External ID"], x["Global Key"]) == (row.external_id, row.global_key)
+
+
+@LEGACY_ONLY
 def test_export_labels_page_date_range(flows, world, page_code, release):
     record = flow(flows, "page")
     calls = page_export_labels_calls(page_code)
