@@ -54,7 +54,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     progress = Progress(args.rows, enabled=not args.quiet)
     rows = _counted(iter(world), progress)
     out = sys.stdout.buffer
-    # The first project's export (every row is in it), or with --catalog a Catalog export: every project.
+    # The first project's export (every row is in it), or with --catalog a Catalog export with all_projects=True.
     scope = ExportScope() if args.catalog else None
     try:
         if args.format == "v2":
@@ -175,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"leave out a part of each row ({', '.join(ExportParams.names())}); repeatable "
                           "(default: every part included)")
     gen.add_argument("--catalog", action="store_true",
-                     help="v2 as a Catalog export: each row shows every project it is in "
-                          "(default: the first project's export)")
+                     help="v2 as a Catalog export with all_projects=True: each row shows every project "
+                          "it is in (default: the first project's export)")
     gen.add_argument("--base-url", default=None,
                      help=f"base of the mask and frames URLs in the rows (default: {DEFAULT_API_BASE})")
     gen.add_argument("--quiet", action="store_true",

@@ -72,9 +72,11 @@ class ExportScope:
 
     A project export (``project_id``) holds that project's rows and shows only
     that project.  A catalog-side export (dataset, catalog, data rows, slice:
-    ``project_id`` is ``None``) holds any row and shows every project the row
-    belongs to, or only those named in ``project_ids`` (the SDK's catalog
-    ``project_ids`` param).
+    ``project_id`` is ``None``) holds any row and shows the projects named in
+    ``project_ids`` the row belongs to: ``None`` is every project (the SDK's
+    ``all_projects=True``), an empty set none (neither ``all_projects`` nor
+    ``project_ids``: the SDK sends ``allProjects: false, projectIds: null``, and
+    the exports notebook includes project labels only "if provided").
     """
 
     project_id: str | None = None
@@ -85,6 +87,16 @@ class ExportScope:
             project = world.project_by_id(self.project_id)
             return (project,) if project is not None else ()
         return tuple(p for p in world.projects if self.project_ids is None or p.id in self.project_ids)
+
+
+NO_PROJECTS = frozenset[str]()  # a catalog-side export asked for no project's labels
+
+
+def catalog_scope(project_ids: Iterable[str] | None = None, all_projects: bool = False) -> ExportScope:
+    """The scope of a catalog-side export with the SDK's ``project_ids`` / ``all_projects`` params."""
+    if all_projects:
+        return ExportScope()
+    return ExportScope(project_ids=frozenset(project_ids or NO_PROJECTS))
 
 
 def slice_filters(saved: CatalogSlice) -> ExportFilters:
@@ -128,7 +140,8 @@ def v2_lines(world: World, rows: Iterable[DataRow], params: ExportParams, urls: 
     """Export v2 NDJSON, one ``\\n``-terminated line per data row."""
     shown = (scope or project_scope(world)).shown(world)
     for row in rows:
-        yield orjson.dumps(render_export_v2_row(shown, row, params, urls), option=orjson.OPT_APPEND_NEWLINE)
+        yield orjson.dumps(render_export_v2_row(shown, row, params, urls, home=world.project),
+                           option=orjson.OPT_APPEND_NEWLINE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,15 @@ class BadInput(Exception):
     """A request that is well-formed GraphQL/HTTP but asks for something invalid."""
 
 
+class NotAllowed(Exception):
+    """A request the API refuses though every id in it exists: a usage limit reached, or an
+    operation Labelbox does not offer for DICOM.  OPERATION_NOT_ALLOWED, which every supported SDK
+    (3.40.1 to 7.17.0) raises as ``OperationNotAllowedException``, documented there as "Raised when
+    user does not have permissions to a resource or has exceeded usage limit"."""
+
+    code = "OPERATION_NOT_ALLOWED"
+
+
 def small_number(text: str, max_digits: int = 18) -> int | None:
     """``text`` as a non-negative integer when it is plain ASCII digits, else None.
 

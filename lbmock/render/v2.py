@@ -178,20 +178,23 @@ def _project_details(project: Project, membership: ProjectRow) -> dict:
 
 
 def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, params: ExportParams,
-                         urls: Urls) -> dict:
+                         urls: Urls, home: Project | None = None) -> dict:
     """One data row of an export v2, with exactly the requested parts.
 
     ``project`` is the project of a project export, or the projects a
     catalog-side export (dataset, catalog, data rows, slice) shows: ``projects``
     holds each of them the row belongs to, keyed by id, with only its labels.
+    ``home`` gives the organisation and the embedding when no project is shown
+    (default: the first shown).
     """
     shown = (project,) if isinstance(project, Project) else tuple(project)
+    first = home if home is not None else shown[0]
     if row.recorded is not None:
-        return render_recorded_v2_row(shown, row, params, urls)
+        return render_recorded_v2_row(shown, row, params, urls, home=first)
     data_row: dict = {"id": row.id}
     if row.global_key is not None:  # "If utilized" (export glossary)
         data_row["global_key"] = row.global_key
-    data_row["row_data"] = urls.row_data(shown[0].organization.id, row)
+    data_row["row_data"] = urls.row_data(first.organization.id, row)
     if row.external_id is not None:
         data_row["external_id"] = row.external_id
     if params.data_row_details:
@@ -209,7 +212,7 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
         out["metadata_fields"] = [{"schema_id": m.schema.schema_id, "schema_name": m.schema.name,
                                    "value": metadata_value(m)} for m in row.metadata]
     if params.embeddings:
-        first = shown[0]  # the precomputed embedding is the organisation's, the same in every project
+        # the precomputed embedding is the organisation's, the same in every project
         out["embeddings"] = [{"id": first.embedding_id, "name": first.embedding_name,
                               "dimensions": first.embedding_dims, "is_custom": False,
                               "values": [{"value": embedding_vector(row, first.embedding_dims)}]}]
@@ -234,12 +237,13 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
 _ROW_PARTS = {"attachments": "attachments", "metadata_fields": "metadata_fields", "embeddings": "embeddings"}
 
 
-def render_recorded_v2_row(shown: Sequence[Project], row: DataRow, params: ExportParams, urls: Urls) -> dict:
+def render_recorded_v2_row(shown: Sequence[Project], row: DataRow, params: ExportParams, urls: Urls,
+                           home: Project | None = None) -> dict:
     """A replayed row: the recorded JSON itself, with what ``params`` leaves out dropped (as
     :func:`render_export_v2_row` leaves it out) and its links pointing at the mock: ``row_data`` at
     the mock's signed storage URL, each mask at the mock's mask URL of its project, feature and frame.
-    Only the projects in ``shown`` stay, in the recording's order.  Params only drop: a part the
-    recording lacks is not made up."""
+    Only the projects in ``shown`` stay, in the recording's order (``home``: the organisation's project
+    when none is shown).  Params only drop: a part the recording lacks is not made up."""
     assert row.recorded is not None
     recorded = orjson.loads(row.recorded.text)
     shown_ids = {p.id for p in shown}
@@ -247,7 +251,7 @@ def render_recorded_v2_row(shown: Sequence[Project], row: DataRow, params: Expor
     for key, value in recorded.items():
         if key == "data_row":
             data_row = dict(value)
-            data_row["row_data"] = urls.row_data(shown[0].organization.id, row)
+            data_row["row_data"] = urls.row_data((home or shown[0]).organization.id, row)
             if not params.data_row_details:
                 data_row.pop("details", None)
             out[key] = data_row

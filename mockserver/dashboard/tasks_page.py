@@ -44,6 +44,8 @@ def _scope_text(be: MockBackend, scope: dict | None) -> str:
         return f"project {scope['project_id']}"
     if scope["project_ids"]:
         return f"catalog side, showing projects {', '.join(scope['project_ids'])}"
+    if scope["project_ids"] is not None:
+        return "catalog side, showing no project (neither project_ids nor all_projects)"
     return "catalog side, showing every project of each row"
 
 

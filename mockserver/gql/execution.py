@@ -9,7 +9,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
 
-from lbmock.mockserver.errors import DISK_FULL_MESSAGE, BadInput, NotFound, StateUnavailable, disk_full
+from lbmock.mockserver.errors import DISK_FULL_MESSAGE, BadInput, NotAllowed, NotFound, StateUnavailable, disk_full
 from lbmock.mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
 from lbmock.mockserver.gql.near_miss import near_miss
 from lbmock.mockserver.gql.resolvers import RequestContext, Root
@@ -78,6 +78,8 @@ def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name:
             raise original
         if isinstance(original, NotFound):
             errors.append(_error(f"Resource not found: {original}", original.code))
+        elif isinstance(original, NotAllowed):
+            errors.append(_error(str(original), original.code))
         elif isinstance(original, BadInput):
             errors.append(_error(str(original), "GRAPHQL_VALIDATION_FAILED"))
             status = 400

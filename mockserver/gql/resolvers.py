@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 
 from lbmock.dicom.series import MIME_TYPE
-from lbmock.export import ExportScope, slice_filters
+from lbmock.export import ExportScope, catalog_scope, slice_filters
 from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.tasks import ERRORS, RESULT, ExportTask
-from lbmock.mockserver.errors import BadInput, FeatureSchemaNotFound, NotFound
+from lbmock.mockserver.errors import BadInput, FeatureSchemaNotFound, NotAllowed, NotFound
 from lbmock.mockserver.exports.spool import ExportFile
 from lbmock.mockserver.gql.filters import parse_legacy_filters, parse_search_query
 from lbmock.mockserver.gql.schema import PAGE_SIZE_MAX
@@ -238,6 +238,12 @@ class Root:
         return _cursor_page(list(nodes.values()), after, first)
 
     @staticmethod
+    def modelRun(info, where):
+        # RESOURCE_NOT_FOUND: the SDK's _get_single turns it into ResourceNotFoundError(ModelRun, ...)
+        raise NotFound(f"model run {where['id']}: a DICOM world has no model runs "
+                       "(model-run export is 'Not supported yet' for DICOM)")
+
+    @staticmethod
     def task(info, where=None):
         ctx: RequestContext = info.context
         if not where:
@@ -344,16 +350,19 @@ def _create_export(ctx: RequestContext, input: dict, filters, scope: ExportScope
 
 
 def _catalog_scope(world: World, params: dict) -> ExportScope:
-    """Which projects a catalog-side export shows: ``projectIds`` narrows them (unless
-    ``allProjects``); without either, every project the row is in (the export glossary:
-    a Catalog row "may have been labeled in multiple projects")."""
+    """Which projects a catalog-side export shows: ``allProjects`` every one the row is in,
+    ``projectIds`` those, neither none (see lbmock.export.ExportScope for the sources).
+    ``allModelRuns`` asks for nothing more: the world has no model runs."""
     runs = params.get("modelRunIds") or []
-    if runs:  # the world has no model runs
-        raise NotFound(f"model run {runs[0]}: model-run exports are not supported for DICOM")
+    if runs:
+        # Not RESOURCE_NOT_FOUND: the SDK's export code reads that answer (None) without a check and
+        # fails with a bare TypeError.  OPERATION_NOT_ALLOWED raises OperationNotAllowedException.
+        raise NotAllowed(f"model run {runs[0]}: model-run exports are not supported for DICOM "
+                         "('Not supported yet', Labelbox's DICOM export page), and this world has no model runs")
     wanted = params.get("projectIds")
-    if params.get("allProjects") or not wanted:
-        return ExportScope()
-    return ExportScope(project_ids=frozenset(_project(world, pid).id for pid in wanted))
+    if params.get("allProjects"):
+        return catalog_scope(all_projects=True)
+    return catalog_scope(_project(world, pid).id for pid in wanted or ())
 
 
 METADATA_KINDS = {"string": "CustomMetadataString", "number": "CustomMetadataNumber",

@@ -15,7 +15,7 @@ import pytest
 from expected import server_urls
 from support import flow, releases
 
-from lbmock.export import ExportFilters, ExportScope, selected_rows, v2_lines
+from lbmock.export import ExportFilters, ExportScope, catalog_scope, selected_rows, v2_lines
 from lbmock.render.v2 import ExportParams
 from lbmock.world import QualityMode
 
@@ -60,15 +60,43 @@ def test_project_export_has_rows_labelled_several_times_with_scores(catalog, qua
 
 
 @CATALOG
-def test_dataset_export_holds_every_project_that_labelled_a_row(catalog, quality_world, release):
+def test_dataset_export_shows_projects_only_when_asked(catalog, quality_world, release):
+    """Issue 25.2: neither ``project_ids`` nor ``all_projects`` -> empty ``projects``; ``project_ids``
+    -> those projects; ``all_projects=True`` -> every project (below)."""
     base, flows = catalog["base_url"], catalog["flows"]
     dataset = quality_world.datasets[0]
     filters = ExportFilters(dataset_ids=frozenset({dataset.id}))
-    expected = rendered(quality_world, filters, ExportScope(), base)
+    plain = flow(flows, "dataset_export")["rows"]
+    assert plain == rendered(quality_world, filters, catalog_scope(), base) and plain
+    assert all(row["projects"] == {} for row in plain)
+    assert flow(flows, "dataset_export_v2")["rows"] == plain
+    picked = catalog["plan"]["project_ids"][1:]
+    rows = flow(flows, "dataset_export_project_ids")["rows"]
+    assert rows == rendered(quality_world, filters, catalog_scope(picked), base)
+    assert any(row["projects"] for row in rows) and all(set(row["projects"]) <= set(picked) for row in rows)
+
+
+@CATALOG
+def test_model_runs_raise_the_sdks_own_exceptions(catalog, release):
+    """Issue 25.3: an unknown model run is ResourceNotFoundError; ``model_run_ids`` in a catalog-side
+    export is OperationNotAllowedException naming the run (model-run export: "Not supported yet")."""
+    module = "lbox.exceptions" if release.startswith("7.") else "labelbox.exceptions"
+    raised = flow(catalog["flows"], "get_model_run_unknown")["raised"]
+    assert (raised["module"], raised["type"]) == (module, "ResourceNotFoundError"), raised["traceback"]
+    raised = flow(catalog["flows"], "dataset_export_model_run_ids")["raised"]
+    assert (raised["module"], raised["type"]) == (module, "OperationNotAllowedException"), raised["traceback"]
+    assert "cl0no0such0run" in raised["message"] and "not supported for DICOM" in raised["message"]
+
+
+@CATALOG
+def test_dataset_export_with_all_projects_holds_every_project_that_labelled_a_row(catalog, quality_world, release):
+    base, flows = catalog["base_url"], catalog["flows"]
+    dataset = quality_world.datasets[0]
+    filters = ExportFilters(dataset_ids=frozenset({dataset.id}))
+    expected = rendered(quality_world, filters, catalog_scope(all_projects=True), base)
     assert flow(flows, "get_dataset")["name"] == dataset.name
-    rows = flow(flows, "dataset_export")["rows"]
+    rows = flow(flows, "dataset_export_all_projects")["rows"]
     assert rows == expected and rows
-    assert flow(flows, "dataset_export_v2")["rows"] == expected
     both = {p.id for p in quality_world.projects}
     labelled_in_both = [r for r in rows if set(r["projects"]) == both
                         and all(labels_of(r, pid) for pid in both)]
@@ -81,7 +109,7 @@ def test_dataset_export_holds_every_project_that_labelled_a_row(catalog, quality
 @CATALOG
 def test_some_rows_lack_external_id_or_global_key(catalog, quality_world, release):
     rows = flow(catalog["flows"], "catalog_export")["rows"]
-    assert rows == rendered(quality_world, ExportFilters(), ExportScope(), catalog["base_url"])
+    assert rows == rendered(quality_world, ExportFilters(), catalog_scope(), catalog["base_url"])
     assert any("external_id" not in r["data_row"] for r in rows)
     assert any("global_key" not in r["data_row"] for r in rows)
     assert any("external_id" not in r["data_row"] and "global_key" not in r["data_row"] for r in rows)
@@ -131,7 +159,7 @@ def test_get_data_row_reports_missing_ids_as_none(catalog, quality_world, releas
 def test_catalog_export_project_ids_shows_only_those_projects(catalog, quality_world, release):
     second = quality_world.projects[1].id
     rows = flow(catalog["flows"], "catalog_export_project_ids")["rows"]
-    scope = ExportScope(project_ids=frozenset({second}))
+    scope = catalog_scope([second])
     assert rows == rendered(quality_world, ExportFilters(), scope, catalog["base_url"])
     assert all(set(r["projects"]) <= {second} for r in rows)
     assert len(rows) == len(quality_world)  # project_ids narrows what rows show, not which rows
@@ -144,7 +172,7 @@ def test_slices_export_their_rows(catalog, quality_world, release):
         record = flow(catalog["flows"], f"slice:{saved.id}")
         assert record["name"] == saved.name
         filters = ExportFilters(dataset_ids=saved.dataset_ids, statuses=saved.statuses)
-        assert record["rows"] == rendered(quality_world, filters, ExportScope(), catalog["base_url"])
+        assert record["rows"] == rendered(quality_world, filters, catalog_scope(), catalog["base_url"])
         assert record["rows"], f"slice {saved.name!r} is empty"
     if release == "7.17.0":
         listed = flow(catalog["flows"], "slices")["slices"]

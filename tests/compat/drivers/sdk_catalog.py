@@ -10,8 +10,9 @@ plan names what to ask for: ``project_ids`` (every project of the world),
 (export params) and ``filters`` (dataset filters).  The flows:
 ``get_project:<id>`` (GetProjectPyApi: consensus/benchmark flags),
 ``project_export:<id>`` (``project.export``), ``dataset_export`` /
-``dataset_export_v2`` / ``dataset_export_filtered`` (``Dataset.export`` /
-``export_v2``), ``data_row_export`` / ``data_row_export_keys`` /
+``dataset_export_v2`` / ``dataset_export_filtered`` / ``dataset_export_all_projects`` /
+``dataset_export_project_ids`` / ``dataset_export_model_run_ids`` (``Dataset.export`` /
+``export_v2``), ``get_model_run_unknown``, ``data_row_export`` / ``data_row_export_keys`` /
 ``data_row_export_unknown`` (``DataRow.export``), ``get_data_row``,
 ``catalog_export`` / ``catalog_export_project_ids`` (``client.get_catalog().export``),
 ``slice:<id>`` (``client.get_catalog_slice(id).export``), ``slices`` (7.x
@@ -76,6 +77,15 @@ def main() -> dict:
     if dataset is not None:
         with flows.flow("dataset_export") as rec:
             rec.update(stream_rows(dataset.export(params=params)))
+        with flows.flow("dataset_export_all_projects") as rec:
+            rec.update(stream_rows(dataset.export(params={**params, "all_projects": True})))
+        with flows.flow("dataset_export_project_ids") as rec:
+            rec.update(stream_rows(dataset.export(params={**params, "project_ids": plan["project_ids"][1:]})))
+        with flows.flow("dataset_export_model_run_ids") as rec:
+            try:
+                dataset.export(params={**params, "model_run_ids": ["cl0no0such0run0000000001"]})
+            except Exception as exc:
+                rec["raised"] = lib.error_info(exc)
         with flows.flow("dataset_export_v2") as rec:
             task = dataset.export_v2(params=params)
             task.wait_till_done()
@@ -99,6 +109,12 @@ def main() -> dict:
             data_row = client.get_data_row(row_id)
             rec.update(uid=data_row.uid, external_id=data_row.external_id, global_key=data_row.global_key,
                        row_data=data_row.row_data, media_attributes=data_row.media_attributes)
+
+    with flows.flow("get_model_run_unknown") as rec:
+        try:
+            client.get_model_run("nope")
+        except Exception as exc:
+            rec["raised"] = lib.error_info(exc)
 
     catalog = client.get_catalog()
     with flows.flow("catalog_export") as rec:
