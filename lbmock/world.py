@@ -192,7 +192,10 @@ class Project:
     embedding_dims: int
     consensus_expected_label_count: int = 1
     quality: QualityMode = QualityMode.NONE
-    object_classifications: bool = True  # whether labels answer questions nested in objects
+    # Whether labels answer questions nested in objects: off unless a world asks, as every public DICOM
+    # sample has "classifications": [] on its objects; the DICOM import notebook lists radio, checklist and
+    # text classifications as not supported
+    object_classifications: bool = False
 
 
 # ---------------------------------------------------------------- geometry

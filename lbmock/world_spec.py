@@ -347,9 +347,10 @@ class WorldSpec:
         "your Labelbox ontology (a JSON file of project.ontology().normalized): labels use only its tools and "
         "options, with its ids, names and colours; every project without its own uses it",
         _ontology, _ontology_file, unset="drawn from the seed", flag="--ontology"))
-    object_classifications: bool | None = field(default=None, metadata=option(
-        "answer questions nested in DICOM objects (true/false); DICOM exports carry none in every public "
-        "sample", _flag, unset="none for your ontology; drawn ontologies answer some", cli=False))
+    object_classifications: bool = field(default=False, metadata=option(
+        "answer questions nested in DICOM objects (true/false; default false, for drawn ontologies and yours "
+        "alike): every public DICOM sample has none; the DICOM import notebook lists such answers as not supported",
+        _flag, cli=False))
     datasets: tuple[DatasetSpec, ...] | None = field(default=None, metadata=option(
         "the datasets, each with name, rows (exactly), and optionally id and modality", _datasets,
         unset="drawn from the seed", cli=False))

@@ -69,13 +69,16 @@ PROJECT_ID_BLOCK = 120
 
 @st.composite
 def projects(draw: st.DrawFn, project_id: str | None = None,
-             quality: QualityMode = QualityMode.NONE, position: int = 0) -> Project:
+             quality: QualityMode = QualityMode.NONE, position: int = 0,
+             object_classifications: bool = False) -> Project:
     """A DICOM project: ontology, workflow, datasets, batches, people.
 
     ``project_id`` pins the id (``lbmock serve --project-id`` reuses a
     user's real id); otherwise one is minted.  ``quality`` makes it a
     consensus (2 or 3 labels expected per measured row) or benchmark project.
     ``position`` is its place among the world's projects (0: the first).
+    ``object_classifications``: its labels answer questions nested in objects
+    (off by default: no public DICOM sample has any).
     """
     n_tools = draw(st.integers(1, 4))
     n_global = draw(st.integers(0, 2))
@@ -110,6 +113,7 @@ def projects(draw: st.DrawFn, project_id: str | None = None,
         workflow=workflow, datasets=datasets, batches=batches,
         metadata_schemas=_metadata_schemas(minter, created),
         embedding_id=EMBEDDING_ID, embedding_name=EMBEDDING_NAME, embedding_dims=EMBEDDING_DIMS,
+        object_classifications=object_classifications,
     )
     if quality is QualityMode.CONSENSUS:
         return replace(project, quality=quality, consensus_expected_label_count=draw(st.integers(2, 3)))

@@ -200,20 +200,23 @@ def draw_attachments(c: Choices, minter: ids.IdMinter, created: int) -> tuple[At
 
 @st.composite
 def worlds(draw: st.DrawFn, min_rows: int = 0, max_rows: int = 5, project_id: str | None = None,
-           quality: QualityMode | None = None, n_projects: int | None = None, dicom_variants: object = ()) -> World:
+           quality: QualityMode | None = None, n_projects: int | None = None, dicom_variants: object = (),
+           object_classifications: bool = False) -> World:
     """Projects and ``min_rows..max_rows`` data rows, for ``@given`` tests.
 
     ``quality`` and ``n_projects`` fix the quality mode and the number of
     projects; left ``None``, they are drawn (any mode, one or two projects), so
     consumers meet rows labelled several times and rows in several projects.
-    ``dicom_variants``: hostile DICOM variants every row's series shows.
+    ``dicom_variants``: hostile DICOM variants every row's series shows;
+    ``object_classifications``: labels answer questions nested in objects (default: none).
     """
     variants = check_variants(dicom_variants)
     n_rows = draw(st.integers(min_rows, max_rows))
     mode = quality if quality is not None else draw(st.sampled_from(tuple(QualityMode)))
     count = n_projects if n_projects is not None else draw(st.integers(1, 2))
-    project = draw(projects(project_id, mode))
-    others = tuple(sibling_project(project, draw(projects(None, mode, k))) for k in range(1, count))
+    project = draw(projects(project_id, mode, 0, object_classifications))
+    others = tuple(sibling_project(project, draw(projects(None, mode, k, object_classifications)))
+                   for k in range(1, count))
     c = Choices(draw)
     rows = tuple(draw_data_row(c, project, i, others, variants) for i in range(n_rows))
     return World(project, rows, projects=(project, *others), slices=catalog_slices(project, draw(salts())))

@@ -80,7 +80,8 @@ class SeededRows(CachedRows):
 
 def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
                  quality: QualityMode | str = QualityMode.NONE, n_projects: int = 1,
-                 dicom_variants: object = (), dicom_dir: str | None = None) -> World:
+                 dicom_variants: object = (), dicom_dir: str | None = None,
+                 object_classifications: bool = False) -> World:
     """The world for ``seed``: same strategies as ``@given``, drawn deterministically.
 
     ``quality`` makes every project a consensus or benchmark project;
@@ -88,13 +89,15 @@ def seeded_world(seed: int, n_rows: int, project_id: str | None = None, *,
     from the seed; ``project_id`` names the first); ``dicom_variants`` names
     the hostile DICOM variants every row's series shows; ``dicom_dir`` a folder of
     the user's DICOM files the rows serve instead (:mod:`lbmock.dicom.user_files`;
-    :class:`~lbmock.dicom.user_files.NoUsableDicom` when it holds none lbmock can use).
+    :class:`~lbmock.dicom.user_files.NoUsableDicom` when it holds none lbmock can use);
+    ``object_classifications``: labels answer questions nested in objects (default: none).
     """
     mode = QualityMode(quality)
     if not 1 <= n_projects <= MAX_PROJECTS:
         raise ValueError(f"projects must be between 1 and {MAX_PROJECTS}, got {n_projects}")
-    project = draw_seeded(projects(project_id, mode), derive_seed(seed, "project"))
-    others = tuple(sibling_project(project, draw_seeded(projects(None, mode, k), derive_seed(seed, "project", k)))
+    project = draw_seeded(projects(project_id, mode, 0, object_classifications), derive_seed(seed, "project"))
+    others = tuple(sibling_project(project, draw_seeded(projects(None, mode, k, object_classifications),
+                                                        derive_seed(seed, "project", k)))
                    for k in range(1, n_projects))
     slices = catalog_slices(project, derive_seed(seed, "slices") % SALT_MAX)
     variants, user_files = check_variants(dicom_variants), _user_files(dicom_dir)
@@ -131,7 +134,7 @@ def _replayed_world(spec: WorldSpec) -> World:
 def _shaped(spec: WorldSpec) -> bool:
     return (spec.ontology is not None or bool(spec.project_specs) or spec.datasets is not None
             or spec.status_mix is not None or spec.labelled_fraction is not None or spec.volumes is not None
-            or spec.object_classifications is not None)
+            or bool(spec.object_classifications))
 
 
 def _shaped_world(spec: WorldSpec) -> World:
@@ -170,10 +173,9 @@ def _as_specified(project: Project, want: ProjectSpec, spec: WorldSpec, position
     if document is not None:
         ontology = parse_ontology(document, project.ontology.id, f"{project.name} ontology")
         project = replace(project, ontology=ontology)
-    # Nested answers: a world option; by default none on a user's ontology (every public DICOM sample
-    # has "classifications": [] on its objects), some on a drawn one (as before it could be asked)
-    answers = spec.object_classifications if spec.object_classifications is not None else document is None
-    return replace(project, object_classifications=answers)
+    # Nested answers: only when the world asks (every public DICOM sample has "classifications": [] on
+    # its objects), for a drawn ontology and a user's alike
+    return replace(project, object_classifications=bool(spec.object_classifications))
 
 
 def _status_ends(spec: WorldSpec) -> tuple[int, ...] | None:

@@ -41,7 +41,7 @@ def all_ids(world: World) -> list[str]:
     return out
 
 
-@given(worlds(max_rows=4))
+@given(worlds(max_rows=4, object_classifications=True))  # nested answers mint ids too
 def test_ids_are_unique_labelbox_cuids_naming_their_row(world):
     ids = all_ids(world)
     assert len(ids) == len(set(ids))
