@@ -12,7 +12,7 @@ from lbmock import ids, medical
 from lbmock.dicom.series import ODD_SIZES, check_variants
 from lbmock.strategies.annotations import draw_label, draw_volume
 from lbmock.strategies.choices import Choices
-from lbmock.strategies.dicom import dataset_modality, draw_dicom_series, draw_variants
+from lbmock.strategies.dicom import dataset_modality, draw_dicom_series, draw_series_geometry, draw_variants
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
 from lbmock.strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
 from lbmock.strategies.workflow import draw_workflow_history, reviews_of
@@ -135,8 +135,12 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
         if row_joins(other.id, index, plan):
             memberships.append(draw_project_row(c, other, volume, minter, created))
     # last: no earlier draw changed, and so it can be left out without changing any other value
-    series = draw_dicom_series(c, volume, dicom_variants, created, dataset_modality(dataset, ranges), ranges) \
-        if with_series else SERIES_NOT_DRAWN
+    if with_series:
+        series = draw_dicom_series(c, volume, dicom_variants, created, dataset_modality(dataset, ranges), ranges)
+        thickness: float | None = series.geometry.slice_thickness
+    else:  # the geometry is the series' first draw: the same thickness, without the rest of the series
+        series, thickness = SERIES_NOT_DRAWN, draw_series_geometry(c, dicom_variants, ranges).slice_thickness
+    metadata = with_slice_thickness(metadata, thickness)
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
         external_id=f"{stem}.dcm" if has_external else None,
@@ -163,8 +167,24 @@ def data_rows(draw: st.DrawFn, project: Project, index: int = 0, others: tuple[P
 METADATA_NUMBERS = (0.5, 0.625, 1.0, 1.25, 2.5, 3.0, 5.0)
 
 
+SLICE_THICKNESS_FIELD = "slice_thickness_mm"
+
+
+def with_slice_thickness(metadata: tuple[MetadataValue, ...], thickness: float | None) -> tuple[MetadataValue, ...]:
+    """``metadata`` with its slice-thickness field set to the SliceThickness the row's file states (left
+    out when the file states none): a field naming a DICOM tag must agree with the file served."""
+    out = []
+    for m in metadata:
+        if m.schema.name != SLICE_THICKNESS_FIELD:
+            out.append(m)
+        elif thickness is not None:
+            out.append(replace(m, value=thickness))
+    return tuple(out)
+
+
 def draw_metadata(c: Choices, project: Project, created: int) -> tuple[MetadataValue, ...]:
-    """Some of the project's metadata fields, with values."""
+    """Some of the project's metadata fields, with values (a number field's value is drawn even
+    where the row's series then sets it, see :func:`with_slice_thickness`, so later draws stay put)."""
     out = []
     for schema in project.metadata_schemas:
         if not c.boolean():

@@ -1,10 +1,16 @@
 """Export fields checked against public material through labelbox 7.17.0, in-process (issue 25, points 4
-and 6): DICOM objects carry no nested classifications unless the world asks (``object_classifications``)."""
+and 6): DICOM objects carry no nested classifications unless the world asks (``object_classifications``);
+``slice_thickness_mm`` is the served file's SliceThickness; ``seconds_to_*`` are whole seconds, as in the
+reference sample; ``project_details`` and ``attachments`` hold only keys public material shows."""
 
 from __future__ import annotations
 
+import io
+
 import labelbox
+import pydicom
 import pytest
+import requests
 from sdk_streams import exported
 
 from lbmock.mockserver import mock_labelbox
@@ -41,3 +47,42 @@ def test_dicom_objects_carry_no_nested_classifications_unless_asked(world):
         client = labelbox.Client(**lb.client_kwargs)
         nested = _objects(exported(client.get_project(world.project.id)))
     assert any(obj["classifications"] for obj in nested)
+
+
+# The DICOM reference sample's project_details and attachment keys (batch_name and workflow_status: the
+# SDK's test_export_project_streamable); no public sample has project_details.task_name / task_id or
+# attachments[].name.
+PROJECT_DETAILS_KEYS = {"ontology_id", "workflow_status", "batch_id", "batch_name", "priority",
+                        "consensus_expected_label_count", "workflow_history"}
+ATTACHMENT_KEYS = {"type", "value", "id"}
+
+
+def _stated_thickness(url: str, api_key: str) -> float:
+    reply = requests.get(url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+    assert reply.status_code == 200, reply.text[:200]
+    ds = pydicom.dcmread(io.BytesIO(reply.content), stop_before_pixels=True)
+    return float(ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness)
+
+
+@pytest.mark.parametrize("variants", [(), ("anisotropic",)], ids=["plain", "anisotropic"])
+def test_slice_thickness_seconds_and_keys_follow_public_material(variants):
+    world = seeded_world(SEED, ROWS, dicom_variants=variants)
+    with mock_labelbox(world) as lb:
+        client = labelbox.Client(**lb.client_kwargs)
+        rows = exported(client.get_project(world.project.id), params={
+            "metadata_fields": True, "attachments": True, "project_details": True, "performance_details": True})
+        thickness = [(row["data_row"]["row_data"], m["value"]) for row in rows for m in row["metadata_fields"]
+                     if m["schema_name"] == "slice_thickness_mm"]
+        assert thickness, "no row has the slice_thickness_mm field"
+        for url, value in thickness:
+            assert value == _stated_thickness(url, lb.api_key)
+    if variants:  # anisotropic series: thicknesses other than 1 mm, each the file's own
+        assert {value for _url, value in thickness} != {1.0}
+    labels = [label for row in rows for project in row["projects"].values() for label in project["labels"]]
+    assert labels
+    for label in labels:
+        performance = label["performance_details"]
+        assert type(performance["seconds_to_create"]) is int and type(performance["seconds_to_review"]) is int
+    assert all(set(p["project_details"]) == PROJECT_DETAILS_KEYS for row in rows for p in row["projects"].values())
+    attachments = [a for row in rows for a in row["attachments"]]
+    assert attachments and all(set(a) == ATTACHMENT_KEYS for a in attachments)

@@ -380,3 +380,20 @@ def test_a_file_changed_after_the_start_is_answered_409(tmp_path):
             f.write(b"\0" * 16)
         changed = requests.get(url)
         assert changed.status_code == 409 and "ct.dcm" in changed.text
+
+
+def test_slice_thickness_metadata_is_what_each_file_states(folder):
+    """Issue 25.6: a row's ``slice_thickness_mm`` is its file's SliceThickness (the sagittal file's is 2,
+    though its frames are SpacingBetweenSlices 3 apart), the same in an export pass as in a full draw."""
+    world = resolve_world(WorldSpec(seed=3, rows=30, dicom_dir=str(folder)))
+    stated = {"a-ct-single.dcm": 2.5, "b-mr-oblique.dcm": 1.5, "nested/c-sagittal": 2.0}
+    seen = set()
+    for index in range(len(world)):
+        for row in (world.row(index), world.row_in_pass(index)):
+            values = [m.value for m in row.metadata if m.schema.name == "slice_thickness_mm"]
+            series = world.row(index).series
+            assert isinstance(series, FileSeries)
+            if values:
+                assert values == [stated[series.relative_path]]
+                seen.add(series.relative_path)
+    assert seen == set(stated)

@@ -82,6 +82,7 @@ class FileSeries(DicomSeries):
     tag_spacing: tuple[float, float]
     tag_positions: tuple[Vector, ...]
     tag_step: float
+    tag_slice_thickness: float | None = None  # SliceThickness as the file states it (None: absent)
 
     def affine_from_file(self) -> np.ndarray:
         """Voxel ``(i, j, k, 1)`` -> patient mm (LPS), from the file's tags (what
@@ -329,7 +330,15 @@ def _series_of(ds: Any, path: Path, relative: str) -> FileSeries:
         noise_seed=0, path=str(path), relative_path=relative, size=0, sha256="",
         tag_orientation=orientation, tag_spacing=spacing, tag_positions=positions,  # type: ignore[arg-type]
         tag_step=step if step is not None else thickness,
+        tag_slice_thickness=_stated_thickness(ds, functional),
     )
+
+
+def _stated_thickness(ds: Any, functional: bool) -> float | None:
+    """The SliceThickness the file states: frame 1's pixel measures in an enhanced file, else its own."""
+    measures = _item(ds, 0, "PixelMeasuresSequence") if functional else ds
+    value = _first(measures.get("SliceThickness"), 0.0) if measures is not None else 0.0
+    return abs(value) or None
 
 
 Geometry = tuple[tuple[float, ...], tuple[float, float], tuple[Vector, ...], float | None, float]

@@ -147,8 +147,11 @@ def render_v2_label(project: Project, label: Label, params: ExportParams, urls: 
                          "review_action": r.action, "label_id": label.id} for r in label.reviews],
         }
     if params.performance_details:
-        performance: dict = {"seconds_to_create": label.seconds_to_create,
-                             "seconds_to_review": label.seconds_to_review, "skipped": label.skipped}
+        # Whole seconds, as the DICOM reference sample writes them ("seconds_to_create": 22,
+        # "seconds_to_review": 0); the legacy "Seconds to Label" keeps the fraction (the SDK's v1 fixture
+        # image_export.json has 150.908)
+        performance: dict = {"seconds_to_create": round(label.seconds_to_create),
+                             "seconds_to_review": round(label.seconds_to_review), "skipped": label.skipped}
         # Only labels with a consensus or benchmark agreement carry scores; the
         # benchmark label itself has neither a score nor a reference.
         if label.consensus_score is not None:
@@ -163,11 +166,11 @@ def render_v2_label(project: Project, label: Label, params: ExportParams, urls: 
 
 
 def _project_details(project: Project, membership: ProjectRow) -> dict:
-    last = membership.history[-1] if membership.history else None
+    # No task_name / task_id: no public sample or SDK test shows them in project_details (the DICOM
+    # reference sample, the SDK's test_export_project_streamable, the export glossary); the current
+    # task is the last workflow_history event's next_task_name / next_task_id.
     return {
         "ontology_id": project.ontology.id,
-        "task_name": membership.task_name,
-        "task_id": last.next_task.id if last is not None and last.next_task else project.workflow.done.id,
         "workflow_status": V2_WORKFLOW_STATUS[membership.status],
         "batch_id": membership.batch.id,
         "batch_name": membership.batch.name,
@@ -206,8 +209,8 @@ def render_export_v2_row(project: Project | Sequence[Project], row: DataRow, par
         }
     out: dict = {"data_row": data_row, "media_attributes": {"mime_type": MIME_TYPE}}
     if params.attachments:
-        out["attachments"] = [{"type": a.type, "value": a.value, "id": a.id, "name": a.name}
-                              for a in row.attachments]
+        # {type, value, id} as the DICOM reference sample has them; no public export shows a name
+        out["attachments"] = [{"type": a.type, "value": a.value, "id": a.id} for a in row.attachments]
     if params.metadata_fields:
         out["metadata_fields"] = [{"schema_id": m.schema.schema_id, "schema_name": m.schema.name,
                                    "value": metadata_value(m)} for m in row.metadata]
