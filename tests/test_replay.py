@@ -240,13 +240,17 @@ def test_catalog_side_exports_show_the_rows_projects(served_recording, replay_cl
 
     rec = served_recording
     first = rec["rows"][2]
-    rows = _sdk_rows(labelbox.DataRow.export(replay_client, data_rows=[first["data_row"]["id"]], params=SDK_PARAMS))
+    # a catalog-side export shows no project's labels unless asked (issue 25.2)
+    plain = _sdk_rows(labelbox.DataRow.export(replay_client, data_rows=[first["data_row"]["id"]], params=SDK_PARAMS))
+    assert [r["projects"] for r in plain] == [{}]
+    everything = {**SDK_PARAMS, "all_projects": True}
+    rows = _sdk_rows(labelbox.DataRow.export(replay_client, data_rows=[first["data_row"]["id"]], params=everything))
     assert [r["data_row"]["id"] for r in rows] == [first["data_row"]["id"]]
-    # a catalog-side export shows each project the row is in: the recording's (its first project's)
+    # with all_projects=True, each project the row is in: the recording's (its first project's)
     assert set(rows[0]["projects"]) == {rec["project_id"]}
     assert _urls_aside(rows) == _urls_aside([first])
     dataset_id = first["data_row"]["details"]["dataset_id"]
-    rows = _sdk_rows(replay_client.get_dataset(dataset_id).export(params=SDK_PARAMS))
+    rows = _sdk_rows(replay_client.get_dataset(dataset_id).export(params=everything))
     assert [r["data_row"]["id"] for r in rows] == [r["data_row"]["id"] for r in rec["rows"]
                                                   if r["data_row"]["details"]["dataset_id"] == dataset_id]
 
