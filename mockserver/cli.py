@@ -45,6 +45,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file-bytes", type=_positive("--file-bytes"), default=DEFAULT_FILE_BYTES, metavar="BYTES",
                         help="target size of one export file; bigger exports span several files "
                              "(default: %(default)s)")
+    for holder, default in (("project", 10), ("organization", 20)):  # Labelbox's limits page
+        parser.add_argument(f"--running-exports-per-{holder}", type=int, default=default, metavar="N",
+                            help=f"running export tasks a {holder} may hold before the next export is refused "
+                                 "with OPERATION_NOT_ALLOWED, as Labelbox's limits page says (default: %(default)s)")
     parser.add_argument("--timezone", default="UTC", type=_timezone,
                         help="the user's timezone, in which export date filters are evaluated (default: %(default)s)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG[:TIMES]]",
@@ -202,7 +206,9 @@ def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: s
                         render_processes=max(0, args.render_processes) if args.render_processes is not None
                         else default_processes() if args.workers == 1 else 0,
                         template_cache=_template_cache(args.template_cache), bind_host=args.host,
-                        allow_hosts=tuple(args.allow_host), admin_token=args.admin_token)
+                        allow_hosts=tuple(args.allow_host), admin_token=args.admin_token,
+                        running_exports_per_project=max(0, args.running_exports_per_project),
+                        running_exports_per_organization=max(0, args.running_exports_per_organization))
 
 
 def _template_cache(option: str | None) -> str | None:

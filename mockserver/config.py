@@ -37,3 +37,8 @@ class ServerConfig:
     bind_host: str = "127.0.0.1"
     allow_hosts: tuple[str, ...] = ()
     admin_token: str | None = None
+    # Labelbox's limits page (docs.labelbox.com/docs/limits, "Export"): at most 10 running exports in a
+    # project and 20 in an organization, on every plan; the next is refused (OPERATION_NOT_ALLOWED).
+    # Server options, not world options: they are the platform's, and no export's bytes depend on them
+    running_exports_per_project: int = 10
+    running_exports_per_organization: int = 20

@@ -318,7 +318,7 @@ def _strings(row) -> dict:
     """What a data row owns as strings, from the world (the hostile view while the fault is set)."""
     return {"external_id": row.external_id, "global_key": row.global_key,
             "metadata": {m.schema.schema_id: m.value for m in row.metadata if isinstance(m.value, str)},
-            "attachments": [(a.name, a.value) for a in row.attachments]}
+            "attachments": [a.value for a in row.attachments]}  # v2 attachments carry no name (issue 25.6)
 
 
 def _exported_strings(out: dict) -> dict:
@@ -326,7 +326,7 @@ def _exported_strings(out: dict) -> dict:
     return {"external_id": dr.get("external_id"), "global_key": dr.get("global_key"),
             "metadata": {m["schema_id"]: m["value"] for m in out["metadata_fields"]
                          if m["schema_id"] in STRING_SCHEMAS},
-            "attachments": [(a["name"], a["value"]) for a in out["attachments"]]}
+            "attachments": [a["value"] for a in out["attachments"]]}
 
 
 def test_hostile_content_round_trips_exactly_through_every_view(lb_server):

@@ -36,7 +36,7 @@ from lbmock.mockserver.backend.state_manager import EXPORT_TASK, LEGACY_EXPORT, 
 from lbmock.mockserver.backend.store import Store
 from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.errors import NotAllowed, NotFound
 from lbmock.mockserver.exports.job import ExportJob
 from lbmock.mockserver.exports.keys import world_key
 from lbmock.mockserver.exports.pipeline import ExportPipeline
@@ -212,7 +212,9 @@ class MockBackend:
     def create_export(self, api_key: str, params: ExportParams, filters: ExportFilters, urls: Urls,
                       name: str | None, streamable: bool, now_ms: int,
                       scope: ExportScope | None = None) -> ExportTask:
-        """A new export task (``scope`` None: of the world's first project)."""
+        """A new export task (``scope`` None: of the world's first project); :class:`NotAllowed` when
+        its project or the organization already runs as many exports as the limits allow."""
+        self._check_running_exports(scope, self.faults.take(Fault.EXPORT_LIMIT))
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
             created_at=now_ms, streamable=streamable, scope=scope,
@@ -230,6 +232,39 @@ class MockBackend:
         task.hostile = self._hostile  # its rows keep the strings they were exported with
         self.state.put_task(task.id, task.owner_key, task.spec())
         return task
+
+    def running_exports(self) -> list[ExportTask]:
+        """Every client's export tasks still IN_PROGRESS (per the state manager's transitions, as of
+        their last status read): the organization's running exports."""
+        tasks = (ExportTask.from_spec(task_id, owner, spec, reads, advanced)
+                 for task_id, owner, spec, reads, advanced in self.state.unfinished_tasks())
+        return [t for t in tasks if t.progress()[0] == "IN_PROGRESS"]
+
+    def _check_running_exports(self, scope: ExportScope | None, fault: ActiveFault | None) -> None:
+        """Labelbox's export limits (limits page: 10 running exports per project, 20 per organization;
+        ServerConfig, or fault export-limit's argument): the error shape is not public, so the refusal is
+        OPERATION_NOT_ALLOWED, which the SDK raises as OperationNotAllowedException ("Raised when user
+        ... has exceeded usage limit")."""
+        per_project = self.config.running_exports_per_project if fault is None else fault.arg or 0
+        per_organization = self.config.running_exports_per_organization if fault is None else fault.arg or 0
+        running = self.running_exports()
+        project_id = self._project_of(scope)
+        if project_id is not None:
+            in_project = sum(1 for t in running if self._project_of(t.scope) == project_id)
+            if in_project >= per_project:
+                raise NotAllowed(f"Export limit reached: project {project_id} has {in_project} running exports, "
+                                 f"at most {per_project} may run at once (Labelbox: 10 per project, 20 per "
+                                 "organization); wait until one is COMPLETE or FAILED, then export again")
+        if len(running) >= per_organization:
+            raise NotAllowed(f"Export limit reached: the organization has {len(running)} running exports, at most "
+                             f"{per_organization} may run at once (Labelbox: 10 per project, 20 per organization); "
+                             "wait until one is COMPLETE or FAILED, then export again")
+
+    def _project_of(self, scope: ExportScope | None) -> str | None:
+        """The project an export runs in (None: a catalog-side export, which counts for the organization)."""
+        if scope is None:
+            return self.world.project.id
+        return scope.project_id
 
     def task_by_id(self, task_id: str) -> ExportTask:
         """Any client's task (signed file URLs carry no key: the signature vouches)."""

@@ -31,6 +31,7 @@ class Fault(str, Enum):
     SLOW_FILES = "slow-files"
     LATENCY = "latency"
     HOSTILE_CONTENT = "hostile-content"
+    EXPORT_LIMIT = "export-limit"
 
     def __str__(self) -> str:
         return self.value
@@ -54,6 +55,8 @@ FAULTS: dict[Fault, tuple[str, str | None]] = {
     Fault.LATENCY: ("emulated requests", "ms every response is delayed (default 100); second arg JITTER: "
                                          "up to this many ms more, seeded (default 0)"),
     Fault.HOSTILE_CONTENT: ("the served world, until cleared", None),
+    Fault.EXPORT_LIMIT: ("export creations", "the running-export limit, per project and per organization, "
+                                             "the creations it matches meet (default 0: refused at once)"),
 }
 
 # Faults taking a second argument (``NAME:ARG:ARG2[:TIMES]``): what it is called in the API.

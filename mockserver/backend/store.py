@@ -77,6 +77,7 @@ class Store(Protocol):
     def advance_task(self, task_id: str, status: str) -> bool: ...
     def task_ids_of(self, owner: str) -> list[str]: ...
     def recent_task_ids(self, limit: int | None = None) -> list[str]: ...
+    def unfinished_tasks(self) -> list[tuple[str, str, dict, int, str | None]]: ...
     def bump_refresh(self, task_id: str) -> None: ...
     def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]: ...
     def get_legacy(self, export_id: str) -> dict | None: ...
@@ -105,6 +106,7 @@ class Store(Protocol):
     def ping(self) -> None: ...
 
 
+IMMEDIATE_SPEC = b'"progression":"immediate"'  # in a task's spec (orjson: no spaces): finished at its first read
 _WINDOW = "seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?"  # the journal's last MAX_JOURNAL entries
 
 
@@ -145,6 +147,14 @@ class KeyedTables:
         rows = self._all("SELECT id FROM tasks ORDER BY seq DESC LIMIT ?",
                          (self._NO_LIMIT if limit is None else limit,))
         return [r[0] for r in rows]
+
+    def unfinished_tasks(self) -> list[tuple[str, str, dict, int, str | None]]:
+        """(id, owner, spec, status reads, None) of every task that may still be running: not moved on
+        by hand, and not on the immediate transition (finished at its first read: most tasks, skipped
+        before their spec is parsed)."""
+        rows = self._all("SELECT id, owner, spec, refreshes FROM tasks WHERE advanced IS NULL")
+        return [(r[0], r[1], orjson.loads(bytes(r[2])), r[3], None) for r in rows
+                if IMMEDIATE_SPEC not in bytes(r[2])]
 
     def bump_refresh(self, task_id: str) -> None:
         self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))

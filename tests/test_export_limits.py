@@ -1,0 +1,89 @@
+"""Labelbox's running-export limits through labelbox 7.17.0, in-process (issue 25, point 5).
+
+The limits page allows at most 10 running exports in a project and 20 in an organization; the next
+export is refused.  Labelbox's error shape is not public: the mock answers OPERATION_NOT_ALLOWED,
+which the SDK raises as ``OperationNotAllowedException``.  "Running" is the state manager's
+IN_PROGRESS: the ``stuck-task`` fault keeps a task running until it is advanced by hand.  The limits
+are server options (``running_exports_per_project`` / ``_per_organization``, ``lbmock serve
+--running-exports-per-project N``), and fault ``export-limit[:N]`` applies limit N (default 0) to the
+creations it matches, so one or two exports reach them.
+"""
+
+from __future__ import annotations
+
+import labelbox
+import pytest
+from lbox.exceptions import OperationNotAllowedException  # labelbox 7.x raises it
+from sdk_streams import buffered
+
+from lbmock.mockserver import Fault, mock_labelbox
+from lbmock.strategies import seeded_world
+from lbmock.world import World
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return seeded_world(5, 12, n_projects=2)
+
+
+def _stuck(lb, project):
+    """An export that stays running (fault stuck-task), not waited for."""
+    lb.fault(Fault.STUCK_TASK, times=1)
+    return project.export(params={})
+
+
+def test_the_next_export_of_a_full_project_is_refused_until_one_finishes(world):
+    with mock_labelbox(world, running_exports_per_project=1) as lb:
+        client = labelbox.Client(**lb.client_kwargs)
+        first, second = (client.get_project(p.id) for p in world.projects)
+        running = _stuck(lb, first)
+        with pytest.raises(OperationNotAllowedException, match=f"project {first.uid} has 1 running exports"):
+            first.export(params={})
+        other = second.export(params={})  # another project: its own count
+        other.wait_till_done()
+        assert other.status == "COMPLETE"
+        lb.advance_task(running.uid)  # COMPLETE: no longer running
+        again = first.export(params={})
+        again.wait_till_done()
+        assert again.status == "COMPLETE" and buffered(again)
+
+
+def test_the_organization_limit_counts_every_project_and_catalog_exports(world):
+    with mock_labelbox(world, running_exports_per_organization=2) as lb:
+        client = labelbox.Client(**lb.client_kwargs)
+        first, second = (client.get_project(p.id) for p in world.projects)
+        _stuck(lb, first)
+        _stuck(lb, second)
+        with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
+            client.get_dataset(world.datasets[0].id).export(params={"all_projects": True})
+        with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
+            first.export(params={})
+
+
+def test_default_limits_are_labelboxs_and_finished_exports_do_not_count(world):
+    with mock_labelbox(world) as lb:
+        client = labelbox.Client(**lb.client_kwargs)
+        project = client.get_project(world.project.id)
+        for _ in range(12):  # immediate tasks: finished, never running
+            project.export(params={})
+        stuck = [_stuck(lb, project) for _ in range(10)]
+        with pytest.raises(OperationNotAllowedException, match="at most 10 may run at once"):
+            project.export(params={})
+        lb.advance_task(stuck[0].uid, fail=True)  # FAILED: no longer running either
+        project.export(params={}).wait_till_done()
+
+
+def test_fault_export_limit_reaches_the_limit_with_one_or_two_exports(world):
+    with mock_labelbox(world) as lb:
+        client = labelbox.Client(**lb.client_kwargs)
+        project = client.get_project(world.project.id)
+        lb.fault(Fault.EXPORT_LIMIT, times=1)  # limit 0: refused at once
+        with pytest.raises(OperationNotAllowedException, match="at most 0 may run at once"):
+            project.export(params={})
+        project.export(params={}).wait_till_done()  # the fault's one use is spent
+        lb.fault(Fault.EXPORT_LIMIT, arg=1)  # limit 1 until cleared: a second running export is refused
+        _stuck(lb, project)
+        with pytest.raises(OperationNotAllowedException, match="has 1 running exports, at most 1"):
+            project.export(params={})
+        lb.faults.clear()
+        project.export(params={})  # back to Labelbox's 10
