@@ -15,20 +15,19 @@ import pytest
 from lbox.exceptions import OperationNotAllowedException, ResourceNotFoundError  # labelbox 7.x raises these
 from sdk_streams import buffered
 
-from lbmock.mockserver import mock_labelbox
-from lbmock.strategies import seeded_world
 from lbmock.world import World
 
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return seeded_world(13, 24, quality="consensus", n_projects=2)
+pytestmark = pytest.mark.lb_world(seed=13, rows=24, quality="consensus", projects=2)
 
 
 @pytest.fixture
-def client(world):
-    with mock_labelbox(world) as lb:
-        yield labelbox.Client(**lb.client_kwargs)
+def world(lb_world) -> World:
+    return lb_world
+
+
+@pytest.fixture
+def client(lb_mock):
+    return labelbox.Client(**lb_mock.client_kwargs)
 
 
 def _projects(task) -> dict[str, set[str]]:

@@ -13,10 +13,7 @@ import pytest
 import requests
 from sdk_streams import exported
 
-from lbmock.mockserver import mock_labelbox
-from lbmock.strategies import seeded_world
 from lbmock.world import World
-from lbmock.world_spec import WorldSpec
 
 SEED, ROWS = 9, 16
 
@@ -27,25 +24,26 @@ def _objects(rows: list[dict]) -> list[dict]:
             for obj in frame["objects"].values()]
 
 
-@pytest.fixture(scope="module")
-def world() -> World:
-    world = seeded_world(SEED, ROWS)
-    assert any(tool.classifications for tool in world.project.ontology.tools), "no tool asks a nested question"
-    return world
+def _tool_asks_nested(world: World) -> bool:
+    return any(tool.classifications for tool in world.project.ontology.tools)
 
 
-def test_dicom_objects_carry_no_nested_classifications_unless_asked(world):
+@pytest.mark.lb_world(seed=SEED, rows=ROWS)
+def test_dicom_objects_carry_no_nested_classifications_by_default(lb_mock, lb_world):
     """Every public DICOM sample has ``classifications: []`` on its objects (and the DICOM import
-    notebook says they are not supported): a drawn world answers none by default."""
-    assert not any(p.object_classifications for p in world.projects)
-    with mock_labelbox(world) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        objects = _objects(exported(client.get_project(world.project.id)))
+    notebook lists radio, checklist and text classifications as not supported): none by default."""
+    assert _tool_asks_nested(lb_world), "no tool asks a nested question"
+    assert not any(p.object_classifications for p in lb_world.projects)
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    objects = _objects(exported(client.get_project(lb_world.project.id)))
     assert objects and all(obj["classifications"] == [] for obj in objects)
-    asked = WorldSpec(seed=SEED, rows=ROWS, object_classifications=True)
-    with mock_labelbox(asked) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        nested = _objects(exported(client.get_project(world.project.id)))
+
+
+@pytest.mark.lb_world(seed=SEED, rows=ROWS, object_classifications=True)
+def test_dicom_objects_answer_nested_questions_when_the_world_asks(lb_mock, lb_world):
+    assert _tool_asks_nested(lb_world)
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    nested = _objects(exported(client.get_project(lb_world.project.id)))
     assert any(obj["classifications"] for obj in nested)
 
 
@@ -64,18 +62,19 @@ def _stated_thickness(url: str, api_key: str) -> float:
     return float(ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness)
 
 
-@pytest.mark.parametrize("variants", [(), ("anisotropic",)], ids=["plain", "anisotropic"])
-def test_slice_thickness_seconds_and_keys_follow_public_material(variants):
-    world = seeded_world(SEED, ROWS, dicom_variants=variants)
-    with mock_labelbox(world) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        rows = exported(client.get_project(world.project.id), params={
-            "metadata_fields": True, "attachments": True, "project_details": True, "performance_details": True})
-        thickness = [(row["data_row"]["row_data"], m["value"]) for row in rows for m in row["metadata_fields"]
-                     if m["schema_name"] == "slice_thickness_mm"]
-        assert thickness, "no row has the slice_thickness_mm field"
-        for url, value in thickness:
-            assert value == _stated_thickness(url, lb.api_key)
+@pytest.mark.parametrize("variants", [
+    pytest.param((), marks=pytest.mark.lb_world(seed=SEED, rows=ROWS), id="plain"),
+    pytest.param(("anisotropic",), marks=pytest.mark.lb_world(seed=SEED, rows=ROWS, dicom_variants=["anisotropic"]),
+                 id="anisotropic")])
+def test_slice_thickness_seconds_and_keys_follow_public_material(lb_mock, lb_world, variants):
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    rows = exported(client.get_project(lb_world.project.id), params={
+        "metadata_fields": True, "attachments": True, "project_details": True, "performance_details": True})
+    thickness = [(row["data_row"]["row_data"], m["value"]) for row in rows for m in row["metadata_fields"]
+                 if m["schema_name"] == "slice_thickness_mm"]
+    assert thickness, "no row has the slice_thickness_mm field"
+    for url, value in thickness:
+        assert value == _stated_thickness(url, lb_mock.api_key)
     if variants:  # anisotropic series: thicknesses other than 1 mm, each the file's own
         assert {value for _url, value in thickness} != {1.0}
     labels = [label for row in rows for project in row["projects"].values() for label in project["labels"]]

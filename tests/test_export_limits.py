@@ -16,14 +16,9 @@ import pytest
 from lbox.exceptions import OperationNotAllowedException  # labelbox 7.x raises it
 from sdk_streams import buffered
 
-from lbmock.mockserver import Fault, mock_labelbox
-from lbmock.strategies import seeded_world
-from lbmock.world import World
+from lbmock.mockserver import Fault
 
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return seeded_world(5, 12, n_projects=2)
+pytestmark = pytest.mark.lb_world(seed=5, rows=12, projects=2)
 
 
 def _stuck(lb, project):
@@ -32,58 +27,56 @@ def _stuck(lb, project):
     return project.export(params={})
 
 
-def test_the_next_export_of_a_full_project_is_refused_until_one_finishes(world):
-    with mock_labelbox(world, running_exports_per_project=1) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        first, second = (client.get_project(p.id) for p in world.projects)
-        running = _stuck(lb, first)
-        with pytest.raises(OperationNotAllowedException, match=f"project {first.uid} has 1 running exports"):
-            first.export(params={})
-        other = second.export(params={})  # another project: its own count
-        other.wait_till_done()
-        assert other.status == "COMPLETE"
-        lb.advance_task(running.uid)  # COMPLETE: no longer running
-        again = first.export(params={})
-        again.wait_till_done()
-        assert again.status == "COMPLETE" and buffered(again)
+@pytest.mark.lb_server_options(running_exports_per_project=1)
+def test_the_next_export_of_a_full_project_is_refused_until_one_finishes(lb_mock, lb_world):
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    first, second = (client.get_project(p.id) for p in lb_world.projects)
+    running = _stuck(lb_mock, first)
+    with pytest.raises(OperationNotAllowedException, match=f"project {first.uid} has 1 running exports"):
+        first.export(params={})
+    other = second.export(params={})  # another project: its own count
+    other.wait_till_done()
+    assert other.status == "COMPLETE"
+    lb_mock.advance_task(running.uid)  # COMPLETE: no longer running
+    again = first.export(params={})
+    again.wait_till_done()
+    assert again.status == "COMPLETE" and buffered(again)
 
 
-def test_the_organization_limit_counts_every_project_and_catalog_exports(world):
-    with mock_labelbox(world, running_exports_per_organization=2) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        first, second = (client.get_project(p.id) for p in world.projects)
-        _stuck(lb, first)
-        _stuck(lb, second)
-        with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
-            client.get_dataset(world.datasets[0].id).export(params={"all_projects": True})
-        with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
-            first.export(params={})
+@pytest.mark.lb_server_options(running_exports_per_organization=2)
+def test_the_organization_limit_counts_every_project_and_catalog_exports(lb_mock, lb_world):
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    first, second = (client.get_project(p.id) for p in lb_world.projects)
+    _stuck(lb_mock, first)
+    _stuck(lb_mock, second)
+    with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
+        client.get_dataset(lb_world.datasets[0].id).export(params={"all_projects": True})
+    with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
+        first.export(params={})
 
 
-def test_default_limits_are_labelboxs_and_finished_exports_do_not_count(world):
-    with mock_labelbox(world) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        project = client.get_project(world.project.id)
-        for _ in range(12):  # immediate tasks: finished, never running
-            project.export(params={})
-        stuck = [_stuck(lb, project) for _ in range(10)]
-        with pytest.raises(OperationNotAllowedException, match="at most 10 may run at once"):
-            project.export(params={})
-        lb.advance_task(stuck[0].uid, fail=True)  # FAILED: no longer running either
-        project.export(params={}).wait_till_done()
+def test_default_limits_are_labelboxs_and_finished_exports_do_not_count(lb_mock, lb_world):
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    project = client.get_project(lb_world.project.id)
+    for _ in range(12):  # immediate tasks: finished, never running
+        project.export(params={})
+    stuck = [_stuck(lb_mock, project) for _ in range(10)]
+    with pytest.raises(OperationNotAllowedException, match="at most 10 may run at once"):
+        project.export(params={})
+    lb_mock.advance_task(stuck[0].uid, fail=True)  # FAILED: no longer running either
+    project.export(params={}).wait_till_done()
 
 
-def test_fault_export_limit_reaches_the_limit_with_one_or_two_exports(world):
-    with mock_labelbox(world) as lb:
-        client = labelbox.Client(**lb.client_kwargs)
-        project = client.get_project(world.project.id)
-        lb.fault(Fault.EXPORT_LIMIT, times=1)  # limit 0: refused at once
-        with pytest.raises(OperationNotAllowedException, match="at most 0 may run at once"):
-            project.export(params={})
-        project.export(params={}).wait_till_done()  # the fault's one use is spent
-        lb.fault(Fault.EXPORT_LIMIT, arg=1)  # limit 1 until cleared: a second running export is refused
-        _stuck(lb, project)
-        with pytest.raises(OperationNotAllowedException, match="has 1 running exports, at most 1"):
-            project.export(params={})
-        lb.faults.clear()
-        project.export(params={})  # back to Labelbox's 10
+def test_fault_export_limit_reaches_the_limit_with_one_or_two_exports(lb_mock, lb_world):
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    project = client.get_project(lb_world.project.id)
+    lb_mock.fault(Fault.EXPORT_LIMIT, times=1)  # limit 0: refused at once
+    with pytest.raises(OperationNotAllowedException, match="at most 0 may run at once"):
+        project.export(params={})
+    project.export(params={}).wait_till_done()  # the fault's one use is spent
+    lb_mock.fault(Fault.EXPORT_LIMIT, arg=1)  # limit 1 until cleared: a second running export is refused
+    _stuck(lb_mock, project)
+    with pytest.raises(OperationNotAllowedException, match="has 1 running exports, at most 1"):
+        project.export(params={})
+    lb_mock.faults.clear()
+    project.export(params={})  # back to Labelbox's 10
