@@ -80,3 +80,17 @@ def test_fault_export_limit_reaches_the_limit_with_one_or_two_exports(lb_mock, l
         project.export(params={})
     lb_mock.faults.clear()
     project.export(params={})  # back to Labelbox's 10
+
+
+def test_both_state_engines_list_the_tasks_that_may_still_run(state_location):
+    """The limit's count reads ``unfinished_tasks`` (SQLite and PostgreSQL alike): tasks moved on by
+    hand and tasks on the immediate transition are left out before their spec is parsed."""
+    from lbmock.mockserver.backend.state import open_state
+
+    s = open_state(state_location)
+    s.put_task("t1", "alice", {"transition": {"progression": "immediate"}})
+    s.put_task("t2", "bob", {"transition": {"progression": "never"}})
+    s.put_task("t3", "bob", {"transition": {"progression": "manual", "times": 2}})
+    s.bump_refresh("t3")
+    s.advance_task("t2", "COMPLETE")
+    assert s.unfinished_tasks() == [("t3", "bob", {"transition": {"progression": "manual", "times": 2}}, 1, None)]
