@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
@@ -591,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle",
                                            "cold-warm", "dashboard", "validate", "world-start"),
                         action="append", help="run only these measures (repeatable; default: all)")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE.md",
+                        help="also write the table, with machine, date and load, to this file (the docs include "
+                             "docs/performance-table.md)")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     measures = {
@@ -614,13 +618,19 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["LBMOCK_CACHE_DIR"] = tmp
         figures = [f for name, measure in measures.items() if not args.only or name in args.only for f in measure()]
     load_after = os.getloadavg()
-    print(f"Machine: {machine()}")
-    # Other work on the machine slows both sides of a ratio alike (they alternate), not absolute rates.
-    print(f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after "
-          f"{time.perf_counter() - started:.0f} s: {', '.join(f'{x:.2f}' for x in load_after)}\n")
-    print("| measure | result | goal |\n| --- | --- | --- |")
-    for f in figures:
-        print(f"| {f.name} | {f.value} | {f.goal} |")
+    lines = [f"Machine: {machine()}",
+             # Other work on the machine slows both sides of a ratio alike (they alternate), not absolute rates.
+             f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after "
+             f"{time.perf_counter() - started:.0f} s: {', '.join(f'{x:.2f}' for x in load_after)}", "",
+             "| measure | result | goal |", "| --- | --- | --- |",
+             *(f"| {f.name} | {f.value} | {f.goal} |" for f in figures)]
+    print("\n".join(lines))
+    if args.out is not None:
+        date = time.strftime("%Y-%m-%d", time.gmtime())
+        scope = "smoke sizes (not figures to quote)" if args.smoke else "full sizes"
+        head = [f"Measured {date} by `python benchmarks/run.py --out {args.out}` ({scope}"
+                f"{', only ' + ', '.join(args.only) if args.only else ''}).", ""]
+        args.out.write_text("\n".join([*head, *lines]) + "\n")
     return 0
 
 

@@ -318,11 +318,10 @@ def test_serve_lists_refused_files_at_start(folder):
         proc.wait(timeout=30)
 
 
-def test_the_readme_conftest_serves_your_files_in_process(folder, tmp_path):
-    """The README's conftest, as a user's project has it: lb_mock (in-process, storage.labelbox.com)
-    serves the folder's files behind row_data."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("### Your own DICOM", 1)[1]
+def test_the_docs_conftest_serves_your_files_in_process(folder, tmp_path):
+    """The docs' conftest (docs/how-to/your-own-dicom.md), as a user's project has it: lb_mock
+    (in-process, storage.labelbox.com) serves the folder's files behind row_data."""
+    section = (Path(__file__).resolve().parent.parent / "docs" / "how-to" / "your-own-dicom.md").read_text()
     conftest = section.split("```python\n", 1)[1].split("```", 1)[0]
     project = tmp_path / "project"
     (project / "dicom").mkdir(parents=True)
