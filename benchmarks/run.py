@@ -576,6 +576,30 @@ def dashboard_figures(rows: int, runs: int) -> list[Figure]:
             for what, first, best in bench_dashboard(rows, runs)]
 
 
+def plugin_start_cost(runs: int, tmp: str) -> tuple[float, float]:
+    """Best seconds of a whole ``python -m pytest --co -q`` of a one-test file, with the lbmock
+    plugin and with ``-p no:lbmock``, alternating (hyperfine-style: fresh processes, best of ``runs``)."""
+    folder = os.path.join(tmp, "plugin-start")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "test_one.py"), "w") as f:
+        f.write("def test_one():\n    pass\n")
+
+    def start(*extra: str) -> float:
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *extra, "test_one.py"],
+                       cwd=folder, check=True, capture_output=True)
+        return time.perf_counter() - began
+
+    return best_pair(runs, start, lambda: start("-p", "no:lbmock"))
+
+
+def bench_plugin_start(runs: int, tmp: str) -> Figure:
+    with_plugin, without = plugin_start_cost(runs, tmp)
+    return Figure("pytest start: the lbmock plugin's cost (`pytest --co` of one test, best of "
+                  f"{runs}, vs `-p no:lbmock`)",
+                  f"{(with_plugin - without) * 1000:+.0f} ms ({with_plugin:.2f} s vs {without:.2f} s)", "<= 100 ms")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -590,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
     parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle",
-                                           "cold-warm", "dashboard", "validate", "world-start"),
+                                           "cold-warm", "dashboard", "validate", "world-start", "pytest-start"),
                         action="append", help="run only these measures (repeatable; default: all)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE.md",
                         help="also write the table, with machine, date and load, to this file (the docs include "
@@ -610,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         "dashboard": lambda: dashboard_figures(sizes["dashboard_rows"], sizes["dashboard_runs"]),
         "validate": lambda: bench_validate(sizes["validate_rows"], sizes["runs"], tmp),
         "world-start": lambda: bench_world_start(sizes["runs"]),
+        "pytest-start": lambda: [bench_plugin_start(sizes["runs"], tmp)],
     }
     load_before = os.getloadavg()
     started = time.perf_counter()

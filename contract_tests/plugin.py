@@ -2,6 +2,10 @@
 
 Fixtures serve the very objects ``lbmock serve`` serves: a seeded world,
 an in-process mock on the real hostnames, or a threaded loopback server.
+
+Every pytest start imports this module, used or not: it imports pytest and the
+standard library only; Flask, graphql-core, Hypothesis, numpy and pydicom come
+with the first fixture a test asks for (tests/test_plugin_start.py holds it).
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
-from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.http.inprocess import MockLabelbox, ThreadedMockServer
-from lbmock.strategies.served_world import resolve_world
-from lbmock.world import World
-from lbmock.world_spec import SpecError, WorldSpec, load_world_file
+from lbmock import defaults
+
+if TYPE_CHECKING:
+    from lbmock.contract_tests.wire import WireClient
+    from lbmock.mockserver.http.inprocess import MockLabelbox, ThreadedMockServer
+    from lbmock.world import World
+    from lbmock.world_spec import WorldSpec
 
 DEFAULT_ENDPOINT = "https://api.labelbox.com/graphql"
 CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so exports span several files
@@ -29,9 +34,15 @@ CONTRACT_FILE_BYTES = 32 * 1024  # lb_target's mocks cut streams small, so expor
 # signing key for all its mocks keeps the signed URLs (row_data) of a reused export valid.
 CONTRACT_SIGNING_KEY = b"lbmock contract suite signing key"
 TARGETS = ("mock", "server", "live")
-# what @pytest.mark.lb_server_options takes: the runners' key options and every ServerConfig field
-SERVER_OPTIONS = ("api_key", "restrict_key",
-                  *(f.name for f in dataclasses.fields(ServerConfig) if f.name != "api_key"))
+
+
+@functools.cache
+def server_options() -> tuple[str, ...]:
+    """What @pytest.mark.lb_server_options takes: the runners' key options and every ServerConfig field
+    (read when first needed: ServerConfig's module is not a pytest start's cost)."""
+    from lbmock.mockserver.config import ServerConfig
+
+    return ("api_key", "restrict_key", *(f.name for f in dataclasses.fields(ServerConfig) if f.name != "api_key"))
 
 
 def _targets(value: str) -> list[str]:
@@ -47,10 +58,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lb-target", default="mock,server",
                     help="what the contract suite runs against: mock (in-process), server (threaded loopback), "
                          "live (a real deployment); a comma list runs each (default: mock,server)")
-    # A world every contract test finds material in (tests/test_packaging.py fails on any skip).
-    group.addoption("--lb-seed", type=int, default=4,
-                    help="seed of the served world (default 4: polylines, masks and questions)")
-    group.addoption("--lb-rows", type=int, default=40, help="data rows in the served world (default 40)")
+    # WorldSpec's defaults (lbmock/defaults.py), as lbmock serve and mock_labelbox: a world every
+    # contract test finds material in (tests/test_packaging.py fails on any skip).
+    group.addoption("--lb-seed", type=int, default=defaults.SEED,
+                    help=f"seed of the served world (default: {defaults.SEED}, WorldSpec's, as lbmock serve)")
+    group.addoption("--lb-rows", type=int, default=defaults.ROWS,
+                    help=f"data rows in the served world (default: {defaults.ROWS}, WorldSpec's, as lbmock serve)")
     group.addoption("--lb-endpoint", default=DEFAULT_ENDPOINT, help="live: GraphQL endpoint of the deployment")
     group.addoption("--lb-api-key", default=None, help="live: API key (default $LABELBOX_API_KEY)")
     group.addoption("--lb-project-id", default=None, help="live: id of a DICOM project to export")
@@ -63,11 +76,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="live: seconds between task/exportLabels polls (default 2.0, the SDK's)")
 
 
+def marker_help(every_option: bool) -> str:
+    """The ``lb_world`` marker's line: WorldSpec's defaults (every option's only when asked, for
+    ``pytest --markers``: naming them all imports the world model)."""
+    if every_option:
+        from lbmock.world_spec import WorldSpec
+
+        options = ", ".join(f"{name}={default!r}" for name, default, _o in WorldSpec.options())
+    else:
+        options = f"seed={defaults.SEED}, rows={defaults.ROWS}, ... any WorldSpec option (pytest --markers lists them)"
+    return f"lb_world({options}, world='file.toml' or a WorldSpec): the world lbmock fixtures serve"
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    options = ", ".join(f"{name}={default!r}" for name, default, _o in WorldSpec.options())
-    config.addinivalue_line("markers", f"lb_world({options}): the world lbmock fixtures serve")
-    config.addinivalue_line("markers", f"lb_server_options({', '.join(SERVER_OPTIONS)}): "
-                                       "how lb_mock and lb_server serve it (MockLabelbox's keywords)")
+    every = bool(getattr(config.option, "markers", False))
+    config.addinivalue_line("markers", marker_help(every))
+    named = ", ".join(server_options()) if every else "api_key, restrict_key, any ServerConfig field"
+    config.addinivalue_line("markers", f"lb_server_options({named}): how lb_mock and lb_server serve it "
+                                       "(MockLabelbox's keywords)")
     _targets(config.getoption("--lb-target"))
 
 
@@ -82,6 +108,8 @@ _WORLDS: dict[WorldSpec, World] = {}
 
 
 def _resolved(spec: WorldSpec) -> World:
+    from lbmock.strategies.served_world import resolve_world
+
     if spec not in _WORLDS:  # worlds are immutable: share them across tests of one worker
         _WORLDS[spec] = resolve_world(spec)
     return _WORLDS[spec]
@@ -93,6 +121,8 @@ def lb_world(request: pytest.FixtureRequest) -> World:
 
     The marker takes any :class:`~lbmock.world_spec.WorldSpec` option, and ``world=``: a world file
     (``"file.toml"``, beside the test module) or a ``WorldSpec``, the marker's other options on top."""
+    from lbmock.world_spec import SpecError, WorldSpec, load_world_file
+
     marker = request.node.get_closest_marker("lb_world")
     options = dict(marker.kwargs) if marker else {}
     try:
@@ -114,23 +144,43 @@ def _server_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """``@pytest.mark.lb_server_options(...)``: keywords for MockLabelbox / ThreadedMockServer."""
     marker = request.node.get_closest_marker("lb_server_options")
     options = dict(marker.kwargs) if marker else {}
-    unknown = sorted(set(options) - set(SERVER_OPTIONS))
+    unknown = sorted(set(options) - set(server_options()))
     if unknown or (marker and marker.args):
-        raise pytest.UsageError(f"@pytest.mark.lb_server_options takes keywords of {', '.join(SERVER_OPTIONS)}; "
+        raise pytest.UsageError(f"@pytest.mark.lb_server_options takes keywords of {', '.join(server_options())}; "
                                 f"got {', '.join(unknown) or 'positional arguments'}")
     return options
 
 
 @pytest.fixture
 def lb_mock(request: pytest.FixtureRequest, lb_world: World) -> Iterator[MockLabelbox]:
-    """In-process Labelbox intercepting api.labelbox.com (use ``labelbox.Client(**lb_mock.client_kwargs)``)."""
+    """In-process Labelbox intercepting api.labelbox.com (use ``labelbox.Client(**lb_mock.client_kwargs)``).
+
+    ``lb_mock.stub(operation=..., response=...)`` overrides one call; ``lb_mock.serving(world)`` serves
+    another world for a block. Under Hypothesis' ``@given`` use ``lb_mock_session`` instead."""
+    from lbmock.mockserver.http.inprocess import MockLabelbox
+
     with MockLabelbox(lb_world, **_server_options(request)) as mock:
         yield mock
+
+
+@pytest.fixture(scope="session")
+def lb_mock_session() -> Iterator[MockLabelbox]:
+    """A MockLabelbox for ``@given`` tests: not intercepting until ``with lb_mock_session.serving(world) as lb:``,
+    which serves that example's world on a fresh backend (nothing carries over between examples).
+
+    Session-scoped, so Hypothesis' function-scoped-fixture health check has nothing to object to."""
+    from lbmock.mockserver.http.inprocess import MockLabelbox
+
+    mock = MockLabelbox(rows=0)  # serves nothing itself: each serving() block brings its world
+    yield mock
+    mock.stop()
 
 
 @pytest.fixture
 def lb_server(request: pytest.FixtureRequest, lb_world: World) -> Iterator[ThreadedMockServer]:
     """A threaded lbmock server on 127.0.0.1 and a free port; ``.base_url``, ``.client_kwargs``."""
+    from lbmock.mockserver.http.inprocess import ThreadedMockServer
+
     with ThreadedMockServer(lb_world, **_server_options(request)) as server:
         yield server
 
@@ -155,6 +205,8 @@ class Target:
     @functools.cached_property
     def client(self) -> WireClient:
         """The wire client for this target (over HTTP; the in-process mock intercepts its hostnames)."""
+        from lbmock.contract_tests.wire import HttpTransport, Recorder, WireClient
+
         recorder = Recorder(self.record_dir, self.api_key) if self.record_dir else None
         return WireClient(HttpTransport(self.api_base), self.api_key, self.project_id, live=self.kind == "live",
                           poll_interval=self.poll_interval if self.kind == "live" else None, recorder=recorder)
@@ -163,6 +215,8 @@ class Target:
 @pytest.fixture
 def lb_target(request: pytest.FixtureRequest, lb_world: World) -> Iterator[Target]:
     """The API under contract: the in-process mock, a threaded server, or a live deployment."""
+    from lbmock.mockserver.http.inprocess import MockLabelbox, ThreadedMockServer
+
     config = request.config
     kind = getattr(request, "param", "mock")
     if kind == "live":

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lbmock import defaults
 from lbmock.ids import MAX_ROWS
 from lbmock.world import QualityMode, WorkflowStatus
 
@@ -324,9 +325,9 @@ class WorldSpec:
     """The served world, by name: same spec, same bytes, in any process or worker."""
 
     # within JSON's 64-bit integers: the seed is stored in the state and answered by /_mock/health
-    seed: int = field(default=0, metadata=option("the world's seed (same seed, same bytes)",
+    seed: int = field(default=defaults.SEED, metadata=option("the world's seed (same seed, same bytes)",
                                                  _whole(-(2**63), 2**64 - 1), _int_text))
-    rows: int = field(default=100, metadata=option("data rows in the world", _whole(0, MAX_ROWS), _int_text))
+    rows: int = field(default=defaults.ROWS, metadata=option("data rows in the world", _whole(0, MAX_ROWS), _int_text))
     project_id: str | None = field(default=None, metadata=option(
         "serve the world under this project id (e.g. your real one)", _optional_text,
         unset="an id derived from the seed"))

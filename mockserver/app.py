@@ -8,13 +8,16 @@ import sys
 import time
 import traceback
 
+import orjson
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from lbmock.mockserver.backend.backend import MockBackend, key_owner
 from lbmock.mockserver.backend.faults import Fault, latency_ms
+from lbmock.mockserver.backend.stubs import answer as stub_answer
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
+from lbmock.mockserver.emulated import refusal
 from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, StateUnavailable, disk_full, printable
 from lbmock.mockserver.guard import LOGIN_PATH, api_host_allowed, install_guard, login
 from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
@@ -62,9 +65,30 @@ def create_app(source: WorldSpec | World | MockBackend, config: ServerConfig | N
     install_guard(app)  # first: a refused request reaches nothing else
     _install_error_handlers(app)
     _install_journal(app)
+    _install_rest_stubs(app)  # after the journal's start: a stubbed answer is journaled like any other
     _install_latency(app)  # after the journal's start: a journaled duration includes the delay
     _install_fast_paths(app)
     return app
+
+
+def _install_rest_stubs(app: Flask) -> None:
+    """A stub for ``METHOD path`` answers before any route (so it can answer a route lbmock lacks)."""
+
+    @app.before_request
+    def _stubbed() -> Response | None:
+        if request.path.startswith("/_mock/") or request.path == "/graphql":
+            return None
+        stubs = backend_of(request.environ, app).stubs
+        if not stubs.has_rest():
+            return None
+        stub = stubs.take_rest(request.method, request.path)
+        if stub is None:
+            return None
+        request.environ["lbmock.stub"] = stub.id
+        call = {"operation": None, "root_fields": [], "variables": None, "method": request.method,
+                "path": request.path, "args": request.args.to_dict()}
+        status, body = stub_answer(stub, call)
+        return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 def _install_latency(app: Flask) -> None:
@@ -99,7 +123,8 @@ def _install_journal(app: Flask) -> None:
         record_request(backend, request.environ, request.path, response.status_code)
         if unmatched and backend.config.announce_unmatched and backend.first_unmatched(unmatched):
             # once per distinct reason, across workers and restarts (the state remembers)
-            where = "" if unmatched.startswith(request.method + " ") else f"{request.method} {clipped(request.path)}: "
+            named = (request.method + " ", f"lbmock does not emulate `{request.method} ")  # the reason names the route
+            where = "" if unmatched.startswith(named) else f"{request.method} {clipped(request.path)}: "
             # one write per line: lines from concurrent requests never run together
             print(printable(f"lbmock: unmatched request: {where}{unmatched}") + "\n", file=sys.stderr, end="",
                   flush=True)
@@ -119,7 +144,8 @@ def record_request(backend: MockBackend, environ: dict, path: str, status: int) 
         operation=environ.get("lbmock.operation"), variables=environ.get("lbmock.variables"),
         status=status, duration_ms=round((time.perf_counter() - started) * 1000, 3),
         client=key_owner(key) if key else None,
-        **({"unmatched": environ["lbmock.unmatched"]} if environ.get("lbmock.unmatched") else {}))
+        **({"unmatched": environ["lbmock.unmatched"]} if environ.get("lbmock.unmatched") else {}),
+        **({"stub": environ["lbmock.stub"]} if environ.get("lbmock.stub") else {}))
 
 
 def _install_fast_paths(app: Flask) -> None:
@@ -134,6 +160,8 @@ def _install_fast_paths(app: Flask) -> None:
         backend = backend_of(environ, app)
         if not api_host_allowed(environ, backend.config):
             return flask_wsgi(environ, start_response)  # refused there, in the app's shape
+        if backend.stubs.has_rest():  # stubs are Flask's (before any route)
+            return flask_wsgi(environ, start_response)
         try:
             backend.sync()
             answer = export_file_fast(backend, environ)
@@ -158,7 +186,13 @@ def _install_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         if exc is request.routing_exception and isinstance(exc, NotFound | MethodNotAllowed):
             # no route: name the closest one (a near miss), and journal it as unmatched
-            reason = request.environ["lbmock.unmatched"] = route_near_miss(app.url_map, request.method, request.path)
+            reason = route_near_miss(app.url_map, request.method, request.path)
+            if not request.path.startswith("/_mock/"):  # a Labelbox route lbmock lacks: say so, honestly
+                near = backend_of(request.environ, app).stubs.near_miss(method=request.method, path=request.path)
+                shown = f"{request.method} {clipped(request.path)}"  # bounded, as the near miss is
+                said = reason.removeprefix(f"{shown}: ")
+                reason = refusal(shown, closest="; ".join(x for x in (said, near) if x))
+            request.environ["lbmock.unmatched"] = reason
             if isinstance(exc, NotFound):
                 return json_error(404, reason, "NOT_FOUND")
             refused = json_error(405, reason, "METHOD_NOT_ALLOWED")

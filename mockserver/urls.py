@@ -38,6 +38,7 @@ ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
         ("/_mock/world", admin.load_world, ["POST"]),
         ("/_mock/faults", admin.faults, ["GET", "POST", "DELETE"]),
         ("/_mock/journal", admin.journal, ["GET", "DELETE"]),
+        ("/_mock/stubs", admin.stubs, ["GET", "POST", "DELETE"]),
         ("/_mock/state-manager/set-transition", admin.set_transition, ["POST"]),
         ("/_mock/state-manager/get-transition", admin.get_transition, ["GET"]),
         ("/_mock/state-manager/unset-transition", admin.unset_transition, ["POST"]),

@@ -49,7 +49,7 @@ def test_serve_landing_page_has_the_banners_client_line_and_the_admin_links(caps
     _banner(args, "http://127.0.0.1:8080", app.extensions["lbmock"].world, 3)
     banner_line = re.search(r"lbmock: client = (.*)", capsys.readouterr().out).group(1)
     assert SECRET not in banner_line and banner_line in page.text  # the same line in both places
-    assert page.links == ["/_mock/dashboard/", "/_mock/health", "/_mock/faults", "/_mock/journal",
+    assert page.links == ["/_mock/dashboard/", "/_mock/health", "/_mock/faults", "/_mock/journal", "/_mock/stubs",
                           "/_mock/state-manager/get-transition"]
     for link in page.links:  # each link answers a browser's GET
         assert client.get(link).status_code == 200, link

@@ -1,7 +1,7 @@
 """A small Labelbox client that speaks the wire protocol exactly as the SDK does.
 
 Typed on a :class:`~lbmock.contract_tests.wire.transport.Transport`, so the same client drives a live
-deployment or ``lbmock serve`` over HTTP, the in-process mock (``responses`` on the real
+deployment or ``lbmock serve`` over HTTP, the in-process mock (lbmock's own adapter on the real
 hostnames) and a Flask app's test client.  It is the one way tests and benchmarks create an
 export (:meth:`WireClient.create_export`) and walk a stream (:meth:`WireClient.stream`).
 Only ``requests`` is used: the labelbox SDK is not a dependency.

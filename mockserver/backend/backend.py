@@ -34,6 +34,7 @@ from lbmock.mockserver.backend.signing import UrlSigner
 from lbmock.mockserver.backend.state import is_database_url, open_state
 from lbmock.mockserver.backend.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
 from lbmock.mockserver.backend.store import Store
+from lbmock.mockserver.backend.stubs import StubBook
 from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.errors import NotAllowed, NotFound
@@ -67,6 +68,7 @@ class MockBackend:
         self.faults = FaultBook(self.state)
         self.journal = Journal(self.state)
         self.state_manager = StateManager(self.state, config.transitions)
+        self.stubs = StubBook()  # per backend, in this process (backend/stubs.py)
         self.api_key = config.api_key
         self.file_bytes = config.file_bytes
         # The signing key lives with the state: every worker, and a restart on the same state file,
@@ -127,11 +129,12 @@ class MockBackend:
         return hostile_world(self.base_world) if hostile else self.base_world
 
     def reset(self) -> None:
-        """Back to the world the mock started with: no tasks, faults, transitions or journal."""
+        """Back to the world the mock started with: no tasks, faults, transitions, stubs or journal."""
         self.state.set_world(None)
         self.faults.clear()
         self.state_manager.clear()
         self.journal.clear()
+        self.stubs.clear()
         self.sync()
 
     def load_world(self, spec: WorldSpec) -> World:

@@ -38,6 +38,7 @@ class JournalEntry:
     duration_ms: float
     client: str | None  # hash of the API key, never the key
     unmatched: str | None = None  # why nothing matched: the closest route, field, argument ... (near miss)
+    stub: str | None = None  # the stub that answered (backend/stubs.py)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,5 +1,5 @@
 """The Faults page: the catalogue (rendered from ``lbmock.mockserver.backend.faults.FAULTS``), the faults in
-force, and the state-manager transitions, with forms that go through the same ``FaultBook``
+force, the stubs, and the state-manager transitions, with forms that go through the same ``FaultBook``
 and ``StateManager`` calls as the JSON admin API (``/_mock/faults``, ``/_mock/state-manager/``)."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def _page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template(
         "dashboard/faults.html", title="Faults", catalogue=_catalogue(), active=backend().faults.active(),
         transitions=_transitions(), progressions=PROGRESSIONS, notice=request.args.get("notice"),
+        stubs=[s.as_dict() for s in backend().stubs.all()],
         error=error), status
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, execute, parse, validate
 
 from lbmock.mockserver.errors import DISK_FULL_MESSAGE, BadInput, NotAllowed, NotFound, StateUnavailable, disk_full
 from lbmock.mockserver.gql.limits import COMPLEXITY_MESSAGE, lexically_bounded, within_limits
@@ -49,6 +49,26 @@ def _checked_document(query: str) -> tuple[Any, str | None] | GraphQLOutcome:
         return GraphQLOutcome(400, {"errors": [_error(p, "GRAPHQL_VALIDATION_FAILED") for p in problems]},
                               operation, unmatched="; ".join(problems))
     return document, operation
+
+
+@lru_cache(maxsize=256)
+def document_roots(query: str, operation_name: str | None = None) -> tuple[str | None, tuple[str, ...]] | None:
+    """(operation name, root fields) of the operation a request runs, read before anything else
+    (stubs and refusals decide on them); None when the document does not parse or is unbounded
+    (the ordinary path then answers it)."""
+    if len(query) > 16_384 * 4 or not lexically_bounded(query):
+        return None
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = next((d for d in operations if d.name and d.name.value == operation_name), None) or \
+        (operations[0] if operations else None)
+    if chosen is None:
+        return None
+    fields = tuple(s.name.value for s in chosen.selection_set.selections if isinstance(s, FieldNode))
+    return (chosen.name.value if chosen.name else None), fields
 
 
 def run_graphql(ctx: RequestContext, query: Any, variables: Any, operation_name: Any) -> GraphQLOutcome:

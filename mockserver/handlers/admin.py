@@ -13,6 +13,7 @@ from flask import Response, request
 
 from lbmock.mockserver.backend.faults import FAULTS, SECOND_ARGS, FaultError
 from lbmock.mockserver.backend.state_manager import MODELS, TransitionError
+from lbmock.mockserver.backend.stubs import StubError
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.handlers.common import JSON, backend, json_error, small_number
 from lbmock.world_spec import SpecError, WorldSpec
@@ -85,6 +86,30 @@ def faults() -> Response:
     except FaultError as exc:
         return json_error(400, str(exc), "BAD_REQUEST")
     return _json({"added": fault.as_dict(), "active": book.active()}, 201)
+
+
+def stubs() -> Response:
+    """GET: the stubs, newest first.  POST {"operation" (name or root field), "variables"?} or
+    {"method"?, "path" (fnmatch pattern)}, with "response" (the JSON body), "status"?, "times"?: set one.
+    DELETE (optionally ?id=): remove."""
+    book = backend().stubs
+    if request.method == "GET":
+        return _json({"stubs": [s.as_dict() for s in book.all()]})
+    if request.method == "DELETE":
+        removed = book.remove(request.args.get("id"))
+        return _json({"removed": removed, "stubs": [s.as_dict() for s in book.all()]})
+    try:
+        body = _body()
+        unknown = sorted(set(body) - {"operation", "variables", "method", "path", "response", "status", "times"})
+        if unknown:
+            raise StubError(f"unknown key(s) {', '.join(unknown)}; a stub takes operation, variables, method, "
+                            "path, response, status, times")
+        stub = book.add(body.get("response"), operation=body.get("operation"), variables=body.get("variables"),
+                        method=body.get("method"), path=body.get("path"), status=body.get("status", 200),
+                        times=body.get("times"))
+    except (FaultError, StubError) as exc:
+        return json_error(400, str(exc), "BAD_REQUEST")
+    return _json({"added": stub.as_dict(), "stubs": [s.as_dict() for s in book.all()]}, 201)
 
 
 def set_transition() -> Response:

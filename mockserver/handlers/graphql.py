@@ -7,7 +7,10 @@ from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lbmock.mockserver.backend.faults import Fault
-from lbmock.mockserver.gql import RequestContext, run_graphql
+from lbmock.mockserver.backend.stubs import answer
+from lbmock.mockserver.emulated import emulated_root_fields, multipart_operation, refusal, sdk_method_of
+from lbmock.mockserver.gql import RequestContext, document_roots, run_graphql
+from lbmock.mockserver.gql.execution import _checked_document
 from lbmock.mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
 
 
@@ -29,6 +32,8 @@ def handle_graphql() -> Response:
     faulted = _injected_fault()
     if faulted is not None:
         return faulted
+    if request.mimetype == "multipart/form-data":  # an upload (label import ...): refused unparsed
+        return _upload()
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:  # over the app's MAX_CONTENT_LENGTH: say so in this endpoint's shape
@@ -43,6 +48,9 @@ def handle_graphql() -> Response:
     if not isinstance(payload, dict):
         return _reply(400, {"errors": [{"message": "request body must be a JSON object {query, variables}",
                                         "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]})
+    decided = _stubbed_or_refused(payload)
+    if decided is not None:
+        return decided
     ctx = RequestContext(backend(), key, request_urls(), base_url())
     outcome = run_graphql(ctx, payload.get("query"), payload.get("variables"), payload.get("operationName"))
     request.environ["lbmock.operation"] = outcome.operation
@@ -53,6 +61,72 @@ def handle_graphql() -> Response:
 
 
 MAX_JOURNALED_VARIABLES = 64 * 1024
+UPLOAD_HEAD_BYTES = 64 * 1024  # the multipart "operations" part comes before any file
+
+
+def _refuse(message: str, operation: str | None) -> Response:
+    request.environ["lbmock.operation"] = operation
+    request.environ["lbmock.unmatched"] = message  # journaled and announced as a near miss
+    # GRAPHQL_VALIDATION_FAILED: every supported SDK raises InvalidQueryError(message), word for word
+    return _reply(400, {"errors": [{"message": message, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED",
+                                                                       "lbmock": "not-emulated"}}]})
+
+
+def _stub_reply(stub, call: dict) -> Response:
+    request.environ["lbmock.stub"] = stub.id
+    request.environ["lbmock.operation"] = call.get("operation")
+    status, body = answer(stub, call)
+    return _reply(status, body)
+
+
+def _upload() -> Response:
+    """A multipart request: its operation is read from the head of the body (never the files); a stub
+    may answer it, else it is refused.  The rest is drained unread (keep-alive connections)."""
+    header = request.headers.get("X-SDK-Method")
+    too_big = (request.content_length or 0) > (request.max_content_length or 0)
+    head = b"" if too_big else request.stream.read(UPLOAD_HEAD_BYTES)
+    operation, field = multipart_operation(head)
+    if not too_big:
+        while request.stream.read(1 << 16):
+            pass
+    names = {n for n in (operation, field) if n}
+    stub = backend().stubs.take_graphql(names, None)
+    if stub is not None:
+        return _stub_reply(stub, {"operation": operation, "root_fields": [field] if field else [], "variables": None,
+                                  "method": "POST", "path": "/graphql", "upload": True})
+    near = backend().stubs.near_miss(names=names) if names else None
+    what = field or operation or "multipart uploads"
+    return _refuse(refusal(what, sdk_method_of(field, operation, header=header) or "a file upload", near,
+                           operation), operation)
+
+
+def _stubbed_or_refused(payload: dict) -> Response | None:
+    """A stub's answer, or the refusal of an operation lbmock does not emulate (decided on the
+    document's root fields, before its variables are looked at); None: emulate it."""
+    query, variables = payload.get("query"), payload.get("variables")
+    name = payload.get("operationName") if isinstance(payload.get("operationName"), str) else None
+    roots = document_roots(query, name) if isinstance(query, str) else None
+    if roots is None:
+        return None
+    operation, fields = roots
+    names = {operation, *fields} - {None}
+    be = backend()
+    stub = be.stubs.take_graphql(names, variables if isinstance(variables, dict) else None)
+    if stub is not None:
+        request.environ["lbmock.variables"] = _journalable(variables)
+        return _stub_reply(stub, {"operation": operation, "root_fields": list(fields), "variables": variables,
+                                  "method": "POST", "path": "/graphql"})
+    unknown = [f for f in fields if f not in emulated_root_fields() and not f.startswith("__")]
+    if not unknown:
+        return None
+    checked = _checked_document(query) if len(query) <= 16_384 else None
+    schema_says = getattr(checked, "unmatched", None)
+    near = be.stubs.near_miss(names=names)
+    closest = "; ".join(x for x in (schema_says, near) if x) or None
+    request.environ["lbmock.variables"] = _journalable(variables)
+    what = ", ".join(unknown)
+    return _refuse(refusal(what, sdk_method_of(*unknown, operation, header=request.headers.get("X-SDK-Method")),
+                           closest, operation), operation)
 
 
 def _journalable(variables: object) -> object:

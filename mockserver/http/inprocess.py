@@ -1,8 +1,8 @@
 """Two ways to run the same Flask app for tests, moto-style.
 
 * :class:`MockLabelbox` intercepts the real Labelbox hostnames in-process
-  with ``responses`` (like ``moto.mock_aws``): code that builds
-  ``labelbox.Client(api_key=...)`` with default endpoints runs unchanged.
+  (like ``moto.mock_aws``; how, beside a ``responses`` mock: ``intercept.py``): code that
+  builds ``labelbox.Client(api_key=...)`` with default endpoints runs unchanged.
 * :class:`ThreadedMockServer` serves the app over real HTTP on an ephemeral
   loopback port (like ``ThreadedMotoServer``), with ``lbmock serve``'s server.
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import functools
 import io
 import os
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,7 +26,9 @@ from flask import Flask
 from lbmock.mockserver.app import create_app
 from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.faults import Fault
+from lbmock.mockserver.backend.stubs import Stub, StubBook, StubError, StubResponse
 from lbmock.mockserver.config import ServerConfig
+from lbmock.mockserver.http.intercept import ACTIVE, MockAdapter, install
 from lbmock.render.common import DEFAULT_STORAGE_BASE, STORAGE_PREFIX
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import World
@@ -34,10 +36,8 @@ from lbmock.world_spec import WorldSpec, load_world_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LABELBOX_HOSTS = re.compile(r"^https?://(api|app|editor|storage)\.labelbox\.com(:\d+)?/")
 STORAGE_HOST = "storage.labelbox.com"  # row_data: the app serves it under STORAGE_PREFIX
 DEFAULT_KEY = "lbmock-test-key"
-DEFAULT_ROWS = 20
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
 
 
@@ -48,7 +48,9 @@ def _world_of(world: World | WorldSpec | str | os.PathLike[str] | None, seed: in
     server options."""
     world_options = {name: options.pop(name) for name, _d, _o in WorldSpec.options() if name in options}
     if world is None:
-        return resolve_world(WorldSpec(seed=seed or 0, rows=DEFAULT_ROWS if rows is None else rows, **world_options))
+        # WorldSpec's defaults, as lbmock serve, generate and the pytest fixtures use
+        given = {k: v for k, v in (("seed", seed), ("rows", rows)) if v is not None}
+        return resolve_world(WorldSpec(**given, **world_options))
     if isinstance(world, (str, os.PathLike)):  # a world file; options given beside it go on top
         spec = load_world_file(world)
         return resolve_world(spec.replace(**{k: v for k, v in (("seed", seed), ("rows", rows)) if v is not None},
@@ -119,8 +121,25 @@ class _Served:
         (``arg2``: the second argument of latency and index-lag)."""
         self.backend.faults.add(name, arg, times, arg2)
 
+    def stub(self, operation: str | None = None, response: StubResponse | None = None, *, times: int | None = None,
+             variables: Mapping[str, Any] | None = None, method: str | None = None, path: str | None = None,
+             status: int = 200) -> Stub:
+        """Answer one GraphQL operation (by operation name or root field; ``variables``: values the
+        request's variables must hold) or one REST route (``method``, ``path``: an fnmatch pattern) with
+        ``response``: a dict, or a callable given the call returning one; ``times`` answers, or until
+        cleared (``.stubs.clear()``).  It answers before lbmock's emulation, refused calls included."""
+        if response is None:
+            raise StubError("stub(...) needs a response: a dict or a callable returning one")
+        return self.backend.stubs.add(response, operation=operation, variables=variables, method=method, path=path,
+                                      status=status, times=times)
+
+    @property
+    def stubs(self) -> StubBook:
+        """This backend's stubs (``StubBook``): ``.all()``, ``.remove(id)``, ``.clear()``."""
+        return self.backend.stubs
+
     def reset(self) -> None:
-        """Back to the starting world: no tasks, faults or journal."""
+        """Back to the starting world: no tasks, faults, stubs or journal."""
         self.backend.reset()
 
     def serve(self, world: World) -> None:
@@ -132,7 +151,7 @@ class _Served:
 
 
 class _IterableReader(io.RawIOBase):
-    """A streamed WSGI response as a raw file, for ``responses`` to hand to ``requests``."""
+    """A streamed WSGI response as a raw file, for ``requests`` to read (DICOM volumes stream)."""
 
     def __init__(self, response: Any) -> None:
         self._response = response
@@ -178,7 +197,8 @@ class MockLabelbox(_Served):
         # compilation, too much per Hypothesis example); requests carry their backend.
         super().__init__(served, config, app=_shared_app())
         self.api_key = api_key
-        self._responses: Any = None
+        self._active = False
+        self._adapter = MockAdapter(self._dispatch)
 
     def _dispatch(self, request: Any) -> tuple[int, dict[str, str], bytes | io.BufferedReader]:
         parts = urlsplit(request.url)
@@ -195,22 +215,52 @@ class MockLabelbox(_Served):
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
         return response.status_code, headers, response.get_data()
 
-    def start(self) -> MockLabelbox:
-        import responses
+    @property
+    def adapter(self) -> MockAdapter:
+        """The ``requests`` transport answering Labelbox hosts while this mock is active."""
+        return self._adapter
 
-        self._responses = responses.RequestsMock(assert_all_requests_are_fired=False)
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
-            self._responses.add_callback(method, LABELBOX_HOSTS, callback=self._dispatch)
-        self._responses.start()
-        self.backend.start()
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def start(self) -> MockLabelbox:
+        install()  # once per process: Labelbox hosts go to the innermost active mock (intercept.py)
+        if not self._active:
+            ACTIVE.push(self)
+            self._active = True
+        self.backend.start()  # again after a stop (a decorated function called twice)
         return self
 
     def stop(self) -> None:
-        if self._responses is not None:
-            self._responses.stop()
-            self._responses.reset()
-            self._responses = None
+        ACTIVE.remove(self)
+        self._active = False
         self.backend.close()
+
+    @contextmanager
+    def serving(self, world: World | WorldSpec | str | os.PathLike[str] | None = None,
+                **world_options: Any) -> Iterator[MockLabelbox]:
+        """Serve ``world`` for the block, on a fresh backend (no tasks, faults, journal or stubs from
+        another world), intercepting while it lasts; then back to what was served before.
+
+        For Hypothesis: ``with lb_mock_session.serving(world) as lb:`` per example (the session-scoped
+        fixture passes the function-scoped-fixture health check; every example gets its own world)."""
+        seed, rows = world_options.pop("seed", None), world_options.pop("rows", None)
+        served = _world_of(world, seed, rows, world_options)
+        if world_options:
+            raise TypeError(f"serving() takes world options only, not {', '.join(world_options)}")
+        previous, was_active = self.backend, self._active
+        self.backend = MockBackend(served, self._config).start()
+        if not was_active:
+            self.start()
+        try:
+            yield self
+        finally:
+            if not was_active:
+                ACTIVE.remove(self)
+                self._active = False
+            self.backend.close()
+            self.backend = previous
 
     def __enter__(self) -> MockLabelbox:
         return self.start()
