@@ -59,6 +59,8 @@ EMULATED: tuple[Call, ...] = (
     Call("client.get_ontologies(name)", ("getOntologiesPyApi",), ("ontologies",)),
     Call("client.get_feature_schema(id)", ("rootSchemaNodePyApi",), ("rootSchemaNode",)),
     Call("client.get_feature_schemas(name)", ("rootSchemaNodesPyApi",), ("rootSchemaNodes",)),
+    Call("client.get_model_run(id): model runs do not exist (ResourceNotFoundError, as the SDK raises it)",
+         ("GetModelRunPyApi",), ("modelRun",)),
     Call("mask.url / row_data (signed URLs in exports)", (), (),
          ("GET /api/v1/projects/<project_id>/annotations/<feature_id>/index/<frame>/mask",
           "GET /storage/<org_id>/<file_name> (storage.labelbox.com)")),

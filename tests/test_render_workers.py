@@ -216,7 +216,7 @@ def test_a_backend_starts_nothing_until_started_and_close_stops_it():
     before = {t.ident for t in threading.enumerate()}
     b = MockBackend(world, ServerConfig(signing_key=KEY, render_processes=2))
     b.exports.render_workers.min_rows = 1  # a "big" world without drawing thousands of rows
-    assert {t.ident for t in threading.enumerate()} == before
+    assert {t.ident for t in threading.enumerate()} <= before  # none new (another test's may have ended)
     assert b.exports.render_workers._pool is None
     try:
         b.start()
