@@ -17,10 +17,10 @@ from lbmock.mockserver.backend.faults import Fault, latency_ms
 from lbmock.mockserver.backend.stubs import answer as stub_answer
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
-from lbmock.mockserver.emulated import refusal
 from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, StateUnavailable, disk_full, printable
 from lbmock.mockserver.guard import LOGIN_PATH, api_host_allowed, install_guard, login
 from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
+from lbmock.mockserver.handlers.emulated import refusal
 from lbmock.mockserver.handlers.files import export_file_fast
 from lbmock.mockserver.near_miss import clipped, route_near_miss
 from lbmock.mockserver.urls import ROUTES

@@ -14,7 +14,7 @@ from lbmock.contract_tests.wire import start_serve
 from lbmock.mockserver import ThreadedMockServer, create_app
 from lbmock.mockserver.backend import store
 from lbmock.mockserver.backend.store import SharedState
-from lbmock.mockserver.emulated import refusal
+from lbmock.mockserver.handlers.emulated import refusal
 from lbmock.mockserver.near_miss import route_near_miss
 from lbmock.world_spec import WorldSpec
 

@@ -17,8 +17,8 @@ from hypothesis import find, given, settings
 from lbox.exceptions import InvalidQueryError, LabelboxError
 
 from lbmock.mockserver import ThreadedMockServer, mock_labelbox
-from lbmock.mockserver.emulated import EMULATED, emulated_root_fields, markdown_table
 from lbmock.mockserver.gql.schema import labelbox_schema
+from lbmock.mockserver.handlers.emulated import EMULATED, emulated_root_fields, markdown_table
 from lbmock.mockserver.http.intercept import MockNotActiveError
 from lbmock.strategies import worlds
 from lbmock.world_spec import WorldSpec
@@ -171,7 +171,7 @@ def test_the_table_is_the_schema_the_routes_and_the_readme():
     begin, end = "<!-- supported-sdk-calls: begin -->", "<!-- supported-sdk-calls: end -->"
     assert begin in readme, "README lacks the generated Supported SDK calls table"
     shown = readme.split(begin, 1)[1].split(end, 1)[0].strip()
-    assert shown == markdown_table(), "README's table is stale: paste lbmock.mockserver.emulated.markdown_table()"
+    assert shown == markdown_table(), "README's table is stale: paste emulated.markdown_table()"
 
 
 # ---------------------------------------------------------------- 5. stubs

@@ -13,7 +13,7 @@ import requests
 from lbox.exceptions import InvalidQueryError
 
 from lbmock.contract_tests.wire import start_serve
-from lbmock.mockserver.emulated import refusal
+from lbmock.mockserver.handlers.emulated import refusal
 
 pytestmark = pytest.mark.lb_world(seed=3, rows=5)
 MISSPELT_EXPORT = """mutation exportDataRowsInProjectPyApi($input: ExportDataRowsInProjectInput!) {

@@ -8,10 +8,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from lbmock.mockserver.backend.faults import Fault
 from lbmock.mockserver.backend.stubs import answer
-from lbmock.mockserver.emulated import emulated_root_fields, multipart_operation, refusal, sdk_method_of
 from lbmock.mockserver.gql import RequestContext, document_roots, run_graphql
 from lbmock.mockserver.gql.execution import _checked_document
 from lbmock.mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
+from lbmock.mockserver.handlers.emulated import emulated_root_fields, multipart_operation, refusal, sdk_method_of
 
 
 def _reply(status: int, body: dict) -> Response:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-REFERENCE = "the README's \"Supported SDK calls\" (lbmock.mockserver.emulated.EMULATED)"
+REFERENCE = "the README's \"Supported SDK calls\" (lbmock.mockserver.handlers.emulated.EMULATED)"
 ALL = ("3.40.1", "3.72.2", "7.17.0")
 
 
