@@ -139,3 +139,9 @@ def test_the_checker_sees_imports_and_layers():
     assert layer_of("lbmock.mockserver.app") > layer_of("lbmock.strategies") > layer_of("lbmock.world")
     assert layer_of("lbmock.__main__") == layer_of("lbmock.cli")
     assert ("lbmock.mockserver", "lbmock.strategies") in _folder_edges()
+
+
+def test_the_server_keeps_at_most_eight_modules_at_its_top():
+    """mockserver/ is grouped by job (_mock_architecture.md's rooms): new code goes into a room."""
+    top = sorted(p.name for p in (ROOT / "mockserver").glob("*.py"))
+    assert len(top) <= 8, top
