@@ -9,7 +9,8 @@ reads one source of truth:
 * ``faults``: :class:`lbmock.mockserver.backend.faults.Fault` and ``FAULTS``;
 * ``routes``: :data:`lbmock.mockserver.urls.ROUTES` and the dashboard's ``ROUTES``;
 * ``world``: :meth:`lbmock.world_spec.WorldSpec.options` and the nested tables' dataclasses;
-* ``sdk-calls``: the GraphQL schema's root fields (``mockserver/gql/schema.graphql``) and the REST routes;
+* ``sdk-calls``: the table of emulated SDK calls (``mockserver/handlers/emulated.py``), then
+  the GraphQL schema's root fields (``mockserver/gql/schema.graphql``) and the REST routes;
 * ``pytest``: the plugin's fixtures, marker and command-line options (``lbmock.contract_tests.plugin``).
 """
 
@@ -22,6 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from importlib import resources
+from types import SimpleNamespace
 
 MARKER = "<!-- lbmock-reference: {} -->"
 
@@ -187,7 +189,10 @@ def graphql_root_fields() -> list[tuple[str, str, str, str]]:
 
 
 def sdk_calls() -> str:
-    out = ["### GraphQL root fields\n", "| type | field | arguments | note |", "| --- | --- | --- | --- |"]
+    from lbmock.mockserver.handlers.emulated import markdown_table
+
+    out = ["### SDK calls\n", markdown_table(), "\n### GraphQL root fields\n",
+           "| type | field | arguments | note |", "| --- | --- | --- | --- |"]
     for root, name, args, note in graphql_root_fields():
         out.append(f"| {root} | {code(name)} | {cell(args)} | {cell(note)} |")
     out.append("\n### REST and file routes\n")
@@ -231,6 +236,7 @@ class _Config:
     def __init__(self, options: list[tuple[tuple[str, ...], dict]]) -> None:
         self.markers: list[str] = []
         self._defaults = {names[0]: kwargs.get("default") for names, kwargs in options}
+        self.option = SimpleNamespace(markers=True)  # as under `pytest --markers`: the markers' full help
 
     def addinivalue_line(self, name: str, line: str) -> None:
         if name == "markers":
