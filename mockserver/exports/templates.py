@@ -83,6 +83,7 @@ class _Build:
         self.size = 0  # bytes of whole lines in the file so far
         self.finished = False
         self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None  # the thread writing it
 
     def grew(self, size: int) -> None:
         with self.changed:
@@ -175,13 +176,17 @@ class ExportTemplates:
             self._guess = (key, stop)
             self._start(key, job, render, stop)
 
-    def close(self) -> None:
-        """Stop a build ahead that no task asked for (builds tasks read finish on their own)."""
+    def close(self, wait: float = 10.0) -> None:
+        """Stop a build ahead that no task asked for (builds tasks read finish on their own), and wait
+        up to ``wait`` seconds for its thread: stopped, it starts no render helpers after this returns."""
+        stopped = None
         with self._lock:
             guess, self._guess = self._guess, None
             if guess is not None:
                 guess[1].set()
-                self._builds.pop(guess[0], None)  # a task asking later builds afresh, not meets the stopped one
+                stopped = self._builds.pop(guess[0], None)  # a task asking later builds afresh
+        if stopped is not None and stopped.thread is not None and stopped.thread is not threading.current_thread():
+            stopped.thread.join(wait)
 
     def _adopt_or_stop_guess(self, key: str | None) -> None:
         with self._lock:
@@ -216,8 +221,10 @@ class ExportTemplates:
         build = _Build(path, path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"))
         out = open(build.private, "wb")  # noqa: SIM115 - _build closes it; created now: tasks may open it at once
         self._builds[key] = build
-        threading.Thread(target=self._build, args=(key, build, out, dataclasses.replace(job, urls=TEMPLATE_URLS),
-                                                   render, stop), daemon=True, name="lbmock-template").start()
+        build.thread = threading.Thread(target=self._build, args=(key, build, out,
+                                                                  dataclasses.replace(job, urls=TEMPLATE_URLS),
+                                                                  render, stop), daemon=True, name="lbmock-template")
+        build.thread.start()
         return build
 
     def _build(self, key: str, build: _Build, out: BinaryIO, job: ExportJob,
