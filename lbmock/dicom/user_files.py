@@ -40,6 +40,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from lbmock.byte_ranges import read_range
 from lbmock.dicom.geometry import affine_from_tags
 from lbmock.world import DicomSeries, SeriesGeometry, Vector, Volume
 
@@ -102,13 +103,7 @@ class FileSeries(DicomSeries):
         end = self.size if end is None else min(end, self.size)
         with open(self.path, "rb") as f:
             f.seek(start)
-            left = end - start
-            while left > 0:
-                chunk = f.read(min(CHUNK_BYTES, left))
-                if not chunk:
-                    return
-                left -= len(chunk)
-                yield chunk
+            yield from read_range(f, end - start, CHUNK_BYTES)
 
 
 @dataclass(frozen=True)

@@ -71,17 +71,6 @@ class StreamPlan:
         raise BadInput(f"line {line} is out of range: the stream holds {self.total_lines} lines")
 
 
-def read_range(handle: BinaryIO, size: int, chunk: int = 4 * 1024 * 1024) -> Iterator[bytes]:
-    """``size`` bytes of ``handle`` from where it stands, in reads of up to ``chunk`` (an export file in one)."""
-    left = size
-    while left > 0:
-        data = handle.read(min(left, chunk))
-        if not data:
-            return
-        left -= len(data)
-        yield data
-
-
 class Spool:
     """Rendered streams on disk, shared by every worker pointing at the same directory."""
 

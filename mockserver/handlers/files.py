@@ -9,12 +9,12 @@ from typing import BinaryIO
 
 from flask import Response, request
 
+from lbmock.byte_ranges import read_range
 from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.faults import Fault
 from lbmock.mockserver.backend.signing import SignatureError
 from lbmock.mockserver.backend.tasks import ERRORS, RESULT
 from lbmock.mockserver.errors import NotFound
-from lbmock.mockserver.exports.spool import read_range
 from lbmock.mockserver.handlers.common import JSON, NDJSON, backend, json_error, require_key, small_number
 
 
