@@ -193,12 +193,10 @@ def _transitions(args: argparse.Namespace) -> dict[str, Transition]:
     return chosen
 
 
-def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None) -> ServerConfig:
-    from lbmock.mockserver.backend.state import is_database_url
+def _server_config(args: argparse.Namespace, signing_key: bytes | None, state: str | None,
+                   spool: str | None = None) -> ServerConfig:
     from lbmock.mockserver.exports.render_workers import default_processes
 
-    # with a database, this host's workers share a spool of their own (any host renders the same bytes)
-    spool = tempfile.mkdtemp(prefix="lbmock-spool-") if is_database_url(state) and args.workers > 1 else None
     return ServerConfig(api_key=args.api_key, transitions=_transitions(args), spool_dir=spool,
                         file_bytes=args.file_bytes, user_timezone=args.timezone,
                         admin=not args.no_admin, signing_key=signing_key, state_path=state,
@@ -430,14 +428,17 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
             finally:
                 self.wsgi.extensions["lbmock"].close()  # this worker's render helpers
 
-    from lbmock.strategies.served_world import resolve_world
-
-    private = None if args.state else tempfile.mkdtemp(prefix="lbmock-")  # removed on any exit, below
-    state = args.state or os.path.join(private, "state.sqlite")
-    spec, config = world_spec_from_args(args), _server_config(args, signing_key, state)
     from lbmock.mockserver.backend.backend import issue_login_code
     from lbmock.mockserver.backend.faults import FaultBook
-    from lbmock.mockserver.backend.state import open_state
+    from lbmock.mockserver.backend.state import is_database_url, open_state
+    from lbmock.strategies.served_world import resolve_world
+
+    # A private folder, removed on any exit (below): the state file when none is given; with a
+    # database, the spool this host's workers share (any host renders the same bytes).
+    private = tempfile.mkdtemp(prefix="lbmock-") if not args.state or is_database_url(args.state) else None
+    state = args.state or os.path.join(private, "state.sqlite")
+    spool = os.path.join(private, "spool") if private is not None and is_database_url(state) else None
+    spec, config = world_spec_from_args(args), _server_config(args, signing_key, state, spool)
     from lbmock.world_spec import WorldSpec
 
     shared = open_state(state)

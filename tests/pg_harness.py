@@ -9,17 +9,21 @@ it) they fail instead, so CI can never go green by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
 REQUIRE_ENV = "LBMOCK_REQUIRE_POSTGRES"
+PASSWORD_ROLE = "lbmock_pw"  # the one role pg_hba.conf asks a password of (create it to use it)
 BIN_ENV = "LBMOCK_PG_BIN"  # a folder holding initdb and pg_ctl
 
 
@@ -78,6 +82,12 @@ class PostgresInstance:
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", self.data, "-A", "trust", "-U", "lbmock", "-E", "UTF8", "--no-sync",
                   "--no-instructions")
+        # one role that must give a password (the first matching line wins): a wrong one is refused
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as f:
+            rules = f.read()
+        with open(hba, "w") as f:
+            f.write(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{rules}")
         self.start()
 
     def _run(self, tool: str, *args: str) -> None:
@@ -126,3 +136,86 @@ def wait_until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+class LostAcknowledgement:
+    """A TCP proxy in front of PostgreSQL that can lose one commit's acknowledgement, the worst
+    moment for a client: armed (:meth:`arm`), it forwards the server's replies up to the next
+    CommandComplete ``COMMIT``, then cuts both connections without passing that reply on.  The
+    server has committed; the client only sees its connection die.
+
+    It reads the server's side as PostgreSQL's protocol messages (a type byte, a length), which
+    every reply is once the connection starts: URLs through it disable SSL and GSS encryption,
+    whose one-byte answers precede that framing (:meth:`url`)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.cuts = 0  # acknowledgements lost so far
+        self._armed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (a :meth:`PostgresInstance.database`) through this proxy."""
+        name = database_url.rsplit("/", 1)[1]
+        return f"postgresql://lbmock@127.0.0.1:{self.port}/{name}?sslmode=disable&gssencmode=disable"
+
+    def arm(self) -> None:
+        self._armed.set()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._replies, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            cut(source, sink)
+
+    def _replies(self, server: socket.socket, client: socket.socket) -> None:
+        pending = b""
+        try:
+            while data := server.recv(65536):
+                pending += data
+                forward = b""
+                while len(pending) >= 5:
+                    size = struct.unpack("!I", pending[1:5])[0] + 1
+                    if len(pending) < size:
+                        break
+                    message, pending = pending[:size], pending[size:]
+                    if self._armed.is_set() and message[:1] == b"C" and message[5:].startswith(b"COMMIT\0"):
+                        self._armed.clear()
+                        self.cuts += 1
+                        client.sendall(forward)
+                        raise ConnectionAbortedError  # the reply is lost: both sides cut below
+                    forward += message
+                client.sendall(forward)
+        except OSError:
+            pass
+        finally:
+            cut(server, client)
+            server.close()
+            client.close()
+
+
+
+def cut(*sockets: socket.socket) -> None:
+    """Shut both directions of each socket (the peer sees the connection end)."""
+    for s in sockets:
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import labelbox as lb
+import orjson
 import pytest
 import requests
 from pg_harness import free_port, wait_until
@@ -129,6 +130,56 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(postgres):
         open_state(url)
 
 
+# ------------------------------------------------------------ a commit whose acknowledgement is lost
+
+def _counted(store, name: str) -> int:
+    return store._one("SELECT value FROM counters WHERE name = ?", (name,))[0]
+
+
+# write: (prepare the state, the write whose COMMIT reply is lost, what it must return, what must then hold)
+LOST_ACK_WRITES = {
+    "journal entry": (None, lambda s: s.append_journal_many([{"n": 1}]), None,
+                      lambda s: [e for _, e in s.journal()] == [{"n": 1}]),
+    "fault use": (lambda s: s.set_fault("rate-limit", 7, 3), lambda s: s.take_fault("rate-limit"), (7, None, 3, 1),
+                  lambda s: s.faults() == [("rate-limit", 7, 2, None, 1)]),
+    "export task": (None, lambda s: s.put_task("t1", "alice", {"a": 1}), None,
+                    lambda s: s.recent_task_ids() == ["t1"] and _counted(s, "tasks") == 1),
+    "status read": (lambda s: s.put_task("t1", "alice", {}), lambda s: s.bump_refresh("t1"), None,
+                    lambda s: s.get_task("t1")[2] == 1),
+    "legacy poll": (None, lambda s: s.legacy_poll("k", "L1", {"w": 1}), ("L1", {"w": 1}, 1),
+                    lambda s: s.legacy_poll("k", "L2", {}) == ("L1", {"w": 1}, 2)),
+    "near miss announced": (None, lambda s: s.first_unmatched("GET /x"), True,
+                            lambda s: not s.first_unmatched("GET /x")),
+    "one-time code taken": (lambda s: s.put_setting("code", b"c"), lambda s: s.take_setting("code", b"c"), True,
+                            lambda s: not s.has_setting("code")),
+    "world served": (None, lambda s: s.set_world({"seed": 3}), 1, lambda s: s.world() == ({"seed": 3}, 1)),
+}
+
+
+@pytest.mark.parametrize("write", list(LOST_ACK_WRITES))
+def test_a_write_whose_commit_acknowledgement_is_lost_is_applied_once(postgres, write):
+    """The worst moment for a retry: PostgreSQL committed, and the connection dies before its
+    reply arrives (a proxy swallows the COMMIT's CommandComplete and cuts both sides).  The store
+    reconnects and retries; its idempotency key makes the retry return the first attempt's result
+    instead of writing again: one journal entry, one use of the fault, one task, one counted read."""
+    from pg_harness import LostAcknowledgement
+
+    prepare, act, returns, holds = LOST_ACK_WRITES[write]
+    url = postgres.database()
+    direct = open_state(url)
+    proxy = LostAcknowledgement(postgres.port)
+    try:
+        through = open_state(proxy.url(url))
+        if prepare is not None:
+            prepare(through)
+        proxy.arm()
+        assert act(through) == returns
+        assert proxy.cuts == 1  # the acknowledgement was lost, and the write retried
+        assert holds(direct)
+    finally:
+        proxy.close()
+
+
 # ------------------------------------------------------------ a database that is down
 
 def test_an_unreachable_database_at_start_is_one_clear_error(capsys):
@@ -139,6 +190,31 @@ def test_an_unreachable_database_at_start_is_one_clear_error(capsys):
     err = capsys.readouterr().err
     assert err.startswith("lbmock: --state: the shared state's database is unreachable (127.0.0.1:")
     assert len(err.strip().splitlines()) == 1 and "secret" not in err and "Traceback" not in err
+
+
+def test_a_refused_password_at_start_is_one_clear_authentication_error(postgres, capsys):
+    import psycopg
+    from pg_harness import PASSWORD_ROLE
+
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS pw_owned")
+        conn.execute(f"DROP ROLE IF EXISTS {PASSWORD_ROLE}")
+        conn.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD 'right'")
+    wrong = f"postgresql://{PASSWORD_ROLE}:wrong-secret@127.0.0.1:{postgres.port}/postgres"
+    assert main(["serve", "--port", "0", "--state", wrong]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lbmock: --state: the shared state's database refused lbmock's credentials (127.0.0.1:")
+    assert "password authentication failed" in err and "unreachable" not in err
+    assert len(err.strip().splitlines()) == 1 and "wrong-secret" not in err and "Traceback" not in err
+    # the right password on a database whose schema the role may not change: also one line
+    right = f"postgresql://{PASSWORD_ROLE}:right@127.0.0.1:{postgres.port}"
+    assert main(["serve", "--port", "0", "--state", f"{right}/postgres"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lbmock: --state: the shared state's database (127.0.0.1:")
+    assert "refused lbmock's schema: permission denied" in err and len(err.strip().splitlines()) == 1
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE pw_owned OWNER {PASSWORD_ROLE}")
+    open_state(f"{right}/pw_owned").ping()  # its own database: let in, the refusals were the password's and rights'
 
 
 def test_requests_get_a_503_saying_why_while_the_database_is_down(postgres, monkeypatch):
@@ -172,6 +248,7 @@ class RoundRobin:
     def __init__(self, hosts: list[str]) -> None:
         self.hosts = hosts
         self.answered = dict.fromkeys(hosts, 0)  # requests each host answered (not /_mock/)
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status) of each, in order
         self._turn = itertools.count()
         self._lock = threading.Lock()
         balancer = self
@@ -199,6 +276,7 @@ class RoundRobin:
                     if not self.path.startswith("/_mock/"):
                         with balancer._lock:
                             balancer.answered[host] += 1
+                            balancer.log.append((self.command, urlsplit(self.path).path, answer.status))
                     self.send_response(answer.status)
                     for k, v in answer.getheaders():
                         if k.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
@@ -357,12 +435,60 @@ def test_a_host_killed_mid_download_and_a_retry_on_another_give_identical_bytes(
         doomed.stop()
 
 
+def test_a_host_killed_mid_way_through_a_large_dicom_volume_and_a_retry_elsewhere_give_identical_bytes(hosts, tmp_path):
+    """A DICOM volume of tens of MB: the doomed host dies after sending its first 2 MB (far less
+    than the file, and than what socket buffers hold: the body is cut mid-stream).  A client resumes
+    with a Range request on another host, and a third host sends it whole: the pieces join up to
+    exactly the whole, and the whole is the file's size."""
+    import hashlib
+
+    from lbmock.dicom.part10 import file_size
+
+    served, _, url = hosts
+    world = seeded_world(SEED, ROWS)
+    sizes = {row.id: file_size(row.series) for row in world.rows}
+    row_id = min((i for i, size in sizes.items() if size >= 20_000_000), key=sizes.__getitem__)
+    size = sizes[row_id]
+    doomed = start_host(url, tmp_path, "doomed")
+    try:
+        wire = WireClient(HttpTransport(doomed.base_url), KEY, doomed.project_id)
+        task_id = wire.create_export(PARAMS)
+        assert wire.created_tasks(task_id)[0]["status"] == "COMPLETE"
+        rows = [orjson.loads(line) for line in wire.stream(task_id).data.splitlines()]
+        file_url = next(r["data_row"]["row_data"] for r in rows if r["data_row"]["id"] == row_id)
+        path = file_url[len(doomed.base_url):]
+        first = bytearray()
+        with requests.get(doomed.base_url + path, stream=True, timeout=120) as partial:
+            assert partial.status_code == 200 and int(partial.headers["Content-Length"]) == size
+            for chunk in partial.iter_content(65536):
+                first += chunk
+                if len(first) >= 2_000_000:
+                    break
+            crash(doomed)
+            with contextlib.suppress(requests.RequestException):  # what was in flight: then the cut
+                for chunk in partial.iter_content(65536):
+                    first += chunk
+        assert 2_000_000 <= len(first) < size // 2  # cut mid-stream
+        resumed = requests.get(served[0].base_url + path, headers={"Range": f"bytes={len(first)}-"}, timeout=120)
+        assert resumed.status_code == 206
+        assert resumed.headers["Content-Range"] == f"bytes {len(first)}-{size - 1}/{size}"
+        whole = requests.get(served[1].base_url + path, timeout=120)
+        assert whole.status_code == 200 and len(whole.content) == size
+        assert hashlib.sha256(bytes(first) + resumed.content).digest() == hashlib.sha256(whole.content).digest()
+    finally:
+        doomed.stop()
+
+
 def test_restarting_postgres_during_an_export_loses_nothing(hosts, postgres):
-    served, balancer, _ = hosts
+    """PostgreSQL restarts (a fast stop: every host's connections cut) while an export is in
+    progress: the export completes with exact rows, one task was created, and the journal holds
+    exactly the requests the hosts answered: the same (method, path, status), none lost, none twice."""
+    served, balancer, url = hosts
     mock(served[0].base_url, "DELETE", "journal")
     mock(served[0].base_url, "POST", "state-manager/set-transition",
          model_name="export-task", transition={"progression": "manual", "times": 6})
-    before = sum(balancer.answered.values())
+    tasks_before = set(open_state(url).recent_task_ids())
+    first = len(balancer.log)
     outcome: dict = {}
     try:
         project = sdk_client(balancer.url).get_project(served[0].project_id)
@@ -378,26 +504,38 @@ def test_restarting_postgres_during_an_export_loses_nothing(hosts, postgres):
         poller = threading.Thread(target=finish)
         poller.start()
         time.sleep(0.3)
+        reads_before = open_state(url).get_task(task.uid)[2]
         postgres.restart()  # every connection of every host is cut
         poller.join(timeout=240)
         assert not poller.is_alive() and "error" not in outcome, repr(outcome.get("error"))
+        assert reads_before < 6  # the restart came while the export was in progress
         assert without_signatures(outcome["rows"]) == expected_rows(SEED, ROWS, PARAMS, balancer.url)
-        # the journal is whole: one entry per request any host answered (503s included)
-        sent = sum(balancer.answered.values()) - before
-        assert wait_until(lambda: len(mock(served[1].base_url, "GET", "journal")["entries"]) == sent, timeout=30), \
-            (sent, len(mock(served[1].base_url, "GET", "journal")["entries"]))
+        assert set(open_state(url).recent_task_ids()) - tasks_before == {task.uid}  # created once
+        sent = sorted(balancer.log[first:])
+
+        def journaled() -> list[tuple[str, str, int]]:
+            return sorted((e["method"], e["path"], e["status"])
+                          for e in mock(served[1].base_url, "GET", "journal")["entries"])
+
+        assert wait_until(lambda: journaled() == sent, timeout=30), (sent, journaled())
     finally:
         with contextlib.suppress(Exception):
             mock(served[0].base_url, "POST", "state-manager/unset-transition", model_name="export-task")
 
 
 def test_gunicorn_workers_on_a_database_share_it_and_a_spool_of_their_own(postgres, tmp_path):
-    import orjson
-
+    """Workers on a database share a spool in a private temp folder: it holds only finished
+    exports (no partial files) while serving, and nothing of it is left after shutdown."""
+    temp = tmp_path / "workers" / "tmp"  # the host's TMPDIR (start_host)
     with start_host(postgres.database(), tmp_path, "workers", "--workers", "2") as server:
         wire = WireClient(HttpTransport(server.base_url), KEY, server.project_id)
-        task_id = wire.create_export(PARAMS)
-        assert wire.created_tasks(task_id)[0]["status"] == "COMPLETE"
-        rows = [orjson.loads(line) for line in wire.stream(task_id).data.splitlines()]
-        assert without_signatures(rows) == expected_rows(SEED, ROWS, PARAMS, server.base_url)
+        for params in (PARAMS, {"label_details": True}):
+            task_id = wire.create_export(params)
+            assert wire.created_tasks(task_id)[0]["status"] == "COMPLETE"
+            rows = [orjson.loads(line) for line in wire.stream(task_id).data.splitlines()]
+            assert without_signatures(rows) == expected_rows(SEED, ROWS, params, server.base_url)
         assert mock(server.base_url, "GET", "health")["state"] == "postgresql"
+        spooled = [p.name for p in temp.rglob("*") if p.is_file()]
+        assert any(name.endswith(".ndjson") for name in spooled)  # the spool is in the host's temp folder
+        assert not [name for name in spooled if name.endswith(".tmp")]
+    assert list(temp.iterdir()) == []  # stopped: no spool, no folder left behind

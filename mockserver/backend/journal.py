@@ -59,7 +59,7 @@ class Journal:
 
     def __init__(self, state: Store | None = None) -> None:
         self._state = state if state is not None else SharedState()
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[tuple[bytes, dict[str, Any]]] = []  # (idempotency key, entry)
         self._queue_lock = threading.Lock()
         self._storing = threading.Lock()  # one batch at a time: entries reach the table in queue order
         folder = self._state.directory
@@ -70,7 +70,7 @@ class Journal:
 
     def record(self, **fields: Any) -> None:
         with self._queue_lock:
-            self._queue.append(fields)
+            self._queue.append((os.urandom(16), fields))  # its key: stored once however often retried
             if self._marks is not None:
                 self._marks.queued(1)
         if self._at_once:
@@ -93,7 +93,7 @@ class Journal:
             if not batch:
                 return
             try:
-                self._state.append_journal_many(batch)
+                self._state.append_journal_many([e for _, e in batch], [k for k, _ in batch])
             except BaseException:
                 with self._queue_lock:  # keep them for the next try, still first
                     self._queue[:0] = batch

@@ -21,7 +21,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS legacy (key TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL
                                    polls INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, arg INTEGER, remaining INTEGER, arg2 INTEGER,
                                    uses INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL, rid BLOB);
 CREATE TABLE IF NOT EXISTS world (one INTEGER PRIMARY KEY CHECK (one = 1), spec BLOB NOT NULL,
                                   version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -90,7 +91,7 @@ class Store(Protocol):
     def set_transition(self, model: str, spec: dict) -> None: ...
     def transition(self, model: str) -> dict | None: ...
     def unset_transitions(self, model: str | None) -> None: ...
-    def append_journal_many(self, entries: list[dict]) -> None: ...
+    def append_journal_many(self, entries: list[dict], keys: Sequence[bytes] | None = None) -> None: ...
     def journal(self) -> list[tuple[int, dict]]: ...
     def journal_newest(self, limit: int | None = None, before: int | None = None) -> list[tuple[int, dict]]: ...
     def journal_size(self) -> int: ...
@@ -109,11 +110,29 @@ class Store(Protocol):
 IMMEDIATE_SPEC = b'"progression":"immediate"'  # in a task's spec (orjson: no spaces): finished at its first read
 _WINDOW = "seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?"  # the journal's last MAX_JOURNAL entries
 
+T = TypeVar("T")
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list: ...
+
+
+class Tx(Protocol):
+    """One transaction's statements, spelled with ``?`` placeholders whatever the engine."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
 
 class KeyedTables:
-    """The statements both engines run alike, in one spelling (``?`` placeholders: the PostgreSQL
-    store translates them).  Each engine supplies ``_one``, ``_all`` and ``_write`` (with its own
-    retries), and writes what its dialect spells otherwise: counters, upserts, transactions."""
+    """Every statement of the shared state, in one spelling that SQLite and PostgreSQL both run
+    (``?`` placeholders, ``ON CONFLICT`` upserts, ``RETURNING``).  An engine supplies only what its
+    dialect or its failure modes make different: ``_one``, ``_all`` and ``_write`` (one statement,
+    with its own retries), ``_transaction`` (its way to begin, and for a database over a network,
+    idempotent retries: ``once``), ``_hot_read`` and ``_NO_LIMIT``."""
 
     _NO_LIMIT: Any = -1  # what LIMIT takes for "all rows"
 
@@ -124,8 +143,35 @@ class KeyedTables:
         raise NotImplementedError
 
     def _write(self, sql: str, params: tuple = ()) -> int:
-        """Run one statement; how many rows it changed."""
+        """Run one statement; how many rows it changed.  Only for writes that a repeat leaves as
+        they were (set, replace, delete by key): the others go through ``_transaction(once=True)``."""
         raise NotImplementedError
+
+    def _transaction(self, body: Callable[[Tx], T], once: bool = False) -> T:
+        """``body`` in one transaction.  ``once``: applied once though the engine retries it after
+        losing the commit's acknowledgement (its result is then the first attempt's)."""
+        raise NotImplementedError
+
+    def _hot_read(self, name: str, read: Callable[[], T]) -> T:
+        """``read()``; an engine may remember it until its next write."""
+        return read()
+
+    @staticmethod
+    def _next(db: Tx, name: str) -> int:
+        return db.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
+                          "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                          (name,)).fetchall()[0][0]
+
+    # ------------------------------------------------------------ tasks
+
+    def put_task(self, task_id: str, owner: str, spec: dict) -> None:
+        def body(db: Tx) -> None:
+            seq = self._next(db, "tasks")
+            db.execute("INSERT INTO tasks(id, owner, spec, seq) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                       (task_id, owner, orjson.dumps(spec), seq))
+            db.execute("DELETE FROM tasks WHERE seq <= ?", (seq - MAX_TASKS,))
+
+        self._transaction(body, once=True)
 
     def get_task(self, task_id: str) -> tuple[str, dict, int, str | None] | None:
         """(owner, spec, status reads, status it was advanced to by hand or None)."""
@@ -157,11 +203,43 @@ class KeyedTables:
                 if IMMEDIATE_SPEC not in bytes(r[2])]
 
     def bump_refresh(self, task_id: str) -> None:
-        self._write("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
+        """Count one status read (``manual:N`` progressions count them across hosts: each once)."""
+        def body(db: Tx) -> None:
+            db.execute("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
+
+        self._transaction(body, once=True)
+
+    # ------------------------------------------------------------ legacy exports
+
+    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]:
+        """(export id, its spec, polls so far including this one) for a client's export of a window;
+        ``new_id`` and ``spec`` start the export if this is its first poll."""
+
+        def body(db: Tx) -> tuple[str, dict, int]:
+            rows = db.execute("UPDATE legacy SET polls = polls + 1 WHERE key = ? RETURNING id, spec, polls",
+                              (key,)).fetchall()
+            if not rows:  # the first poll (or one racing it on another host: the upsert counts it)
+                seq = self._next(db, "legacy")
+                rows = db.execute("INSERT INTO legacy(key, id, spec, polls, seq) VALUES (?, ?, ?, 1, ?) "
+                                  "ON CONFLICT (key) DO UPDATE SET polls = legacy.polls + 1 RETURNING id, spec, polls",
+                                  (key, new_id, orjson.dumps(spec), seq)).fetchall()
+                db.execute("DELETE FROM legacy WHERE seq <= ?", (seq - MAX_LEGACY,))
+            export_id, stored, polls = rows[0]
+            return export_id, orjson.loads(stored), polls
+
+        return self._transaction(body, once=True)
 
     def get_legacy(self, export_id: str) -> dict | None:
         row = self._one("SELECT spec FROM legacy WHERE id = ?", (export_id,))
         return None if row is None else orjson.loads(row[0])
+
+    # ------------------------------------------------------------ faults
+
+    def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None:
+        """Set a fault; set again, its count of uses starts afresh."""
+        self._write("INSERT INTO faults(name, arg, remaining, arg2, uses) VALUES (?, ?, ?, ?, 0) "
+                    "ON CONFLICT (name) DO UPDATE SET arg = excluded.arg, remaining = excluded.remaining, "
+                    "arg2 = excluded.arg2, uses = 0", (name, arg, remaining, arg2))
 
     def clear_faults(self, name: str | None = None) -> None:
         if name is None:
@@ -169,12 +247,40 @@ class KeyedTables:
         else:
             self._write("DELETE FROM faults WHERE name = ?", (name,))
 
+    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None:
+        """(arg, arg2, remaining before this use, uses including this one) of an active fault,
+        using it up once; None if inactive.  One UPDATE does it: takers on several hosts queue on
+        the row, and each gets its own use."""
+
+        def body(db: Tx) -> tuple[int | None, int | None, int | None, int] | None:
+            rows = db.execute("UPDATE faults SET remaining = remaining - 1, uses = uses + 1 WHERE name = ? "
+                              "RETURNING arg, arg2, remaining, uses", (name,)).fetchall()
+            if not rows:
+                return None
+            arg, arg2, left, uses = rows[0]
+            if left is not None and left <= 0:
+                db.execute("DELETE FROM faults WHERE name = ?", (name,))
+            return arg, arg2, None if left is None else left + 1, uses
+
+        if not self.any_fault():  # cheap read first: almost every request meets no fault
+            return None
+        return self._transaction(body, once=True)
+
+    def any_fault(self) -> bool:
+        return self._hot_read("any_fault", lambda: self._one("SELECT 1 FROM faults LIMIT 1") is not None)
+
     def has_fault(self, name: str) -> bool:
         return self._one("SELECT 1 FROM faults WHERE name = ?", (name,)) is not None
 
     def faults(self) -> list[tuple[str, int | None, int | None, int | None, int]]:
         """(name, arg, remaining, arg2, uses) of every fault in force."""
         return self._all("SELECT name, arg, remaining, arg2, uses FROM faults ORDER BY name")
+
+    # ------------------------------------------------------------ state-manager transitions
+
+    def set_transition(self, model: str, spec: dict) -> None:
+        self._write("INSERT INTO transitions(model, spec) VALUES (?, ?) "
+                    "ON CONFLICT (model) DO UPDATE SET spec = excluded.spec", (model, orjson.dumps(spec)))
 
     def transition(self, model: str) -> dict | None:
         row = self._one("SELECT spec FROM transitions WHERE model = ?", (model,))
@@ -185,6 +291,24 @@ class KeyedTables:
             self._write("DELETE FROM transitions")
         else:
             self._write("DELETE FROM transitions WHERE model = ?", (model,))
+
+    # ------------------------------------------------------------ journal
+
+    def append_journal_many(self, entries: list[dict], keys: Sequence[bytes] | None = None) -> None:
+        """Store ``entries`` in order, in one transaction.  ``keys`` (one per entry, made when the
+        request was answered; fresh ones if not given) make storing an entry twice store it once."""
+        if not entries:
+            return
+        rows = list(zip([os.urandom(16) for _ in entries] if keys is None else keys,
+                        (orjson.dumps(e) for e in entries), strict=True))
+
+        def body(db: Tx) -> None:
+            db.executemany("INSERT INTO journal(rid, entry) VALUES (?, ?) ON CONFLICT (rid) DO NOTHING", rows)
+            last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchall()[0][0]
+            if last // 100 != (last - len(rows)) // 100:  # trim now and then, not on every batch
+                db.execute("DELETE FROM journal WHERE seq <= ?", (last - MAX_JOURNAL,))
+
+        self._transaction(body)
 
     def journal(self) -> list[tuple[int, dict]]:
         rows = self._all(f"SELECT seq, entry FROM journal WHERE {_WINDOW} ORDER BY seq", (MAX_JOURNAL,))
@@ -200,9 +324,47 @@ class KeyedTables:
     def journal_size(self) -> int:
         return self._one(f"SELECT COUNT(*) FROM journal WHERE {_WINDOW}", (MAX_JOURNAL,))[0]
 
+    def clear_journal(self) -> None:
+        """Forget the journal, and which unmatched reasons were announced (they are again, once)."""
+        def body(db: Tx) -> None:
+            db.execute("DELETE FROM journal")
+            db.execute("DELETE FROM announced")
+
+        self._transaction(body)
+
+    # ------------------------------------------------------------ unmatched requests
+
+    def first_unmatched(self, reason: str) -> bool:
+        """True the first time any worker or host reports ``reason`` (each is announced once).  Kept
+        as a digest, at most MAX_ANNOUNCED of them: hostile clients can make endless distinct reasons."""
+        key = announced_key(reason)
+
+        def body(db: Tx) -> bool:
+            if db.execute("INSERT INTO announced(key) VALUES (?) ON CONFLICT DO NOTHING", (key,)).rowcount == 0:
+                return False
+            db.execute("DELETE FROM announced WHERE seq <= "
+                       "(SELECT seq FROM announced ORDER BY seq DESC LIMIT 1 OFFSET ?)", (MAX_ANNOUNCED,))
+            return True
+
+        return self._transaction(body, once=True)
+
+    # ------------------------------------------------------------ what the state was made with
+
+    def setting(self, key: str, default: bytes) -> bytes:
+        """The value stored under ``key``; ``default`` is stored first if there is none, so every
+        worker, every host and every later start on the same state reads the first writer's value."""
+        self._write("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, default))
+        return bytes(self._one("SELECT value FROM meta WHERE key = ?", (key,))[0])
+
+    def put_setting(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        self._write("INSERT INTO meta(key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
     def take_setting(self, key: str, value: bytes) -> bool:
         """Delete ``key`` if it holds ``value``; whether it did (one taker wins, across workers and hosts)."""
-        return self._write("DELETE FROM meta WHERE key = ? AND value = ?", (key, value)) > 0
+        return self._transaction(lambda db: db.execute("DELETE FROM meta WHERE key = ? AND value = ?",
+                                                       (key, value)).rowcount > 0, once=True)
 
     def has_setting(self, key: str) -> bool:
         return self._one("SELECT 1 FROM meta WHERE key = ?", (key,)) is not None
@@ -214,9 +376,34 @@ class KeyedTables:
 
         return {"tasks": count("tasks"), "journal": count("journal"), "faults": [f[0] for f in self.faults()]}
 
+    def ping(self) -> None:
+        """Raise if the state cannot be read (the health check)."""
+        self._one("SELECT 1")
+
+    # ------------------------------------------------------------ world and reset
+
+    def set_world(self, spec: dict | None) -> int:
+        """Record which world is served (None: the one the server started with); returns its version."""
+
+        def body(db: Tx) -> int:
+            version = self._next(db, "world")
+            db.execute("INSERT INTO world(one, spec, version) VALUES (1, ?, ?) "
+                       "ON CONFLICT (one) DO UPDATE SET spec = excluded.spec, version = excluded.version",
+                       (orjson.dumps(spec), version))
+            db.execute("DELETE FROM tasks")
+            db.execute("DELETE FROM legacy")
+            return version
+
+        return self._transaction(body, once=True)
+
+    def world(self) -> tuple[dict | None, int]:
+        row = self._hot_read("world", lambda: self._one("SELECT spec, version FROM world WHERE one = 1"))
+        return (None, 0) if row is None else (orjson.loads(row[0]), row[1])
+
 
 class SqliteStore(KeyedTables):
-    """Thread- and process-safe state; one connection per thread."""
+    """Thread- and process-safe state; one connection per thread.  An in-process engine: a
+    commit either returns or raises, so it needs no idempotency keys (``once`` is ignored)."""
 
     shared_by_hosts = False
 
@@ -239,6 +426,9 @@ class SqliteStore(KeyedTables):
         self._anchor = self._connect()  # keeps a shared in-memory database alive
         with self._anchor:
             self._anchor.executescript(_SCHEMA)
+            if "rid" not in {r[1] for r in self._anchor.execute("PRAGMA table_info(journal)")}:
+                self._anchor.execute("ALTER TABLE journal ADD COLUMN rid BLOB")  # a state file from before keys
+            self._anchor.execute("CREATE UNIQUE INDEX IF NOT EXISTS journal_rid ON journal(rid)")
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._uri, uri=self._memory, timeout=30, isolation_level=None,
@@ -268,11 +458,11 @@ class SqliteStore(KeyedTables):
     def _all(self, sql: str, params: tuple = ()) -> list:
         return self._retrying(lambda: self.db.execute(sql, params).fetchall())
 
-    def _written(self, result: Any) -> Any:
+    def _written(self, result: T) -> T:
         self._reads.clear()  # (under the lock with the write itself, in memory mode)
         return result
 
-    def _hot_read(self, name: str, read: Any) -> Any:
+    def _hot_read(self, name: str, read: Callable[[], T]) -> T:
         """``read()``, remembered until the next write when this process alone holds the state
         (every request asks whether a fault is set and which world is served)."""
         if not self._memory:
@@ -282,10 +472,10 @@ class SqliteStore(KeyedTables):
                 self._reads[name] = read()
             return self._reads[name]
 
-    def _transaction(self, body: Any) -> Any:
-        def run() -> Any:
+    def _transaction(self, body: Callable[[Tx], T], once: bool = False) -> T:
+        def run() -> T:
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")  # the write lock first: no other worker interleaves
             try:
                 result = body(db)
             except BaseException:
@@ -296,7 +486,7 @@ class SqliteStore(KeyedTables):
 
         return self._retrying(run)
 
-    def _retrying(self, action: Any) -> Any:
+    def _retrying(self, action: Callable[[], T]) -> T:
         # A private in-memory database lives in this process only: one lock
         # serialises it (shared-cache SQLite answers "locked" instead of waiting).
         # A file database is shared by workers: back off and retry when busy.
@@ -313,149 +503,6 @@ class SqliteStore(KeyedTables):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
         raise AssertionError("unreachable")
-
-    def _next(self, db: sqlite3.Connection, name: str) -> int:
-        db.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
-                   "ON CONFLICT(name) DO UPDATE SET value = value + 1", (name,))
-        return db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
-
-    # ------------------------------------------------------------ tasks
-
-    def put_task(self, task_id: str, owner: str, spec: dict) -> None:
-        def body(db: sqlite3.Connection) -> None:
-            seq = self._next(db, "tasks")
-            db.execute("INSERT INTO tasks(id, owner, spec, seq) VALUES (?, ?, ?, ?)",
-                       (task_id, owner, orjson.dumps(spec), seq))
-            db.execute("DELETE FROM tasks WHERE seq <= ?", (seq - MAX_TASKS,))
-
-        self._transaction(body)
-
-    # ------------------------------------------------------------ legacy exports
-
-    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]:
-        """(export id, its spec, polls so far including this one) for a client's export of a window;
-        ``new_id`` and ``spec`` start the export if this is its first poll."""
-
-        def body(db: sqlite3.Connection) -> tuple[str, dict, int]:
-            row = db.execute("SELECT id, spec, polls FROM legacy WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                seq = self._next(db, "legacy")
-                db.execute("INSERT INTO legacy(key, id, spec, polls, seq) VALUES (?, ?, ?, 1, ?)",
-                           (key, new_id, orjson.dumps(spec), seq))
-                db.execute("DELETE FROM legacy WHERE seq <= ?", (seq - MAX_LEGACY,))
-                return new_id, spec, 1
-            db.execute("UPDATE legacy SET polls = polls + 1 WHERE key = ?", (key,))
-            return row[0], orjson.loads(row[1]), row[2] + 1
-
-        return self._transaction(body)
-
-    # ------------------------------------------------------------ faults
-
-    def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None:
-        self._write("INSERT OR REPLACE INTO faults(name, arg, remaining, arg2) VALUES (?, ?, ?, ?)",
-                    (name, arg, remaining, arg2))
-
-    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None:
-        """(arg, arg2, remaining before this use, uses including this one) of an active fault,
-        using it up once; None if inactive."""
-
-        def body(db: sqlite3.Connection) -> tuple[int | None, int | None, int | None, int] | None:
-            row = db.execute("SELECT arg, arg2, remaining, uses FROM faults WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                return None
-            if row[2] is not None and row[2] <= 1:
-                db.execute("DELETE FROM faults WHERE name = ?", (name,))
-            else:
-                db.execute("UPDATE faults SET remaining = remaining - 1, uses = uses + 1 WHERE name = ?", (name,))
-            return row[0], row[1], row[2], row[3] + 1
-
-        if not self.any_fault():  # cheap read first: almost every request meets no fault
-            return None
-        return self._transaction(body)
-
-    def any_fault(self) -> bool:
-        return self._hot_read("any_fault", lambda: self._retrying(
-            lambda: self.db.execute("SELECT 1 FROM faults LIMIT 1").fetchone()) is not None)
-
-    # ------------------------------------------------------------ state-manager transitions
-
-    def set_transition(self, model: str, spec: dict) -> None:
-        self._write("INSERT OR REPLACE INTO transitions(model, spec) VALUES (?, ?)", (model, orjson.dumps(spec)))
-
-    # ------------------------------------------------------------ journal
-
-    def append_journal_many(self, entries: list[dict]) -> None:
-        """Store ``entries`` in order, in one transaction."""
-
-        def body(db: sqlite3.Connection) -> None:
-            before = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
-            db.executemany("INSERT INTO journal(entry) VALUES (?)", [(orjson.dumps(e),) for e in entries])
-            last = before + len(entries)
-            if last // 100 != before // 100:  # trim now and then, not on every batch
-                db.execute("DELETE FROM journal WHERE seq <= ?", (last - MAX_JOURNAL,))
-
-        self._transaction(body)
-
-    def clear_journal(self) -> None:
-        """Forget the journal, and which unmatched reasons were announced (they are again, once)."""
-        def body(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM journal")
-            db.execute("DELETE FROM announced")
-
-        self._transaction(body)
-
-    # ------------------------------------------------------------ unmatched requests
-
-    def first_unmatched(self, reason: str) -> bool:
-        """True the first time any worker reports ``reason`` (each is announced once).  Kept as a
-        digest, at most MAX_ANNOUNCED of them: hostile clients can make endless distinct reasons."""
-        key = announced_key(reason)
-
-        def body(db: sqlite3.Connection) -> bool:
-            added = db.execute("INSERT OR IGNORE INTO announced(key) VALUES (?)", (key,))
-            if added.rowcount == 0:
-                return False
-            db.execute("DELETE FROM announced WHERE seq <= "
-                       "(SELECT seq FROM announced ORDER BY seq DESC LIMIT 1 OFFSET ?)", (MAX_ANNOUNCED,))
-            return True
-
-        return self._transaction(body)
-
-    # ------------------------------------------------------------ what the state was made with
-
-    def setting(self, key: str, default: bytes) -> bytes:
-        """The value stored under ``key``; ``default`` is stored first if there is none, so every
-        worker, and every later start on the same file, reads the first writer's value."""
-        self._write("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, default))
-        return self._retrying(lambda: self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())[0]
-
-    def put_setting(self, key: str, value: bytes) -> None:
-        """Store ``value`` under ``key``, replacing what was there."""
-        self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
-    def ping(self) -> None:
-        """Raise if the state cannot be read (the health check)."""
-        self._retrying(lambda: self.db.execute("SELECT 1").fetchone())
-
-    # ------------------------------------------------------------ world and reset
-
-    def set_world(self, spec: dict | None) -> int:
-        """Record which world is served (None: the one the server started with); returns its version."""
-
-        def body(db: sqlite3.Connection) -> int:
-            version = self._next(db, "world")
-            db.execute("INSERT OR REPLACE INTO world(one, spec, version) VALUES (1, ?, ?)",
-                       (orjson.dumps(spec), version))
-            db.execute("DELETE FROM tasks")
-            db.execute("DELETE FROM legacy")
-            return version
-
-        return self._transaction(body)
-
-    def world(self) -> tuple[dict | None, int]:
-        row = self._hot_read("world", lambda: self._retrying(
-            lambda: self.db.execute("SELECT spec, version FROM world WHERE one = 1").fetchone()))
-        return (None, 0) if row is None else (orjson.loads(row[0]), row[1])
 
 
 SharedState = SqliteStore  # the name the backend's parts and tests knew it by

@@ -1,8 +1,17 @@
 """The shared state in PostgreSQL (``lbmock serve --state postgresql://...``): many hosts, one world.
 
-The same tables and the same answers as the SQLite store (``store.py``), in PostgreSQL's dialect:
-counters, upserts and "use a fault once" are single atomic statements or row-locked
-transactions, so a fault set through one host is spent exactly ``times`` times across all.
+The same tables, statements and answers as the SQLite store: the statements live once, in
+``store.KeyedTables``; this module holds only what PostgreSQL does otherwise: ``%s`` placeholders,
+its schema (``MIGRATIONS``), connections that can be lost, and idempotent retries.  Counters, upserts
+and "use a fault once" are single atomic statements, so a fault set through one host is spent
+exactly ``times`` times across all.
+
+Idempotent retries: a connection lost after the server committed but before its acknowledgement
+arrived leaves the client unsure whether its write happened.  A write that a repeat would change
+(a journal entry, a fault's use, a task, a counted status read ...) therefore carries a key made
+once per logical write: journal entries their own (``journal.rid``, inserted ``ON CONFLICT DO
+NOTHING``), other writes a row in ``applied`` written in the same transaction, holding the result.
+A retry that finds its key returns the first attempt's result instead of writing again.
 
 The schema is created and upgraded on first use (``MIGRATIONS``, recorded in ``lbmock_schema``,
 under an advisory lock so hosts starting together do not race).  Each thread keeps its own
@@ -24,14 +33,7 @@ import orjson
 import psycopg
 from psycopg import errors as pg_errors
 
-from lbmock.mockserver.backend.store import (
-    MAX_ANNOUNCED,
-    MAX_JOURNAL,
-    MAX_LEGACY,
-    MAX_TASKS,
-    KeyedTables,
-    announced_key,
-)
+from lbmock.mockserver.backend.store import KeyedTables, Tx
 from lbmock.mockserver.errors import StateUnavailable
 
 T = TypeVar("T")
@@ -40,6 +42,9 @@ CONNECT_TIMEOUT = 3  # seconds: an unreachable database is an error, not a hang
 RETRY_SECONDS = 8.0  # how long one request waits for a lost database to come back (a restart)
 FAIL_FAST_SECONDS = 1.0  # after giving up, later requests fail at once for this long (no pile-up)
 _ADVISORY_KEY = 0x6C626D6F636B  # "lbmock": serialises schema upgrades across hosts
+APPLIED_KEEP = "10 minutes"  # how long a write's key is kept: far longer than any retry of it
+_PRUNE_EVERY = 256  # keyed writes per process between two prunings of old keys
+_AUTH_STATES = {"28000", "28P01"}  # invalid authorization, invalid password
 
 # Each entry upgrades the schema by one version; never edit one that has shipped, append.
 MIGRATIONS: list[str] = [
@@ -58,6 +63,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE transitions (model TEXT PRIMARY KEY, spec BYTEA NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
     CREATE TABLE announced (seq BIGSERIAL PRIMARY KEY, key BYTEA UNIQUE NOT NULL);
+    """,
+    # 2: idempotency keys (a retry after a lost acknowledgement applies nothing twice)
+    """
+    ALTER TABLE journal ADD COLUMN rid BYTEA UNIQUE;
+    CREATE TABLE applied (key BYTEA PRIMARY KEY, result BYTEA NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now());
+    CREATE INDEX applied_at ON applied(at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -90,7 +101,12 @@ class PostgresStore(KeyedTables):
         self._options = _conninfo(url)
         self._local = threading.local()
         self._down_since = 0.0  # monotonic time of the last give-up (0: up)
-        self._run(self._upgrade, retry=False)
+        self._keyed = 0  # keyed writes so far (old keys are pruned now and then)
+        try:
+            self._run(self._upgrade, retry=False)
+        except psycopg.Error as exc:  # let in, but not allowed to make the tables (a role without rights)
+            raise StateUnavailable(f"the shared state's database ({_where(url)}) refused lbmock's schema: "
+                                   f"{_first_line(exc)}") from None
 
     # ------------------------------------------------------------ connections
 
@@ -98,8 +114,7 @@ class PostgresStore(KeyedTables):
         try:
             return psycopg.connect(self.url, autocommit=True, **self._options)
         except psycopg.Error as exc:
-            raise StateUnavailable(f"the shared state's database is unreachable ({_where(self.url)}): "
-                                   f"{_first_line(exc)}") from None
+            raise StateUnavailable(f"{_refusal(exc)} ({_where(self.url)}): {_first_line(exc)}") from None
 
     @property
     def db(self) -> psycopg.Connection:
@@ -121,8 +136,8 @@ class PostgresStore(KeyedTables):
         """``action(connection)``, reconnecting and retrying while the database comes back.
 
         Every action is one statement or one transaction, so a retry after a lost connection
-        repeats nothing that was committed (a commit whose acknowledgement is lost is the one
-        exception a database cannot rule out)."""
+        repeats nothing that was committed, except when the commit's acknowledgement was lost:
+        writes a repeat would change are keyed for that (``_transaction(once=True)``)."""
         recently_down = time.monotonic() - self._down_since < FAIL_FAST_SECONDS
         deadline = time.monotonic() + (RETRY_SECONDS if retry and not recently_down else 0)
         delay = 0.05
@@ -132,7 +147,7 @@ class PostgresStore(KeyedTables):
                 self._down_since = 0.0
                 return result
             except (StateUnavailable, *_RETRYABLE, pg_errors.DeadlockDetected,
-                    pg_errors.SerializationFailure) as exc:
+                    pg_errors.SerializationFailure, _AppliedMeanwhile) as exc:
                 self._drop()
                 if time.monotonic() >= deadline:
                     self._down_since = time.monotonic()
@@ -143,23 +158,46 @@ class PostgresStore(KeyedTables):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-    # The shared statements (``KeyedTables``) are spelled with SQLite's ``?``: psycopg's is ``%s``
-    # (none of lbmock's SQL holds a literal question mark).
     def _one(self, sql: str, params: tuple = ()) -> Any:
-        return self._run(lambda db: db.execute(sql.replace("?", "%s"), params).fetchone())
+        return self._run(lambda db: db.execute(_dialect(sql), params).fetchone())
 
     def _all(self, sql: str, params: tuple = ()) -> list:
-        return self._run(lambda db: db.execute(sql.replace("?", "%s"), params).fetchall())
+        return self._run(lambda db: db.execute(_dialect(sql), params).fetchall())
 
     def _write(self, sql: str, params: tuple = ()) -> int:
-        return self._run(lambda db: db.execute(sql.replace("?", "%s"), params).rowcount)
+        return self._run(lambda db: db.execute(_dialect(sql), params).rowcount)
 
-    def _transaction(self, body: Callable[[psycopg.Connection], T]) -> T:
+    def _transaction(self, body: Callable[[Tx], T], once: bool = False) -> T:
+        """``body`` in one transaction; ``once``: keyed, so a retry after a lost acknowledgement
+        returns the first attempt's result (see the module's docstring) instead of writing again."""
+        key = os.urandom(16) if once else None
+        attempts = 0
+
         def run(db: psycopg.Connection) -> T:
+            nonlocal attempts
+            attempts += 1
             with db.transaction():
-                return body(db)
+                if key is not None and attempts > 1:  # an earlier attempt may have committed
+                    done = db.execute("SELECT result FROM applied WHERE key = %s", (key,)).fetchone()
+                    if done is not None:
+                        return _revived(orjson.loads(done[0]))
+                result = body(_Dialect(db))
+                if key is not None:
+                    self._remember(db, key, result)
+                return result
 
         return self._run(run)
+
+    def _remember(self, db: psycopg.Connection, key: bytes, result: Any) -> None:
+        """Record that the write keyed ``key`` is applied, with its result (in its transaction)."""
+        try:
+            db.execute("INSERT INTO applied(key, result) VALUES (%s, %s)", (key, orjson.dumps(result)))
+        except pg_errors.UniqueViolation:
+            # an earlier attempt's commit landed while this one ran: undo this one, and read its result
+            raise _AppliedMeanwhile from None
+        self._keyed += 1
+        if self._keyed % _PRUNE_EVERY == 0:
+            db.execute(f"DELETE FROM applied WHERE at < now() - interval '{APPLIED_KEEP}'")
 
     def _upgrade(self, db: psycopg.Connection) -> None:
         """Create or upgrade the schema to ``SCHEMA_VERSION`` (one host at a time)."""
@@ -177,149 +215,46 @@ class PostgresStore(KeyedTables):
             db.execute("INSERT INTO lbmock_schema(one, version) VALUES (1, %s) "
                        "ON CONFLICT (one) DO UPDATE SET version = excluded.version", (SCHEMA_VERSION,))
 
-    @staticmethod
-    def _next(db: psycopg.Connection, name: str) -> int:
-        return db.execute("INSERT INTO counters(name, value) VALUES (%s, 1) "
-                          "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-                          (name,)).fetchone()[0]
-
     def ping(self) -> None:
         """Raise :class:`StateUnavailable` if the database cannot be reached (the health check)."""
         self._run(lambda db: db.execute("SELECT 1").fetchone(), retry=False)
 
-    # ------------------------------------------------------------ tasks
 
-    def put_task(self, task_id: str, owner: str, spec: dict) -> None:
-        def body(db: psycopg.Connection) -> None:
-            seq = self._next(db, "tasks")
-            db.execute("INSERT INTO tasks(id, owner, spec, seq) VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                       (task_id, owner, orjson.dumps(spec), seq))
-            db.execute("DELETE FROM tasks WHERE seq <= %s", (seq - MAX_TASKS,))
-
-        self._transaction(body)
-
-    # ------------------------------------------------------------ legacy exports
-
-    def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]:
-        def body(db: psycopg.Connection) -> tuple[str, dict, int]:
-            # one poll of a key at a time, across hosts (the first one inserts)
-            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
-            row = db.execute("SELECT id, spec, polls FROM legacy WHERE key = %s", (key,)).fetchone()
-            if row is None:
-                seq = self._next(db, "legacy")
-                db.execute("INSERT INTO legacy(key, id, spec, polls, seq) VALUES (%s, %s, %s, 1, %s)",
-                           (key, new_id, orjson.dumps(spec), seq))
-                db.execute("DELETE FROM legacy WHERE seq <= %s", (seq - MAX_LEGACY,))
-                return new_id, spec, 1
-            db.execute("UPDATE legacy SET polls = polls + 1 WHERE key = %s", (key,))
-            return row[0], orjson.loads(row[1]), row[2] + 1
-
-        return self._transaction(body)
-
-    # ------------------------------------------------------------ faults
-
-    def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None:
-        # as SQLite's INSERT OR REPLACE: a fault set again starts its count of uses afresh
-        self._write("INSERT INTO faults(name, arg, remaining, arg2, uses) VALUES (%s, %s, %s, %s, 0) "
-                    "ON CONFLICT (name) DO UPDATE SET arg = excluded.arg, remaining = excluded.remaining, "
-                    "arg2 = excluded.arg2, uses = 0", (name, arg, remaining, arg2))
-
-    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None:
-        """(arg, arg2, remaining before this use, uses including this one), using the fault up once
-        (the row is locked: hosts taking it together each get their own use); None if inactive."""
-
-        def body(db: psycopg.Connection) -> tuple[int | None, int | None, int | None, int] | None:
-            row = db.execute("SELECT arg, arg2, remaining, uses FROM faults WHERE name = %s FOR UPDATE",
-                             (name,)).fetchone()
-            if row is None:
-                return None
-            if row[2] is not None and row[2] <= 1:
-                db.execute("DELETE FROM faults WHERE name = %s", (name,))
-            else:
-                db.execute("UPDATE faults SET remaining = remaining - 1, uses = uses + 1 WHERE name = %s", (name,))
-            return row[0], row[1], row[2], row[3] + 1
-
-        if not self.any_fault():  # cheap read first: almost every request meets no fault
-            return None
-        return self._transaction(body)
-
-    def any_fault(self) -> bool:
-        return self._one("SELECT 1 FROM faults LIMIT 1") is not None
-
-    # ------------------------------------------------------------ state-manager transitions
-
-    def set_transition(self, model: str, spec: dict) -> None:
-        self._write("INSERT INTO transitions(model, spec) VALUES (%s, %s) "
-                    "ON CONFLICT (model) DO UPDATE SET spec = excluded.spec", (model, orjson.dumps(spec)))
-
-    # ------------------------------------------------------------ journal
-
-    def append_journal_many(self, entries: list[dict]) -> None:
-        """Store ``entries`` in order, in one statement (sequence numbers in their order)."""
-
-        def body(db: psycopg.Connection) -> None:
-            rows = db.execute(
-                "INSERT INTO journal(entry) SELECT e FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(e, n) "
-                "ORDER BY n RETURNING seq", ([orjson.dumps(e) for e in entries],)).fetchall()
-            last = max(r[0] for r in rows)
-            if last // 100 != (last - len(rows)) // 100:  # trim now and then, not on every batch
-                db.execute("DELETE FROM journal WHERE seq <= %s", (last - MAX_JOURNAL,))
-
-        if entries:
-            self._transaction(body)
+class _AppliedMeanwhile(Exception):
+    """A keyed write found its key taken by its own earlier attempt: roll back and read that one's result."""
 
 
-    # ------------------------------------------------------------ unmatched requests
+class _Dialect:
+    """A transaction's connection, taking the shared statements' ``?`` placeholders."""
 
-    def clear_journal(self) -> None:
-        """Forget the journal, and which unmatched reasons were announced (they are again, once)."""
-        def body(db: psycopg.Connection) -> None:
-            db.execute("DELETE FROM journal")
-            db.execute("DELETE FROM announced")
+    def __init__(self, db: psycopg.Connection) -> None:
+        self._db = db
 
-        self._transaction(body)
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self._db.execute(_dialect(sql), params)
 
-    def first_unmatched(self, reason: str) -> bool:
-        """True the first time any host reports ``reason``; at most MAX_ANNOUNCED digests kept."""
-        def body(db: psycopg.Connection) -> bool:
-            added = db.execute("INSERT INTO announced(key) VALUES (%s) ON CONFLICT DO NOTHING",
-                               (announced_key(reason),))
-            if added.rowcount == 0:
-                return False
-            db.execute("DELETE FROM announced WHERE seq <= "
-                       "(SELECT seq FROM announced ORDER BY seq DESC LIMIT 1 OFFSET %s)", (MAX_ANNOUNCED,))
-            return True
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(_dialect(sql), rows)
 
-        return self._transaction(body)
 
-    # ------------------------------------------------------------ what the state was made with
+def _dialect(sql: str) -> str:
+    """The shared statements are spelled with SQLite's ``?``; psycopg's is ``%s`` (none of
+    lbmock's SQL holds a literal question mark or percent sign)."""
+    return sql.replace("?", "%s")
 
-    def setting(self, key: str, default: bytes) -> bytes:
-        self._write("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING", (key, default))
-        return bytes(self._one("SELECT value FROM meta WHERE key = %s", (key,))[0])
 
-    def put_setting(self, key: str, value: bytes) -> None:
-        """Store ``value`` under ``key``, replacing what was there."""
-        self._write("INSERT INTO meta(key, value) VALUES (%s, %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+def _revived(result: Any) -> Any:
+    """A remembered result as its write returned it (JSON keeps tuples as lists)."""
+    return tuple(result) if isinstance(result, list) else result
 
-    # ------------------------------------------------------------ world and reset
 
-    def set_world(self, spec: dict | None) -> int:
-        def body(db: psycopg.Connection) -> int:
-            version = self._next(db, "world")
-            db.execute("INSERT INTO world(one, spec, version) VALUES (1, %s, %s) "
-                       "ON CONFLICT (one) DO UPDATE SET spec = excluded.spec, version = excluded.version",
-                       (orjson.dumps(spec), version))
-            db.execute("DELETE FROM tasks")
-            db.execute("DELETE FROM legacy")
-            return version
-
-        return self._transaction(body)
-
-    def world(self) -> tuple[dict | None, int]:
-        row = self._one("SELECT spec, version FROM world WHERE one = 1")
-        return (None, 0) if row is None else (orjson.loads(row[0]), row[1])
+def _refusal(exc: psycopg.Error) -> str:
+    """What a failed connection says: the database refused our credentials, or did not answer."""
+    if getattr(exc, "sqlstate", None) in _AUTH_STATES or "authentication failed" in str(exc) \
+            or "no pg_hba.conf entry" in str(exc):
+        return "the shared state's database refused lbmock's credentials"
+    return "the shared state's database is unreachable"
 
 
 def _where(url: str) -> str:
