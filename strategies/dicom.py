@@ -14,6 +14,7 @@ file carries the world's values exactly.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import strategies as st
@@ -22,8 +23,12 @@ from lbmock import medical
 from lbmock.dicom.series import (
     ANISOTROPIC,
     BITS_STORED_12,
+    DEFLATED,
+    EXTENDED_OFFSET_TABLE,
     FEET_FIRST,
     GANTRY_TILT,
+    J2K_MIN_SIDE,
+    JPEG_2000_LOSSLESS,
     MISSING_SLICE,
     MR_RESCALE,
     OBLIQUE,
@@ -38,6 +43,7 @@ from lbmock.dicom.series import (
     TRANSFER_SYNTAXES,
     VARIANTS,
     DicomSeries,
+    EncodedSeries,
     SeriesGeometry,
     Vector,
     check_variants,
@@ -192,22 +198,33 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
     salt = c.integer(0, 2**48)
     acquired = (before_ms - c.integer(0, 30 * DAY_MS)) // 1000 * 1000
     study, series, sop, frame_of_reference = uids_from(salt, "study", "series", "sop", "frame-of-reference")
-    return DicomSeries(
+    encoded = {"extended_offset_table": True} if EXTENDED_OFFSET_TABLE in variants else {}
+    return (EncodedSeries if encoded else DicomSeries)(
         volume=volume, modality=modality,
         patient_id=f"LBMOCK-{salt:012X}", patient_name=f"Lbmock^Phantom {salt % 10_000:04d}",
         study_uid=study, series_uid=series, sop_uid=sop, frame_of_reference_uid=frame_of_reference,
         acquired_at=acquired, geometry=geometry, rescale_slope=slope, rescale_intercept=intercept,
         window_center=center, window_width=width, noise_seed=c.integer(0, 2**32 - 1),
         pixel_representation=int(signed), bits_stored=bits, pixel_padding=PIXEL_PADDING in variants,
-        patient_position=patient_position(variants), transfer_syntax=transfer_syntax(variants),
+        patient_position=patient_position(variants), transfer_syntax=transfer_syntax(variants), **encoded,
     )
+
+
+def encodable(volume: Volume, variants: frozenset[str]) -> Volume:
+    """``volume`` with sides raised to what the asked transfer syntax's encoder takes: JPEG 2000's
+    (pylibjpeg-openjpeg) encodes no frame under 32 pixels a side (33 keeps odd-sizes odd)."""
+    if JPEG_2000_LOSSLESS not in variants or min(volume.rows, volume.cols) >= J2K_MIN_SIDE:
+        return volume
+    side = J2K_MIN_SIDE + (ODD_SIZES in variants)
+    return replace(volume, rows=max(volume.rows, side), cols=max(volume.cols, side))
 
 
 def draw_variants(c: Choices, variants: object) -> frozenset[str]:
     if variants is None:  # any mix (one transfer syntax at most); each off shrinks towards plain
         drawn = [v for v in VARIANTS if c.boolean()]
         syntaxes = [v for v in drawn if v in TRANSFER_SYNTAXES]
-        return frozenset(v for v in drawn if v not in syntaxes[1:])
+        kept = frozenset(v for v in drawn if v not in syntaxes[1:])
+        return kept - {EXTENDED_OFFSET_TABLE} if DEFLATED in kept else kept  # deflated frames are not encapsulated
     return check_variants(variants)
 
 
@@ -230,5 +247,6 @@ def dicom_series(draw: st.DrawFn, volume: Volume | None = None, variants: object
     """
     c = Choices(draw)
     chosen = draw_variants(c, variants)
-    return draw_dicom_series(c, volume or draw_volume(c, odd_sizes=ODD_SIZES in chosen), chosen, 1_700_000_000_000)
+    volume = volume or encodable(draw_volume(c, odd_sizes=ODD_SIZES in chosen), chosen)
+    return draw_dicom_series(c, volume, chosen, 1_700_000_000_000)
 

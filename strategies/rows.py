@@ -12,7 +12,13 @@ from lbmock import ids, medical
 from lbmock.dicom.series import ODD_SIZES, check_variants
 from lbmock.strategies.annotations import draw_label, draw_volume
 from lbmock.strategies.choices import Choices
-from lbmock.strategies.dicom import dataset_modality, draw_dicom_series, draw_series_geometry, draw_variants
+from lbmock.strategies.dicom import (
+    dataset_modality,
+    draw_dicom_series,
+    draw_series_geometry,
+    draw_variants,
+    encodable,
+)
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
 from lbmock.strategies.vocabulary import DAY, HOUR, SALT_MAX, salts
 from lbmock.strategies.workflow import draw_workflow_history, reviews_of
@@ -109,7 +115,7 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     ``plan`` fixes its dataset, status and further projects (a world file's exact counts);
     ``ranges`` bounds its volume's size, spacing and modality."""
     status = _status(c, plan.status(index) if plan is not None else None)
-    volume = volume or draw_volume(c, ranges, ODD_SIZES in dicom_variants)
+    volume = volume or encodable(draw_volume(c, ranges, ODD_SIZES in dicom_variants), dicom_variants)
     created = project.created_at + c.integer(0, 180 * DAY)
     minter = ids.IdMinter(index + 1, c.integer(0, SALT_MAX))
     row_id = minter.mint(created)
@@ -262,4 +268,4 @@ def dicom_volumes(draw: st.DrawFn, variants: object = None, max_slices: int = 24
         volume = Volume(rows=rows, cols=cols + 1 if cols & (cols - 1) == 0 else cols, slices=c.integer(1, max_slices))
     else:
         volume = Volume(rows=c.pick(SMALL_SIDES), cols=c.pick(SMALL_SIDES), slices=c.integer(1, max_slices))
-    return draw_data_row(c, project, 0, (), chosen, volume)
+    return draw_data_row(c, project, 0, (), chosen, encodable(volume, chosen))

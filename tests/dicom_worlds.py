@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from lbmock import ids
-from lbmock.dicom.series import TRANSFER_SYNTAXES, VARIANTS
+from lbmock.dicom.series import J2K_MIN_SIDE, TRANSFER_SYNTAXES, VARIANTS
 from lbmock.labelmap import mask_features
 from lbmock.png import decode_png
 from lbmock.render.masks import render_mask_png
@@ -27,9 +27,11 @@ from lbmock.world import DataRow, Label, Volume, World
 
 
 @st.composite
-def small_volumes(draw: st.DrawFn, max_side: int = 9, max_slices: int = 8, min_frame_pixels: int = 1) -> Volume:
-    rows = draw(st.integers(1, max_side))
-    cols = draw(st.integers(-(-min_frame_pixels // rows), max(max_side, -(-min_frame_pixels // rows))))
+def small_volumes(draw: st.DrawFn, max_side: int = 9, max_slices: int = 8, min_frame_pixels: int = 1,
+                  min_side: int = 1) -> Volume:
+    rows = draw(st.integers(min_side, max(max_side, min_side)))
+    least_cols = max(min_side, -(-min_frame_pixels // rows))
+    cols = draw(st.integers(least_cols, max(max_side, least_cols)))
     return Volume(rows=rows, cols=cols, slices=draw(st.integers(1, max_slices)))
 
 
@@ -43,13 +45,17 @@ def small_dicom_worlds(draw: st.DrawFn, max_rows: int = 2, max_labels: int = 2,
         drawn = draw(st.sets(st.sampled_from(VARIANTS)))
         syntaxes = sorted(drawn & set(TRANSFER_SYNTAXES))
         chosen = drawn - set(syntaxes[1:])
+        if "deflated" in chosen:  # deflated frames are not encapsulated: no offset table of either kind
+            chosen -= {"extended-offset-table"}
     else:
         chosen = variants
     if "jpeg-ls-lossless" in chosen:  # pyjpegls encodes no frame under ~20 pixels (its buffer is the raw size)
         min_frame_pixels = max(min_frame_pixels, 64)
+    # pylibjpeg-openjpeg encodes no frame under 32 pixels a side: one row's frames of 32 x 32 or more
+    min_side, max_side = (J2K_MIN_SIDE, J2K_MIN_SIDE + 3) if "jpeg2000-lossless" in chosen else (1, 9)
     c = Choices(draw)
     for row in list(world)[: draw(st.integers(1, max_rows))]:
-        volume = draw(small_volumes(min_frame_pixels=min_frame_pixels))
+        volume = draw(small_volumes(max_side=max_side, min_frame_pixels=min_frame_pixels, min_side=min_side))
         minter = ids.IdMinter(row.index + 1, c.integer(0, SALT_MAX))  # the row's own ids, unique in the world
         row_labels = tuple(draw_label(c, world.project, volume, minter, row.created_at, (), row.created_at)
                            for _ in range(c.integer(1, max_labels)))

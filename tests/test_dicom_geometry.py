@@ -14,11 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbmock.dicom import geometry as G
-from lbmock.dicom.series import VARIANTS, DicomSeries, SeriesGeometry, check_variants
+from lbmock.dicom.series import (
+    TRANSFER_SYNTAXES,
+    VARIANTS,
+    DicomSeries,
+    SeriesGeometry,
+    check_variants,
+    extended_offset_table,
+)
 from lbmock.strategies.dicom import dicom_geometries, dicom_series
 from lbmock.world import PLANES, Volume
 
-ALL = frozenset(VARIANTS) - {"deflated", "jpeg-ls-lossless"}  # every variant, one transfer syntax
+ALL = frozenset(VARIANTS) - set(TRANSFER_SYNTAXES) | {"rle-lossless"}  # every variant, one transfer syntax
 
 
 def _series(geometry: SeriesGeometry) -> DicomSeries:
@@ -99,9 +106,13 @@ def test_each_variant_shows(data):
         "shuffled-frames": g.slots is not None and sorted(g.slots) == list(range(series.volume.slices)),
         "missing-slice": g.slots is not None and max(g.slots) == series.volume.slices,
         "gantry-tilt": g.shear is not None,
-        "rle-lossless": series.transfer_syntax == "1.2.840.10008.1.2.5",
+        # extended-offset-table alone is RLE Lossless with that table
+        "rle-lossless": series.transfer_syntax == "1.2.840.10008.1.2.5" and not extended_offset_table(series),
         "deflated": series.transfer_syntax == "1.2.840.10008.1.2.1.99",
         "jpeg-ls-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.80",
+        "jpeg2000-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.90",
+        "jpeg-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.70",
+        "extended-offset-table": extended_offset_table(series) and series.transfer_syntax == "1.2.840.10008.1.2.5",
     }
     # frames needed: 3 to interleave, 3 to tell a gap from the step, 2 to tilt
     needs = {"shuffled-frames": 3, "missing-slice": 3, "gantry-tilt": 2}
@@ -120,6 +131,8 @@ def test_unknown_variant_is_named():
 def test_one_transfer_syntax_at_a_time():
     with pytest.raises(ValueError, match="rle-lossless and deflated are transfer syntaxes"):
         check_variants({"deflated", "rle-lossless"})
+    with pytest.raises(ValueError, match="extended-offset-table needs encapsulated Pixel Data; deflated is not"):
+        check_variants({"deflated", "extended-offset-table"})
 
 
 @given(st.sampled_from((64, 128)), st.sampled_from((64, 256)), st.integers(1, 40), st.sampled_from(PLANES),

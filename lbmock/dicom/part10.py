@@ -34,7 +34,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from lbmock.dicom.geometry import decimal_string, frame_position_ds, grid_of_frames
 from lbmock.dicom.phantom import padding_value, phantom_frames
-from lbmock.dicom.series import ENCODER_PLUGINS, DicomSeries, uid_from
+from lbmock.dicom.series import ENCODER_PLUGINS, J2K_MIN_SIDE, DicomSeries, extended_offset_table, uid_from
 from lbmock.dicom.user_files import FileSeries
 from lbmock.world import DataRow, Label
 
@@ -219,9 +219,11 @@ def file_size(series: DicomSeries, row: DataRow | None = None, label: Label | No
 
 # ---------------------------------------------------------------- compressed transfer syntaxes
 #
-# RLE Lossless and JPEG-LS Lossless (PS3.5 A.4, G, A.4.3): Pixel Data is encapsulated, one fragment
-# per frame, each encoded by pydicom's encoder (RLE: pydicom's own; JPEG-LS: its pyjpegls plugin),
-# after a Basic Offset Table holding every frame's offset.  Deflated
+# RLE Lossless, JPEG-LS Lossless, JPEG 2000 Lossless and JPEG Lossless SV1 (PS3.5 A.4, G, A.4.3,
+# A.4.4, A.4.1): Pixel Data is encapsulated, one fragment per frame, each encoded by a maintained
+# encoder (series.ENCODER_PLUGINS: pydicom's own RLE, its pyjpegls and pylibjpeg plugins, imagecodecs),
+# after a Basic Offset Table holding every frame's offset, or an empty one and an Extended Offset
+# Table (asked for, or needed once an offset passes 32 bits).  Deflated
 # Explicit VR Little Endian (A.5): everything after File Meta is one raw deflate stream; each frame
 # is deflated on its own and ended with a full flush (byte-aligned, no back-reference to earlier
 # bytes), so any frame can be produced without the ones before it.  Either way a frame's size is
@@ -229,23 +231,48 @@ def file_size(series: DicomSeries, row: DataRow | None = None, label: Label | No
 # offsets and Range.
 
 _ITEM = b"\xfe\xff\x00\xe0"                             # (FFFE,E000) Item
+_EXTENDED_OFFSET_TABLE_TAG = b"\xe0\x7f\x01\x00"        # (7FE0,0001), little endian
+_EXTENDED_OFFSET_LENGTHS_TAG = b"\xe0\x7f\x02\x00"      # (7FE0,0002)
+_BASIC_OFFSET_LIMIT = 2**32 - 1  # a Basic Offset Table's offsets are 32-bit: past this, the Extended one
 _SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"     # (FFFE,E0DD) Sequence Delimitation Item
+
+
+def _ov(tag: bytes, value: bytes) -> bytes:
+    """An OV element, explicit VR little endian (a 4-byte length after two reserved bytes)."""
+    return tag + b"OV\x00\x00" + struct.pack("<I", len(value)) + value
 
 
 def _encode_frame(series: DicomSeries, frame: np.ndarray) -> bytes:
     """One frame as its transfer syntax stores it (the encapsulating item or flushed deflate block)."""
-    if series.transfer_syntax in ENCODER_PLUGINS:  # encapsulated: pydicom's encoder, one item a frame
-        from pydicom.pixels.encoders.base import get_encoder
+    if series.transfer_syntax in ENCODER_PLUGINS:  # encapsulated: one item a frame
+        plugin = ENCODER_PLUGINS[series.transfer_syntax][0]
+        if plugin == "imagecodecs":
+            data = _jpeg_lossless_sv1(series, frame)
+        elif plugin == "pylibjpeg" and min(series.volume.rows, series.volume.cols) < J2K_MIN_SIDE:
+            raise ValueError(f"JPEG 2000: pylibjpeg-openjpeg encodes no frame under {J2K_MIN_SIDE} pixels a side; "
+                             f"this one is {series.volume.cols}x{series.volume.rows}")
+        else:
+            from pydicom.pixels.encoders.base import get_encoder
 
-        data = get_encoder(series.transfer_syntax).encode(
-            frame, rows=series.volume.rows, columns=series.volume.cols, samples_per_pixel=1, bits_allocated=16,
-            bits_stored=series.bits_stored, pixel_representation=series.pixel_representation,
-            photometric_interpretation="MONOCHROME2", number_of_frames=1,
-            encoding_plugin=ENCODER_PLUGINS[series.transfer_syntax][0])
+            data = get_encoder(series.transfer_syntax).encode(
+                frame, rows=series.volume.rows, columns=series.volume.cols, samples_per_pixel=1, bits_allocated=16,
+                bits_stored=series.bits_stored, pixel_representation=series.pixel_representation,
+                photometric_interpretation="MONOCHROME2", number_of_frames=1, encoding_plugin=plugin)
         data += b"\x00" * (len(data) % 2)  # items hold an even number of bytes
         return _ITEM + struct.pack("<I", len(data)) + data
     deflate = zlib.compressobj(6, zlib.DEFLATED, -15)  # raw deflate, as A.5 says
     return deflate.compress(frame.tobytes()) + deflate.flush(zlib.Z_FULL_FLUSH)
+
+
+def _jpeg_lossless_sv1(series: DicomSeries, frame: np.ndarray) -> bytes:
+    """One frame as JPEG Lossless Process 14, first-order prediction (Selection Value 1): pydicom has no
+    encoder for it; imagecodecs' libjpeg-turbo (3.0 and later) encodes it.  JPEG samples are unsigned:
+    signed stored values go as their two's-complement bits (BitsStored of them), as PS3.5 8.2.1 says."""
+    import imagecodecs  # late: imagecodecs (extra jpeglossless) only for worlds that ask for it
+
+    bits = series.bits_stored
+    samples = frame.view(np.uint16) & np.uint16((1 << bits) - 1) if series.pixel_representation else frame
+    return imagecodecs.jpeg8_encode(samples, lossless=True, predictor=1, bitspersample=bits)
 
 
 @functools.lru_cache(maxsize=8)
@@ -262,11 +289,17 @@ def compressed_layout(row: DataRow, label: Label | None = None) -> tuple[bytes, 
     meta_end = 132 + 12 + struct.unpack_from("<I", plain, 132 + 8)[0]  # (0002,0000) UL: File Meta's length
     body = plain[meta_end:-12]  # the dataset before Pixel Data, explicit VR little endian
     if series.transfer_syntax in ENCODER_PLUGINS:
-        offsets, at = [], 0
-        for size in sizes:
-            offsets.append(at)
-            at += size
-        table = _ITEM + struct.pack("<I", 4 * len(sizes)) + struct.pack(f"<{len(sizes)}I", *offsets)
+        offsets = [0]
+        for size in sizes[:-1]:
+            offsets.append(offsets[-1] + size)
+        if extended_offset_table(series) or offsets[-1] > _BASIC_OFFSET_LIMIT:
+            # PS3.5 A.4: an empty Basic Offset Table, the offsets (and each fragment's length, item
+            # header excluded) as 64-bit values in (7FE0,0001) and (7FE0,0002), which precede Pixel Data
+            body += _ov(_EXTENDED_OFFSET_TABLE_TAG, struct.pack(f"<{len(sizes)}Q", *offsets))
+            body += _ov(_EXTENDED_OFFSET_LENGTHS_TAG, struct.pack(f"<{len(sizes)}Q", *(n - 8 for n in sizes)))
+            table = _ITEM + b"\x00\x00\x00\x00"
+        else:
+            table = _ITEM + struct.pack("<I", 4 * len(sizes)) + struct.pack(f"<{len(sizes)}I", *offsets)
         pixel_header = _PIXEL_DATA_TAG + b"OB\x00\x00\xff\xff\xff\xff" + table  # undefined length
         return preamble.getvalue() + body + pixel_header, sizes, _SEQUENCE_END
     # Deflated: Pixel Data with its explicit length (the bytes are native), then the deflated frames

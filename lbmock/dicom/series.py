@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
+from lbmock.frozen import slot_init
 from lbmock.world import DicomSeries, Modality, SeriesGeometry, Vector
 
-__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "Modality", "SeriesGeometry", "Vector", "check_variants", "uid_from",
-           "uids_from"]
+__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "EncodedSeries", "Modality", "SeriesGeometry", "Vector",
+           "check_variants", "uid_from", "uids_from"]
 
 MIME_TYPE = "application/dicom"  # the body behind row_data, and the media type exports report
 
@@ -37,24 +39,52 @@ RLE_LOSSLESS = "rle-lossless"        # RLE Lossless, encapsulated frames (pydico
 DEFLATED = "deflated"                # Deflated Explicit VR Little Endian: the whole dataset deflated
 JPEG_LS_LOSSLESS = "jpeg-ls-lossless"  # JPEG-LS Lossless, encapsulated (pydicom's pyjpegls plugin: extra jpegls);
 #                                       frames of 64 pixels or more (pyjpegls fails on ~20 and fewer)
+JPEG_2000_LOSSLESS = "jpeg2000-lossless"  # JPEG 2000 Lossless Only, encapsulated (pydicom's pylibjpeg plugin
+#                                           with pylibjpeg-openjpeg: extra jpeg2000)
+J2K_MIN_SIDE = 32  # pylibjpeg-openjpeg's encoder (6 resolution levels) fails on a frame under 32 pixels a side
+JPEG_LOSSLESS = "jpeg-lossless"      # JPEG Lossless Process 14 SV1, encapsulated (imagecodecs: extra jpeglossless)
+# Pixel Data encapsulated with an Extended Offset Table (PS3.5 A.4, PS3.3 C.7.6.3.1.8) and an empty
+# Basic Offset Table: in the asked encapsulated syntax, RLE Lossless when none is asked
+EXTENDED_OFFSET_TABLE = "extended-offset-table"
 VARIANTS: tuple[str, ...] = (REVERSED_SLICES, ANISOTROPIC, OFFSET_ORIGIN, MR_RESCALE, OBLIQUE,
                              SIGNED_PIXELS, BITS_STORED_12, PIXEL_PADDING, ODD_SIZES, FEET_FIRST, PRONE,
                              THICKNESS_NOT_SPACING, SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT,
-                             RLE_LOSSLESS, DEFLATED, JPEG_LS_LOSSLESS)
+                             RLE_LOSSLESS, DEFLATED, JPEG_LS_LOSSLESS, JPEG_2000_LOSSLESS, JPEG_LOSSLESS,
+                             EXTENDED_OFFSET_TABLE)
 TRANSFER_SYNTAXES: dict[str, str] = {  # variant -> Transfer Syntax UID (PS3.5 A.4.2, A.5)
     RLE_LOSSLESS: "1.2.840.10008.1.2.5",
     DEFLATED: "1.2.840.10008.1.2.1.99",
     JPEG_LS_LOSSLESS: "1.2.840.10008.1.2.4.80",
+    JPEG_2000_LOSSLESS: "1.2.840.10008.1.2.4.90",
+    JPEG_LOSSLESS: "1.2.840.10008.1.2.4.70",
 }
-# pydicom's encoder plugin for each encapsulated syntax: RLE its own, the others a package (an extra)
+# The encoder of each encapsulated syntax and what to install for it: pydicom's own RLE, pydicom's
+# encoder plugins for JPEG-LS and JPEG 2000; pydicom has no JPEG Lossless encoder: imagecodecs'
+# libjpeg-turbo encodes it ("imagecodecs").
 ENCODER_PLUGINS: dict[str, tuple[str, str]] = {
     "1.2.840.10008.1.2.5": ("pydicom", "pydicom"),
     "1.2.840.10008.1.2.4.80": ("pyjpegls", "pip install 'lbmock[jpegls]' (pyjpegls)"),
+    "1.2.840.10008.1.2.4.90": ("pylibjpeg", "pip install 'lbmock[jpeg2000]' (pylibjpeg, pylibjpeg-openjpeg)"),
+    "1.2.840.10008.1.2.4.70": ("imagecodecs", "pip install 'lbmock[jpeglossless]' (imagecodecs)"),
 }
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"  # the default
 # Variants whose frame positions are not one evenly spaced line along the normal in file order:
 # readers that assume one (highdicom's volume, nibabel's wrapper) do not read them right.
 IRREGULAR_GRIDS = frozenset({SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT})
+
+
+@slot_init
+@dataclass(frozen=True, slots=True)
+class EncodedSeries(DicomSeries):
+    """A drawn series with an encoding :class:`DicomSeries` has no field for: drawn only when a
+    variant asks for one, so every other series stays a plain :class:`DicomSeries`."""
+
+    extended_offset_table: bool = field(default=False, kw_only=True)  # encapsulated frames located by (7FE0,0001)
+
+
+def extended_offset_table(series: DicomSeries) -> bool:
+    """Whether the series' encapsulated Pixel Data is asked to carry an Extended Offset Table."""
+    return isinstance(series, EncodedSeries) and series.extended_offset_table
 
 
 def patient_position(variants: frozenset[str]) -> str:
@@ -71,24 +101,36 @@ def check_variants(names: object) -> frozenset[str]:
     syntaxes = [v for v in VARIANTS if v in chosen and v in TRANSFER_SYNTAXES]
     if len(syntaxes) > 1:
         raise ValueError(f"{' and '.join(syntaxes)} are transfer syntaxes: a file has one, choose one of them")
-    if syntaxes and TRANSFER_SYNTAXES[syntaxes[0]] in ENCODER_PLUGINS:
-        _check_encoder(syntaxes[0], TRANSFER_SYNTAXES[syntaxes[0]])
+    if EXTENDED_OFFSET_TABLE in chosen and DEFLATED in chosen:
+        raise ValueError(f"{EXTENDED_OFFSET_TABLE} needs encapsulated Pixel Data; {DEFLATED} is not: "
+                         f"choose one of them")
+    uid = transfer_syntax(chosen)
+    if uid in ENCODER_PLUGINS:
+        _check_encoder(syntaxes[0] if syntaxes else EXTENDED_OFFSET_TABLE, uid)
     return chosen
 
 
 def _check_encoder(variant: str, uid: str) -> None:
-    """ValueError naming what to install when pydicom's encoder plugin for ``uid`` is missing."""
+    """ValueError naming what to install when the encoder for ``uid`` is missing."""
+    plugin, install = ENCODER_PLUGINS[uid]
+    if plugin == "imagecodecs":
+        import importlib.util
+
+        if importlib.util.find_spec("imagecodecs") is None:
+            raise ValueError(f"{variant} needs the imagecodecs package's JPEG encoder: {install}")
+        return
     from pydicom.pixels.encoders.base import get_encoder  # late: only worlds that ask for one pay for it
 
-    plugin, install = ENCODER_PLUGINS[uid]
     if plugin not in get_encoder(uid).available_plugins:
         raise ValueError(f"{variant} needs pydicom's {plugin} encoder plugin: {install}")
 
 
 def transfer_syntax(variants: frozenset[str]) -> str:
     """The Transfer Syntax UID of a series drawn with ``variants``."""
-    return next((TRANSFER_SYNTAXES[v] for v in VARIANTS if v in variants and v in TRANSFER_SYNTAXES),
-                EXPLICIT_VR_LITTLE_ENDIAN)
+    asked = next((TRANSFER_SYNTAXES[v] for v in VARIANTS if v in variants and v in TRANSFER_SYNTAXES), None)
+    if asked is None and EXTENDED_OFFSET_TABLE in variants:
+        return TRANSFER_SYNTAXES[RLE_LOSSLESS]  # an Extended Offset Table needs encapsulated frames
+    return asked or EXPLICIT_VR_LITTLE_ENDIAN
 
 
 # A version-4 UUID, as B.2 asks: version nibble 4 (high nibble of byte 6), variant bits 10 (top
