@@ -8,6 +8,7 @@ Authorization needed, GET/HEAD/Range, faults, and the bytes the writer makes.
 from __future__ import annotations
 
 import io
+import struct
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -263,3 +264,28 @@ def test_kept_volumes_are_sent_whole_and_in_ranges_by_lbmock_serve(world, tmp_pa
                 assert middle.status_code == 206 and middle.content == expected[300:70001]
                 assert middle.headers["Content-Range"] == f"bytes 300-70000/{len(expected)}"
     assert index >= 0
+
+
+@pytest.mark.lb_world(seed=4, rows=4, dicom_variants=["jpeg2000-lossless", "extended-offset-table"])  # a small row
+def test_an_encapsulated_file_is_served_whole_and_in_ranges(lb_server, lb_world):
+    """JPEG 2000 frames after an Extended Offset Table, over HTTP: HEAD's size, the whole file, and
+    ranges inside the header, across the offset tables and inside one frame's item."""
+    rows = _exported(lb_server.client_kwargs, lb_server.project_id)
+    row, world_row = next((row, r) for row in rows for r in lb_world
+                          if r.id == row["data_row"]["id"] and r.volume.rows * r.volume.cols * r.volume.slices < SMALL)
+    url, whole = row["data_row"]["row_data"], part10_bytes(world_row)
+    head = requests.head(url, timeout=30)
+    assert int(head.headers["Content-Length"]) == len(whole) == file_size(world_row.series, world_row)
+    got = requests.get(url, timeout=30)
+    assert got.content == whole
+    ds = pydicom.dcmread(io.BytesIO(got.content))
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless and "ExtendedOffsetTable" in ds
+    n = world_row.volume.slices
+    table = whole.index(b"\xe0\x7f\x01\x00OV")  # (7FE0,0001), then (7FE0,0002), Pixel Data, an empty BOT
+    first_item = table + 2 * (12 + 8 * n) + 12 + 8
+    last_frame = first_item + struct.unpack(f"<{n}Q", ds.ExtendedOffsetTable)[-1]
+    assert whole[last_frame:last_frame + 4] == b"\xfe\xff\x00\xe0"  # an item's start
+    for start, end in ((0, 131), (table - 7, table + 100), (last_frame - 3, last_frame + 50),
+                       (len(whole) - 20, len(whole) - 1)):
+        part = requests.get(url, headers={"Range": f"bytes={start}-{end}"}, timeout=30)
+        assert part.status_code == 206 and part.content == whole[start:end + 1], (start, end)
