@@ -9,7 +9,6 @@ it) they fail instead, so CI can never go green by skipping them.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import pwd
@@ -21,6 +20,8 @@ import tempfile
 import threading
 import time
 import uuid
+
+from netns_harness import accept_forever, cut, pump
 
 REQUIRE_ENV = "LBMOCK_REQUIRE_POSTGRES"
 PASSWORD_ROLE = "lbmock_pw"  # the one role pg_hba.conf asks a password of (create it to use it)
@@ -113,6 +114,10 @@ class PostgresInstance:
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://lbmock@127.0.0.1:{self.port}/{dbname}"
 
+    def socket_url(self, url: str) -> str:
+        """``url`` (one of :meth:`database`'s) through the server's unix socket instead of TCP."""
+        return f"postgresql://lbmock@/{url.rsplit('/', 1)[1]}?host={self.dir}&port={self.port}"
+
     def database(self) -> str:
         """The URL of a new, empty database."""
         import psycopg
@@ -154,7 +159,7 @@ class LostAcknowledgement:
         self._armed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=accept_forever, args=(self._listener, self._proxy), daemon=True).start()
 
     def url(self, database_url: str) -> str:
         """``database_url`` (a :meth:`PostgresInstance.database`) through this proxy."""
@@ -167,25 +172,10 @@ class LostAcknowledgement:
     def close(self) -> None:
         self._listener.close()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
-            threading.Thread(target=self._replies, args=(server, client), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            cut(source, sink)
+    def _proxy(self, client: socket.socket) -> None:
+        server = socket.create_connection(("127.0.0.1", self.target_port))
+        threading.Thread(target=pump, args=(client, server), daemon=True).start()
+        self._replies(server, client)
 
     def _replies(self, server: socket.socket, client: socket.socket) -> None:
         pending = b""
@@ -213,9 +203,3 @@ class LostAcknowledgement:
             client.close()
 
 
-
-def cut(*sockets: socket.socket) -> None:
-    """Shut both directions of each socket (the peer sees the connection end)."""
-    for s in sockets:
-        with contextlib.suppress(OSError):
-            s.shutdown(socket.SHUT_RDWR)

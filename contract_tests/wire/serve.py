@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +56,17 @@ class ServedProcess:
 
 
 def start_serve(*args: str, log_dir: Path | None = None, name: str = "lbmock", timeout: float = 60.0,
-                ready: bool = True, env: Mapping[str, str] | None = None) -> ServedProcess:
+                ready: bool = True, env: Mapping[str, str] | None = None, wrap: Sequence[str] = (),
+                reach: Callable[[str], str] | None = None) -> ServedProcess:
     """``python -m lbmock.cli serve --port 0 ARGS...``; parse its banner, then (``ready``) wait for
-    ``/_mock/health``.  Output goes to ``<log_dir>/<name>.stdout|.stderr`` (a temp dir by default)."""
+    ``/_mock/health``.  Output goes to ``<log_dir>/<name>.stdout|.stderr`` (a temp dir by default).
+    ``wrap``: a command to run it under (another network namespace's); ``reach``: the URL the test
+    reaches the banner's at (from outside that namespace)."""
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="lbmock-serve-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{name}.stdout", log_dir / f"{name}.stderr"
     argv = ["serve", "--port", "0", *args]
-    cmd = [sys.executable, "-m", "lbmock.cli", *argv]
+    cmd = [*wrap, sys.executable, "-m", "lbmock.cli", *argv]
     started = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
@@ -76,6 +79,8 @@ def start_serve(*args: str, log_dir: Path | None = None, name: str = "lbmock", t
             serving, project = SERVING.search(text), PROJECT.search(text)
             if serving and project:
                 served.base_url, served.project_id = serving.group(3), project.group(1)
+                if reach is not None:
+                    served.base_url = reach(served.base_url)
                 break
             if process.poll() is not None:
                 raise RuntimeError(f"lbmock serve exited with {process.returncode} before serving: {cmd}\n"
