@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -11,6 +12,7 @@ import traceback
 import orjson
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.wsgi import get_host
 
 from lbmock.mockserver.backend.backend import MockBackend, key_owner
 from lbmock.mockserver.backend.faults import Fault, latency_ms
@@ -19,9 +21,10 @@ from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
 from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, StateUnavailable, disk_full, printable
 from lbmock.mockserver.guard import LOGIN_PATH, api_host_allowed, install_guard, login
-from lbmock.mockserver.handlers.common import NDJSON, backend_of, json_error
+from lbmock.mockserver.handlers.common import JSON, NDJSON, backend_of, json_error
 from lbmock.mockserver.handlers.emulated import refusal
 from lbmock.mockserver.handlers.files import export_file_fast
+from lbmock.mockserver.handlers.graphql import file_from_offset_fast
 from lbmock.mockserver.near_miss import clipped, route_near_miss
 from lbmock.mockserver.urls import ROUTES
 from lbmock.strategies.served_world import resolve_world
@@ -149,12 +152,18 @@ def record_request(backend: MockBackend, environ: dict, path: str, status: int) 
 
 
 def _install_fast_paths(app: Flask) -> None:
-    """Export file downloads skip Flask's per-request machinery (see ``files.export_file_fast``):
-    the same checks, headers and journal entry; any other request goes to Flask."""
+    """Export file downloads and the SDK's per-file ``exportFileFromOffset`` query skip Flask's
+    per-request machinery (see ``files.export_file_fast``, ``graphql.file_from_offset_fast``): the
+    same checks, headers and journal entry; any other request goes to Flask."""
     flask_wsgi = app.wsgi_app
 
     def wsgi(environ: dict, start_response):
-        if not environ["PATH_INFO"].startswith("/files/"):
+        path = environ["PATH_INFO"]
+        if path.startswith("/files/"):
+            content_type = NDJSON
+        elif path == "/graphql" and environ["REQUEST_METHOD"] == "POST":
+            content_type = JSON
+        else:
             return flask_wsgi(environ, start_response)
         environ["lbmock.started"] = time.perf_counter()
         backend = backend_of(environ, app)
@@ -164,7 +173,11 @@ def _install_fast_paths(app: Flask) -> None:
             return flask_wsgi(environ, start_response)
         try:
             backend.sync()
-            answer = export_file_fast(backend, environ)
+            if content_type is JSON:
+                answer = file_from_offset_fast(backend, environ, _public_base(app, environ))
+                answer = None if answer is None else ([answer], len(answer))
+            else:
+                answer = export_file_fast(backend, environ)
         except StateUnavailable:  # Flask's way answers it (a 503 saying why)
             answer = None
         except OSError as exc:
@@ -174,11 +187,26 @@ def _install_fast_paths(app: Flask) -> None:
         if answer is None:
             return flask_wsgi(environ, start_response)
         body, size = answer
-        record_request(backend, environ, environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace"), 200)
-        start_response("200 OK", [("Content-Type", NDJSON), ("Content-Length", str(size)), ("X-Lbmock-Worker", WORKER)])
+        record_request(backend, environ, path.encode("latin-1").decode("utf-8", "replace"), 200)
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(size)),
+                                  ("X-Lbmock-Worker", WORKER)])
         return body
 
     app.wsgi_app = wsgi
+
+
+def _public_base(app: Flask, environ: dict) -> str:
+    """``handlers.common.base_url`` outside a Flask request: the public URL, else this request's host."""
+    configured = app.config.get("LBMOCK_PUBLIC_URL")
+    if configured:
+        return configured.rstrip("/")
+    scheme, host = environ["wsgi.url_scheme"], environ.get("HTTP_HOST")
+    return _host_url(scheme, host) if host is not None else f"{scheme}://{get_host(environ)}"
+
+
+@functools.lru_cache(maxsize=64)  # the same few Host headers at every request
+def _host_url(scheme: str, host: str) -> str:
+    return f"{scheme}://{get_host({'wsgi.url_scheme': scheme, 'HTTP_HOST': host})}"
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -10,6 +10,7 @@ one starts nothing: :meth:`MockBackend.start` and :meth:`MockBackend.close` do.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import hmac
@@ -51,6 +52,7 @@ from lbmock.world_spec import WorldSpec
 __all__ = ["MockBackend", "issue_login_code", "key_owner"]
 
 
+@functools.lru_cache(maxsize=64)  # asked at every request (journal, task lookups), for a few keys
 def key_owner(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
@@ -83,6 +85,7 @@ class MockBackend:
             spool_dir = os.path.join(os.path.dirname(os.path.abspath(config.state_path)), "spool")
         self.exports = ExportPipeline(spool_dir, config.file_bytes, config.render_processes, config.template_cache)
         self._jobs: OrderedDict[str, ExportJob] = OrderedDict()  # the jobs of streams planned here (see _job)
+        self._tasks: OrderedDict[str, ExportTask] = OrderedDict()  # tasks rebuilt from their specs (task_by_id)
         self._started = False
         self._lock = threading.Lock()
 
@@ -107,7 +110,7 @@ class MockBackend:
     def sync(self) -> None:
         """Serve the world the shared state names (another worker may have loaded one)."""
         spec, version = self.state.world()
-        hostile = self.faults.is_active(Fault.HOSTILE_CONTENT)
+        hostile = self.faults.any_active() and self.faults.is_active(Fault.HOSTILE_CONTENT)  # (the first: hot)
         if version == self._world_version and hostile == self._hostile:
             return
         with self._lock:
@@ -275,7 +278,19 @@ class MockBackend:
         if record is None:
             raise NotFound(task_id)
         owner, spec, reads, advanced = record
-        return ExportTask.from_spec(task_id, owner, spec, reads, advanced)
+        # A task's spec is written once: rebuild it once per process (a task is asked for at every
+        # query of the SDK's walk), and take what changes (reads, advanced) from the record.
+        with self._lock:
+            built = self._tasks.get(task_id)
+        if built is None or built.owner_key != owner:
+            built = ExportTask.from_spec(task_id, owner, spec, reads, advanced)
+            with self._lock:
+                self._tasks[task_id] = built
+                while len(self._tasks) > PLAN_CACHE:
+                    self._tasks.popitem(last=False)
+        task = copy.copy(built)
+        task.reads, task.advanced = reads, advanced
+        return task
 
     def task(self, api_key: str, task_id: str) -> ExportTask:
         task = self.task_by_id(task_id)

@@ -115,6 +115,9 @@ class StubBook:
     def has_rest(self) -> bool:
         return any(not s.graphql for s in self._stubs)
 
+    def has_graphql(self) -> bool:
+        return any(s.graphql for s in self._stubs)
+
     def all(self) -> list[Stub]:
         with self._lock:
             return list(self._stubs)

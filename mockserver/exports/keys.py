@@ -82,6 +82,9 @@ def _forget(key: int) -> None:
 def world_key(world: World) -> str | None:
     """The part of a cache file's name that names the world and the code (None: do not cache)."""
     digest = world_digest(world)
-    if digest is None:
-        return None
+    return None if digest is None else _key_of(digest)
+
+
+@functools.lru_cache(maxsize=64)  # every download asks (a few times), for the same few worlds
+def _key_of(digest: str) -> str:
     return hashlib.blake2b(f"{digest}|{code_fingerprint()}".encode(), digest_size=12).hexdigest()

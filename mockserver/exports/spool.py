@@ -8,6 +8,7 @@ of re-rendering rows.  The spool keeps the most recently written streams only.
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 import tempfile
@@ -59,9 +60,10 @@ class StreamPlan:
     total_size: int
 
     def file_at_offset(self, offset: int) -> ExportFile:
-        for f in self.files:
-            if f.offsets[0] <= offset <= f.offsets[1]:
-                return f
+        # files follow one another (asked once per file of a walk: a scan would be quadratic)
+        at = bisect.bisect_right(self.files, offset, key=lambda f: f.offsets[0]) - 1
+        if at >= 0 and self.files[at].offsets[0] <= offset <= self.files[at].offsets[1]:
+            return self.files[at]
         raise BadInput(f"offset {offset} is out of range: the stream holds {self.total_size} bytes")
 
     def file_at_line(self, line: int) -> ExportFile:

@@ -66,6 +66,9 @@ class FileWrapper:
         self.filelike.close()
 
 
+SMALL_BODY = 64 * 1024  # a body sent in the same write as its head
+
+
 class WSGIServer:
     """Serve ``app`` on an already listening ``sock`` until :meth:`shutdown`.
 
@@ -95,7 +98,8 @@ class WSGIServer:
         self.server_name, self.server_port = host, port
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._waiting = 0  # threads waiting in accept()
+        self._waiting = 0  # threads waiting to accept
+        self._accepting = threading.Lock()  # held by the thread in accept()
         self._open: set[socket.socket] = set()  # connections being served
         self._accept_failures = 0  # accept() out of resources in a row (every thread's)
         self._stopped = threading.Event()
@@ -134,7 +138,14 @@ class WSGIServer:
                     return
                 self._waiting += 1
             try:
-                conn, addr = self.socket.accept()
+                # One thread at a time waits in accept(): every thread polling the socket would be
+                # woken by each connection, and all but one would find nothing (a herd per file GET).
+                if not self._accepting.acquire(timeout=self.ACCEPT_POLL):
+                    raise TimeoutError
+                try:
+                    conn, addr = self.socket.accept()
+                finally:
+                    self._accepting.release()
             except (TimeoutError, BlockingIOError, InterruptedError, ConnectionAbortedError):
                 with self._lock:
                     self._waiting -= 1
@@ -293,9 +304,14 @@ class WSGIServer:
         # (few headers: a client parses each one; HTTP/1.1 keeps the connection unless told otherwise)
         head.append("\r\n" if keep_alive and environ["SERVER_PROTOCOL"] == "HTTP/1.1" else
                     "Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
-        conn.sendall("".join(head).encode("latin-1"))
         if bodiless:
+            conn.sendall("".join(head).encode("latin-1"))
             return keep_alive
+        if not chunked and not sent and first and length == len(first) <= SMALL_BODY:
+            # a whole small answer in one chunk (GraphQL's): one write, one segment to wait for
+            conn.sendall("".join(head).encode("latin-1") + first)
+            return keep_alive
+        conn.sendall("".join(head).encode("latin-1"))
         if isinstance(result, FileWrapper) and length is not None and not sent:  # zero-copy from where it stands
             _sendfile(conn, result.filelike, length)
             return keep_alive
