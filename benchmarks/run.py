@@ -1,6 +1,7 @@
 """lbmock benchmarks: every figure measured in one run, printed as a table.
 
-    python benchmarks/run.py            # full sizes (minutes)
+    python benchmarks/run.py            # full sizes (about 20 minutes)
+    python benchmarks/run.py --quick    # the issue's sizes, fewer rounds where a figure is not a whole walk
     python benchmarks/run.py --smoke    # tiny sizes, seconds: checks the script still works
 
 Each server runs in its own process, on loopback, started by this script.
@@ -13,6 +14,7 @@ import argparse
 import contextlib
 import functools
 import glob
+import json
 import os
 import platform
 import subprocess
@@ -32,11 +34,16 @@ from lbmock.contract_tests.wire import PARAM_FLAGS, HttpTransport, ServedProcess
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ceiling.py")
 FULL = {"runs": 7, "volume_runs": 15, "gen_rows": 5000, "serve_rows": 3000, "e2e_rows": 10_000,
         "memory_rows": (1000, 10_000, 100_000), "load_seconds": 5.0, "load_clients": 8,
-        "dicom_volume": (512, 512, 400), "dicom_runs": 3, "cold_rows": 100_000, "cold_runs": 3,
-        "dashboard_rows": 100_000, "dashboard_runs": 3, "validate_rows": 5000}
+        "dicom_volume": (512, 512, 400), "dicom_runs": 3, "cold_rows": 100_000, "cold_runs": 5,
+        "dashboard_rows": 100_000, "dashboard_runs": 3, "validate_rows": 5000, "walk_rows": 10_000,
+        "replay_rows": 100_000, "user_dicom_volume": (512, 512, 400), "walk_runs": 7}
+# --quick: every figure at the issue's sizes, fewer rounds (about a third of the time)
+QUICK = {**FULL, "runs": 3, "volume_runs": 7, "memory_rows": (10_000, 100_000), "load_seconds": 2.0,
+         "dicom_runs": 2, "cold_runs": 5, "dashboard_runs": 2, "gen_rows": 3000}
 SMOKE = {"runs": 2, "volume_runs": 2, "gen_rows": 200, "serve_rows": 150, "e2e_rows": 200, "memory_rows": (100, 300),
          "load_seconds": 0.5, "load_clients": 2, "dicom_volume": (64, 64, None), "dicom_runs": 2,
-         "cold_rows": 200, "cold_runs": 1, "dashboard_rows": 300, "dashboard_runs": 2, "validate_rows": 100}
+         "cold_rows": 200, "cold_runs": 1, "dashboard_rows": 300, "dashboard_runs": 2, "validate_rows": 100,
+         "walk_rows": 300, "replay_rows": 300, "user_dicom_volume": (64, 64, None), "walk_runs": 2}
 ALL_PARAMS = dict.fromkeys(PARAM_FLAGS, True)
 SEED = 2
 
@@ -46,12 +53,14 @@ class Figure:
     name: str
     value: str
     goal: str = ""
+    load: str = ""  # the 1-minute load average before and after the measure (set by main)
 
 
 @contextmanager
-def server(rows: int, *extra: str) -> Iterator[ServedProcess]:
-    """``lbmock serve`` in its own process (``.base_url``, ``.project_id``, ``.pid``, ``.started``)."""
-    with start_serve("--seed", str(SEED), "--rows", str(rows), *extra, ready=False) as served:
+def server(rows: int, *extra: str, world: tuple[str, ...] | None = None) -> Iterator[ServedProcess]:
+    """``lbmock serve`` in its own process (``.base_url``, ``.project_id``, ``.pid``, ``.started``):
+    the seed's world of ``rows`` rows, or the one ``world`` names (e.g. ``("--replay", FILE)``)."""
+    with start_serve(*(world or ("--seed", str(SEED), "--rows", str(rows))), *extra, ready=False) as served:
         yield served
 
 
@@ -202,19 +211,21 @@ def bench_end_to_end(rows: int) -> Figure:
                   "server start to last row", f"{elapsed:.1f} s", "<= 15 s")
 
 
-def bench_cold_warm(rows: int, runs: int, params: dict | None = None) -> list[Figure]:
-    """A cold export against a warm one, through labelbox 7.17.0, in one run.
+def bench_cold_warm(rows: int, runs: int, params: dict | None = None, world: tuple[str, ...] | None = None,
+                    what_world: str = "") -> list[Figure]:
+    """A cold export against a warm one, through labelbox 7.17.0, in one run (issue 28.4).
 
     Each of ``runs`` rounds starts a fresh ``lbmock serve`` (default options: render helpers, the
     plain project export rendered ahead from the start) on a new, empty template cache, then:
     cold: ``project.export(params=params)`` (default: ``project.export()``), ``wait_till_done()``
-    and ``get_buffered_stream()`` read to the last row (timed from the server's start and from
-    ``export()``); warm: ``get_buffered_stream()`` of the same completed task read again; again: a
-    second ``project.export()`` of the same params (a new task: its rows filled in from the first
-    one's template).  Then a second server process on the same template cache (the next run of a
-    test suite): its first export, timed the same way.  Best of ``runs`` on each side.  Peak RSS:
-    VmHWM of the first server process, and the sum over it and the render helpers it started, the
-    largest over the rounds.
+    and ``get_buffered_stream()`` read to the last row, timed from the server's start (spawn) and
+    from ``export()``; warm: ``get_buffered_stream()`` of the same completed task read again;
+    again: a second ``project.export()`` of the same params (a new task: its rows filled in from
+    the first one's template).  Then a second server process on the same template cache (the
+    next run of a test suite): its first export, timed the same way.  Each figure: best, and the
+    spread (min-max) over the rounds; a ratio is taken within a round, then best and spread.
+    Peak RSS: VmHWM of the first server process, and the sum over it and the render helpers it
+    started, the largest over the rounds.  ``world``: serve that world instead of the seed's.
     """
     import labelbox as lb
 
@@ -233,7 +244,7 @@ def bench_cold_warm(rows: int, runs: int, params: dict | None = None) -> list[Fi
     from_start, cold, warm, again, next_run, next_from_start, peaks, totals = ([] for _ in range(8))
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="lbmock-bench-templates-") as cache:
-            with server(rows, "--template-cache", cache) as served:
+            with server(rows, "--template-cache", cache, world=world) as served:
                 project = lb.Client(**served.client_kwargs("bench")).get_project(served.project_id)
                 task, seconds = export_all(project)
                 from_start.append(time.perf_counter() - served.started)
@@ -243,24 +254,110 @@ def bench_cold_warm(rows: int, runs: int, params: dict | None = None) -> list[Fi
                 helpers = child_pids(served.pid)
                 peaks.append(peak_rss_mb(served.pid))
                 totals.append(peaks[-1] + sum(peak_rss_mb(pid) for pid in helpers))
-            with server(rows, "--template-cache", cache) as served:
+            with server(rows, "--template-cache", cache, world=world) as served:
                 project = lb.Client(**served.client_kwargs("bench")).get_project(served.project_id)
                 next_run.append(export_all(project)[1])
                 next_from_start.append(time.perf_counter() - served.started)
     what = "all params" if params == ALL_PARAMS else f"params {params}" if params else "no params"
-    how = f"labelbox 7.17.0, {rows:,} rows, {what}, best of {runs}, fresh server and empty template cache each round"
-    return [Figure(f"cold export: export() + get_buffered_stream() to the last row, server start to last row ({how})",
-                   f"{min(from_start):.1f} s", "<= 20 s"),
-            Figure("cold export: export() to last row; warm: a second get_buffered_stream() of the same task",
-                   f"{min(cold):.1f} s; {min(warm):.1f} s"),
-            Figure("cold / warm", f"{min(cold) / min(warm):.2f}", "<= 2"),
-            Figure("a second export() of the same params (new task, rows from the first one's template), "
-                   "export() to last row; / warm", f"{min(again):.1f} s; {min(again) / min(warm):.2f}"),
-            Figure("the next server process on the same template cache (a test suite's next run): its first "
+    how = (f"labelbox 7.17.0, {rows:,} rows{what_world}, {what}; best (spread over {runs} round(s), each a fresh "
+           "server on an empty template cache)")
+    cold_ratio = [a / b for a, b in zip(from_start, warm, strict=True)]
+    export_ratio = [a / b for a, b in zip(cold, warm, strict=True)]
+    prefix = "replay: " if world else ""
+    return [Figure(f"{prefix}cold export: server start (spawn) to the last row of export() + wait_till_done() + "
+                   f"get_buffered_stream() ({how})", f"{min(from_start):.1f} s ({spread(from_start, ' s')})",
+                   "<= 12 s"),
+            Figure(f"{prefix}warm: a second get_buffered_stream() of the same task, to the last row",
+                   f"{min(warm):.1f} s ({spread(warm, ' s')})"),
+            Figure(f"{prefix}cold (server start to last row) / warm, each round", f"**{min(cold_ratio):.2f}** "
+                   f"({spread(cold_ratio)})", "<= 1.5"),
+            Figure(f"{prefix}cold from export() to last row; / warm, each round",
+                   f"{min(cold):.1f} s ({spread(cold, ' s')}); {min(export_ratio):.2f} ({spread(export_ratio)})"),
+            Figure(f"{prefix}a second export() of the same params (new task, rows from the first one's template), "
+                   "export() to last row; / warm", f"{min(again):.1f} s ({spread(again, ' s')}); "
+                   f"{min(a / b for a, b in zip(again, warm, strict=True)):.2f}"),
+            Figure(f"{prefix}the next server process on the same template cache (a test suite's next run): its first "
                    "export() to last row; server start to last row; / warm",
-                   f"{min(next_run):.1f} s; {min(next_from_start):.1f} s; {min(next_run) / min(warm):.2f}"),
-            Figure(f"cold export: server peak RSS (VmHWM); with its {len(helpers)} render helpers",
-                   f"{max(peaks):.0f} MB; {max(totals):.0f} MB", "<= 250 MB")]
+                   f"{min(next_run):.1f} s ({spread(next_run, ' s')}); {min(next_from_start):.1f} s; "
+                   f"{min(a / b for a, b in zip(next_run, warm, strict=True)):.2f}"),
+            Figure(f"{prefix}cold export: server peak RSS (VmHWM); with the {len(helpers)} processes it started "
+                   "(render helpers, multiprocessing's resource tracker)", f"{max(peaks):.0f} MB; {max(totals):.0f} MB",
+                   "<= 250 MB")]
+
+
+def spread(values: list[float], unit: str = "") -> str:
+    return f"{min(values):.2f}{unit}-{max(values):.2f}{unit}" if len(values) > 1 else "one round"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` so far (from /proc; a process gone counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, timeout: float = 120.0) -> None:
+    """Until the server and its helpers use under 5% of a core over half a second (templates it
+    builds ahead, helpers starting): a walk is timed alone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [pid, *child_pids(pid)]
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < 0.025:
+            return
+
+
+def bench_sdk_walk(rows: int, runs: int, tmp: str, world: tuple[str, ...] | None = None,
+                   what_world: str = "") -> list[Figure]:
+    """The SDK's whole export walk against its ceiling (issue 28.3; benchmarks/sdk_walk.py).
+
+    One ``lbmock serve`` on an empty template cache; an all-params ``project.export()`` through
+    labelbox 7.17.0, waited for and walked once (recorded: every GraphQL body and answer, every
+    file).  ``benchmarks/ceiling.py --recorded`` answers the same requests with those bytes
+    (files with sendfile).  Once the server is idle, alternating, ``runs`` rounds of: a walk of
+    lbmock, a walk of the ceiling, each with a fresh ``labelbox.Client``: ``ExportTask.get_task``,
+    ``get_buffered_stream()`` and the SDK's file retriever to its last file (query, file, next
+    query ...).  Then the same to the last row (``start()``: the SDK's buffering and per-row
+    ``json.loads`` too).  Best of each side, and the spread.
+    """
+    import labelbox as lb
+    from sdk_walk import alternate, record_walk, recorded_ceiling, sdk_walk  # beside this script
+
+    with tempfile.TemporaryDirectory(prefix="lbmock-bench-templates-") as cache, \
+            server(rows, "--template-cache", cache, world=world) as served:
+        kwargs = served.client_kwargs("bench")
+        task = lb.Client(**kwargs).get_project(served.project_id).export(params=ALL_PARAMS)
+        task.wait_till_done()
+        manifest = record_walk(kwargs, task.uid, served.base_url, os.path.join(tmp, "walk"))
+        size = sdk_walk(kwargs, task.uid)[1]
+        wait_idle(served.pid)
+        with recorded_ceiling(manifest) as base:
+            theirs_kwargs = {**kwargs, "endpoint": f"{base}/graphql", "rest_endpoint": f"{base}/api/v1"}
+            mine, theirs = alternate(runs, [lambda: sdk_walk(kwargs, task.uid)[0],
+                                            lambda: sdk_walk(theirs_kwargs, task.uid)[0]])
+            mine_rows, theirs_rows = alternate(runs, [lambda: sdk_walk(kwargs, task.uid, rows=True)[0],
+                                                      lambda: sdk_walk(theirs_kwargs, task.uid, rows=True)[0]])
+    with open(manifest) as f:
+        files = len(json.load(f)["files"])
+    prefix = "replay: " if world else ""
+    what = (f"{rows:,}-row all-params export{what_world} ({size / 1e6:.0f} MB, {files} files), labelbox 7.17.0, "
+            f"a fresh Client each walk, alternating with benchmarks/ceiling.py answering the same requests with "
+            f"recorded bytes (files by sendfile), best of {runs}")
+    return [Figure(f"{prefix}the SDK's whole walk: get_task, header, then exportFileFromOffset query and file GET "
+                   f"after another to the last file; {what}",
+                   f"{min(mine):.2f} s vs {min(theirs):.2f} s ({size / min(mine) / 1e6:,.0f} vs "
+                   f"{size / min(theirs) / 1e6:,.0f} MB/s): **{min(theirs) / min(mine):.2f}** (lbmock "
+                   f"{spread(mine, ' s')}, ceiling {spread(theirs, ' s')})", ">= 0.8"),
+            Figure(f"{prefix}the same walk to the last row (get_buffered_stream().start(): the SDK's buffering and "
+                   f"json.loads of each row too); the same method",
+                   f"{min(mine_rows):.2f} s vs {min(theirs_rows):.2f} s: **{min(theirs_rows) / min(mine_rows):.2f}**")]
 
 
 def child_pids(pid: int) -> list[int]:
@@ -474,6 +571,59 @@ with mock_labelbox(WorldSpec(seed=seed, rows=rows)) as lb:
 """
 
 
+def bench_user_dicom(volume: tuple[int, int, int | None], runs: int, tmp: str) -> list[Figure]:
+    """A user's DICOM folder (``--dicom-dir``, issue 28.5): the seed's DICOM file for that volume
+    (generated by a first ``lbmock serve``), alone in a folder, served as row 0's ``row_data`` by
+    ``lbmock serve --dicom-dir``; its signed URL read from an export.  Keep-alive, 1 MiB raw reads,
+    alternating with benchmarks/ceiling.py serving the same file, best of ``runs`` each."""
+    from lbmock.mockserver.backend.signing import UrlSigner
+    from lbmock.render.common import Urls
+    from lbmock.strategies.served_world import seeded_world
+
+    index, row = _row_with_volume(SEED, *volume, masks=0)
+    key = "cd" * 32
+    folder = os.path.join(tmp, "user-dicom")
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, "series.dcm")
+    with server(index + 1, "--signing-key", key) as served, requests.Session() as session:
+        org = seeded_world(SEED, 1).project.organization.id
+        url = Urls.served_at(served.base_url, sign=UrlSigner(bytes.fromhex(key)).sign).row_data(org, row)
+        _download(session, url, into=copy)
+    size = os.path.getsize(copy)
+    with server(1, "--dicom-dir", folder) as served, requests.Session() as session:
+        client = wire(served, session)
+        url = client.stream(client.create_export()).rows[0]["data_row"]["row_data"]
+        received = _download(session, url)[2]
+        assert received == size, f"received {received} of {size} bytes"
+        with ceiling([copy]) as (base, _pid):
+            ours, reference = best_pair(runs, lambda: _download(session, url)[1],
+                                        lambda: _download(session, f"{base}/0")[1])
+    v = row.volume
+    return [ratio(f"--dicom-dir: a user's {v.cols}x{v.rows}x{v.slices} DICOM file ({size / 1e6:.0f} MB) as row_data, "
+                  f"sendfile, 1 MiB raw reads, keep-alive; vs the same file from benchmarks/ceiling.py; alternating, "
+                  f"best of {runs} each", size, ours, reference, goal=">= 0.9")]
+
+
+def bench_replay(rows: int, runs: int, walk_rows: int, walk_runs: int, tmp: str) -> list[Figure]:
+    """A replayed file (``--replay``, issue 28.5) measured as a generated world is: ``lbmock
+    generate`` writes ``rows`` v2 rows (every param but the embeddings, which make a file 2x
+    bigger), then the cold/warm rounds of :func:`bench_cold_warm` and, on its first ``walk_rows``
+    rows, the SDK's walk of :func:`bench_sdk_walk`."""
+    path = os.path.join(tmp, "replay.ndjson")
+    with open(path, "wb") as out:
+        subprocess.run([sys.executable, "-m", "lbmock.cli", "generate", "--format", "v2", "--rows", str(rows),
+                        "--seed", str(SEED), "--exclude", "embeddings", "--quiet"], check=True, stdout=out)
+    first = os.path.join(tmp, "replay-first.ndjson")
+    with open(path, "rb") as full, open(first, "wb") as out:
+        for _, line in zip(range(walk_rows), full, strict=False):
+            out.write(line)
+    size = os.path.getsize(path) / 1e6
+    replayed = f" replayed from one {size:,.0f} MB file"
+    return [*bench_cold_warm(rows, runs, world=("--replay", path), what_world=replayed),
+            *bench_sdk_walk(walk_rows, walk_runs, tmp, world=("--replay", first),
+                            what_world=" of a replayed file")]
+
+
 def bench_dicom_in_process(volume: tuple[int, int, int | None], runs: int) -> Figure:
     """The same row through ``mock_labelbox`` (storage.labelbox.com intercepted), in a fresh process:
     ``requests`` with ``iter_content(1 MiB)``, best of ``runs``; VmHWM against RSS before."""
@@ -610,27 +760,37 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
+MEASURES = ("generation", "sdk-walk", "serving", "end-to-end", "memory", "rates", "dicom", "user-dicom", "oracle",
+            "cold-warm", "replay", "dashboard", "validate", "world-start", "pytest-start")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
-    parser.add_argument("--only", choices=("generation", "serving", "end-to-end", "memory", "rates", "dicom", "oracle",
-                                           "cold-warm", "dashboard", "validate", "world-start", "pytest-start"),
-                        action="append", help="run only these measures (repeatable; default: all)")
+    sizes_given = parser.add_mutually_exclusive_group()
+    sizes_given.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs")
+    sizes_given.add_argument("--quick", action="store_true",
+                             help="the issue's sizes, fewer rounds where a figure is not a whole walk (~1/3 the time)")
+    parser.add_argument("--only", choices=MEASURES, action="append", help="run only these measures (repeatable; "
+                                                                          "default: all)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE.md",
                         help="also write the table, with machine, date and load, to this file (the docs include "
                              "docs/performance-table.md)")
     args = parser.parse_args(argv)
-    sizes = SMOKE if args.smoke else FULL
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
     measures = {
         "generation": lambda: [bench_generation(sizes["gen_rows"])],
+        "sdk-walk": lambda: bench_sdk_walk(sizes["walk_rows"], sizes["walk_runs"], tmp),
         "serving": lambda: bench_serving(sizes["serve_rows"], sizes["runs"], tmp),
         "end-to-end": lambda: [bench_end_to_end(sizes["e2e_rows"])],
         "memory": lambda: [bench_memory(sizes["memory_rows"])],
         "rates": lambda: bench_request_rates(sizes["load_seconds"], sizes["load_clients"]),
         "dicom": lambda: [*bench_dicom(sizes["dicom_volume"], sizes["dicom_runs"], tmp, sizes["volume_runs"]),
                           bench_dicom_in_process(sizes["dicom_volume"], sizes["dicom_runs"])],
+        "user-dicom": lambda: bench_user_dicom(sizes["user_dicom_volume"], sizes["volume_runs"], tmp),
         "oracle": lambda: bench_oracle(sizes["dicom_volume"], sizes["dicom_runs"], tmp),
         "cold-warm": lambda: bench_cold_warm(sizes["cold_rows"], sizes["cold_runs"]),
+        "replay": lambda: bench_replay(sizes["replay_rows"], sizes["cold_runs"], sizes["walk_rows"],
+                                       sizes["walk_runs"], tmp),
         "dashboard": lambda: dashboard_figures(sizes["dashboard_rows"], sizes["dashboard_runs"]),
         "validate": lambda: bench_validate(sizes["validate_rows"], sizes["runs"], tmp),
         "world-start": lambda: bench_world_start(sizes["runs"]),
@@ -638,22 +798,32 @@ def main(argv: list[str] | None = None) -> int:
     }
     load_before = os.getloadavg()
     started = time.perf_counter()
+    figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="lbmock-bench-") as tmp:
         # servers keep export templates here, not in ~/.cache: no figure depends on an earlier run
         os.environ["LBMOCK_CACHE_DIR"] = tmp
-        figures = [f for name, measure in measures.items() if not args.only or name in args.only for f in measure()]
+        for name, measure in measures.items():
+            if args.only and name not in args.only:
+                continue
+            before = os.getloadavg()[0]
+            measured = measure()
+            for figure in measured:  # other work on this machine shows here: it slows absolute figures
+                figure.load = f"{before:.1f} → {os.getloadavg()[0]:.1f}"
+            figures += measured
+            print(f"({name}: done after {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     load_after = os.getloadavg()
     lines = [f"Machine: {machine()}",
              # Other work on the machine slows both sides of a ratio alike (they alternate), not absolute rates.
              f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after "
              f"{time.perf_counter() - started:.0f} s: {', '.join(f'{x:.2f}' for x in load_after)}", "",
-             "| measure | result | goal |", "| --- | --- | --- |",
-             *(f"| {f.name} | {f.value} | {f.goal} |" for f in figures)]
+             "| measure | result | goal | load (1 min) |", "| --- | --- | --- | --- |",
+             *(f"| {f.name} | {f.value} | {f.goal} | {f.load} |" for f in figures)]
     print("\n".join(lines))
     if args.out is not None:
-        date = time.strftime("%Y-%m-%d", time.gmtime())
-        scope = "smoke sizes (not figures to quote)" if args.smoke else "full sizes"
-        head = [f"Measured {date} by `python benchmarks/run.py --out {args.out}` ({scope}"
+        date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        scope = "smoke sizes (not figures to quote)" if args.smoke else "quick mode" if args.quick else "full sizes"
+        flags = " --smoke" if args.smoke else " --quick" if args.quick else ""
+        head = [f"Measured {date} by `python benchmarks/run.py{flags} --out {args.out}` ({scope}"
                 f"{', only ' + ', '.join(args.only) if args.only else ''}).", ""]
         args.out.write_text("\n".join([*head, *lines]) + "\n")
     return 0

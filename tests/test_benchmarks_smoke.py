@@ -16,7 +16,8 @@ def test_benchmark_smoke_run_prints_every_figure(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     for name in ("generation:", "serving: every file", "vs ceiling", "Load average", "end to end:", "memory:",
                  "mask endpoint", "task poll", "dashboard, 300 rows: data row view", "lbmock validate, one process",
-                 "server start with", "pytest start:"):
+                 "server start with", "pytest start:", "the SDK's whole walk", "--dicom-dir:", "replay: cold export",
+                 "cold (server start to last row) / warm", "load (1 min)"):
         assert name in out.stdout, out.stdout
     written = table.read_text()
     assert written.startswith("Measured ") and "Machine: " in written and "| measure | result | goal |" in written

@@ -133,4 +133,5 @@ def test_the_sdk_query_skips_graphql_core(app, task, monkeypatch):
 
     monkeypatch.setattr(handler, "run_graphql", not_here)
     reply = post(Client(app.wsgi_app), sdk_body(task[0], "0"))
-    assert reply.status_code == 200 and reply.get_json()["data"]["task"]["exportFileFromOffset"]["offsets"]["start"] == 0
+    assert reply.status_code == 200
+    assert reply.get_json()["data"]["task"]["exportFileFromOffset"]["offsets"]["start"] == 0

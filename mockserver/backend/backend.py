@@ -329,7 +329,7 @@ class MockBackend:
 
     def plan(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The file plan of a stream, rendered the first time; ``None`` for an empty stream (the API's null header)."""
-        return self.exports.plan(self.job(task, stream))
+        return self.exports.plan(self._job(task.id, stream, task))
 
     def planned(self, task: ExportTask, stream: str) -> StreamPlan | None:
         """The stream's file plan if it was rendered already (an empty stream: no files), else None;
@@ -343,17 +343,18 @@ class MockBackend:
     def task_exists(self, task_id: str) -> bool:
         return self.state.has_task(task_id)
 
-    def _job(self, task_id: str, stream: str) -> ExportJob:
-        """The job of a task's stream.  Downloads are most of a client's requests: once this worker
-        has the stream's plan, the job it planned with is reused, and only the task's existence is
-        looked up (not its whole record)."""
+    def _job(self, task_id: str, stream: str, task: ExportTask | None = None) -> ExportJob:
+        """The job of a task's stream.  Downloads and the SDK's per-file queries are most of a
+        client's requests: once this worker has the stream's plan, the job it planned with is
+        reused, and only the task's existence is looked up (not its whole record; nothing when the
+        caller has just read ``task``)."""
         name = f"{task_id}-{stream}"
         with self._lock:
             job = self._jobs.get(name)
-        if job is not None and self.exports.knows(job) and self.state.has_task(task_id):
+        if job is not None and self.exports.knows(job) and (task is not None or self.state.has_task(task_id)):
             return job
         try:
-            job = self.job(self.task_by_id(task_id), stream)
+            job = self.job(task if task is not None else self.task_by_id(task_id), stream)
         except NotFound:
             raise NotFound(f"unknown export task {task_id}") from None
         with self._lock:
