@@ -20,8 +20,10 @@ Assets (mask PNGs, DICOM files) live beside the file, in the layout ``lbmock cap
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
+import threading
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -191,9 +193,14 @@ def _tool(obj: dict) -> Tool | None:
     if kind is None:
         return None
     name = str(obj.get("name") or obj.get("value") or "unnamed")
-    schema_id = obj.get("feature_schema_id") or derived_id("replayed tool", name)
+    return _tool_of(obj.get("feature_schema_id"), name, str(obj.get("value") or name), kind)
+
+
+@functools.lru_cache(maxsize=1024)  # a file's objects use a few tools over and over
+def _tool_of(schema_id: str | None, name: str, value: str, kind: str) -> Tool:
+    schema_id = schema_id or derived_id("replayed tool", name)
     color = "#" + hashlib.blake2b(schema_id.encode(), digest_size=3).hexdigest().upper()
-    return Tool(schema_id, name, str(obj.get("value") or name), color, kind)
+    return Tool(schema_id, name, value, color, kind)
 
 
 @dataclass
@@ -224,8 +231,31 @@ class ReplayIndex:
         return self.ids.get(entity_id)
 
 
+_SCANNED: dict[tuple[ReplayFile, ...], ReplayIndex] = {}  # the last scans, by the files' digests
+_SCANNED_LOCK = threading.Lock()
+SCANS_KEPT = 2
+
+
 def _scan(files: Sequence[ReplayFile]) -> ReplayIndex:
-    index = ReplayIndex(tuple(files), ids={})
+    """The index of ``files``, scanned once per process: ``lbmock serve`` checks the files before
+    it starts, then builds the world from them (a 100,000-row file takes seconds to scan).  Keyed
+    by the files' digests, so a changed file is scanned again."""
+    key = tuple(files)
+    with _SCANNED_LOCK:
+        known = _SCANNED.get(key)
+    if known is not None and known.ids is not None:
+        return known
+    index = _scan_files(key)
+    with _SCANNED_LOCK:
+        _SCANNED.pop(key, None)
+        _SCANNED[key] = index
+        while len(_SCANNED) > SCANS_KEPT:
+            del _SCANNED[next(iter(_SCANNED))]
+    return index
+
+
+def _scan_files(files: tuple[ReplayFile, ...]) -> ReplayIndex:
+    index = ReplayIndex(files, ids={})
     ids = index.ids
     assert ids is not None
     default_dataset = derived_id("dataset", "replay", DEFAULT_DATASET_NAME)
