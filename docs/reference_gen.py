@@ -11,7 +11,8 @@ reads one source of truth:
 * ``world``: :meth:`lbmock.world_spec.WorldSpec.options` and the nested tables' dataclasses;
 * ``sdk-calls``: the table of emulated SDK calls (``mockserver/handlers/emulated.py``), then
   the GraphQL schema's root fields (``mockserver/gql/schema.graphql``) and the REST routes;
-* ``pytest``: the plugin's fixtures, marker and command-line options (``lbmock.contract_tests.plugin``).
+* ``pytest``: the plugin's fixtures, marker and command-line options (``lbmock.contract_tests.plugin``);
+* ``readers``: which DICOM readers read which variant, measured at the build (``docs/readers_table.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import re
 from collections.abc import Callable, Iterator
 from importlib import resources
 from types import SimpleNamespace
+
+import readers_table  # beside this file: at import time, while the hook's folder is on sys.path
 
 MARKER = "<!-- lbmock-reference: {} -->"
 
@@ -296,6 +299,11 @@ def architecture() -> str:
     return re.sub(r"\[([^\]]+)\]\((?!https?:|\.\./|#)([^)]+)\)", r"\1 (`mockserver/\2`)", text)
 
 
+def readers() -> str:
+    """The reader x variant table (``docs/readers_table.py``): every reader run on every variant's file."""
+    return readers_table.markdown(readers_table.measure())
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "architecture": architecture,
     "cli": cli,
@@ -304,6 +312,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "world": world,
     "sdk-calls": sdk_calls,
     "pytest": pytest_plugin,
+    "readers": readers,
 }
 
 

@@ -22,7 +22,7 @@ stays an empty slice.
 Run it against ``lbmock serve`` (or Labelbox)::
 
     python examples/dicom_export_converter.py --api-key KEY --project-id P --out out/ \\
-        [--endpoint http://127.0.0.1:8080/graphql --rest-endpoint http://127.0.0.1:8080/api/v1] [--seg]
+        [--endpoint http://127.0.0.1:8080/graphql --rest-endpoint http://127.0.0.1:8080/api/v1] [--seg] [--image]
 """
 
 from __future__ import annotations
@@ -142,6 +142,21 @@ def dicom_affine_lps(ds: pydicom.Dataset) -> np.ndarray:
 def dicom_affine_ras(ds: pydicom.Dataset) -> np.ndarray:
     """The same for NIfTI, whose patient axes point the other way in x and y (RAS, not LPS)."""
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ dicom_affine_lps(ds)
+
+
+def image_volume(ds: pydicom.Dataset) -> np.ndarray:
+    """The image in real-world values (HU for CT) on the label map's grid, ``[column, row, k]``; a
+    missing slice is NaN.  Compressed transfer syntaxes need pydicom's decoder plugins
+    (``pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls``)."""
+    frames = int(ds.get("NumberOfFrames", 1))
+    stored = ds.pixel_array.reshape(frames, int(ds.Rows), int(ds.Columns))  # a lone frame comes without its axis
+    grid_k, _ = frame_grid(ds)
+    out = np.full((int(ds.Columns), int(ds.Rows), int(grid_k.max()) + 1), np.nan)
+    for f, k in enumerate(grid_k):
+        transform = _functional(ds, f, "PixelValueTransformationSequence")  # absent: no rescale
+        slope, intercept = float(transform.get("RescaleSlope", 1)), float(transform.get("RescaleIntercept", 0))
+        out[:, :, k] = stored[f].T * slope + intercept
+    return out
 
 
 # ---------------------------------------------------------------- masks -> voxels
@@ -275,6 +290,7 @@ def main() -> None:
     parser.add_argument("--endpoint", default=None, help="GraphQL endpoint (default: Labelbox's)")
     parser.add_argument("--rest-endpoint", default=None, help="REST endpoint (default: Labelbox's)")
     parser.add_argument("--seg", action="store_true", help="also write DICOM-SEG files")
+    parser.add_argument("--image", action="store_true", help="also write each row's image as <data row id>.nii.gz")
     args = parser.parse_args()
     kwargs = {k: v for k, v in (("endpoint", args.endpoint), ("rest_endpoint", args.rest_endpoint)) if v}
     client = labelbox.Client(api_key=args.api_key, **kwargs)
@@ -288,6 +304,11 @@ def main() -> None:
         if not row["projects"][args.project_id]["labels"]:
             continue
         ds = download_dicom(row, session)
+        if args.image:
+            import nibabel as nib
+
+            image = nib.Nifti1Image(image_volume(ds), dicom_affine_ras(ds))
+            nib.save(image, args.out / f"{row['data_row']['id']}.nii.gz")
         for number, label in enumerate(row["projects"][args.project_id]["labels"]):  # consensus: several
             labels = label_map(row, args.project_id, ds, session, number)
             stem = args.out / f"{row['data_row']['id']}-{label['id']}"

@@ -161,6 +161,21 @@ def test_the_pytest_reference_names_every_fixture_and_option(site):
             assert flag in page, f"pytest option {flag} is missing from reference/pytest-plugin"
 
 
+def test_the_readers_page_shows_the_table_measured_at_the_build(site):
+    """Every reader and every variant of today's code, and a verdict in every cell (docs/readers_table.py)."""
+    import readers_table
+
+    page = built(site, "reference/readers")
+    for reader in readers_table.READERS:
+        assert reader.name in page
+    for variant in readers_table.variant_names():
+        row = next((line for line in page.splitlines() if f">{variant}</code></td>" in line), None)
+        assert row is not None, f"variant {variant} is missing from reference/readers"
+    assert page.count("<td>correct</td>") >= len(readers_table.variant_names())
+    assert "lbmock-reference" not in page and "readers.md" not in page
+    assert "reference/readers" in built(site, "reference/dicom").replace("../readers/", "reference/readers")
+
+
 # ---------------------------------------------------------------- code blocks
 
 
