@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -336,7 +337,9 @@ READ: dict[str, Callable[[Path], list[Slice]]] = {
 
 
 def short(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
+    """One line of the reader's message: no source paths (ITK's), no list of plugins it could not import."""
+    text = " ".join(re.sub(r"\S*/\S+\.\w+:\d+\s*(\(\))?:?", "", str(error)).split()) or type(error).__name__
+    text = text.split(" because all plugins are missing dependencies")[0]  # pydicom then lists every plugin
     text = text if len(text) <= 160 else text[:157] + "..."
     return text if isinstance(error, Refused) else f"{type(error).__name__}: {text}"
 
