@@ -325,16 +325,29 @@ class Polyline:
 @slot_init
 @dataclass(frozen=True, slots=True)
 class MaskShape:
-    """A filled ellipse or rectangle; rasterises to a non-empty binary image.
+    """A filled region of a plane, as an annotator paints it; rasterises to a non-empty binary image.
 
-    ``(cx, cy)`` lies inside the plane, so the pixel under it is always set.
+    The outline is an ellipse, a rectangle, or a *blob*: an ellipse whose radius wobbles with the
+    angle, ``r(theta) = 1 + sum(a * cos(k * theta) + b * sin(k * theta) for k, a, b in lobes)`` in
+    units of ``(rx, ry)`` (the coefficients' magnitudes sum below 1, so the outline is smooth and
+    star-shaped about the centre).  ``holes`` are cut out of it; ``parts`` are further components, painted after the
+    holes are cut.  ``(cx, cy)`` lies inside the plane and its pixel is always set, so the
+    region is never empty (see :func:`lbmock.labelmap.rasterise`).
     """
 
-    shape: Literal["ellipse", "rectangle"]
+    shape: Literal["ellipse", "rectangle", "blob"]
     cx: float
     cy: float
     rx: float
     ry: float
+    lobes: tuple[tuple[int, float, float], ...] = ()  # blob: (harmonic k, cosine and sine coefficients)
+    holes: tuple[MaskShape, ...] = ()
+    parts: tuple[MaskShape, ...] = ()
+
+    @property
+    def reach(self) -> float:
+        """How far the outline reaches from the centre, in units of ``(rx, ry)`` (its own parts aside)."""
+        return 1.0 + sum(abs(a) + abs(b) for _k, a, b in self.lobes)
 
 
 @slot_init

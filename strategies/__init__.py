@@ -5,6 +5,9 @@ World pieces (all composable, all shrinkable)::
     worlds(), projects(), data_rows(project, index), volumes(), features(...),
     labels(...), mask_shapes(plane), polylines(plane, n), workflow_histories(...)
 
+    mask_shapes(plane) mixes: blobs(plane), holed_blobs(plane), structures_in_pieces(plane),
+    and, rarely, rectangles, ellipses and single voxels
+
 Rendered payloads (drawn worlds, rendered by the server's own renderers)::
 
     export_v2_rows(params=...), legacy_rows(), frame_records(), mask_pngs(),
@@ -21,7 +24,17 @@ Modules: ``vocabulary`` (words, people, salts, time units), ``projects``
 ``draw_seeded``), ``served_world`` (``SeededRows``, ``seeded_world``).
 """
 
-from lbmock.strategies.annotations import answers, features, labels, mask_shapes, polylines, volumes
+from lbmock.strategies.annotations import (
+    answers,
+    blobs,
+    features,
+    holed_blobs,
+    labels,
+    mask_shapes,
+    polylines,
+    structures_in_pieces,
+    volumes,
+)
 from lbmock.strategies.dicom import dicom_geometries, dicom_series
 from lbmock.strategies.payloads import export_params, export_v2_rows, frame_records, legacy_rows, mask_pngs
 from lbmock.strategies.projects import classification_schemas, projects, tools
@@ -33,6 +46,7 @@ from lbmock.strategies.workflow import workflow_histories
 __all__ = [
     "SeededRows",
     "answers",
+    "blobs",
     "classification_schemas",
     "data_rows",
     "derive_seed",
@@ -44,6 +58,7 @@ __all__ = [
     "export_v2_rows",
     "features",
     "frame_records",
+    "holed_blobs",
     "labels",
     "legacy_rows",
     "mask_pngs",
@@ -52,6 +67,7 @@ __all__ = [
     "projects",
     "resolve_world",
     "seeded_world",
+    "structures_in_pieces",
     "tools",
     "volumes",
     "workflow_histories",
