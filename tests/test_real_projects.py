@@ -306,10 +306,10 @@ def test_masks_and_frames_of_another_projects_labels_are_served(client):
     row, label, _feature = next((r, lb, f) for r in world if r.in_project(second.id)
                                for lb in r.in_project(second.id).labels for f in lb.features if f.tool.kind == "mask")
     out = render_export_v2_row(second, row, ALL, Urls(api_base="http://localhost"))
-    frames = next(g["frames"] for g in out["projects"][second.id]["labels"][
+    groups = out["projects"][second.id]["labels"][
         [lb.id for lb in row.in_project(second.id).labels].index(label.id)]["annotations"]["groups"].values()
-        if g["frames"])
-    url = next(obj["mask"]["url"] for frame in frames.values() for obj in frame["objects"].values() if "mask" in obj)
+    url = next(obj["mask"]["url"] for group in groups for frame in group["frames"].values()
+               for obj in frame["objects"].values() if "mask" in obj)
     path = url.removeprefix("http://localhost")
     assert http.get(path, headers=KEY).status_code == 200
     assert http.get(path.replace(second.id, world.project.id), headers=KEY).status_code == 404  # not its project
