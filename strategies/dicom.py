@@ -170,9 +170,16 @@ def dataset_modality(dataset: Dataset, ranges: VolumeSpec | None = None) -> str 
     return allowed[0] if len(allowed) == 1 else None  # None: drawn per row
 
 
+def draw_acquisition_time(c: Choices, before_ms: int) -> int:
+    """When a series was acquired (epoch ms, whole seconds): up to 30 days before ``before_ms``."""
+    return (before_ms - c.integer(0, 30 * DAY_MS)) // 1000 * 1000
+
+
 def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], before_ms: int,
-                      modality: str | None = None, ranges: VolumeSpec | None = None) -> DicomSeries:
-    """The series of a data row created at ``before_ms``: acquired up to 30 days earlier.
+                      modality: str | None = None, ranges: VolumeSpec | None = None,
+                      acquired_at: int | None = None) -> DicomSeries:
+    """The series of a data row created at ``before_ms``: acquired up to 30 days earlier (at
+    ``acquired_at`` when the row drew it already, for its metadata).
 
     ``modality`` is the one the row's dataset announces (None: drawn); ``mr-rescale`` makes
     every series MR, whatever its dataset, since that variant is MR-only.
@@ -196,7 +203,7 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
             intercept = SIGNED_MR_INTERCEPT
         center, width = c.pick(MR_WINDOWS)
     salt = c.integer(0, 2**48)
-    acquired = (before_ms - c.integer(0, 30 * DAY_MS)) // 1000 * 1000
+    acquired = acquired_at if acquired_at is not None else draw_acquisition_time(c, before_ms)
     study, series, sop, frame_of_reference = uids_from(salt, "study", "series", "sop", "frame-of-reference")
     encoded = {"extended_offset_table": True} if EXTENDED_OFFSET_TABLE in variants else {}
     return (EncodedSeries if encoded else DicomSeries)(

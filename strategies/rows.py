@@ -14,6 +14,7 @@ from lbmock.strategies.annotations import draw_label, draw_volume
 from lbmock.strategies.choices import Choices
 from lbmock.strategies.dicom import (
     dataset_modality,
+    draw_acquisition_time,
     draw_dicom_series,
     draw_series_geometry,
     draw_variants,
@@ -140,13 +141,16 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     for other in others:
         if row_joins(other.id, index, plan):
             memberships.append(draw_project_row(c, other, volume, minter, created))
+    # when the series was acquired: the file's dates and the row's captureDateTime (both passes draw it)
+    acquired = draw_acquisition_time(c, created)
     # last: no earlier draw changed, and so it can be left out without changing any other value
     if with_series:
-        series = draw_dicom_series(c, volume, dicom_variants, created, dataset_modality(dataset, ranges), ranges)
+        series = draw_dicom_series(c, volume, dicom_variants, created, dataset_modality(dataset, ranges), ranges,
+                                   acquired)
         thickness: float | None = series.geometry.slice_thickness
     else:  # the geometry is the series' first draw: the same thickness, without the rest of the series
         series, thickness = SERIES_NOT_DRAWN, draw_series_geometry(c, dicom_variants, ranges).slice_thickness
-    metadata = with_slice_thickness(metadata, thickness)
+    metadata = agreeing_with_file(metadata, thickness, acquired)
     return DataRow(
         index=index, id=row_id, global_key=f"{folder}/{stem}.dcm" if has_key else None,
         external_id=f"{stem}.dcm" if has_external else None,
@@ -174,23 +178,28 @@ METADATA_NUMBERS = (0.5, 0.625, 1.0, 1.25, 2.5, 3.0, 5.0)
 
 
 SLICE_THICKNESS_FIELD = "slice_thickness_mm"
+CAPTURE_DATETIME_FIELD = "captureDateTime"  # Labelbox's reserved field: when the asset was captured
 
 
-def with_slice_thickness(metadata: tuple[MetadataValue, ...], thickness: float | None) -> tuple[MetadataValue, ...]:
-    """``metadata`` with its slice-thickness field set to the SliceThickness the row's file states (left
-    out when the file states none): a field naming a DICOM tag must agree with the file served."""
+def agreeing_with_file(metadata: tuple[MetadataValue, ...], thickness: float | None,
+                       acquired_at: int | None) -> tuple[MetadataValue, ...]:
+    """``metadata`` with the fields that describe the DICOM file set from the file served: the
+    slice-thickness field to its SliceThickness, captureDateTime to its acquisition date and time
+    (epoch ms).  A field whose value the file does not state (``None``) is left out: a field that
+    names what the file holds must never contradict it."""
+    from_file = {SLICE_THICKNESS_FIELD: thickness, CAPTURE_DATETIME_FIELD: acquired_at}
     out = []
     for m in metadata:
-        if m.schema.name != SLICE_THICKNESS_FIELD:
+        if m.schema.name not in from_file:
             out.append(m)
-        elif thickness is not None:
-            out.append(replace(m, value=thickness))
+        elif from_file[m.schema.name] is not None:
+            out.append(replace(m, value=from_file[m.schema.name]))
     return tuple(out)
 
 
 def draw_metadata(c: Choices, project: Project, created: int) -> tuple[MetadataValue, ...]:
     """Some of the project's metadata fields, with values (a number field's value is drawn even
-    where the row's series then sets it, see :func:`with_slice_thickness`, so later draws stay put)."""
+    where the row's series then sets it, see :func:`agreeing_with_file`, so later draws stay put)."""
     out = []
     for schema in project.metadata_schemas:
         if not c.boolean():

@@ -17,7 +17,7 @@ from lbmock.ontology import derived_id, parse_ontology
 from lbmock.replay import replay_world
 from lbmock.strategies.projects import catalog_slices, projects, sibling_project
 from lbmock.strategies.provider import derive_seed, draw_seeded, draw_seeded_with
-from lbmock.strategies.rows import draw_data_row, with_slice_thickness
+from lbmock.strategies.rows import agreeing_with_file, draw_data_row
 from lbmock.strategies.vocabulary import SALT_MAX
 from lbmock.world import CachedRows, DataRow, Dataset, Project, QualityMode, RowPlan, World, exact_counts
 from lbmock.world_spec import MAX_PROJECTS, ProjectSpec, VolumeSpec, WorldSpec
@@ -64,8 +64,9 @@ class SeededRows(CachedRows):
             series = self.user_files[index % len(self.user_files)]
             row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
                                    self.others, frozenset(), series.volume, False, self.plan, self.ranges)
-            # the slice-thickness field follows the file's own SliceThickness (left out if it states none)
-            return replace(row, series=series, metadata=with_slice_thickness(row.metadata, series.tag_slice_thickness))
+            # the fields describing the file follow the file's own tags (left out where it states none)
+            return replace(row, series=series, metadata=agreeing_with_file(row.metadata, series.tag_slice_thickness,
+                                                                            series.tag_acquired_at))
         return draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
                                 self.others, self.dicom_variants, None, with_series, self.plan, self.ranges)
 

@@ -6,6 +6,7 @@ reference sample; ``project_details`` and ``attachments`` hold only keys public 
 from __future__ import annotations
 
 import io
+from datetime import datetime, timezone
 
 import labelbox
 import pydicom
@@ -55,11 +56,20 @@ PROJECT_DETAILS_KEYS = {"ontology_id", "workflow_status", "batch_id", "batch_nam
 ATTACHMENT_KEYS = {"type", "value", "id"}
 
 
-def _stated_thickness(url: str, api_key: str) -> float:
+def _served(url: str, api_key: str) -> pydicom.Dataset:
     reply = requests.get(url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
     assert reply.status_code == 200, reply.text[:200]
-    ds = pydicom.dcmread(io.BytesIO(reply.content), stop_before_pixels=True)
-    return float(ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness)
+    return pydicom.dcmread(io.BytesIO(reply.content), stop_before_pixels=True)
+
+
+def _stated_thickness(url: str, api_key: str) -> float:
+    return float(_served(url, api_key).SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness)
+
+
+def _stated_acquisition(url: str, api_key: str) -> datetime:
+    """The file's AcquisitionDateTime (the enhanced IODs' DT, no offset: read as UTC)."""
+    stamp = str(_served(url, api_key).AcquisitionDateTime)
+    return datetime.strptime(stamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize("variants", [
@@ -77,6 +87,12 @@ def test_slice_thickness_seconds_and_keys_follow_public_material(lb_mock, lb_wor
         assert value == _stated_thickness(url, lb_mock.api_key)
     if variants:  # anisotropic series: thicknesses other than 1 mm, each the file's own
         assert {value for _url, value in thickness} != {1.0}
+    # issue 26.6: captureDateTime, Labelbox's field for when the asset was captured, is the file's acquisition
+    captured = [(row["data_row"]["row_data"], m["value"]) for row in rows for m in row["metadata_fields"]
+                if m["schema_name"] == "captureDateTime"]
+    assert captured, "no row has the captureDateTime field"
+    for url, value in captured:
+        assert datetime.fromisoformat(value.replace("Z", "+00:00")) == _stated_acquisition(url, lb_mock.api_key)
     labels = [label for row in rows for project in row["projects"].values() for label in project["labels"]]
     assert labels
     for label in labels:

@@ -392,6 +392,8 @@ def test_slice_thickness_metadata_is_what_each_file_states(folder):
             values = [m.value for m in row.metadata if m.schema.name == "slice_thickness_mm"]
             series = world.row(index).series
             assert isinstance(series, FileSeries)
+            captured = [m.value for m in row.metadata if m.schema.name == "captureDateTime"]
+            assert captured in ([], [series.tag_acquired_at]) and series.tag_acquired_at  # the file's own date
             if values:
                 assert values == [stated[series.relative_path]]
                 seen.add(series.relative_path)

@@ -84,6 +84,7 @@ class FileSeries(DicomSeries):
     tag_positions: tuple[Vector, ...]
     tag_step: float
     tag_slice_thickness: float | None = None  # SliceThickness as the file states it (None: absent)
+    tag_acquired_at: int | None = None  # acquisition (else study, series) date and time, epoch ms (None: no date)
 
     def affine_from_file(self) -> np.ndarray:
         """Voxel ``(i, j, k, 1)`` -> patient mm (LPS), from the file's tags (what
@@ -254,13 +255,15 @@ def _first(value: Any, default: float) -> float:
 
 
 def _epoch_ms(ds: Any) -> int:
-    day = str(ds.get("AcquisitionDate") or ds.get("StudyDate") or ds.get("SeriesDate") or "")
-    clock = str(ds.get("AcquisitionTime") or ds.get("StudyTime") or ds.get("SeriesTime") or "000000")
+    """When the file says it was acquired, as epoch ms read as UTC (0: it states no date)."""
+    stamp = str(ds.get("AcquisitionDateTime") or "")  # the enhanced IODs' own (DT: YYYYMMDDHHMMSS...)
+    day = stamp[:8] or str(ds.get("AcquisitionDate") or ds.get("StudyDate") or ds.get("SeriesDate") or "")
+    clock = stamp[8:14] or str(ds.get("AcquisitionTime") or ds.get("StudyTime") or ds.get("SeriesTime") or "000000")
     try:
-        stamp = datetime.strptime(day[:8] + (clock.split(".")[0] + "000000")[:6], "%Y%m%d%H%M%S")
+        when = datetime.strptime(day[:8] + (clock.split(".")[0] + "000000")[:6], "%Y%m%d%H%M%S")
     except ValueError:
         return 0
-    return int(stamp.replace(tzinfo=timezone.utc).timestamp()) * 1000
+    return int(when.replace(tzinfo=timezone.utc).timestamp()) * 1000
 
 
 def _check_orientation(orientation: tuple[float, ...]) -> None:
@@ -326,6 +329,7 @@ def _series_of(ds: Any, path: Path, relative: str) -> FileSeries:
         tag_orientation=orientation, tag_spacing=spacing, tag_positions=positions,  # type: ignore[arg-type]
         tag_step=step if step is not None else thickness,
         tag_slice_thickness=_stated_thickness(ds, functional),
+        tag_acquired_at=_epoch_ms(ds) or None,
     )
 
 
