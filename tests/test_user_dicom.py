@@ -398,3 +398,45 @@ def test_slice_thickness_metadata_is_what_each_file_states(folder):
                 assert values == [stated[series.relative_path]]
                 seen.add(series.relative_path)
     assert seen == set(stated)
+
+
+def test_dashboard_previews_show_the_files_own_pixels(folder):
+    """The dashboard's slice views of a --dicom-dir row are the user's pixels (the stored values pydicom
+    decodes from the file), on every plane, never the phantom's."""
+    from lbmock.render.slices import stored_plane
+
+    world = resolve_world(WorldSpec(seed=3, rows=6, dicom_dir=str(folder)))
+    seen = set()
+    for index in range(len(world)):
+        row = world.row(index)
+        if row.series.relative_path in seen:
+            continue
+        seen.add(row.series.relative_path)
+        pixels = pydicom.dcmread(row.series.path).pixel_array
+        volume = pixels if pixels.ndim == 3 else pixels[None]
+        v = row.volume
+        assert (stored_plane(row, "Axial", v.slices) == volume[v.slices - 1]).all()
+        assert (stored_plane(row, "Sagittal", 1) == volume[:, :, 0]).all()
+        assert (stored_plane(row, "Coronal", v.rows) == volume[:, v.rows - 1, :]).all()
+    assert len(seen) == 3
+
+
+def test_a_preview_pydicom_cannot_decode_is_a_clear_422(tmp_path):
+    """A file served byte for byte whose pixels pydicom cannot decode (here: JPEG Baseline frames that
+    are not JPEG) gets a 422 naming the file on its slice view, never a 5xx or a traceback."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    ds = _base(CT_IMAGE, "CT", 32, 48)
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.ImagePositionPatient = [0, 0, 0]
+    ds.PixelSpacing, ds.SliceThickness = [1, 1], 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = encapsulate([b"not a JPEG at all"])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    _write(ds, tmp_path / "broken.dcm")
+    world = resolve_world(WorldSpec(seed=1, rows=1, dicom_dir=str(tmp_path)))
+    client = mocks.flask_client(world)
+    reply = client.get(f"/_mock/dashboard/rows/{world.row(0).id}/Axial/1/image.png", headers={"Host": "127.0.0.1"})
+    assert reply.status_code == 422 and b"broken.dcm" in reply.data, reply.data[:300]

@@ -2,7 +2,8 @@
 the label's masks and polylines on that slice in their tools' colours.
 
 Nothing here is a second copy: the pixels are the phantom's (:func:`lbmock.dicom.phantom.phantom_frames`,
-the very values the served DICOM file holds, one frame at a time), placed by the geometry
+the very values the served DICOM file holds, one frame at a time; under ``--dicom-dir`` the user's
+file's own, decoded by pydicom), placed by the geometry
 module's plane mapping (:data:`lbmock.dicom.geometry.PLANE_AXES`); masks come from the rasteriser
 that draws the mask PNGs, polylines from the one that draws them into the phantom; PNGs are
 written by :mod:`lbmock.render.masks`' encoder.
@@ -16,6 +17,7 @@ import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
 from lbmock.dicom.phantom import phantom_frames, polyline_pixels, real_value
+from lbmock.dicom.user_files import FileSeries
 from lbmock.labelmap import rasterise
 from lbmock.render.masks import encode_png_gray8, encode_png_rgba8
 from lbmock.world import DataRow, Feature, Label, MaskShape, Polyline
@@ -59,10 +61,34 @@ def stored_plane(row: DataRow, plane: str, frame: int) -> np.ndarray:
     if not 1 <= frame <= view.frame_count:
         raise ValueError(f"{plane} has frames 1..{view.frame_count}, not {frame}")
     frame_axis = PLANE_AXES[plane][2]  # 0: column i fixed, 1: row j fixed, 2: file frame k
+    if isinstance(row.series, FileSeries):  # --dicom-dir: the user's own pixels, never the phantom's
+        return _file_plane(row.series, frame_axis, frame - 1)
     if frame_axis == 2:
         return next(phantom_frames(row, start=frame - 1))
     region = (slice(None), frame - 1) if frame_axis == 0 else (frame - 1, slice(None))
     return np.stack(list(phantom_frames(row, region=region)))  # [k, along x]: y runs along file frames
+
+
+class PreviewUnavailable(Exception):
+    """A user's file pydicom cannot decode here (a compressed transfer syntax without its decoder plugin)."""
+
+
+def _file_plane(series: FileSeries, frame_axis: int, at: int) -> np.ndarray:
+    """Plane ``at`` (0-based) of a user's file, decoded by pydicom a frame at a time (stored values).
+
+    :class:`~lbmock.dicom.user_files.UserFileChanged` if the file changed since the start;
+    :class:`PreviewUnavailable` if pydicom cannot decode it.
+    """
+    from pydicom.pixels import iter_pixels, pixel_array  # late: only --dicom-dir previews decode files
+
+    series.check_unchanged()
+    try:
+        if frame_axis == 2:
+            return pixel_array(series.path, index=at)
+        part = (slice(None), at) if frame_axis == 0 else (at, slice(None))
+        return np.stack([frame[part] for frame in iter_pixels(series.path)])
+    except Exception as exc:  # a missing plugin, a codec's own error on broken data: the preview says which
+        raise PreviewUnavailable(f"pydicom cannot decode {series.relative_path} for a preview: {exc}") from exc
 
 
 def window_values(row: DataRow, stored: np.ndarray, window: str) -> np.ndarray:

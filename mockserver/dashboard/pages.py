@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import orjson
 from flask import Response, redirect, render_template, request, url_for
-from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, Conflict, HTTPException, NotFound, UnprocessableEntity
 
+from lbmock.dicom.user_files import UserFileChanged
 from lbmock.labelmap import choose_label
 from lbmock.mockserver.backend.journal import JournalEntry
 from lbmock.mockserver.dashboard.row_index import RowFilter, RowPage, index_of
@@ -308,7 +309,12 @@ def slice_image(row_id: str, plane: str, frame: int) -> Response:
     window = request.args.get("window") or slices.default_window(row)
     if window not in slices.WINDOWS:
         raise BadRequest(f"window must be one of {', '.join(slices.WINDOWS)}, not {window!r}")
-    return _png(slices.slice_png(row, plane, _frame(row, plane, frame), window))
+    try:
+        return _png(slices.slice_png(row, plane, _frame(row, plane, frame), window))
+    except UserFileChanged as exc:  # --dicom-dir: never show other pixels than the file served
+        raise Conflict(str(exc)) from exc
+    except slices.PreviewUnavailable as exc:
+        raise UnprocessableEntity(str(exc)) from exc  # the request is fine; the file cannot be shown here
 
 
 def overlay_image(row_id: str, plane: str, frame: int) -> Response:
