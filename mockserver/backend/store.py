@@ -135,6 +135,10 @@ class KeyedTables:
     idempotent retries: ``once``), ``_hot_read`` and ``_NO_LIMIT``."""
 
     _NO_LIMIT: Any = -1  # what LIMIT takes for "all rows"
+    # Whether a commit's acknowledgement can be lost (a database over a network): only then do
+    # writes carry idempotency keys (an in-process engine's commit returns or raises, and keys cost).
+    acks_can_be_lost = False
+    _journaled = 0  # journal entries this process stored (it trims the journal every 100)
 
     def _one(self, sql: str, params: tuple = ()) -> Any:
         raise NotImplementedError
@@ -202,12 +206,16 @@ class KeyedTables:
         return [(r[0], r[1], orjson.loads(bytes(r[2])), r[3], None) for r in rows
                 if IMMEDIATE_SPEC not in bytes(r[2])]
 
+    def _write_once(self, sql: str, params: tuple) -> int:
+        """One statement that a repeat would change (a count, a take); how many rows it changed.
+        Keyed (``_transaction(once=True)``) where a commit's acknowledgement can be lost."""
+        if not self.acks_can_be_lost:
+            return self._write(sql, params)
+        return self._transaction(lambda db: db.execute(sql, params).rowcount, once=True)
+
     def bump_refresh(self, task_id: str) -> None:
         """Count one status read (``manual:N`` progressions count them across hosts: each once)."""
-        def body(db: Tx) -> None:
-            db.execute("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
-
-        self._transaction(body, once=True)
+        self._write_once("UPDATE tasks SET refreshes = refreshes + 1 WHERE id = ?", (task_id,))
 
     # ------------------------------------------------------------ legacy exports
 
@@ -299,14 +307,19 @@ class KeyedTables:
         request was answered; fresh ones if not given) make storing an entry twice store it once."""
         if not entries:
             return
-        rows = list(zip([os.urandom(16) for _ in entries] if keys is None else keys,
-                        (orjson.dumps(e) for e in entries), strict=True))
+        if not self.acks_can_be_lost:  # no keys: NULLs never conflict (nor enter SQLite's index)
+            keys = [None] * len(entries)  # type: ignore[list-item]
+        elif keys is None:
+            keys = [os.urandom(16) for _ in entries]
+        rows = list(zip(keys, (orjson.dumps(e) for e in entries), strict=True))
+        before = self._journaled
+        self._journaled = after = before + len(rows)
 
         def body(db: Tx) -> None:
-            db.executemany("INSERT INTO journal(rid, entry) VALUES (?, ?) ON CONFLICT (rid) DO NOTHING", rows)
-            last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchall()[0][0]
-            if last // 100 != (last - len(rows)) // 100:  # trim now and then, not on every batch
-                db.execute("DELETE FROM journal WHERE seq <= ?", (last - MAX_JOURNAL,))
+            db.executemany("INSERT INTO journal(rid, entry) VALUES (?, ?) "
+                           "ON CONFLICT (rid) WHERE rid IS NOT NULL DO NOTHING", rows)
+            if after // 100 != before // 100:  # trim now and then (each process), not on every batch
+                db.execute("DELETE FROM journal WHERE seq <= (SELECT MAX(seq) FROM journal) - ?", (MAX_JOURNAL,))
 
         self._transaction(body)
 
@@ -363,8 +376,7 @@ class KeyedTables:
 
     def take_setting(self, key: str, value: bytes) -> bool:
         """Delete ``key`` if it holds ``value``; whether it did (one taker wins, across workers and hosts)."""
-        return self._transaction(lambda db: db.execute("DELETE FROM meta WHERE key = ? AND value = ?",
-                                                       (key, value)).rowcount > 0, once=True)
+        return self._write_once("DELETE FROM meta WHERE key = ? AND value = ?", (key, value)) > 0
 
     def has_setting(self, key: str) -> bool:
         return self._one("SELECT 1 FROM meta WHERE key = ?", (key,)) is not None
@@ -428,7 +440,10 @@ class SqliteStore(KeyedTables):
             self._anchor.executescript(_SCHEMA)
             if "rid" not in {r[1] for r in self._anchor.execute("PRAGMA table_info(journal)")}:
                 self._anchor.execute("ALTER TABLE journal ADD COLUMN rid BLOB")  # a state file from before keys
-            self._anchor.execute("CREATE UNIQUE INDEX IF NOT EXISTS journal_rid ON journal(rid)")
+            # unique where keyed only: this engine stores no keys, and its NULLs cost no index entry
+            self._anchor.execute("DROP INDEX IF EXISTS journal_rid")
+            self._anchor.execute("CREATE UNIQUE INDEX IF NOT EXISTS journal_keyed ON journal(rid) "
+                                 "WHERE rid IS NOT NULL")
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._uri, uri=self._memory, timeout=30, isolation_level=None,

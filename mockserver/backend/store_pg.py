@@ -93,6 +93,7 @@ class PostgresStore(KeyedTables):
     """The :class:`~lbmock.mockserver.backend.store.Store` in a PostgreSQL database."""
 
     shared_by_hosts = True
+    acks_can_be_lost = True
     _NO_LIMIT = None  # LIMIT NULL: every row
 
     def __init__(self, url: str) -> None:
