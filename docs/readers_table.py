@@ -311,8 +311,12 @@ def read_dcm2niix(path: Path) -> list[Slice]:
     if binary is None:
         raise RuntimeError("dcm2niix is not installed")
     with tempfile.TemporaryDirectory() as out:
-        done = subprocess.run([binary, "-z", "n", "-b", "n", "-f", "out", "-o", out, str(path.parent)],
-                              capture_output=True, text=True, timeout=CELL_SECONDS)
+        seconds = CELL_SECONDS * 3 // 4  # before the worker's own deadline: dcm2niix hung, the worker did not
+        try:
+            done = subprocess.run([binary, "-z", "n", "-b", "n", "-f", "out", "-o", out, str(path.parent)],
+                                  capture_output=True, text=True, timeout=seconds)
+        except subprocess.TimeoutExpired:
+            raise Crash(f"dcm2niix gave no answer in {seconds} s") from None
         if done.returncode < 0:
             raise Crash(f"dcm2niix killed by signal {-done.returncode}")
         written = sorted(Path(out).glob("*.nii"))
@@ -367,14 +371,16 @@ def worker(reader: str, folders: list[str]) -> None:
 # ---------------------------------------------------------------- running the workers
 
 
-def run_reader(reader: str, folders: list[str]) -> dict[str, dict]:
-    """Every folder's verdict for ``reader``; a worker that dies or hangs marks its file a crash and a
-    new worker goes on with the rest."""
+def run_reader(reader: str, folders: list[str], worker_command: list[str] | None = None,
+               seconds: float = CELL_SECONDS) -> dict[str, dict]:
+    """Every folder's verdict for ``reader``; a worker that dies or gives no answer for ``seconds`` marks
+    its file a crash and a new worker goes on with the rest.  ``worker_command`` (then the folders):
+    this script's worker unless a test gives another."""
+    command = worker_command or [sys.executable, __file__, "--worker", reader]
     results: dict[str, dict] = {}
     todo = list(folders)
     while todo:
-        process = subprocess.Popen([sys.executable, __file__, "--worker", reader, *todo], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen([*command, *todo], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: queue.Queue[str | None] = queue.Queue()
 
         def pump(stream=process.stdout, lines=lines) -> None:
@@ -387,10 +393,10 @@ def run_reader(reader: str, folders: list[str]) -> dict[str, dict]:
         current = None
         while True:
             try:
-                line = lines.get(timeout=CELL_SECONDS)
+                line = lines.get(timeout=seconds)
             except queue.Empty:
                 process.kill()
-                results[current or todo[0]] = {"verdict": "crash", "detail": f"no answer in {CELL_SECONDS} s"}
+                results[current or todo[0]] = {"verdict": "crash", "detail": f"no answer in {seconds:g} s"}
                 break
             if line is None:
                 code = process.wait()

@@ -7,6 +7,7 @@ users rely on, measured with the real readers on every variant's file.
   uncompressed file's, every voxel where the oracle puts it;
 * pydicom alone fails on exactly the transfer syntaxes that need a plugin, and reads the rest;
 * the table's judge tells wrong pixels and wrong geometry apart (doctored slices);
+* a reader that crashes or hangs becomes a cell, and the other files are still read;
 * the script runs by hand and prints the Markdown.
 """
 
@@ -93,6 +94,29 @@ def test_the_judge_tells_wrong_pixels_from_wrong_geometry(tmp_path):
     assert readers_table.verdict([*slices, gap], expected)["verdict"] == "correct"
     astray = dataclasses.replace(gap, origin=gap.origin + np.array([0, 0, 0.3]))
     assert readers_table.verdict([*slices, astray], expected)["verdict"] == "wrong pixels"
+
+
+# A stand-in worker: answers "a", dies of SIGSEGV on "b", hangs on "c", answers the rest.
+_WORKER = """
+import json, os, signal, sys, time
+for folder in sys.argv[1:]:
+    print(json.dumps({"start": folder}), flush=True)
+    if folder == "b":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if folder == "c":
+        time.sleep(60)
+    print(json.dumps({"done": folder, "verdict": "correct", "detail": ""}), flush=True)
+"""
+
+
+def test_a_reader_that_crashes_or_hangs_becomes_a_cell():
+    results = readers_table.run_reader("stand-in", ["a", "b", "c", "d"], [sys.executable, "-c", _WORKER], seconds=3)
+    assert results == {
+        "a": {"verdict": "correct", "detail": ""},
+        "b": {"verdict": "crash", "detail": "the reader's process died (signal 11)"},
+        "c": {"verdict": "crash", "detail": "no answer in 3 s"},
+        "d": {"verdict": "correct", "detail": ""},
+    }
 
 
 def test_the_script_prints_the_table_by_hand():
