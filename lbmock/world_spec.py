@@ -342,7 +342,7 @@ class WorldSpec:
         "offset-origin, mr-rescale, oblique, signed-pixels, bits-stored-12, pixel-padding, odd-sizes, "
         "feet-first, prone, thickness-not-spacing, shuffled-frames, missing-slice, gantry-tilt; one transfer "
         "syntax of rle-lossless, deflated, jpeg-ls-lossless, jpeg2000-lossless, jpeg-lossless; "
-        "extended-offset-table",
+        "extended-offset-table, monochrome1",
         _dicom_variants, lambda text: [text], unset="none",
         flag="--dicom-variant", repeatable=True))
     ontology: str | None = field(default=None, metadata=option(

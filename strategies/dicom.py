@@ -30,6 +30,7 @@ from lbmock.dicom.series import (
     J2K_MIN_SIDE,
     JPEG_2000_LOSSLESS,
     MISSING_SLICE,
+    MONOCHROME1,
     MR_RESCALE,
     OBLIQUE,
     ODD_SIZES,
@@ -205,7 +206,9 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
     salt = c.integer(0, 2**48)
     acquired = acquired_at if acquired_at is not None else draw_acquisition_time(c, before_ms)
     study, series, sop, frame_of_reference = uids_from(salt, "study", "series", "sop", "frame-of-reference")
-    encoded = {"extended_offset_table": True} if EXTENDED_OFFSET_TABLE in variants else {}
+    encoded: dict[str, object] = {"extended_offset_table": True} if EXTENDED_OFFSET_TABLE in variants else {}
+    if MONOCHROME1 in variants:
+        encoded["photometric_interpretation"] = "MONOCHROME1"
     return (EncodedSeries if encoded else DicomSeries)(
         volume=volume, modality=modality,
         patient_id=f"LBMOCK-{salt:012X}", patient_name=f"Lbmock^Phantom {salt % 10_000:04d}",
@@ -231,7 +234,9 @@ def draw_variants(c: Choices, variants: object) -> frozenset[str]:
         drawn = [v for v in VARIANTS if c.boolean()]
         syntaxes = [v for v in drawn if v in TRANSFER_SYNTAXES]
         kept = frozenset(v for v in drawn if v not in syntaxes[1:])
-        return kept - {EXTENDED_OFFSET_TABLE} if DEFLATED in kept else kept  # deflated frames are not encapsulated
+        if DEFLATED in kept:  # deflated frames are not encapsulated
+            kept -= {EXTENDED_OFFSET_TABLE}
+        return kept - {SIGNED_PIXELS} if MONOCHROME1 in kept else kept  # Enhanced XA: unsigned pixels
     return check_variants(variants)
 
 

@@ -47,6 +47,8 @@ def small_dicom_worlds(draw: st.DrawFn, max_rows: int = 2, max_labels: int = 2,
         chosen = drawn - set(syntaxes[1:])
         if "deflated" in chosen:  # deflated frames are not encapsulated: no offset table of either kind
             chosen -= {"extended-offset-table"}
+        if "monochrome1" in chosen:  # an Enhanced XA image: unsigned pixels
+            chosen -= {"signed-pixels"}
     else:
         chosen = variants
     if "jpeg-ls-lossless" in chosen:  # pyjpegls encodes no frame under ~20 pixels (its buffer is the raw size)

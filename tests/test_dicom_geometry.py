@@ -21,11 +21,13 @@ from lbmock.dicom.series import (
     SeriesGeometry,
     check_variants,
     extended_offset_table,
+    photometric_interpretation,
 )
 from lbmock.strategies.dicom import dicom_geometries, dicom_series
 from lbmock.world import PLANES, Volume
 
-ALL = frozenset(VARIANTS) - set(TRANSFER_SYNTAXES) | {"rle-lossless"}  # every variant, one transfer syntax
+# every variant, one transfer syntax; not monochrome1 (an Enhanced XA image: its pixels are never signed)
+ALL = frozenset(VARIANTS) - set(TRANSFER_SYNTAXES) - {"monochrome1"} | {"rle-lossless"}
 
 
 def _series(geometry: SeriesGeometry) -> DicomSeries:
@@ -113,6 +115,7 @@ def test_each_variant_shows(data):
         "jpeg2000-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.90",
         "jpeg-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.70",
         "extended-offset-table": extended_offset_table(series) and series.transfer_syntax == "1.2.840.10008.1.2.5",
+        "monochrome1": photometric_interpretation(series) == "MONOCHROME1",
     }
     # frames needed: 3 to interleave, 3 to tell a gap from the step, 2 to tilt
     needs = {"shuffled-frames": 3, "missing-slice": 3, "gantry-tilt": 2}
@@ -133,6 +136,8 @@ def test_one_transfer_syntax_at_a_time():
         check_variants({"deflated", "rle-lossless"})
     with pytest.raises(ValueError, match="extended-offset-table needs encapsulated Pixel Data; deflated is not"):
         check_variants({"deflated", "extended-offset-table"})
+    with pytest.raises(ValueError, match="monochrome1 makes an Enhanced XA image, whose pixels are unsigned"):
+        check_variants({"monochrome1", "signed-pixels"})
 
 
 @given(st.sampled_from((64, 128)), st.sampled_from((64, 256)), st.integers(1, 40), st.sampled_from(PLANES),

@@ -4,9 +4,12 @@ The IOD is **Enhanced CT Image** or **Enhanced MR Image** (by the series'
 modality): the modern multi-frame IODs whose per-frame functional groups
 carry each frame's ImagePositionPatient, with orientation, pixel spacing,
 rescale and window shared by all frames.  pydicom, highdicom and nibabel read
-them natively.  ImageType is ``DERIVED\\PRIMARY\\VOLUME\\NONE``: the pixels
-are computed, not acquired, so the acquisition macros an ORIGINAL image must
-carry (kVp, exposure, echo times, coils ...) are left out instead of invented.
+them natively.  Under MONOCHROME1 (variant ``monochrome1``), which those two
+IODs forbid, it is **Enhanced XA Image**, whose image module allows it, the
+patient-space functional groups kept as Standard Extended attributes.
+ImageType is ``DERIVED\\PRIMARY\\VOLUME\\NONE``: the pixels are computed,
+not acquired, so the acquisition macros an ORIGINAL image must carry (kVp,
+exposure, echo times, coils ...) are left out instead of invented.
 
 Streaming: the header (File Meta and every element before Pixel Data) is
 built once per series with pydicom from named attributes and cached; Pixel
@@ -33,13 +36,21 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from lbmock.dicom.geometry import decimal_string, frame_position_ds, grid_of_frames
-from lbmock.dicom.phantom import padding_value, phantom_frames
-from lbmock.dicom.series import ENCODER_PLUGINS, J2K_MIN_SIDE, DicomSeries, extended_offset_table, uid_from
+from lbmock.dicom.phantom import inverted, padding_value, phantom_frames, read_value
+from lbmock.dicom.series import (
+    ENCODER_PLUGINS,
+    J2K_MIN_SIDE,
+    DicomSeries,
+    extended_offset_table,
+    photometric_interpretation,
+    uid_from,
+)
 from lbmock.dicom.user_files import FileSeries
 from lbmock.world import DataRow, Label
 
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+ENHANCED_XA = "1.2.840.10008.5.1.4.1.1.12.1.1"
 IMPLEMENTATION_CLASS_UID = "2.25.255290924300498335893460925848208532631"  # lbmock's own, fixed
 IMPLEMENTATION_VERSION = "LBMOCK_0_1"
 BYTES_PER_PIXEL = 2  # BitsAllocated 16, one sample
@@ -70,7 +81,8 @@ def header_dataset(series: DicomSeries) -> Dataset:
     """Every element of the file but Pixel Data, as a pydicom Dataset (with its File Meta)."""
     volume, g = series.volume, series.geometry
     ct = series.modality == "CT"
-    sop_class = ENHANCED_CT if ct else ENHANCED_MR
+    xa = inverted(series)  # MONOCHROME1: Enhanced XA (PS3.3 C.8.19.2), as Enhanced CT and MR allow only MONOCHROME2
+    sop_class = ENHANCED_XA if xa else ENHANCED_CT if ct else ENHANCED_MR
     day, time, stamp = _dicom_datetime(series.acquired_at)
 
     meta = FileMetaDataset()
@@ -89,7 +101,7 @@ def header_dataset(series: DicomSeries) -> Dataset:
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = time
     ds.AcquisitionDateTime = stamp
     ds.AccessionNumber = ""
-    ds.Modality = series.modality
+    ds.Modality = "XA" if xa else series.modality
     ds.Manufacturer = "lbmock"
     ds.ReferringPhysicianName = ""
     ds.StudyDescription = "lbmock synthetic phantom"
@@ -115,17 +127,21 @@ def header_dataset(series: DicomSeries) -> Dataset:
     ds.BurnedInAnnotation = "NO"
     ds.RecognizableVisualFeatures = "NO"
     ds.LossyImageCompression = "00"
-    ds.PresentationLUTShape = "IDENTITY"
+    ds.PresentationLUTShape = "INVERSE" if xa else "IDENTITY"  # the XA/XRF image module: INVERSE with MONOCHROME1
     ds.ContentQualification = "RESEARCH"
-    ds.VolumetricProperties = "VOLUME"
-    ds.VolumeBasedCalculationTechnique = "NONE"
-    ds.PixelPresentation = "MONOCHROME"
-    if not ct:
+    if xa:  # Enhanced XA/XRF Image module: one plane, no C-arm geometry to describe
+        ds.PlanesInAcquisition = "MONOPLANE"
+        ds.PlaneIdentification = "MONOPLANE"
+    else:
+        ds.VolumetricProperties = "VOLUME"
+        ds.VolumeBasedCalculationTechnique = "NONE"
+        ds.PixelPresentation = "MONOCHROME"
+    if not ct and not xa:
         ds.ComplexImageComponent = "MAGNITUDE"
         ds.AcquisitionContrast = "UNKNOWN"
         ds.ApplicableSafetyStandardAgency = "IEC"
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PhotometricInterpretation = photometric_interpretation(series)
     ds.NumberOfFrames = volume.slices
     ds.Rows, ds.Columns = volume.rows, volume.cols
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, series.bits_stored, series.bits_stored - 1
@@ -154,20 +170,25 @@ def header_dataset(series: DicomSeries) -> Dataset:
         ImageOrientationPatient=[decimal_string(v) for v in (*g.row_cosine, *g.column_cosine)])
     shared.PixelValueTransformationSequence = _seq(
         RescaleIntercept=decimal_string(series.rescale_intercept), RescaleSlope=decimal_string(series.rescale_slope),
-        RescaleType=series.rescale_type)
-    shared.FrameVOILUTSequence = _seq(WindowCenter=decimal_string(series.window_center),
+        RescaleType="US" if xa else series.rescale_type)  # mirrored values are no longer HU
+    shared.FrameVOILUTSequence = _seq(WindowCenter=decimal_string(read_value(series, series.window_center)),
                                       WindowWidth=decimal_string(series.window_width))
     shared.FrameAnatomySequence = _seq(AnatomicRegionSequence=Sequence([_code("38266002", "SCT", "Entire body")]),
                                        FrameLaterality="U")
     frame_type = {"FrameType": list(ds.ImageType), "PixelPresentation": "MONOCHROME",
                   "VolumetricProperties": "VOLUME", "VolumeBasedCalculationTechnique": "NONE"}
-    if ct:
+    if xa:  # X-Ray Frame Pixel Data Properties: linear in the (mirrored) values, lower where less X-ray got through
+        shared.FramePixelDataPropertiesSequence = _seq(
+            FrameType=list(ds.ImageType), PixelIntensityRelationship="LIN", PixelIntensityRelationshipSign=1,
+            GeometricalProperties="UNIFORM", ImageProcessingApplied="NONE")
+    elif ct:
         shared.CTImageFrameTypeSequence = _seq(**frame_type)
-        shared.IrradiationEventIdentificationSequence = _seq(
-            IrradiationEventUID=uid_from(series.noise_seed, "irradiation-event"))
     else:
         shared.MRImageFrameTypeSequence = _seq(**frame_type, ComplexImageComponent="MAGNITUDE",
                                                AcquisitionContrast="UNKNOWN")
+    if ct or xa:  # X-ray images name their irradiation event
+        shared.IrradiationEventIdentificationSequence = _seq(
+            IrradiationEventUID=uid_from(series.noise_seed, "irradiation-event"))
     ds.SharedFunctionalGroupsSequence = Sequence([shared])
 
     per_frame = []
@@ -257,7 +278,8 @@ def _encode_frame(series: DicomSeries, frame: np.ndarray) -> bytes:
             data = get_encoder(series.transfer_syntax).encode(
                 frame, rows=series.volume.rows, columns=series.volume.cols, samples_per_pixel=1, bits_allocated=16,
                 bits_stored=series.bits_stored, pixel_representation=series.pixel_representation,
-                photometric_interpretation="MONOCHROME2", number_of_frames=1, encoding_plugin=plugin)
+                photometric_interpretation=photometric_interpretation(series), number_of_frames=1,
+                encoding_plugin=plugin)
         data += b"\x00" * (len(data) % 2)  # items hold an even number of bytes
         return _ITEM + struct.pack("<I", len(data)) + data
     deflate = zlib.compressobj(6, zlib.DEFLATED, -15)  # raw deflate, as A.5 says

@@ -6,6 +6,9 @@ rasteriser as the mask PNGs) takes its structure's own value, far from both
 tissue and air; every polyline is drawn over it, brighter still; mild noise,
 seeded per frame, on top.  Values are real-world units (HU for CT), stored
 through the series' rescale: ``stored = round((value - intercept) / slope)``.
+Under MONOCHROME1 (variant ``monochrome1``) every stored value is then mirrored
+within the stored range (``lo + hi - stored``): the minimum displays white, so
+the image displays as the MONOCHROME2 one does.
 
 Frames are produced one at a time, in file order, never the whole volume.
 """
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
-from lbmock.dicom.series import DicomSeries
+from lbmock.dicom.series import DicomSeries, photometric_interpretation
 from lbmock.labelmap import choose_label, label_slices, mask_features
 from lbmock.world import DataRow, Label, Polyline
 
@@ -67,11 +70,34 @@ def stored_value(series: DicomSeries, value: float) -> int:
 def padding_value(series: DicomSeries) -> int | None:
     """PixelPaddingValue (variant ``pixel-padding``): the lowest stored value the encoding allows,
     or the highest where air's noise reaches the lowest (MR air is stored 0), so that no pixel of
-    the image proper carries it (PS3.3 C.7.5.1.1.2)."""
+    the image proper carries it (PS3.3 C.7.5.1.1.2); mirrored under MONOCHROME1."""
+    padding = _unmirrored_padding(series)
+    if padding is None or not inverted(series):
+        return padding
+    lo, hi = stored_range(series)
+    return lo + hi - padding
+
+
+def _unmirrored_padding(series: DicomSeries) -> int | None:
     if not series.pixel_padding:
         return None
     lo, hi = stored_range(series)
     return lo if stored_value(series, intensities(series).air) - noise_amplitude(series) > lo else hi
+
+
+def inverted(series: DicomSeries) -> bool:
+    """MONOCHROME1: stored values mirrored within the stored range."""
+    return photometric_interpretation(series) == "MONOCHROME1"
+
+
+def read_value(series: DicomSeries, value: float | np.ndarray) -> float | np.ndarray:
+    """What a reader's rescale gives where the phantom put real-world value ``value``: the value
+    itself, or under MONOCHROME1 its mirror ``slope * (lo + hi) + 2 * intercept - value`` (a mirror:
+    applied to what a reader got, it gives the phantom's value back)."""
+    if not inverted(series):
+        return value
+    lo, hi = stored_range(series)
+    return series.rescale_slope * (lo + hi) + 2 * series.rescale_intercept - value
 
 
 def field_of_view(rows: int, cols: int) -> np.ndarray:
@@ -83,6 +109,15 @@ def field_of_view(rows: int, cols: int) -> np.ndarray:
 
 def real_value(series: DicomSeries, stored: float) -> float:
     """The real-world value of a stored pixel value (what a reader's rescale gives)."""
+    return stored * series.rescale_slope + series.rescale_intercept
+
+
+def phantom_value(series: DicomSeries, stored: np.ndarray) -> np.ndarray:
+    """The phantom's real-world values (HU for CT) of stored pixel values, mirrored back under
+    MONOCHROME1: what a display shows, windowed as the MONOCHROME2 image would be."""
+    if inverted(series):
+        lo, hi = stored_range(series)
+        stored = (lo + hi) - stored
     return stored * series.rescale_slope + series.rescale_intercept
 
 
@@ -164,7 +199,8 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
     lut = np.array([stored_value(series, v) for v in values], dtype=np.int32)
     lo, hi = stored_range(series)
     clip = lut.min() < lo + amplitude or lut.max() > hi - amplitude  # e.g. MR air at stored 0
-    padding = padding_value(series)
+    padding = _unmirrored_padding(series)
+    mirror = lo + hi if inverted(series) else None  # MONOCHROME1: stored values mirrored, padding too
     # padded: air outside the field of view (a labelled voxel is never padded: masks stay visible)
     outside = None if padding is None else ~field_of_view(volume.rows, volume.cols)
     line_class = 2 + n_structures
@@ -207,5 +243,7 @@ def phantom_frames(row: DataRow, label: Label | None = None, start: int = 0,
             np.clip(frame, lo, hi, out=frame)
         if outside is not None:
             frame[outside & ((classes if classes is not None else body) == 0)] = padding
+        if mirror is not None:
+            frame = mirror - frame
         # little endian, as the transfer syntax says; signed values sign-extended to 16 bits
         yield frame.astype("<i2" if series.pixel_representation else "<u2")

@@ -46,11 +46,14 @@ JPEG_LOSSLESS = "jpeg-lossless"      # JPEG Lossless Process 14 SV1, encapsulate
 # Pixel Data encapsulated with an Extended Offset Table (PS3.5 A.4, PS3.3 C.7.6.3.1.8) and an empty
 # Basic Offset Table: in the asked encapsulated syntax, RLE Lossless when none is asked
 EXTENDED_OFFSET_TABLE = "extended-offset-table"
+# PhotometricInterpretation MONOCHROME1: stored values mirrored so that the image displays as before;
+# Enhanced CT and MR allow only MONOCHROME2, so the file is an Enhanced XA image (docs/reference/dicom.md)
+MONOCHROME1 = "monochrome1"
 VARIANTS: tuple[str, ...] = (REVERSED_SLICES, ANISOTROPIC, OFFSET_ORIGIN, MR_RESCALE, OBLIQUE,
                              SIGNED_PIXELS, BITS_STORED_12, PIXEL_PADDING, ODD_SIZES, FEET_FIRST, PRONE,
                              THICKNESS_NOT_SPACING, SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT,
                              RLE_LOSSLESS, DEFLATED, JPEG_LS_LOSSLESS, JPEG_2000_LOSSLESS, JPEG_LOSSLESS,
-                             EXTENDED_OFFSET_TABLE)
+                             EXTENDED_OFFSET_TABLE, MONOCHROME1)
 TRANSFER_SYNTAXES: dict[str, str] = {  # variant -> Transfer Syntax UID (PS3.5 A.4.2, A.5)
     RLE_LOSSLESS: "1.2.840.10008.1.2.5",
     DEFLATED: "1.2.840.10008.1.2.1.99",
@@ -80,11 +83,17 @@ class EncodedSeries(DicomSeries):
     variant asks for one, so every other series stays a plain :class:`DicomSeries`."""
 
     extended_offset_table: bool = field(default=False, kw_only=True)  # encapsulated frames located by (7FE0,0001)
+    photometric_interpretation: str = field(default="MONOCHROME2", kw_only=True)  # or MONOCHROME1
 
 
 def extended_offset_table(series: DicomSeries) -> bool:
     """Whether the series' encapsulated Pixel Data is asked to carry an Extended Offset Table."""
     return isinstance(series, EncodedSeries) and series.extended_offset_table
+
+
+def photometric_interpretation(series: DicomSeries) -> str:
+    """MONOCHROME2, or MONOCHROME1 when the variant asks for it."""
+    return series.photometric_interpretation if isinstance(series, EncodedSeries) else "MONOCHROME2"
 
 
 def patient_position(variants: frozenset[str]) -> str:
@@ -101,6 +110,9 @@ def check_variants(names: object) -> frozenset[str]:
     syntaxes = [v for v in VARIANTS if v in chosen and v in TRANSFER_SYNTAXES]
     if len(syntaxes) > 1:
         raise ValueError(f"{' and '.join(syntaxes)} are transfer syntaxes: a file has one, choose one of them")
+    if MONOCHROME1 in chosen and SIGNED_PIXELS in chosen:  # Enhanced XA's Pixel Representation is 0 (unsigned)
+        raise ValueError(f"{MONOCHROME1} makes an Enhanced XA image, whose pixels are unsigned: "
+                         f"choose {MONOCHROME1} or {SIGNED_PIXELS}")
     if EXTENDED_OFFSET_TABLE in chosen and DEFLATED in chosen:
         raise ValueError(f"{EXTENDED_OFFSET_TABLE} needs encapsulated Pixel Data; {DEFLATED} is not: "
                          f"choose one of them")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
-from lbmock.dicom.phantom import phantom_frames, polyline_pixels, real_value
+from lbmock.dicom.phantom import phantom_frames, phantom_value, polyline_pixels
 from lbmock.dicom.user_files import FileSeries
 from lbmock.labelmap import rasterise
 from lbmock.render.masks import encode_png_gray8, encode_png_rgba8
@@ -94,7 +94,7 @@ def _file_plane(series: FileSeries, frame_axis: int, at: int) -> np.ndarray:
 def window_values(row: DataRow, stored: np.ndarray, window: str) -> np.ndarray:
     """8-bit grey levels of stored values through ``window`` (real-world values, DICOM's linear function)."""
     chosen = WINDOWS[window]
-    real = real_value(row.series, stored.astype(np.float64))
+    real = phantom_value(row.series, stored.astype(np.float64))  # a drawn MONOCHROME1 series shows as MONOCHROME2
     if chosen.name == "dicom":
         center, width = row.series.window_center, row.series.window_width
     elif chosen.name == "auto":
