@@ -416,7 +416,8 @@ print(h.hexdigest())
 
 
 @pytest.mark.parametrize("variants", [["oblique", "mr-rescale", "reversed-slices"], ["jpeg2000-lossless"],
-                                      ["jpeg-lossless", "extended-offset-table", "signed-pixels"]])
+                                      ["jpeg-lossless", "extended-offset-table", "signed-pixels"],
+                                      ["monochrome1", "pixel-padding"]])
 def test_same_seed_same_bytes_in_another_process(variants):
     here = hashlib.sha256()
     for row in seeded_world(7, 6, dicom_variants=variants):
