@@ -310,6 +310,8 @@ class DicomSeries:
     pixel_padding: bool = field(default=False, kw_only=True)     # PixelPaddingValue outside the field of view
     patient_position: str = field(default="HFS", kw_only=True)   # HFS, FFS, HFP or FFP
     transfer_syntax: str = field(default="1.2.840.10008.1.2.1", kw_only=True)  # Explicit VR Little Endian
+    extended_offset_table: bool = field(default=False, kw_only=True)  # encapsulated frames located by (7FE0,0001)
+    photometric_interpretation: str = field(default="MONOCHROME2", kw_only=True)  # or MONOCHROME1 (Enhanced XA)
 
     @property
     def rescale_type(self) -> str:

@@ -9,6 +9,7 @@ body, which served worlds call directly (same choices, same values).
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 from hypothesis import strategies as st
 
@@ -153,7 +154,7 @@ def draw_structure_in_pieces(c: Choices, plane: Plane) -> MaskShape:
         px, py = _centre(c, plane)
         prx, pry = _radii(c, plane, fraction=8)
         parts.append(MaskShape("blob", px, py, prx, pry, _lobes(c, MAX_LOBE_SUM)))
-    return MaskShape("blob", main.cx, main.cy, main.rx, main.ry, main.lobes, parts=tuple(parts))
+    return replace(main, parts=tuple(parts))
 
 
 def draw_overlapping_shape(c: Choices, plane: Plane, other: MaskShape) -> MaskShape:

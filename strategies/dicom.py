@@ -44,7 +44,6 @@ from lbmock.dicom.series import (
     TRANSFER_SYNTAXES,
     VARIANTS,
     DicomSeries,
-    EncodedSeries,
     SeriesGeometry,
     Vector,
     check_variants,
@@ -206,17 +205,16 @@ def draw_dicom_series(c: Choices, volume: Volume, variants: frozenset[str], befo
     salt = c.integer(0, 2**48)
     acquired = acquired_at if acquired_at is not None else draw_acquisition_time(c, before_ms)
     study, series, sop, frame_of_reference = uids_from(salt, "study", "series", "sop", "frame-of-reference")
-    encoded: dict[str, object] = {"extended_offset_table": True} if EXTENDED_OFFSET_TABLE in variants else {}
-    if MONOCHROME1 in variants:
-        encoded["photometric_interpretation"] = "MONOCHROME1"
-    return (EncodedSeries if encoded else DicomSeries)(
+    return DicomSeries(
         volume=volume, modality=modality,
         patient_id=f"LBMOCK-{salt:012X}", patient_name=f"Lbmock^Phantom {salt % 10_000:04d}",
         study_uid=study, series_uid=series, sop_uid=sop, frame_of_reference_uid=frame_of_reference,
         acquired_at=acquired, geometry=geometry, rescale_slope=slope, rescale_intercept=intercept,
         window_center=center, window_width=width, noise_seed=c.integer(0, 2**32 - 1),
         pixel_representation=int(signed), bits_stored=bits, pixel_padding=PIXEL_PADDING in variants,
-        patient_position=patient_position(variants), transfer_syntax=transfer_syntax(variants), **encoded,
+        patient_position=patient_position(variants), transfer_syntax=transfer_syntax(variants),
+        extended_offset_table=EXTENDED_OFFSET_TABLE in variants,
+        photometric_interpretation="MONOCHROME1" if MONOCHROME1 in variants else "MONOCHROME2",
     )
 
 

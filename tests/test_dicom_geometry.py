@@ -20,8 +20,6 @@ from lbmock.dicom.series import (
     DicomSeries,
     SeriesGeometry,
     check_variants,
-    extended_offset_table,
-    photometric_interpretation,
 )
 from lbmock.strategies.dicom import dicom_geometries, dicom_series
 from lbmock.world import PLANES, Volume
@@ -109,13 +107,13 @@ def test_each_variant_shows(data):
         "missing-slice": g.slots is not None and max(g.slots) == series.volume.slices,
         "gantry-tilt": g.shear is not None,
         # extended-offset-table alone is RLE Lossless with that table
-        "rle-lossless": series.transfer_syntax == "1.2.840.10008.1.2.5" and not extended_offset_table(series),
+        "rle-lossless": series.transfer_syntax == "1.2.840.10008.1.2.5" and not series.extended_offset_table,
         "deflated": series.transfer_syntax == "1.2.840.10008.1.2.1.99",
         "jpeg-ls-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.80",
         "jpeg2000-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.90",
         "jpeg-lossless": series.transfer_syntax == "1.2.840.10008.1.2.4.70",
-        "extended-offset-table": extended_offset_table(series) and series.transfer_syntax == "1.2.840.10008.1.2.5",
-        "monochrome1": photometric_interpretation(series) == "MONOCHROME1",
+        "extended-offset-table": series.extended_offset_table and series.transfer_syntax == "1.2.840.10008.1.2.5",
+        "monochrome1": series.photometric_interpretation == "MONOCHROME1",
     }
     # frames needed: 3 to interleave, 3 to tell a gap from the step, 2 to tilt
     needs = {"shuffled-frames": 3, "missing-slice": 3, "gantry-tilt": 2}

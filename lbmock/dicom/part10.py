@@ -41,8 +41,6 @@ from lbmock.dicom.series import (
     ENCODER_PLUGINS,
     J2K_MIN_SIDE,
     DicomSeries,
-    extended_offset_table,
-    photometric_interpretation,
     uid_from,
 )
 from lbmock.dicom.user_files import FileSeries
@@ -141,7 +139,7 @@ def header_dataset(series: DicomSeries) -> Dataset:
         ds.AcquisitionContrast = "UNKNOWN"
         ds.ApplicableSafetyStandardAgency = "IEC"
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric_interpretation(series)
+    ds.PhotometricInterpretation = series.photometric_interpretation
     ds.NumberOfFrames = volume.slices
     ds.Rows, ds.Columns = volume.rows, volume.cols
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, series.bits_stored, series.bits_stored - 1
@@ -278,7 +276,7 @@ def _encode_frame(series: DicomSeries, frame: np.ndarray) -> bytes:
             data = get_encoder(series.transfer_syntax).encode(
                 frame, rows=series.volume.rows, columns=series.volume.cols, samples_per_pixel=1, bits_allocated=16,
                 bits_stored=series.bits_stored, pixel_representation=series.pixel_representation,
-                photometric_interpretation=photometric_interpretation(series), number_of_frames=1,
+                photometric_interpretation=series.photometric_interpretation, number_of_frames=1,
                 encoding_plugin=plugin)
         data += b"\x00" * (len(data) % 2)  # items hold an even number of bytes
         return _ITEM + struct.pack("<I", len(data)) + data
@@ -314,7 +312,7 @@ def compressed_layout(row: DataRow, label: Label | None = None) -> tuple[bytes, 
         offsets = [0]
         for size in sizes[:-1]:
             offsets.append(offsets[-1] + size)
-        if extended_offset_table(series) or offsets[-1] > _BASIC_OFFSET_LIMIT:
+        if series.extended_offset_table or offsets[-1] > _BASIC_OFFSET_LIMIT:
             # PS3.5 A.4: an empty Basic Offset Table, the offsets (and each fragment's length, item
             # header excluded) as 64-bit values in (7FE0,0001) and (7FE0,0002), which precede Pixel Data
             body += _ov(_EXTENDED_OFFSET_TABLE_TAG, struct.pack(f"<{len(sizes)}Q", *offsets))

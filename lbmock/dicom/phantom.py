@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
-from lbmock.dicom.series import DicomSeries, photometric_interpretation
+from lbmock.dicom.series import DicomSeries
 from lbmock.labelmap import choose_label, label_slices, mask_features
 from lbmock.world import DataRow, Label, Polyline
 
@@ -87,7 +87,7 @@ def _unmirrored_padding(series: DicomSeries) -> int | None:
 
 def inverted(series: DicomSeries) -> bool:
     """MONOCHROME1: stored values mirrored within the stored range."""
-    return photometric_interpretation(series) == "MONOCHROME1"
+    return series.photometric_interpretation == "MONOCHROME1"
 
 
 def read_value(series: DicomSeries, value: float | np.ndarray) -> float | np.ndarray:

@@ -5,12 +5,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
-from lbmock.frozen import slot_init
 from lbmock.world import DicomSeries, Modality, SeriesGeometry, Vector
 
-__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "EncodedSeries", "Modality", "SeriesGeometry", "Vector",
+__all__ = ["MIME_TYPE", "VARIANTS", "DicomSeries", "Modality", "SeriesGeometry", "Vector",
            "check_variants", "uid_from", "uids_from"]
 
 MIME_TYPE = "application/dicom"  # the body behind row_data, and the media type exports report
@@ -74,26 +72,6 @@ EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"  # the default
 # Variants whose frame positions are not one evenly spaced line along the normal in file order:
 # readers that assume one (highdicom's volume, nibabel's wrapper) do not read them right.
 IRREGULAR_GRIDS = frozenset({SHUFFLED_FRAMES, MISSING_SLICE, GANTRY_TILT})
-
-
-@slot_init
-@dataclass(frozen=True, slots=True)
-class EncodedSeries(DicomSeries):
-    """A drawn series with an encoding :class:`DicomSeries` has no field for: drawn only when a
-    variant asks for one, so every other series stays a plain :class:`DicomSeries`."""
-
-    extended_offset_table: bool = field(default=False, kw_only=True)  # encapsulated frames located by (7FE0,0001)
-    photometric_interpretation: str = field(default="MONOCHROME2", kw_only=True)  # or MONOCHROME1
-
-
-def extended_offset_table(series: DicomSeries) -> bool:
-    """Whether the series' encapsulated Pixel Data is asked to carry an Extended Offset Table."""
-    return isinstance(series, EncodedSeries) and series.extended_offset_table
-
-
-def photometric_interpretation(series: DicomSeries) -> str:
-    """MONOCHROME2, or MONOCHROME1 when the variant asks for it."""
-    return series.photometric_interpretation if isinstance(series, EncodedSeries) else "MONOCHROME2"
 
 
 def patient_position(variants: frozenset[str]) -> str:
