@@ -549,21 +549,26 @@ class ProjectRow:
         return max(times, default=0)
 
 
-class _SeriesNotDrawn:
-    """The DICOM series of a row drawn for an export pass, which renders no DICOM: drawing it is
-    ~8 % of a row, and any use of it is a bug, so every use says so."""
+class _NotDrawn:
+    """What a row drawn for an export pass leaves undrawn because no export renders it: its DICOM
+    series (~8 % of drawing a row) and its mask shapes (~12 %; an export holds mask URLs).  Any
+    use of it is a bug, so every use says so."""
 
-    __slots__ = ()
+    __slots__ = ("_name", "_what")
+
+    def __init__(self, name: str, what: str) -> None:
+        self._name, self._what = name, what
 
     def __getattr__(self, name: str) -> object:
-        raise AttributeError(f"this data row was drawn for an export pass, without its DICOM series "
-                             f"(World.row_in_pass); use World.row for .series.{name}")
+        raise AttributeError(f"this data row was drawn for an export pass, without its {self._what} "
+                             f"(World.row_in_pass); use World.row for .{name}")
 
     def __repr__(self) -> str:
-        return "SERIES_NOT_DRAWN"
+        return self._name
 
 
-SERIES_NOT_DRAWN: Any = _SeriesNotDrawn()
+SERIES_NOT_DRAWN: Any = _NotDrawn("SERIES_NOT_DRAWN", "DICOM series")
+MASK_NOT_DRAWN: Any = _NotDrawn("MASK_NOT_DRAWN", "mask shape")  # a mask keyframe's geometry in an export pass
 
 
 @slot_init
@@ -858,8 +863,8 @@ class World:
 
     def row_in_pass(self, index: int) -> DataRow:
         """Row ``index`` for a pass over many rows (an export): a lazy source draws it without
-        caching it, and may leave its DICOM series undrawn (:data:`SERIES_NOT_DRAWN`; see
-        :meth:`lbmock.strategies.served_world.SeededRows.draw`)."""
+        caching it, and may leave what no export renders undrawn (:data:`SERIES_NOT_DRAWN`,
+        :data:`MASK_NOT_DRAWN`; see :meth:`lbmock.strategies.served_world.SeededRows.draw`)."""
         draw = getattr(self.rows, "draw", None)
         return draw(index) if draw is not None else self.rows[index]
 

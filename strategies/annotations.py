@@ -18,6 +18,7 @@ from lbmock.medical import phrases
 from lbmock.strategies.choices import Choices
 from lbmock.strategies.vocabulary import DAY, EPOCH_MIN, SALT_MAX, salts
 from lbmock.world import (
+    MASK_NOT_DRAWN,
     PLANES,
     Answer,
     ClassificationSchema,
@@ -228,11 +229,13 @@ def answers(draw: st.DrawFn, schema: ClassificationSchema, minter: ids.IdMinter 
 
 
 def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, at: int,
-                 object_answers: bool = True, over: Feature | None = None) -> Feature:
+                 object_answers: bool = True, over: Feature | None = None, shapes: bool = True) -> Feature:
     """The feature (see :func:`features`); ``object_answers=False``: its keyframes answer no nested question.
 
     ``over`` (a mask feature, for a mask ``tool``): the new structure's first keyframe lies on
-    ``over``'s first keyframe and overlaps it, as neighbouring organs' masks do.
+    ``over``'s first keyframe and overlaps it, as neighbouring organs' masks do.  Mask shapes are
+    drawn apart (:meth:`Choices.apart`): ``shapes=False`` (an export pass, which renders mask URLs,
+    never shapes) leaves them :data:`~lbmock.world.MASK_NOT_DRAWN`, every other value the same.
     """
     if over is not None and tool.kind == "mask":
         plane = volume.plane(over.plane)
@@ -250,13 +253,14 @@ def draw_feature(c: Choices, tool: Tool, volume: Volume, minter: ids.IdMinter, a
             break
         frames.append(nxt)
     keyframes = []
+    undrawn = None if shapes else MASK_NOT_DRAWN
     for frame in frames:
         if tool.kind == "polyline":
             geometry: Polyline | MaskShape = draw_polyline(c, plane, n_points)
         elif beneath is not None and frame == beneath.frame:
-            geometry = draw_overlapping_shape(c, plane, beneath.geometry)
+            geometry = c.apart(draw_overlapping_shape, plane, beneath.geometry, undrawn=undrawn)
         else:
-            geometry = draw_mask_shape(c, plane)
+            geometry = c.apart(draw_mask_shape, plane, undrawn=undrawn)
         nested = (tuple(draw_answer(c, q, minter, at) for q in tool.classifications if q.required or c.boolean())
                   if tool.classifications and object_answers else ())  # most tools ask no nested question
         keyframes.append(Keyframe(frame, geometry, nested))
@@ -280,7 +284,8 @@ def features(draw: st.DrawFn, tool: Tool, volume: Volume, minter: ids.IdMinter |
 
 
 def draw_label(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
-               created_at: int, reviews: tuple[Review, ...], updated_at: int) -> Label:
+               created_at: int, reviews: tuple[Review, ...], updated_at: int, shapes: bool = True) -> Label:
+    """A label (see :func:`labels`); ``shapes=False``: its mask shapes undrawn (see :func:`draw_feature`)."""
     n_features = c.integer(0, MAX_FEATURES_PER_LABEL)
     label_id = minter.mint(created_at)
     drawn: list[Feature] = []
@@ -289,7 +294,8 @@ def draw_label(c: Choices, project: Project, volume: Volume, minter: ids.IdMinte
         masks = [f for f in drawn if f.tool.kind == "mask"]
         # a quarter of the masks drawn after another lie over it: overlapping structures
         over = c.pick(masks) if tool.kind == "mask" and masks and c.integer(0, 3) == 3 else None
-        drawn.append(draw_feature(c, tool, volume, minter, created_at, project.object_classifications, over))
+        drawn.append(draw_feature(c, tool, volume, minter, created_at, project.object_classifications, over,
+                                  shapes))
     feats = tuple(drawn)
     questions = project.ontology.classifications
     # Required questions are always answered (their draw is skipped, not made: drawn ontologies have none)

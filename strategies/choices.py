@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hypothesis import strategies as st
@@ -64,8 +65,9 @@ class Choices:
         return self._data.draw_boolean(0.5)
 
     def floating(self, low: float, high: float) -> float:
-        if self._rng is not None:
-            return self._rng.uniform(low, high)
+        random = self._random
+        if random is not None:  # random.uniform(low, high), inlined: the same float
+            return low + (high - low) * random()
         if self._data is None:
             return self._draw(st.floats(low, high))
         return self._data.draw_float(min_value=float(low), max_value=float(high), allow_nan=False,
@@ -76,6 +78,20 @@ class Choices:
         if random is not None:  # integer(0, len(seq) - 1) inlined: picks are a third of all choices
             return seq[int(random() * len(seq))]
         return seq[self.integer(0, len(seq) - 1)]
+
+    def apart(self, draw_fn: Callable[..., T], *args: Any, undrawn: Any = None) -> T:
+        """``draw_fn(choices, *args)`` drawn apart from the choices around it, so that a pass which
+        never looks at the value can leave it undrawn (``undrawn``: returned instead) and every
+        later choice is still the same.  On an RNG (served worlds): one choice here seeds an RNG of
+        the part's own, made and drawn from only when the value is wanted.  Under Hypothesis: drawn
+        in place, from these choices (so it shrinks with the rest; Hypothesis never asks for a pass)."""
+        random_ = self._random
+        if random_ is None:
+            return draw_fn(self, *args)
+        seed = int(random_() * 2**53)  # every bit of the draw: random() holds 53
+        if undrawn is not None:
+            return undrawn
+        return draw_fn(Choices.from_rng(random.Random(seed)), *args)
 
     def words(self, pool: Sequence[str], low: int, high: int) -> list[str]:
         """``low..high`` words from ``pool``; the count first, so shrinking drops words."""

@@ -50,18 +50,18 @@ SCORE_STEPS = 1000  # agreement scores have three decimals
 
 
 def _labels_of(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
-               history: tuple[WorkflowEvent, ...]) -> tuple[Label, ...]:
+               history: tuple[WorkflowEvent, ...], shapes: bool = True) -> tuple[Label, ...]:
     """The label a row gets in a project once it has left labelling: created just before the
     row moves on to review, updated at its last rework."""
     submitted = history[1].created_at
     reworks = [e.created_at for e in history if e.action == "REWORK"]
     created_label = submitted - c.integer(0, min(HOUR, submitted - history[0].created_at))
     return (draw_label(c, project, volume, minter, created_label, reviews_of(minter, history),
-                       max([created_label, *reworks])),)
+                       max([created_label, *reworks]), shapes),)
 
 
 def draw_quality_labels(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
-                        history: tuple[WorkflowEvent, ...], first: Label) -> tuple[Label, ...]:
+                        history: tuple[WorkflowEvent, ...], first: Label, shapes: bool = True) -> tuple[Label, ...]:
     """``first`` alone, or (on about half the rows of a consensus or benchmark project)
     ``first`` and labels by other labellers, with their agreement scores.
 
@@ -80,7 +80,7 @@ def draw_quality_labels(c: Choices, project: Project, volume: Volume, minter: id
     for _ in range(n_more):
         author = others.pop(c.integer(0, len(others) - 1))
         created = submitted - c.integer(0, min(HOUR, submitted - start))
-        extra.append(replace(draw_label(c, project, volume, minter, created, (), created), created_by=author))
+        extra.append(replace(draw_label(c, project, volume, minter, created, (), created, shapes), created_by=author))
     if project.quality is QualityMode.CONSENSUS:
         return tuple(replace(lb, consensus_score=c.integer(0, SCORE_STEPS) / SCORE_STEPS) for lb in (first, *extra))
     gold = replace(first, is_benchmark=True)
@@ -89,16 +89,16 @@ def draw_quality_labels(c: Choices, project: Project, volume: Volume, minter: id
 
 
 def draw_project_row(c: Choices, project: Project, volume: Volume, minter: ids.IdMinter,
-                     created: int, status: WorkflowStatus | None = None) -> ProjectRow:
+                     created: int, status: WorkflowStatus | None = None, shapes: bool = True) -> ProjectRow:
     """The row's life in a further project of the organisation (drawn after everything the
     first project draws, so adding projects never changes the first project's rows);
-    ``status``: the one a plan gives (else drawn)."""
+    ``status``: the one a plan gives (else drawn); ``shapes=False``: mask shapes undrawn."""
     status = _status(c, status)
     history = draw_workflow_history(c, project, status, created + c.integer(1, DAY))
     labels: tuple[Label, ...] = ()
     if status != WorkflowStatus.TO_LABEL:
-        (first,) = _labels_of(c, project, volume, minter, history)
-        labels = draw_quality_labels(c, project, volume, minter, history, first)
+        (first,) = _labels_of(c, project, volume, minter, history, shapes)
+        labels = draw_quality_labels(c, project, volume, minter, history, first, shapes)
     return ProjectRow(project.id, c.pick(project.batches), status, history, labels, c.integer(1, 5))
 
 
@@ -110,9 +110,11 @@ def _status(c: Choices, planned: WorkflowStatus | None) -> WorkflowStatus:
 def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Project, ...] = (),
                   dicom_variants: frozenset[str] = frozenset(), volume: Volume | None = None,
                   with_series: bool = True, plan: RowPlan | None = None,
-                  ranges: VolumeSpec | None = None) -> DataRow:
+                  ranges: VolumeSpec | None = None, shapes: bool = True) -> DataRow:
     """The row (see :func:`data_rows`); ``with_series=False`` leaves its DICOM series undrawn
-    (:data:`~lbmock.world.SERIES_NOT_DRAWN`), for an export pass, which renders no DICOM.
+    (:data:`~lbmock.world.SERIES_NOT_DRAWN`), and ``shapes=False`` its mask shapes
+    (:data:`~lbmock.world.MASK_NOT_DRAWN`), for an export pass, which renders neither: every other
+    value is the same.
     ``plan`` fixes its dataset, status and further projects (a world file's exact counts);
     ``ranges`` bounds its volume's size, spacing and modality."""
     status = _status(c, plan.status(index) if plan is not None else None)
@@ -123,7 +125,7 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     history = draw_workflow_history(c, project, status, created + c.integer(1, HOUR))
     row_labels: tuple[Label, ...] = ()
     if status != WorkflowStatus.TO_LABEL:
-        row_labels = _labels_of(c, project, volume, minter, history)
+        row_labels = _labels_of(c, project, volume, minter, history, shapes)
     dataset = dataset_for_row(project.datasets, index, plan)
     stem = f"{'-'.join(c.words(medical.series_words(), 1, 2))}-{index:06d}"
     folder = medical.slug_of(dataset.name)
@@ -136,11 +138,11 @@ def draw_data_row(c: Choices, project: Project, index: int, others: tuple[Projec
     # Draws a single-project world without quality measures never makes come last.
     has_key, has_external = c.pick(ID_PATTERNS)
     if row_labels:
-        row_labels = draw_quality_labels(c, project, volume, minter, history, row_labels[0])
+        row_labels = draw_quality_labels(c, project, volume, minter, history, row_labels[0], shapes)
     memberships = [ProjectRow(project.id, batch, status, history, row_labels, priority)]
     for other in others:
         if row_joins(other.id, index, plan):
-            memberships.append(draw_project_row(c, other, volume, minter, created))
+            memberships.append(draw_project_row(c, other, volume, minter, created, shapes=shapes))
     # when the series was acquired: the file's dates and the row's captureDateTime (both passes draw it)
     acquired = draw_acquisition_time(c, created)
     # last: no earlier draw changed, and so it can be left out without changing any other value

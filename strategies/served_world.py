@@ -58,23 +58,24 @@ class SeededRows(CachedRows):
         self.dicom_variants = frozenset(self.dicom_variants)
         self._init_cache()
 
-    def _draw(self, index: int, with_series: bool = True) -> DataRow:
+    def _draw(self, index: int, whole: bool = True) -> DataRow:
         # draw_data_row is the body of the data_rows() strategy: same choices, same row.
+        # whole=False: an export pass (no DICOM series, no mask shapes; every other value the same)
         if self.user_files:  # labels drawn on the file's grid; its series is the file's (nothing to draw)
             series = self.user_files[index % len(self.user_files)]
             row = draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
-                                   self.others, frozenset(), series.volume, False, self.plan, self.ranges)
+                                   self.others, frozenset(), series.volume, False, self.plan, self.ranges, whole)
             # the fields describing the file follow the file's own tags (left out where it states none)
             return replace(row, series=series, metadata=agreeing_with_file(row.metadata, series.tag_slice_thickness,
                                                                             series.tag_acquired_at))
         return draw_seeded_with(draw_data_row, derive_seed(self.seed, "row", index), self.project, index,
-                                self.others, self.dicom_variants, None, with_series, self.plan, self.ranges)
+                                self.others, self.dicom_variants, None, whole, self.plan, self.ranges, whole)
 
     def draw(self, index: int) -> DataRow:
-        """Row ``index`` drawn afresh and not cached, without its DICOM series: for one pass over many
-        rows (an export), which would only evict the rows other requests come back to and renders
-        no DICOM (the series is ~8 % of drawing a row)."""
-        return self._draw(self._position(index), with_series=False)
+        """Row ``index`` drawn afresh and not cached, for one pass over many rows (an export), which
+        would only evict the rows other requests come back to: without what no export renders, its
+        DICOM series (~8 % of drawing a row) and its mask shapes (~12 %)."""
+        return self._draw(self._position(index), whole=False)
 
     def _make(self, index: int) -> DataRow:
         return self._draw(index)

@@ -32,19 +32,37 @@ def test_an_export_of_named_data_rows_draws_only_those_rows(monkeypatch):
     assert expected[0] == [wanted[1].id, wanted[2].id, wanted[0].id]  # world order
 
 
-def test_rows_drawn_for_an_export_pass_are_the_rows_without_their_dicom_series():
-    """An export renders no DICOM, so its pass leaves each row's series undrawn (the last draw of
-    a row: every other value is the same), and a use of it fails loudly instead of passing unseen."""
+def test_rows_drawn_for_an_export_pass_are_the_rows_without_their_dicom_series_or_mask_shapes():
+    """An export renders no DICOM and no mask (it links to masks), so its pass leaves each row's
+    series and mask shapes undrawn (each drawn apart: every other value is the same, polylines
+    too), and a use of either fails loudly instead of passing unseen."""
     import dataclasses
 
     import pytest
 
-    from lbmock.world import SERIES_NOT_DRAWN
+    from lbmock.world import MASK_NOT_DRAWN, SERIES_NOT_DRAWN, MaskShape
+
+    def without_mask_shapes(row):
+        def label(lb):
+            return dataclasses.replace(lb, features=tuple(dataclasses.replace(f, segments=tuple(
+                tuple(dataclasses.replace(kf, geometry=MASK_NOT_DRAWN) if isinstance(kf.geometry, MaskShape) else kf
+                      for kf in seg) for seg in f.segments)) for f in lb.features))
+        return dataclasses.replace(row, memberships=tuple(
+            dataclasses.replace(m, labels=tuple(label(lb) for lb in m.labels)) for m in row.memberships))
 
     world = seeded_world(8, 50, n_projects=2, dicom_variants=("oblique",))
-    for index in (0, 17, 49):
+    masks = 0
+    for index in range(50):
         whole, in_pass = world.row(index), world.row_in_pass(index)
         assert in_pass.series is SERIES_NOT_DRAWN and whole.series.sop_uid
-        assert dataclasses.replace(whole, series=SERIES_NOT_DRAWN) == in_pass
+        assert dataclasses.replace(without_mask_shapes(whole), series=SERIES_NOT_DRAWN) == in_pass
+        shapes = [kf.geometry for m in in_pass.memberships for lb in m.labels for f in lb.features
+                  for kf in f.keyframes if f.tool.kind == "mask"]
+        assert all(g is MASK_NOT_DRAWN for g in shapes)
+        masks += len(shapes)
         with pytest.raises(AttributeError, match="without its DICOM series"):
             _ = in_pass.series.geometry
+        for geometry in shapes[:1]:
+            with pytest.raises(AttributeError, match="without its mask shape"):
+                _ = geometry.cx
+    assert masks >= 10  # the pass met masks, on both projects' labels
