@@ -10,8 +10,7 @@ the same kind Hypothesis records, so shrinking and replay work unchanged.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from hypothesis import strategies as st
