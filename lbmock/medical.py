@@ -89,6 +89,7 @@ def modality_of(dataset_name: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)  # asked for every drawn row, of dataset names and report phrases
+@lru_cache(maxsize=4096)  # a row's folder is its dataset's slug: a few names, met once a row
 def slug_of(name: str) -> str:
     """A path-friendly form of a display name: lower case, words joined by ``-``."""
     return "-".join(name.lower().replace("_", " ").split())

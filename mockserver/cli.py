@@ -360,10 +360,15 @@ def _listen(host: str, port: int) -> socket.socket | None:
 
 def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
     """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
+    from lbmock.mockserver.exports.render_workers import MIN_ROWS, spawn_early
+
+    spec, config = world_spec_from_args(args), _server_config(args, signing_key, args.state)
+    if spec.rows >= MIN_ROWS and not spec.replay:  # a big drawn world: its first export is rendered by helpers
+        spawn_early(config.render_processes)
     from lbmock.mockserver.app import create_app
     from lbmock.mockserver.http.server import WSGIServer
 
-    app = create_app(world_spec_from_args(args), _server_config(args, signing_key, args.state))
+    app = create_app(spec, config)
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
     server = WSGIServer(app, listener, max_connections=args.max_connections)

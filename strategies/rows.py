@@ -195,7 +195,7 @@ def agreeing_with_file(metadata: tuple[MetadataValue, ...], thickness: float | N
         if m.schema.name not in from_file:
             out.append(m)
         elif from_file[m.schema.name] is not None:
-            out.append(replace(m, value=from_file[m.schema.name]))
+            out.append(MetadataValue(m.schema, from_file[m.schema.name]))  # (replace() costs 4 µs a row)
     return tuple(out)
 
 

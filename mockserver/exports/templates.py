@@ -126,10 +126,10 @@ class _Build:
                 if not chunk:  # never while the builder only appends; fail rather than spin
                     raise RuntimeError("the export template shrank while it was read")
                 done += len(chunk)
-                pieces = (rest + chunk).split(b"\n")
-                rest = pieces.pop()  # a line cut by the read size: completed by the next read
-                for piece in pieces:
-                    yield piece + b"\n"
+                # lines with their newline (orjson escapes \r in strings: no line holds another break)
+                lines = (rest + chunk).splitlines(keepends=True)
+                rest = lines.pop() if not lines[-1].endswith(b"\n") else b""  # cut by the read size
+                yield from lines
 
 
 def _finished_lines(handle: BinaryIO) -> Iterator[bytes]:
@@ -328,7 +328,8 @@ def _fill(template: Iterator[bytes], urls: Urls) -> Iterator[bytes]:
         start = at + len(_STORAGE)
         end = line.index(_SIGNED, start)
         quoted = line[start:end]
-        # the signature covers the unquoted path the storage route sees
-        signed_path = STORAGE_PREFIX + unquote(quoted.decode())  # quote() wrote plain ASCII
+        # the signature covers the unquoted path the storage route sees (quote() wrote plain ASCII)
+        path = quoted.decode()
+        signed_path = STORAGE_PREFIX + (unquote(path) if "%" in path else path)
         query = sign(signed_path)[len(signed_path):]
         yield b"".join((line[:at], storage, quoted, _json_text(query), line[end + len(_SIGNED):]))
