@@ -41,3 +41,20 @@ def test_the_marker_and_the_options_state_worldspecs_defaults():
     spec = WorldSpec()
     assert f"seed={spec.seed}, rows={spec.rows}" in short and f"seed={spec.seed}, rows={spec.rows}" in full
     assert all(f"{name}=" in full for name, _d, _o in WorldSpec.options())
+
+
+SERVER_PROBE = """
+import json, sys
+from lbmock.mockserver.app import create_app
+from lbmock.world_spec import WorldSpec
+app = create_app(WorldSpec(rows=50))
+app.extensions["lbmock"].close()
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("pydicom", "PIL"))))
+"""
+
+
+def test_a_server_starts_without_the_dicom_and_image_libraries():
+    """pydicom (with its pixel handlers) and Pillow load with the first DICOM file or PNG served, not
+    with every server (~0.2 s of each ``lbmock serve`` and in-process mock start)."""
+    out = subprocess.run([sys.executable, "-c", SERVER_PROBE], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from flask import Response, request
 
-from lbmock.dicom.part10 import file_size, part10_chunks
 from lbmock.dicom.series import MIME_TYPE
 from lbmock.dicom.user_files import FileSeries, UserFileChanged
 from lbmock.mockserver.errors import NotFound
@@ -89,6 +88,9 @@ def dicom_file(org_id: str, file_name: str) -> Response:
         return json_error(404, f"no DICOM file {org_id}/{file_name}", "NOT_FOUND")
     if row.recorded is not None:
         return _recorded_file(row)
+    # pydicom and the encoders load with the first file served, not with the server (~0.15 s a start)
+    from lbmock.dicom.part10 import file_size, part10_chunks
+
     try:
         size = file_size(row.series, row)  # a compressed file's size depends on its pixels
     except UserFileChanged as exc:  # a user's file (--dicom-dir) edited since the start: never other bytes
