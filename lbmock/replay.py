@@ -25,12 +25,14 @@ import hashlib
 import os
 import threading
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from lbmock.ontology import derived_id, parse_ontology
@@ -113,6 +115,20 @@ def _ms(value: Any, where: str) -> int | None:
     return int(when.timestamp() * 1000)
 
 
+def _check_time(value: Any, where: Callable[[], str]) -> None:
+    """Raise :func:`_ms`'s ValueError if ``value`` is not a timestamp it reads (``where``: made only
+    then); a third of the work of reading it."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+            return
+        except ValueError:
+            pass
+    _ms(value, where())
+
+
 def _check_row(row: Any) -> None:
     """Raise ValueError saying why ``row`` is not an export v2 row."""
     if not isinstance(row, dict):
@@ -140,20 +156,20 @@ def _check_row(row: Any) -> None:
         if not isinstance(labels, list):
             raise ValueError(f"projects.{pid}.labels is not a list")
         for i, label in enumerate(labels):
-            where = f"projects.{pid}.labels[{i}]"
             if not isinstance(label, dict) or not isinstance(label.get("id"), str):
-                raise ValueError(f"{where} is not a label with an id")
+                raise ValueError(f"projects.{pid}.labels[{i}] is not a label with an id")
             annotations = label.get("annotations", {})
             if not isinstance(annotations, dict):
-                raise ValueError(f"{where}.annotations is not an object")
+                raise ValueError(f"projects.{pid}.labels[{i}].annotations is not an object")
             for plane, group in (annotations.get("groups") or {}).items():
                 frames = group.get("frames") if isinstance(group, dict) else None
                 if not isinstance(frames, dict):
-                    raise ValueError(f"{where}.annotations.groups.{plane} has no frames object")
+                    raise ValueError(f"projects.{pid}.labels[{i}].annotations.groups.{plane} has no frames object")
                 for number, slot in frames.items():
                     if not number.isdigit() or not isinstance(slot, dict) or not isinstance(
                             slot.get("objects", {}), dict):
-                        raise ValueError(f"{where}.annotations.groups.{plane}.frames.{number}: not a frame")
+                        raise ValueError(f"projects.{pid}.labels[{i}].annotations.groups.{plane}.frames.{number}: "
+                                         "not a frame")
 
 
 def _lines(path: str) -> Iterator[tuple[int, int, bytes]]:
@@ -161,7 +177,7 @@ def _lines(path: str) -> Iterator[tuple[int, int, bytes]]:
     with open(path, "rb") as fh:
         offset = 0
         for number, line in enumerate(fh, 1):
-            if line.strip():
+            if not line.isspace():  # (strip() would copy the line)
                 yield number, offset, line
             offset += len(line)
 
@@ -203,6 +219,32 @@ def _tool_of(schema_id: str | None, name: str, value: str, kind: str) -> Tool:
     return Tool(schema_id, name, value, color, kind)
 
 
+class RowIds:
+    """Every id the replayed rows hold (data rows, labels, features) -> the row that holds it.
+
+    A dict of 300,000 ids takes ~40 MB; this keeps each id's 64-bit ``hash()`` beside its row,
+    sorted (12 bytes an id), and a lookup reads the candidate rows to confirm (two ids sharing a
+    hash, or an id no row holds, are told apart).  A data row's own id names its row; an id that
+    only labels or features hold names the first row holding it.  ``hash()`` is this process's
+    (and its forks'): the ids never leave it (see :meth:`ReplayIndex.__getstate__`)."""
+
+    def __init__(self, hashes: array, rows: array) -> None:
+        keys = np.frombuffer(hashes, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")  # stable: a hash's rows stay in file order
+        keys, owners = keys[order], np.frombuffer(rows, dtype=np.int32)[order]
+        kept = np.ones(len(keys), dtype=bool)  # once per row (a feature is in each of its frames)
+        kept[1:] = (keys[1:] != keys[:-1]) | (owners[1:] != owners[:-1])
+        self.keys, self.rows = keys[kept], owners[kept]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def candidates(self, entity_id: str) -> list[int]:
+        key = hash(entity_id)
+        lo, hi = np.searchsorted(self.keys, key, "left"), np.searchsorted(self.keys, key, "right")
+        return self.rows[lo:hi].tolist()
+
+
 @dataclass
 class ReplayIndex:
     """Where each replayed row is, and what the world needs from all of them (see the module)."""
@@ -215,73 +257,114 @@ class ReplayIndex:
     datasets: dict[str, str] = field(default_factory=dict)  # id -> name, in order of appearance
     members: dict[str, bytearray] = field(default_factory=dict)  # project id -> one byte a row
     projects: dict[str, _SeenProject] = field(default_factory=dict)  # in order of appearance
-    ids: dict[str, int] | None = None  # data row, label and feature ids -> row; rebuilt after unpickling
+    ids: RowIds | None = None  # rebuilt after unpickling, when a lookup needs it
+
+    def __post_init__(self) -> None:
+        self._fds: dict[int, int] = {}
+        self._fds_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.offsets)
 
     def __getstate__(self) -> dict:
-        # the id map is the big part (every label and feature): helper processes and template keys
-        # do without it (a key has the files' digests); a process that needs it reads the files again
-        return {**self.__dict__, "ids": None}
+        # helper processes and template keys do without the ids (a key has the files' digests; the
+        # hashes are this process's); a process that needs them reads the files again
+        return {k: v for k, v in self.__dict__.items() if k not in ("ids", "_fds", "_fds_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, ids=None)
+        self.__post_init__()
+
+    def __del__(self) -> None:
+        for fd in getattr(self, "_fds", {}).values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _fd(self, k: int) -> int:
+        fd = self._fds.get(k)
+        if fd is None:
+            replay_file = self.files[k]
+            fd = os.open(replay_file.path, os.O_RDONLY)
+            if os.fstat(fd).st_size != replay_file.size:  # never read rows at offsets of another content
+                os.close(fd)
+                raise ReplayError(f"{replay_file.path}: the file changed since it was read; serve it again")
+            with self._fds_lock:
+                kept = self._fds.setdefault(k, fd)
+            if kept != fd:  # another thread opened it first
+                os.close(fd)
+            fd = kept
+        return fd
+
+    def line(self, index: int) -> bytes:
+        """Row ``index``'s line as recorded (os.pread: threads share one descriptor per file)."""
+        return os.pread(self._fd(self.file_of[index]), self.lengths[index], self.offsets[index])
+
+    def lines(self, indices: Iterable[int]) -> Iterator[tuple[int, memoryview]]:
+        """(index, line) of each of ``indices`` (ascending), neighbours read together: an export's
+        pass reads its rows a block at a time, not with a system call each."""
+        block, start, k, base = memoryview(b""), 0, -1, 0
+        for index in indices:
+            offset, length = self.offsets[index], self.lengths[index]
+            if self.file_of[index] != k or not base <= offset or offset + length > base + len(block):
+                k, base, stop = self.file_of[index], offset, index
+                while stop < len(self) and self.file_of[stop] == k and stop - index < READ_ROWS:
+                    stop += 1
+                end = self.offsets[stop - 1] + self.lengths[stop - 1]
+                block = memoryview(os.pread(self._fd(k), end - offset, offset))
+            start = offset - base
+            yield index, block[start:start + length]
 
     def index_of(self, entity_id: str) -> int | None:
         if self.ids is None:
-            self.ids = _scan(self.files).ids
-        return self.ids.get(entity_id)
+            self.ids = _scan_files(self.files).ids
+        assert self.ids is not None
+        found = None
+        for index in self.ids.candidates(entity_id):
+            row = orjson.loads(self.line(index))
+            if row["data_row"]["id"] == entity_id:
+                return index
+            if found is None and entity_id in _label_ids(row):
+                found = index
+        return found
 
 
-_SCANNED: dict[tuple[ReplayFile, ...], ReplayIndex] = {}  # the last scans, by the files' digests
-_SCANNED_LOCK = threading.Lock()
-SCANS_KEPT = 2
+READ_ROWS = 256  # rows read together by ReplayIndex.lines
 
 
-def _scan(files: Sequence[ReplayFile]) -> ReplayIndex:
-    """The index of ``files``, scanned once per process: ``lbmock serve`` checks the files before
-    it starts, then builds the world from them (a 100,000-row file takes seconds to scan).  Keyed
-    by the files' digests, so a changed file is scanned again."""
-    key = tuple(files)
-    with _SCANNED_LOCK:
-        known = _SCANNED.get(key)
-    if known is not None and known.ids is not None:
-        return known
-    index = _scan_files(key)
-    with _SCANNED_LOCK:
-        _SCANNED.pop(key, None)
-        _SCANNED[key] = index
-        while len(_SCANNED) > SCANS_KEPT:
-            del _SCANNED[next(iter(_SCANNED))]
-    return index
+def scan_replay_files(paths: Sequence[str | os.PathLike]) -> ReplayIndex:
+    """The index of the replay files (:class:`ReplayError` naming the file and line of the first
+    line that is not an export v2 row)."""
+    return _scan_files(read_replay_files(paths))
 
 
 def _scan_files(files: tuple[ReplayFile, ...]) -> ReplayIndex:
-    index = ReplayIndex(files, ids={})
-    ids = index.ids
-    assert ids is not None
+    index = ReplayIndex(files)
+    hashes, owners = array("q"), array("i")  # each id's hash and row (RowIds)
     default_dataset = derived_id("dataset", "replay", DEFAULT_DATASET_NAME)
     dataset_ids: dict[str, int] = {}
-    first_line: dict[str, str] = {}
-    for k, replay_file in enumerate(files):
-        for number, offset, line in _lines(replay_file.path):
-            where = f"{replay_file.path}: line {number}"
+    first_line: dict[str, tuple[str, int]] = {}  # data row id -> (file, line)
+    for k, path in enumerate(f.path for f in files):
+        for number, offset, line in _lines(path):
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise ReplayError(f"{where}: not an export v2 row: not JSON ({exc})") from None
+                raise ReplayError(f"{_where(path, number)}: not an export v2 row: not JSON ({exc})") from None
+            ids: list[str] = []
             try:
                 _check_row(row)
-                _note_row(index, row)
+                _note_row(index, row, ids)
             except ValueError as exc:
-                raise ReplayError(f"{where}: not an export v2 row: {exc}") from None
+                raise ReplayError(f"{_where(path, number)}: not an export v2 row: {exc}") from None
             row_index = len(index.offsets)
             data_row = row["data_row"]
-            if data_row["id"] in first_line:
-                raise ReplayError(f"{where}: data row {data_row['id']} is replayed twice "
-                                  f"(first: {first_line[data_row['id']]})")
-            first_line[data_row["id"]] = where
-            ids[data_row["id"]] = row_index
-            for entity_id in _label_ids(row):
-                ids.setdefault(entity_id, row_index)
+            here = (path, number)
+            first = first_line.setdefault(data_row["id"], here)
+            if first is not here:
+                raise ReplayError(f"{_where(path, number)}: data row {data_row['id']} is replayed twice "
+                                  f"(first: {_where(*first)})")
+            ids.append(data_row["id"])
+            hashes.extend(map(hash, ids))
+            owners.extend(repeat(row_index, len(ids)))
             details = data_row.get("details") or {}
             dataset_id = details.get("dataset_id") or default_dataset
             if dataset_id not in dataset_ids:
@@ -300,11 +383,17 @@ def _scan_files(files: tuple[ReplayFile, ...]) -> ReplayIndex:
         members.extend(bytes(len(index.offsets) - len(members)))
     if not index.datasets:  # a world has a dataset, even with no rows
         index.datasets[default_dataset] = DEFAULT_DATASET_NAME
+    index.ids = RowIds(hashes, owners)
     return index
 
 
-def _note_row(index: ReplayIndex, row: dict) -> None:
-    """What the world learns from one row: its projects' names, ontologies, batches and tools."""
+def _where(path: str, number: int) -> str:
+    return f"{path}: line {number}"
+
+
+def _note_row(index: ReplayIndex, row: dict, ids: list[str]) -> None:
+    """What the world learns from one row: its projects' names, ontologies, batches and tools; the
+    ids of its labels and their features go in ``ids`` (as :func:`_label_ids` gives them)."""
     for pid, project in row.get("projects", {}).items():
         details = project.get("project_details") or {}
         seen = index.projects.get(pid)
@@ -316,25 +405,32 @@ def _note_row(index: ReplayIndex, row: dict) -> None:
         if details.get("batch_id") and details["batch_id"] not in seen.batches:
             seen.batches[details["batch_id"]] = Batch(details["batch_id"], str(details.get("batch_name") or ""),
                                                       int(details.get("priority") or 0))
-        for label in project.get("labels", []):
-            for group in ((label.get("annotations") or {}).get("groups") or {}).values():
+        tools = seen.tools
+        labels = project.get("labels", [])
+        for label in labels:  # one walk for the ids and the tools (the objects of every frame)
+            ids.append(label["id"])
+            annotations = label.get("annotations") or {}
+            ids.extend(annotations.get("key_frame_feature_map") or {})
+            for group in (annotations.get("groups") or {}).values():
                 for slot in group["frames"].values():
-                    for obj in (slot.get("objects") or {}).values():
-                        tool = _tool(obj) if isinstance(obj, dict) else None
-                        if tool is not None and tool.schema_id not in seen.tools:
-                            seen.tools[tool.schema_id] = tool
+                    objects = slot.get("objects") or {}
+                    ids.extend(objects)
+                    for obj in objects.values():
+                        if not isinstance(obj, dict):
+                            continue
+                        known = obj.get("feature_schema_id")
+                        if known and known in tools:  # (the tool _tool would give is known)
+                            continue
+                        tool = _tool(obj)
+                        if tool is not None and tool.schema_id not in tools:
+                            tools[tool.schema_id] = tool
         # timestamps are checked now: a bad one is an error with its line, not a failed export
-        for label in project.get("labels", []):
-            _ms((label.get("label_details") or {}).get("created_at"), f"{label['id']}.label_details.created_at")
+        for label in labels:
+            _check_time((label.get("label_details") or {}).get("created_at"),
+                        lambda label=label: f"{label['id']}.label_details.created_at")
     details = row["data_row"].get("details") or {}
     for key in ("created_at", "updated_at", "last_activity_at"):
-        _ms(details.get(key), f"data_row.details.{key}")
-
-
-def check_replay_files(paths: Sequence[str | os.PathLike]) -> int:
-    """How many rows the files hold; :class:`ReplayError` naming the file and line of the first
-    line that is not an export v2 row."""
-    return len(_scan(read_replay_files(paths)))
+        _check_time(details.get(key), lambda key=key: f"data_row.details.{key}")
 
 
 def read_replay_files(paths: Sequence[str | os.PathLike]) -> tuple[ReplayFile, ...]:
@@ -366,22 +462,17 @@ class ReplayRows(CachedRows):
         self._setup()
 
     def _setup(self) -> None:
-        self._fds: dict[int, int] = {}
         self._tools = {pid: {**{t.name: t for t in p.ontology.tools}, **{t.schema_id: t for t in p.ontology.tools}}
                        for pid, p in self.projects.items()}
+        self._assets = tuple(f.assets for f in self.index.files)  # (a Path each row costs 3 µs)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_lock", "_fds", "_tools")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_lock", "_tools", "_assets")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._init_cache()
         self._setup()
-
-    def __del__(self) -> None:
-        for fd in getattr(self, "_fds", {}).values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -390,18 +481,8 @@ class ReplayRows(CachedRows):
         return self.draw(index)
 
     def text(self, index: int) -> bytes:
-        """Row ``index``'s line as recorded (os.pread: threads share one descriptor per file)."""
-        k = self.index.file_of[index]
-        fd = self._fds.get(k)
-        if fd is None:
-            replay_file = self.index.files[k]
-            fd = os.open(replay_file.path, os.O_RDONLY)
-            if os.fstat(fd).st_size != replay_file.size:  # never read rows at offsets of another content
-                os.close(fd)
-                raise ReplayError(f"{replay_file.path}: the file changed since it was read; serve it again")
-            with self._lock:
-                fd = self._fds.setdefault(k, fd)
-        return os.pread(fd, self.index.lengths[index], self.index.offsets[index])
+        """Row ``index``'s line as recorded."""
+        return self.index.line(index)
 
     def draw(self, index: int) -> DataRow:
         """Row ``index`` read afresh, not cached (an export's pass)."""
@@ -413,7 +494,7 @@ class ReplayRows(CachedRows):
     def _data_row(self, index: int, row: dict, text: str) -> DataRow:
         data_row = row["data_row"]
         details = data_row.get("details") or {}
-        assets = self.index.files[self.index.file_of[index]].assets
+        assets = self._assets[self.index.file_of[index]]
         memberships = []
         for pid, project in row.get("projects", {}).items():
             project_details = project.get("project_details") or {}
@@ -547,7 +628,7 @@ def replay_world(paths: Sequence[str | os.PathLike], base: Project, ontology: st
     the tools its rows use, or ``ontology`` (a normalized ontology document) when given.  The first
     project is ``project_id`` if the rows name it, else the first the rows name (else ``base``).
     Raises :class:`ReplayError` naming the file and line of a row that is not an export v2 row."""
-    index = _scan(read_replay_files(paths))
+    index = scan_replay_files(paths)
     datasets = tuple(Dataset(did, name) for did, name in index.datasets.items())
     projects = []
     for pid, seen in index.projects.items():

@@ -277,12 +277,15 @@ def serve(args: argparse.Namespace) -> int:
         from lbmock.dicom.user_files import report_scan, scan_dicom_dir
 
         report_scan(scan_dicom_dir(args.dicom_dir), "lbmock")
-    replay = world_spec_from_args(args).replay
-    if replay:  # read the files now: a line that is not an export v2 row is one message, and exit 2
-        from lbmock.replay import ReplayError, check_replay_files
+    replayed = None
+    if world_spec_from_args(args).replay:
+        # the files are read now, once: a line that is not an export v2 row is one message and exit 2,
+        # and the world built from them is the one served (a 100,000-row file takes seconds to read)
+        from lbmock.replay import ReplayError
+        from lbmock.strategies.served_world import resolve_world
 
         try:
-            check_replay_files(replay)
+            replayed = resolve_world(world_spec_from_args(args))
         except ReplayError as exc:
             print(f"lbmock: --replay {exc}", file=sys.stderr)
             return 2
@@ -292,8 +295,8 @@ def serve(args: argparse.Namespace) -> int:
     if listener is None:
         return 2
     if args.workers > 1:
-        return _serve_workers(args, signing_key, listener)
-    return _serve_single(args, signing_key, listener)
+        return _serve_workers(args, signing_key, listener, replayed)
+    return _serve_single(args, signing_key, listener, replayed)
 
 
 def _resume(args: argparse.Namespace) -> bool:
@@ -358,8 +361,10 @@ def _listen(host: str, port: int) -> socket.socket | None:
         return None
 
 
-def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
-    """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile)."""
+def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket,
+                  world: World | None = None) -> int:
+    """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile).
+    ``world``: the world of the options, built already (replay files read by :func:`serve`)."""
     from lbmock.mockserver.exports.render_workers import MIN_ROWS, spawn_early
 
     spec, config = world_spec_from_args(args), _server_config(args, signing_key, args.state)
@@ -368,7 +373,7 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
     from lbmock.mockserver.app import create_app
     from lbmock.mockserver.http.server import WSGIServer
 
-    app = create_app(spec, config)
+    app = create_app(world if world is not None else spec, config)
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
     server = WSGIServer(app, listener, max_connections=args.max_connections)
@@ -401,9 +406,11 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket) -> int:
+def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener: socket.socket,
+                   world: World | None = None) -> int:
     """gunicorn workers, one state file: any worker answers any step of any task.  Each worker
-    serves with lbmock's HTTP server (keep-alive, files sent with sendfile) on the shared socket."""
+    serves with lbmock's HTTP server (keep-alive, files sent with sendfile) on the shared socket.
+    ``world``: the world of the options, built already; the workers (forks) serve it as it is."""
     from gunicorn.app.base import BaseApplication
     from gunicorn.workers.base import Worker
 
@@ -449,7 +456,8 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
     shared = open_state(state)
     loaded, _version = shared.world()  # a restart after POST /_mock/world serves that world
     served = WorldSpec.from_json(loaded) if loaded is not None else spec
-    shown = resolve_world(served.replace(rows=0))  # the banner's ids, cheaply (no rows)
+    # the banner's ids, cheaply (no rows), or the world built already
+    shown = world if world is not None and loaded is None else resolve_world(served.replace(rows=0))
     code = issue_login_code(shared) if args.admin_token and not args.no_admin else None
 
     class MockApplication(BaseApplication):
@@ -473,7 +481,7 @@ def _serve_workers(args: argparse.Namespace, signing_key: bytes | None, listener
         def load(self):
             from lbmock.mockserver.app import create_app
 
-            return create_app(spec, config)
+            return create_app(world if world is not None else spec, config)
 
     # Faults given on the command line go into the shared state once, before workers start.
     book = FaultBook(shared)

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, v2_lines
+from lbmock.export import ExportFilters, ExportScope, TimeRange, export_v2_lines, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
-from lbmock.replay import ReplayError, mask_asset, row_data_asset
+from lbmock.replay import ReplayError, ReplayRows, ReplayWorld, mask_asset, row_data_asset
 from lbmock.strategies.served_world import resolve_world
 from lbmock.world import WorkflowStatus
 from lbmock.world_spec import SpecError, WorldSpec, load_world_file
@@ -119,6 +119,115 @@ def test_replay_files_in_a_world_file_are_relative_to_it(tmp_path):
     assert spec.replay == (str(tmp_path / "rec" / "export.ndjson"),)
     assert WorldSpec.from_json(spec.to_json()) == spec
     assert [r.id for r in resolve_world(spec)] == [r.id for r in drawn]
+
+
+# ---------------------------------------------------------------- an export pass over recorded lines
+
+SIGNED = Urls.served_at("http://127.0.0.1:9", sign=lambda path: f"{path}?Expires=9&Signature=s")
+
+
+def _through_rows(world, filters, params, scope, indices=None, skip=frozenset()) -> list[bytes]:
+    """The export as rendering each row (a DataRow) gives it."""
+    rows = (row for row in selected_rows(world, filters, scope, indices) if row.index not in skip)
+    return list(v2_lines(world, rows, params, SIGNED, scope))
+
+
+def _without_drawing(monkeypatch):
+    def refuse(self, index):
+        raise AssertionError(f"row {index} was made a DataRow")
+
+    monkeypatch.setattr(ReplayRows, "draw", refuse)
+    monkeypatch.setattr(ReplayRows, "_make", refuse)
+
+
+@pytest.fixture(scope="module")
+def rewritten(recorded, tmp_path_factory):
+    """The same recording written by another JSON writer (spaces, \\u escapes, a part lbmock does
+    not model): what is served is orjson's encoding of it either way."""
+    import json
+
+    _drawn, _replayed, path = recorded
+    out = tmp_path_factory.mktemp("rewritten") / "export.ndjson"
+    rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    out.write_text("\n".join(json.dumps({**row, "note": "naïve ✓", "ratio": 1.0}) for row in rows) + "\n")
+    return resolve_world(WorldSpec(seed=DRAWN.seed, replay=(str(out),)))
+
+
+@pytest.mark.parametrize("params", [ExportParams(), ExportParams.all(), ExportParams(label_details=True),
+                                    ExportParams(project_details=True, interpolated_frames=True)])
+def test_an_export_of_recorded_lines_is_the_bytes_of_rendering_the_rows(recorded, rewritten, params, monkeypatch):
+    """export_v2_lines renders a replayed file's rows from their recorded lines, without making a
+    DataRow of any: the same bytes as rendering the rows, for any scope, dataset filter, part of the
+    world and rows left out (fault index-lag)."""
+    drawn, replayed, _path = recorded
+    scopes = (ExportScope(project_id=drawn.project.id), ExportScope(), ExportScope(project_id="cl-no-such-project"),
+              ExportScope(project_ids=frozenset({drawn.projects[1].id})))
+    filters = (ExportFilters(), ExportFilters(dataset_ids=frozenset({drawn.datasets[0].id})))
+    cases = [(world, scope, f, indices, skip) for world in (replayed, rewritten) for scope in scopes for f in filters
+             for indices, skip in ((None, frozenset()), (range(5, 17), frozenset({6, 9})))]
+    expected = [_through_rows(world, f, params, scope, indices, skip) for world, scope, f, indices, skip in cases]
+    assert any(expected) and expected[0] == _through_rows(drawn, filters[0], params, scopes[0])
+    _without_drawing(monkeypatch)
+    for (world, scope, f, indices, skip), lines in zip(cases, expected, strict=True):
+        assert list(export_v2_lines(world, f, params, SIGNED, scope, indices, skip)) == lines
+
+
+def test_filters_that_look_inside_rows_make_rows(recorded):
+    drawn, replayed, _path = recorded
+    scope = ExportScope(project_id=drawn.project.id)
+    for f in (ExportFilters(statuses=frozenset({WorkflowStatus.DONE})),
+              ExportFilters(data_row_ids=frozenset({drawn.row(3).id, drawn.row(7).labels[0].id
+                                                    if drawn.row(7).labels else drawn.row(7).id}))):
+        assert list(export_v2_lines(replayed, f, ALL, SIGNED, scope)) == _through_rows(replayed, f, ALL, scope)
+
+
+def _row(row_id: str, *label_ids: str) -> bytes:
+    labels = [{"id": label_id, "annotations": {"groups": {"Axial": {"frames": {"3": {"objects": {
+        f"{label_id}-f": {"name": "Nodule", "line": [{"x": 1, "y": 2}]}}}}}},
+        "key_frame_feature_map": {f"{label_id}-f": {"Axial": ["3"]}}}} for label_id in label_ids]
+    return orjson.dumps({"data_row": {"id": row_id}, "projects": {"cl-p": {"name": "P", "labels": labels}}}) + b"\n"
+
+
+def test_every_id_names_its_row(tmp_path):
+    """Data row, label and feature ids look up their row; a data row's own id wins over an earlier
+    row's label holding it, and an id several rows hold names the first."""
+    path = tmp_path / "ids.ndjson"
+    path.write_bytes(_row("ra", "lab", "rb") + b"\n" + _row("rb", "lab", "lc"))
+    world = resolve_world(WorldSpec(replay=(str(path),)))
+    expected = {"ra": 0, "rb": 1, "lab": 0, "lab-f": 0, "lc": 1, "lc-f": 1, "rb-f": 0, "nope": None}
+    assert {i: world.index_of(i) for i in expected} == expected
+    index = world.replay
+    index.ids.candidates = lambda _id: [0, 1]  # every id shares a hash: the rows read tell them apart
+    assert {i: world.index_of(i) for i in expected} == expected
+    again = pickle.loads(pickle.dumps(world))  # the ids stay in the process that read them ...
+    assert again.replay.ids is None
+    assert {i: again.index_of(i) for i in expected} == expected  # ... another reads the file again
+
+
+def test_lbmock_serve_reads_a_replay_file_once(recorded, monkeypatch):
+    """``lbmock serve --replay`` reads the file once, checking it, and serves the world it built
+    then; no module keeps a scan (another world reads its file again)."""
+    from lbmock import replay
+    from lbmock.cli import build_parser
+    from lbmock.mockserver import cli as server_cli
+
+    _drawn, replayed, path = recorded
+    scans, served = [], []
+    scan = replay._scan_files
+    monkeypatch.setattr(replay, "_scan_files", lambda *args: scans.append(args) or scan(*args))
+
+    def serve_single(_args, _key, listener, world=None):
+        listener.close()
+        served.append(world)
+        return 0
+
+    monkeypatch.setattr(server_cli, "_serve_single", serve_single)
+    args = build_parser().parse_args(["serve", "--host", "127.0.0.1", "--port", "0", "--replay", str(path)])
+    assert server_cli.serve(args) == 0
+    assert len(scans) == 1 and isinstance(served[0], ReplayWorld)
+    assert [r.id for r in served[0]] == [r.id for r in replayed]
+    resolve_world(WorldSpec(replay=(str(path),)))
+    assert len(scans) == 2
 
 
 def test_asset_layout():

@@ -51,7 +51,11 @@ class Urls:
         The signature covers the (unquoted) path the mock routes, ``/storage/...``,
         whichever base the URL is shown under.
         """
-        path = f"{STORAGE_PREFIX}/{org_id}/{dicom_file_name(row)}"
+        return self.storage_file(org_id, dicom_file_name(row))
+
+    def storage_file(self, org_id: str, file_name: str) -> str:
+        """:meth:`row_data` of the file ``file_name`` (:func:`dicom_file_name`)."""
+        path = f"{STORAGE_PREFIX}/{org_id}/{file_name}"
         query = self.sign(path)[len(path):] if self.sign is not None else ""
         return self.storage_base + url_path(path[len(STORAGE_PREFIX):]) + query
 
@@ -89,10 +93,15 @@ _ANY_NOT_IN_A_NAME = re.compile("[" + re.escape("".join(map(chr, _NOT_IN_A_NAME)
 def dicom_file_name(row: DataRow) -> str:
     """The name of a row's DICOM file in storage: ``<row id>-<external id>``, or ``<row id>.dcm``;
     one path segment, so ``/``, ``\\`` and control characters of the external id become ``_``."""
-    if not row.external_id:
-        return f"{row.id}.dcm"
-    name = row.external_id  # translate() only when needed: a search is 4x cheaper, and most names are plain
-    return f"{row.id}-{name.translate(_NOT_IN_A_NAME) if _ANY_NOT_IN_A_NAME.search(name) else name}"
+    return file_name_of(row.id, row.external_id)
+
+
+def file_name_of(row_id: str, external_id: str | None) -> str:
+    """:func:`dicom_file_name` of the row ``row_id`` with ``external_id``."""
+    if not external_id:
+        return f"{row_id}.dcm"
+    name = external_id  # translate() only when needed: a search is 4x cheaper, and most names are plain
+    return f"{row_id}-{name.translate(_NOT_IN_A_NAME) if _ANY_NOT_IN_A_NAME.search(name) else name}"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

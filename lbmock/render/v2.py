@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -248,65 +248,69 @@ def render_recorded_v2_row(shown: Sequence[Project], row: DataRow, params: Expor
     Only the projects in ``shown`` stay, in the recording's order (``home``: the organisation's project
     when none is shown).  Params only drop: a part the recording lacks is not made up."""
     assert row.recorded is not None
-    recorded = orjson.loads(row.recorded.text)
-    shown_ids = {p.id for p in shown}
-    out: dict = {}
-    for key, value in recorded.items():
-        if key == "data_row":
-            data_row = dict(value)
-            data_row["row_data"] = urls.row_data((home or shown[0]).organization.id, row)
-            if not params.data_row_details:
-                data_row.pop("details", None)
-            out[key] = data_row
-        elif key == "projects":
-            out[key] = {pid: _recorded_project(pid, p, params, urls) for pid, p in value.items() if pid in shown_ids}
-        elif key not in _ROW_PARTS or getattr(params, _ROW_PARTS[key]):
-            out[key] = value
-    out.setdefault("projects", {})
-    return out
+    return render_recorded_v2(orjson.loads(row.recorded.text), {p.id for p in shown},
+                              urls.row_data((home or shown[0]).organization.id, row), params, urls)
+
+
+def render_recorded_v2(recorded: dict, shown_ids: Container[str], row_data: str, params: ExportParams,
+                       urls: Urls) -> dict:
+    """:func:`render_recorded_v2_row` of a recorded row just parsed (``orjson.loads`` of its line),
+    changed in place: no part of it is copied, and keys keep their order.  ``row_data``: the
+    row's link to its DICOM file."""
+    data_row = recorded["data_row"]
+    data_row["row_data"] = row_data
+    if not params.data_row_details:
+        data_row.pop("details", None)
+    for key, param in _ROW_PARTS.items():
+        if not getattr(params, param):
+            recorded.pop(key, None)
+    projects = recorded.get("projects")
+    if projects is None:
+        recorded["projects"] = {}
+    else:
+        recorded["projects"] = {pid: _recorded_project(pid, p, params, urls) for pid, p in projects.items()
+                                if pid in shown_ids}
+    return recorded
 
 
 def _recorded_project(project_id: str, project: dict, params: ExportParams, urls: Urls) -> dict:
-    out = {}
-    for key, value in project.items():
-        if key == "labels":
-            out[key] = [_recorded_label(project_id, label, params, urls) for label in value]
-        elif key != "project_details" or params.project_details:
-            out[key] = value
-    return out
+    if not params.project_details:
+        project.pop("project_details", None)
+    for label in project.get("labels", ()):
+        if not params.label_details:
+            label.pop("label_details", None)
+        if not params.performance_details:
+            label.pop("performance_details", None)
+        annotations = label.get("annotations")
+        if isinstance(annotations, dict):
+            _recorded_annotations(project_id, annotations, params, urls)
+    return project
 
 
-def _recorded_label(project_id: str, label: dict, params: ExportParams, urls: Urls) -> dict:
-    out = {}
-    for key, value in label.items():
-        if key == "annotations" and isinstance(value, dict):
-            out[key] = _recorded_annotations(project_id, value, params, urls)
-        elif (key != "label_details" or params.label_details) and (
-                key != "performance_details" or params.performance_details):
-            out[key] = value
-    return out
-
-
-def _recorded_annotations(project_id: str, annotations: dict, params: ExportParams, urls: Urls) -> dict:
+def _recorded_annotations(project_id: str, annotations: dict, params: ExportParams, urls: Urls) -> None:
     """Masks linked to the mock; without ``interpolated_frames``, only each object's key frames
     (``key_frame_feature_map``), and no frame left empty by that."""
     key_map = annotations.get("key_frame_feature_map") or {}
-    out = dict(annotations)
     groups = {}
     for plane, group in (annotations.get("groups") or {}).items():
         frames = {}
         for number, slot in (group.get("frames") or {}).items():
+            recorded_objects = slot.get("objects")
             objects = {}
-            for feature_id, obj in (slot.get("objects") or {}).items():
+            for feature_id, obj in (recorded_objects or {}).items():
                 keys = key_map.get(feature_id)
                 if not params.interpolated_frames and keys is not None and number not in (keys.get(plane) or {}):
                     continue  # an interpolated frame (a feature the map does not name is kept: cannot tell)
-                if isinstance(obj.get("mask"), dict):
-                    obj = {**obj, "mask": {**obj["mask"], "url": urls.mask_v2(project_id, feature_id, int(number))}}
+                mask = obj.get("mask")
+                if isinstance(mask, dict):
+                    mask["url"] = urls.mask_v2(project_id, feature_id, int(number))
                 objects[feature_id] = obj
-            if objects or slot.get("classifications") or not slot.get("objects"):
-                frames[number] = {**slot, "objects": objects} if "objects" in slot else slot
-        groups[plane] = {**group, "frames": frames} if "frames" in group else group
+            if objects or slot.get("classifications") or not recorded_objects:
+                if "objects" in slot:
+                    slot["objects"] = objects
+                frames[number] = slot
+        if "frames" in group:
+            group["frames"] = frames
+        groups[plane] = group
     if "groups" in annotations:
-        out["groups"] = groups
-    return out
+        annotations["groups"] = groups

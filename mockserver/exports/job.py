@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 import orjson
 
-from lbmock.export import ExportFilters, ExportScope, TimeRange, selected_rows, v2_lines
+from lbmock.export import ExportFilters, ExportScope, TimeRange, export_v2_lines, selected_rows, v2_lines
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
 from lbmock.world import DataRow, World
@@ -74,6 +74,8 @@ class ExportJob:
         if not self.needs_rows():
             return iter(())  # selecting the rows would draw every one of them for nothing
         lagging = self.with_lagging().lagging or frozenset()
+        if self.stream == RESULT and not self.may_fail_rows():
+            return export_v2_lines(self.world, self.filters, self.params, self.urls, self.scope, indices, lagging)
         outcomes = ((row, self.fails_row(row)) for row in selected_rows(self.world, self.filters, self.scope, indices)
                     if row.index not in lagging)
         if self.stream == RESULT:
