@@ -129,8 +129,12 @@ def _check_time(value: Any, where: Callable[[], str]) -> None:
     _ms(value, where())
 
 
-def _check_row(row: Any) -> None:
-    """Raise ValueError saying why ``row`` is not an export v2 row."""
+def _read_row(index: ReplayIndex, row: Any, ids: list[str]) -> None:
+    """Raise ValueError saying why ``row`` is not an export v2 row; else note what the world learns
+    from it (its projects' names, ontologies, batches and tools) and put the ids of its labels and
+    their features in ``ids``.  One walk checks the frames and notes their objects; what can fail
+    in the noting (a priority, a timestamp) is looked at after every check, so the error a row
+    gets is the first check it fails, then the first value it cannot read."""
     if not isinstance(row, dict):
         raise ValueError(f"not a JSON object but {type(row).__name__}")
     data_row = row.get("data_row")
@@ -155,12 +159,18 @@ def _check_row(row: Any) -> None:
         labels = project.get("labels", [])
         if not isinstance(labels, list):
             raise ValueError(f"projects.{pid}.labels is not a list")
+        seen = index.projects.get(pid)
+        if seen is None:
+            seen = index.projects[pid] = _SeenProject(str(project.get("name") or project.get("project_name") or pid))
+        tools = seen.tools
         for i, label in enumerate(labels):
             if not isinstance(label, dict) or not isinstance(label.get("id"), str):
                 raise ValueError(f"projects.{pid}.labels[{i}] is not a label with an id")
             annotations = label.get("annotations", {})
             if not isinstance(annotations, dict):
                 raise ValueError(f"projects.{pid}.labels[{i}].annotations is not an object")
+            ids.append(label["id"])
+            ids.extend(annotations.get("key_frame_feature_map") or {})
             for plane, group in (annotations.get("groups") or {}).items():
                 frames = group.get("frames") if isinstance(group, dict) else None
                 if not isinstance(frames, dict):
@@ -170,6 +180,33 @@ def _check_row(row: Any) -> None:
                             slot.get("objects", {}), dict):
                         raise ValueError(f"projects.{pid}.labels[{i}].annotations.groups.{plane}.frames.{number}: "
                                          "not a frame")
+                    objects = slot.get("objects") or {}
+                    ids.extend(objects)
+                    for obj in objects.values():
+                        if not isinstance(obj, dict):
+                            continue
+                        known = obj.get("feature_schema_id")
+                        if known and known in tools:  # (the tool _tool would give is known)
+                            continue
+                        tool = _tool(obj)
+                        if tool is not None and tool.schema_id not in tools:
+                            tools[tool.schema_id] = tool
+    for pid, project in projects.items():
+        details = project.get("project_details") or {}
+        seen = index.projects[pid]
+        seen.ontology_id = seen.ontology_id or details.get("ontology_id")
+        if isinstance(details.get("consensus_expected_label_count"), int):
+            seen.consensus = details["consensus_expected_label_count"]
+        if details.get("batch_id") and details["batch_id"] not in seen.batches:
+            seen.batches[details["batch_id"]] = Batch(details["batch_id"], str(details.get("batch_name") or ""),
+                                                      int(details.get("priority") or 0))
+        # timestamps are checked now: a bad one is an error with its line, not a failed export
+        for label in project.get("labels", []):
+            _check_time((label.get("label_details") or {}).get("created_at"),
+                        lambda label=label: f"{label['id']}.label_details.created_at")
+    details = data_row.get("details") or {}
+    for key in ("created_at", "updated_at", "last_activity_at"):
+        _check_time(details.get(key), lambda key=key: f"data_row.details.{key}")
 
 
 def _lines(path: str) -> Iterator[tuple[int, int, bytes]]:
@@ -351,8 +388,7 @@ def _scan_files(files: tuple[ReplayFile, ...]) -> ReplayIndex:
                 raise ReplayError(f"{_where(path, number)}: not an export v2 row: not JSON ({exc})") from None
             ids: list[str] = []
             try:
-                _check_row(row)
-                _note_row(index, row, ids)
+                _read_row(index, row, ids)
             except ValueError as exc:
                 raise ReplayError(f"{_where(path, number)}: not an export v2 row: {exc}") from None
             row_index = len(index.offsets)
@@ -389,48 +425,6 @@ def _scan_files(files: tuple[ReplayFile, ...]) -> ReplayIndex:
 
 def _where(path: str, number: int) -> str:
     return f"{path}: line {number}"
-
-
-def _note_row(index: ReplayIndex, row: dict, ids: list[str]) -> None:
-    """What the world learns from one row: its projects' names, ontologies, batches and tools; the
-    ids of its labels and their features go in ``ids`` (as :func:`_label_ids` gives them)."""
-    for pid, project in row.get("projects", {}).items():
-        details = project.get("project_details") or {}
-        seen = index.projects.get(pid)
-        if seen is None:
-            seen = index.projects[pid] = _SeenProject(str(project.get("name") or project.get("project_name") or pid))
-        seen.ontology_id = seen.ontology_id or details.get("ontology_id")
-        if isinstance(details.get("consensus_expected_label_count"), int):
-            seen.consensus = details["consensus_expected_label_count"]
-        if details.get("batch_id") and details["batch_id"] not in seen.batches:
-            seen.batches[details["batch_id"]] = Batch(details["batch_id"], str(details.get("batch_name") or ""),
-                                                      int(details.get("priority") or 0))
-        tools = seen.tools
-        labels = project.get("labels", [])
-        for label in labels:  # one walk for the ids and the tools (the objects of every frame)
-            ids.append(label["id"])
-            annotations = label.get("annotations") or {}
-            ids.extend(annotations.get("key_frame_feature_map") or {})
-            for group in (annotations.get("groups") or {}).values():
-                for slot in group["frames"].values():
-                    objects = slot.get("objects") or {}
-                    ids.extend(objects)
-                    for obj in objects.values():
-                        if not isinstance(obj, dict):
-                            continue
-                        known = obj.get("feature_schema_id")
-                        if known and known in tools:  # (the tool _tool would give is known)
-                            continue
-                        tool = _tool(obj)
-                        if tool is not None and tool.schema_id not in tools:
-                            tools[tool.schema_id] = tool
-        # timestamps are checked now: a bad one is an error with its line, not a failed export
-        for label in labels:
-            _check_time((label.get("label_details") or {}).get("created_at"),
-                        lambda label=label: f"{label['id']}.label_details.created_at")
-    details = row["data_row"].get("details") or {}
-    for key in ("created_at", "updated_at", "last_activity_at"):
-        _check_time(details.get(key), lambda key=key: f"data_row.details.{key}")
 
 
 def read_replay_files(paths: Sequence[str | os.PathLike]) -> tuple[ReplayFile, ...]:

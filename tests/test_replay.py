@@ -88,7 +88,21 @@ def test_a_line_that_is_not_a_v2_row_names_its_file_and_line(tmp_path):
     for bad, why in [(b"{not json", "not JSON"), (b'{"rows": []}', '"data_row"'), (b"[1, 2]", "not a JSON object"),
                      (b'{"data_row": {"id": "x"}, "projects": {"p": {"labels": {}}}}', "labels is not a list"),
                      (b'{"data_row": {"id": "x"}, "projects": {"p": {"project_details": {"workflow_status": '
-                      b'"Finished"}}}}', "workflow_status")]:
+                      b'"Finished"}}}}', "workflow_status"),
+                     # a value it cannot read, then a part missing further on: the missing part is said
+                     (b'{"data_row": {"id": "x", "details": {"created_at": "soon"}}, "projects": {"p": {'
+                      b'"project_details": {"batch_id": "b", "priority": "high"}, "labels": [{"id": "l", '
+                      b'"label_details": {"created_at": "never"}}]}, "q": {"labels": [{"id": "m", "annotations": '
+                      b'{"groups": {"Axial": {"frames": {"x1": {}}}}}}]}}}',
+                      r"q\.labels\[0\].*frames\.x1: not a frame"),
+                     (b'{"data_row": {"id": "x", "details": {"created_at": "soon"}}, "projects": {"p": {'
+                      b'"project_details": {"batch_id": "b", "priority": "high"}, "labels": [{"id": "l", '
+                      b'"label_details": {"created_at": "never"}}]}}}', "invalid literal for int"),
+                     (b'{"data_row": {"id": "x", "details": {"created_at": "soon"}}, "projects": {"p": {'
+                      b'"labels": [{"id": "l", "label_details": {"created_at": "never"}}]}}}',
+                      "l.label_details.created_at: not a timestamp: 'never'"),
+                     (b'{"data_row": {"id": "x", "details": {"created_at": "soon"}}}',
+                      "data_row.details.created_at: not a timestamp: 'soon'")]:
         path.write_bytes(good + b"\n\n" + bad + b"\n")
         with pytest.raises(ReplayError, match=rf"bad\.ndjson: line 3: not an export v2 row: .*{why}"):
             resolve_world(WorldSpec(replay=(str(path),)))
