@@ -209,14 +209,27 @@ def _read_row(index: ReplayIndex, row: Any, ids: list[str]) -> None:
         _check_time(details.get(key), lambda key=key: f"data_row.details.{key}")
 
 
-def _lines(path: str) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset, line) of each non-blank line."""
+SCAN_BYTES = 4 << 20  # the scan reads a file this much at a time
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.isspace() counts as space
+
+
+def _lines(path: str) -> Iterator[tuple[int, int, bytes | memoryview]]:
+    """(line number, byte offset, line) of each non-blank line: views into blocks read
+    :data:`SCAN_BYTES` at a time (reading line by line costs twice the parsing's read)."""
     with open(path, "rb") as fh:
-        offset = 0
-        for number, line in enumerate(fh, 1):
-            if not line.isspace():  # (strip() would copy the line)
-                yield number, offset, line
-            offset += len(line)
+        number = base = 0  # lines before the block; the block's offset in the file
+        rest = b""  # the start of a line the last block cut
+        while block := fh.read(SCAN_BYTES):
+            data = rest + block if rest else block
+            view, start = memoryview(data), 0
+            while (end := data.find(b"\n", start)) >= 0:
+                number += 1
+                if data[start] not in _SPACE or not data[start:end + 1].isspace():
+                    yield number, base + start, view[start:end + 1]
+                start = end + 1
+            base, rest = base + start, data[start:]
+        if rest and not rest.isspace():  # a last line without its newline
+            yield number + 1, base, rest
 
 
 def _label_ids(row: dict) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
@@ -111,6 +112,25 @@ def test_a_line_that_is_not_a_v2_row_names_its_file_and_line(tmp_path):
         resolve_world(WorldSpec(replay=(str(path),)))
     with pytest.raises(SpecError, match="cannot read the replay file"):
         WorldSpec(replay=(str(tmp_path / "missing.ndjson"),))
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 20])
+def test_the_scan_numbers_lines_as_a_reader_of_lines_does(tmp_path, monkeypatch, block):
+    """The scan reads blocks and cuts lines in them: each non-blank line, its number and offset are
+    those of reading the file line by line, wherever a block ends (blank lines, CRLF, a line longer
+    than a block, a last line without its newline)."""
+    from lbmock import replay
+
+    content = b'{"a":1}\n\n  \n\t\r\n {"b":2}\r\n\x0b\n' + b'{"c":"' + b"y" * 100 + b'"}\n\n{"d":4}'
+    path = tmp_path / "lines.ndjson"
+    path.write_bytes(content)
+    expected, offset = [], 0
+    for number, line in enumerate(io.BytesIO(content), 1):  # (as a file's lines: cut at \\n alone)
+        if not line.isspace():
+            expected.append((number, offset, line))
+        offset += len(line)
+    monkeypatch.setattr(replay, "SCAN_BYTES", block)
+    assert [(n, o, bytes(line)) for n, o, line in replay._lines(str(path))] == expected
 
 
 def test_a_changed_file_names_another_world(tmp_path):
