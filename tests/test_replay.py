@@ -125,12 +125,34 @@ def test_the_scan_numbers_lines_as_a_reader_of_lines_does(tmp_path, monkeypatch,
     path = tmp_path / "lines.ndjson"
     path.write_bytes(content)
     expected, offset = [], 0
-    for number, line in enumerate(io.BytesIO(content), 1):  # (as a file's lines: cut at \\n alone)
+    for number, line in enumerate(io.BytesIO(content), 1):  # (as a file's lines: cut at newlines alone)
         if not line.isspace():
             expected.append((number, offset, line))
         offset += len(line)
     monkeypatch.setattr(replay, "SCAN_BYTES", block)
     assert [(n, o, bytes(line)) for n, o, line in replay._lines(str(path))] == expected
+
+
+@pytest.mark.parametrize("shared_hash", [False, True])
+def test_a_data_row_replayed_twice_is_said_in_file_order(tmp_path, monkeypatch, shared_hash):
+    """The first row repeating a data row is named with the first row holding it, unless a line
+    before it is not a row; ids sharing a hash (all of them, here) are told apart by their rows."""
+    from lbmock import replay
+
+    if shared_hash:
+        monkeypatch.setattr(replay, "hash", lambda _value: 7, raising=False)
+    path = tmp_path / "twice.ndjson"
+    r = [_row(f"r{i}", f"l{i}") for i in range(4)]
+    for lines, message in [([r[0], r[1], r[2], r[1], r[0], r[3]], r"line 4: data row r1 is replayed twice \(first: "
+                                                                   r".*twice\.ndjson: line 2\)"),
+                           ([r[0], r[1], r[0], b"{bad\n"], r"line 3: data row r0 is replayed twice .*line 1\)"),
+                           ([r[0], b"{bad\n", r[0]], r"line 2: not an export v2 row: not JSON")]:
+        path.write_bytes(b"".join(lines))
+        with pytest.raises(ReplayError, match=message):
+            resolve_world(WorldSpec(replay=(str(path),)))
+    path.write_bytes(b"".join(r))
+    world = resolve_world(WorldSpec(replay=(str(path),)))
+    assert [world.index_of(i) for i in ("r0", "r3", "l2", "l1-f", "r9")] == [0, 3, 2, 1, None]
 
 
 def test_a_changed_file_names_another_world(tmp_path):
