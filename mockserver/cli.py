@@ -365,15 +365,11 @@ def _serve_single(args: argparse.Namespace, signing_key: bytes | None, listener:
                   world: World | None = None) -> int:
     """One process, lbmock's own threaded HTTP/1.1 server (keep-alive, files sent with sendfile).
     ``world``: the world of the options, built already (replay files read by :func:`serve`)."""
-    from lbmock.mockserver.exports.render_workers import MIN_ROWS, spawn_early
-
-    spec, config = world_spec_from_args(args), _server_config(args, signing_key, args.state)
-    if spec.rows >= MIN_ROWS and not spec.replay:  # a big drawn world: its first export is rendered by helpers
-        spawn_early(config.render_processes)
     from lbmock.mockserver.app import create_app
     from lbmock.mockserver.http.server import WSGIServer
 
-    app = create_app(world if world is not None else spec, config)
+    app = create_app(world if world is not None else world_spec_from_args(args),
+                     _server_config(args, signing_key, args.state))
     for spec in args.fault:
         app.extensions["lbmock"].faults.add_spec(spec)
     server = WSGIServer(app, listener, max_connections=args.max_connections)

@@ -232,31 +232,6 @@ def test_a_backend_starts_nothing_until_started_and_close_stops_it():
     b.close()
 
 
-def test_helpers_spawned_before_the_app_are_the_ones_rendering(monkeypatch):
-    """``lbmock serve`` spawns a big world's helpers before importing its app: the first
-    RenderWorkers of that many helpers adopts them (no second spawn) and renders the same stream."""
-    from lbmock.mockserver.exports import render_workers
-
-    monkeypatch.setattr(render_workers, "_SPAWNED_EARLY", [])
-    render_workers.spawn_early(1)
-    ((count, early),) = render_workers._SPAWNED_EARLY
-    assert count == 1
-    render_workers.spawn_early(1)  # once only
-    assert len(render_workers._SPAWNED_EARLY) == 1
-    other = RenderWorkers(2, min_rows=1)  # another number of helpers leaves them be
-    world = seeded_world(6, 120)
-    alone = backend(world, None)
-    expected = stream(alone, export(alone, ExportParams()), RESULT)
-    workers = RenderWorkers(1, min_rows=1, part_rows=25)
-    try:
-        b = backend(world, workers)
-        assert stream(b, export(b, ExportParams()), RESULT) == expected
-        assert workers._pool is early and render_workers._SPAWNED_EARLY == []
-        assert other._pool is None
-    finally:
-        workers.close()
-
-
 def test_a_task_signer_crosses_to_helper_processes():
     """Tasks whose rows can fail are rendered with their own signed URLs by the helpers: the signer
     pickles (its key, not its HMAC state) and signs as it does in the server."""

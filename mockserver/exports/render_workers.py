@@ -42,31 +42,6 @@ def default_processes() -> int:
     return min(cores, MAX_PROCESSES) if cores > 1 else 0
 
 
-# Helpers spawned before the server imported its app (spawn_early), until a RenderWorkers adopts them.
-# Process state, not an object's: they are started before any backend exists.
-_SPAWNED_EARLY: list[tuple[int, ProcessPoolExecutor]] = []  # (how many helpers, their pool)
-
-
-def spawn_early(processes: int) -> None:
-    """Spawn ``processes`` helpers now, before ``lbmock serve`` imports its app and builds its world:
-    they import what drawing rows needs (~0.35 s each) while the server imports the rest, instead of
-    after it, and the first :class:`RenderWorkers` of this many helpers adopts them."""
-    if processes <= 0 or _SPAWNED_EARLY:
-        return
-    pool = _spawn(processes, draws=True)
-    for _ in range(processes):
-        pool.submit(_ready)
-    _SPAWNED_EARLY.append((processes, pool))
-
-
-def _spawn(processes: int, draws: bool = False) -> ProcessPoolExecutor:
-    """``draws``: the helpers will draw rows (a drawn world), so they import the drawing code at
-    start; a replayed world's helpers never do, and stay ~8 MB smaller each without it (41 MB, not 49)."""
-    # spawn, not fork: the server has threads (a forked lock could be held forever)
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_helper, initargs=(os.getpid(), draws))
-
-
 class RenderWorkers:
     """Helper processes rendering parts of export streams (started on first use, or by :meth:`warm`)."""
 
@@ -149,10 +124,10 @@ class RenderWorkers:
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
-            if self._pool is None and _SPAWNED_EARLY and _SPAWNED_EARLY[0][0] == self.processes:
-                self._pool = _SPAWNED_EARLY.pop()[1]
             if self._pool is None:
-                self._pool = _spawn(self.processes)
+                # spawn, not fork: the server has threads (a forked lock could be held forever)
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_follow_parent, initargs=(os.getpid(),))
             return self._pool
 
 
@@ -161,9 +136,8 @@ class RenderWorkers:
 _JOBS: OrderedDict[str, ExportJob] = OrderedDict()  # unpickled once per stream
 
 
-def _start_helper(parent: int, draws: bool) -> None:
-    """Exit when the server does (a killed server, SIGTERM, leaves no helper behind); ``draws``:
-    import what drawing rows needs now, before the first part is asked for."""
+def _follow_parent(parent: int) -> None:
+    """Exit when the server does: a killed server (SIGTERM) leaves no helper behind."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -171,8 +145,6 @@ def _start_helper(parent: int, draws: bool) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="lbmock-follow-parent", daemon=True).start()
-    if draws:
-        import lbmock.strategies.served_world  # noqa: F401 - imported for its cost, now rather than later
 
 
 def _ready() -> bool:
