@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lbmock import __version__
     from lbmock.render.common import DEFAULT_API_BASE
 
-    parser = argparse.ArgumentParser(prog="lbmock", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lbmock", description="A faithful, offline Labelbox for code that consumes DICOM exports.",
+        epilog="Start with `lbmock serve --rows 200`; `lbmock <command> --help` for each command's options.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

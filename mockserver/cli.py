@@ -224,9 +224,12 @@ def _banner(args: argparse.Namespace, base: str, world: World, rows: int, login_
     from lbmock.mockserver.dashboard import PREFIX as DASHBOARD
     from lbmock.mockserver.guard import LOGIN_PATH
     from lbmock.mockserver.handlers.landing import client_line
+    from lbmock.replay import ReplayRows
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     source = f"world file {args.world_file}, " if getattr(args, "world_file", None) and not loaded else ""
+    if isinstance(world.rows, ReplayRows):  # the rows are the files' (the seed draws only what they lack)
+        source += f"replay of {', '.join(os.path.basename(f.path) for f in world.rows.index.files)}, "
     print(f"lbmock: serving {source}seed {world.seed}, {rows} rows at {base}{workers}", flush=True)
     if loaded:
         print(f"lbmock: the world loaded by POST /_mock/world, kept in {args.state} (not the command line's; "

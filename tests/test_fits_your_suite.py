@@ -134,7 +134,9 @@ def test_unsupported_sdk_calls_are_refused_by_name(lb_mock):
     refused = lb_mock.journal.entries(unmatched=True)
     assert [e.operation for e in refused] == ["CreateDatasetPyApi", "GetProjectsPyApi",
                                               "CheckAllDataRowsHaveBeenProcessedPyApi"]
-    assert all("Supported SDK calls" in e.unmatched for e in refused)
+    # each refusal points at the page listing what is emulated, and that page exists
+    assert all("docs/reference/sdk-calls.md" in e.unmatched for e in refused)
+    assert (Path(__file__).parents[1] / "docs" / "reference" / "sdk-calls.md").is_file()
 
 
 def test_a_label_import_upload_is_refused_before_its_body_is_parsed(lb_mock):

@@ -467,7 +467,8 @@ def test_lbmock_serve_replays_a_file(served_recording, tmp_path):
 
     rec = served_recording
     with start_serve("--replay", str(rec["path"]), "--template-cache", "none", log_dir=tmp_path) as served:
-        assert f"{len(rec['rows'])} rows" in served.banner
+        # the banner names the file the rows come from
+        assert f"serving replay of {rec['path'].name}, seed 0, {len(rec['rows'])} rows at" in served.banner
         client = labelbox.Client(**served.client_kwargs())
         rows = _sdk_rows(client.get_project(rec["project_id"]).export(params=SDK_PARAMS))
         assert _urls_aside(rows) == _urls_aside(rec["rows"])

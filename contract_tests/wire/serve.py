@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVING = re.compile(r"lbmock: serving (?:world file .*, )?seed (\d+), (\d+) rows at (http://[^\s,]+)")
+SERVING = re.compile(r"lbmock: serving (?:world file .*, )?(?:replay of .*, )?seed (\d+), (\d+) rows at (http://[^\s,]+)")
 PROJECT = re.compile(r"lbmock: project id (\S+)")
 
 

@@ -2,8 +2,8 @@
 
 It drives three things: the refusal of anything else (``refusal``: the GraphQL handler and the
 route-less 404 say "lbmock does not emulate `<operation>`", naming the SDK method when known and
-pointing here), the README's "Supported SDK calls" section (``markdown_table``, kept in step by
-tests/test_refusals.py) and that test.  Releases are those tests/compat drives through each call.
+pointing at its docs page), the docs' "Emulated SDK calls" reference page (``markdown_table``, built
+by docs/reference_gen.py) and the refusal tests in tests/test_fits_your_suite.py.  Releases are those tests/compat drives through each call.
 
 A GraphQL request is emulated when every root field it selects is one a row below lists (the
 schema, ``gql/schema.graphql``, holds exactly those); REST routes are ``urls.py``'s Labelbox
@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-REFERENCE = "the README's \"Supported SDK calls\" (lbmock.mockserver.handlers.emulated.EMULATED)"
+REFERENCE = ("the docs' reference page docs/reference/sdk-calls.md "
+             "(built from lbmock.mockserver.handlers.emulated.EMULATED)")
 ALL = ("3.40.1", "3.72.2", "7.17.0")
 
 
@@ -133,7 +134,7 @@ def multipart_operation(head: bytes) -> tuple[str | None, str | None]:
 
 
 def markdown_table() -> str:
-    """The README's "Supported SDK calls" table."""
+    """The "Emulated SDK calls" reference page's table."""
     lines = ["| SDK call | GraphQL operation (root fields) | REST routes | releases checked |",
              "| --- | --- | --- | --- |"]
     for call in EMULATED:
