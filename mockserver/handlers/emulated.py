@@ -3,7 +3,8 @@
 It drives three things: the refusal of anything else (``refusal``: the GraphQL handler and the
 route-less 404 say "lbmock does not emulate `<operation>`", naming the SDK method when known and
 pointing at its docs page), the docs' "Emulated SDK calls" reference page (``markdown_table``, built
-by docs/reference_gen.py) and the refusal tests in tests/test_fits_your_suite.py.  Releases are those tests/compat drives through each call.
+by docs/reference_gen.py) and the refusal tests in tests/test_fits_your_suite.py.  Releases are
+those tests/compat drives through each call.
 
 A GraphQL request is emulated when every root field it selects is one a row below lists (the
 schema, ``gql/schema.graphql``, holds exactly those); REST routes are ``urls.py``'s Labelbox
