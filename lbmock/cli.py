@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from lbmock.render.v2 import ExportParams
 from lbmock.world_spec import add_world_arguments, world_spec_from_args
@@ -157,11 +158,19 @@ def _sample_count(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in two lines: the mistake, then where the options are
+    (``lbmock serve`` has some thirty; their usage block buried the one line that mattered)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n({self.prog} --help lists every option)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lbmock import __version__
     from lbmock.render.common import DEFAULT_API_BASE
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lbmock", description="A faithful, offline Labelbox for code that consumes DICOM exports.",
         epilog="Start with `lbmock serve --rows 200`; `lbmock <command> --help` for each command's options.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -49,3 +49,18 @@ def test_version_is_the_installed_distributions(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"lbmock {version('lbmock')}"
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["serve", "--rows", "-1"], "lbmock serve: error: argument --rows: rows must be between 0 and"),
+    (["serve", "--ontology", "no-such-ontology.json"], "lbmock serve: error: argument --ontology: cannot read"),
+    (["nope"], "lbmock: error: argument command: invalid choice: 'nope'"),
+])
+def test_a_usage_error_is_two_lines_the_mistake_then_where_the_options_are(argv, said, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(said), err  # no thirty-option usage block above it
+    assert lines[1] == f"({said.split(':')[0]} --help lists every option)"
