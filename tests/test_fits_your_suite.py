@@ -126,13 +126,13 @@ def test_unsupported_sdk_calls_are_refused_by_name(lb_mock):
     client = labelbox.Client(**lb_mock.client_kwargs)
     with pytest.raises(InvalidQueryError, match=r"lbmock does not emulate `createDataset` \(client.create_dataset"):
         client.create_dataset(name="x")
-    with pytest.raises(InvalidQueryError, match=r"does not emulate `projects` \(client.get_projects"):
-        list(client.get_projects())
+    with pytest.raises(InvalidQueryError, match=r"does not emulate `users` \(client.get_users"):
+        list(client.get_users())  # named from the SDK's X-SDK-Method header
     project = client.get_project(lb_mock.project_id)
     with pytest.raises(InvalidQueryError, match=r"does not emulate `\w+` \(project.create_batch"):
         project.create_batch("b", global_keys=["k"])
     refused = lb_mock.journal.entries(unmatched=True)
-    assert [e.operation for e in refused] == ["CreateDatasetPyApi", "GetProjectsPyApi",
+    assert [e.operation for e in refused] == ["CreateDatasetPyApi", "GetUsersPyApi",
                                               "CheckAllDataRowsHaveBeenProcessedPyApi"]
     # each refusal points at the page listing what is emulated, and that page exists
     assert all("docs/reference/sdk-calls.md" in e.unmatched for e in refused)

@@ -111,7 +111,7 @@ def test_serve_announces_each_unmatched_reason_once_on_stderr(tmp_path, workers)
         lines = [line for line in server.stderr.read_text().splitlines() if "unmatched request" in line]
     assert sorted(lines) == [  # each reason once, whichever worker met it first
         "lbmock: unmatched request: POST /graphql: " + refusal(
-            "projectt", closest="Cannot query field 'projectt' on type 'Query'. Did you mean 'project'?",
+            "projectt", closest="Cannot query field 'projectt' on type 'Query'. Did you mean 'project' or 'projects'?",
             operation="Q"),
         "lbmock: unmatched request: " + refusal(
             "GET /api/v1/export-result/t/o",

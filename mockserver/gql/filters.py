@@ -1,4 +1,5 @@
-"""Export filters as the SDK encodes them -> :class:`lbmock.export.ExportFilters`.
+"""Export filters as the SDK encodes them -> :class:`lbmock.export.ExportFilters`, and the
+``where`` of the SDK's list queries (``client.get_projects`` / ``get_datasets``) -> :class:`ListWhere`.
 
 Dates arrive as the user typed them (``2023-02-03``, ``2023-02-03 10:00:00``
 or ISO with an offset) plus the user's timezone, and are evaluated in that
@@ -8,7 +9,9 @@ timezone.  A date-only upper bound covers its whole day.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lbmock.export import ExportFilters, LegacyWindow, TimeRange
@@ -127,3 +130,48 @@ def parse_legacy_filters(filters: Mapping | None) -> LegacyWindow:
                          parse_bound(end, timezone.utc, True) if end else None)
 
     return LegacyWindow(created=window("labelCreatedAt"), last_activity=window("lastActivityAt"))
+
+
+# What the SDK's list queries (Client._get_all, 3.40.1 to 7.17.0) send that lbmock filters on:
+# ``Entity.uid == x`` and ``Entity.name == x``, with the ``deleted == False`` every list adds, nested as
+# {AND: [a, b]}.  Any other field or operator (name_not, createdAt_gt, description, OR...) is refused.
+LIST_WHERE_FIELDS = {"id": str, "name": str, "deleted": bool}
+
+
+@dataclass(frozen=True)
+class ListWhere:
+    """The conditions of a list query's ``where``, every one to hold (AND): (field, value) pairs."""
+
+    equal: tuple[tuple[str, str | bool], ...] = ()
+
+    def matches(self, item_id: str, name: str | None) -> bool:
+        values = {"id": item_id, "name": name, "deleted": False}  # nothing in a world is deleted
+        return all(values[field] == value for field, value in self.equal)
+
+
+def parse_list_where(where: object, what: str) -> ListWhere:
+    """``projects(where: ...)`` (``what``: "projects") -> :class:`ListWhere`; :class:`BadInput` naming
+    what lbmock does not filter on.  Walked with a stack: a ``where`` sent as a variable may nest deeply."""
+    equal: list[tuple[str, str | bool]] = []
+    pending: list[object] = [where if where is not None else {}]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, Mapping):
+            _refuse_where(what, f"must be an object such as {{name: \"x\"}}, got {node!r:.80}")
+        for key, value in node.items():
+            if key == "AND":
+                if not isinstance(value, list):
+                    _refuse_where(what, f"AND must be a list of conditions, got {value!r:.80}")
+                pending.extend(reversed(value))
+            elif key in LIST_WHERE_FIELDS:
+                if not isinstance(value, LIST_WHERE_FIELDS[key]):
+                    _refuse_where(what, f"`{key}` must be a {LIST_WHERE_FIELDS[key].__name__}, got {value!r:.80}")
+                equal.append((key, value))
+            else:
+                _refuse_where(what, f"`{key:.60}` is not supported")
+    return ListWhere(tuple(equal))
+
+
+def _refuse_where(what: str, problem: str) -> NoReturn:
+    raise BadInput(f"{what}(where:) {problem}: lbmock filters client.get_{what}(where=...) by name and id, "
+                   "compared with == and joined with &; list them all and filter in Python for anything else")

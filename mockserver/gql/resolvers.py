@@ -15,7 +15,7 @@ from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.tasks import ERRORS, RESULT, ExportTask
 from lbmock.mockserver.errors import BadInput, FeatureSchemaNotFound, NotAllowed, NotFound
 from lbmock.mockserver.exports.spool import ExportFile
-from lbmock.mockserver.gql.filters import parse_legacy_filters, parse_search_query
+from lbmock.mockserver.gql.filters import parse_legacy_filters, parse_list_where, parse_search_query
 from lbmock.mockserver.gql.schema import PAGE_SIZE_MAX
 from lbmock.ontology import feature_schema, normalized
 from lbmock.render.common import Urls
@@ -145,23 +145,15 @@ class Root:
     @staticmethod
     def project(info, where):
         ctx: RequestContext = info.context
-        world = ctx.backend.world
-        project = _project(world, where["id"])
-        return {
-            "id": project.id, "name": project.name, "description": project.description,
-            "createdAt": project.created_at, "updatedAt": project.updated_at,
-            "setupComplete": project.created_at, "lastActivityTime": project.updated_at,
-            "queueMode": "BATCH", "autoAuditNumberOfLabels": 1, "autoAuditPercentage": 1.0,
-            "allowedMediaType": "DICOM", "editorTaskType": None,
-            "dataRowCount": lambda info: world.row_count(project.id),
-            "modelSetupComplete": False, "uploadType": None,
-            "isBenchmarkEnabled": project.quality is QualityMode.BENCHMARK,
-            "isConsensusEnabled": project.quality is QualityMode.CONSENSUS,
-            "organization": lambda info: Root.organization(info),
-            "createdBy": lambda info: user_view(project.owner, ctx, ctx.backend.user_timezone),
-            "labelingFrontend": _editor_frontend(project.id),
-            "ontology": lambda info: ontology_view(*_ontologies(world)[project.ontology.id]),
-        }
+        return project_view(ctx, _project(ctx.backend.world, where["id"]))
+
+    @staticmethod
+    def projects(info, where=None, skip=0, first=100):
+        """client.get_projects: the SDK pages with skip/first (100 a page) until a page is short."""
+        ctx: RequestContext = info.context
+        wanted = parse_list_where(where, "projects")
+        found = [p for p in ctx.backend.world.projects if wanted.matches(p.id, p.name)]
+        return [project_view(ctx, p) for p in _page(found, skip, first)]
 
     @staticmethod
     def dataset(info, where):
@@ -170,6 +162,14 @@ class Root:
         if dataset is None:
             raise NotFound(f"dataset {where['id']}")
         return dataset_view(world, dataset)
+
+    @staticmethod
+    def datasets(info, where=None, skip=0, first=100):
+        """client.get_datasets, paged as projects are."""
+        world = info.context.backend.world
+        wanted = parse_list_where(where, "datasets")
+        found = [d for d in world.datasets if wanted.matches(d.id, d.name)]
+        return [dataset_view(world, d) for d in _page(found, skip, first)]
 
     @staticmethod
     def dataRow(info, where):
@@ -299,6 +299,26 @@ def _project(world: World, project_id: str) -> Project:
     if project is None:
         raise NotFound(f"project {project_id}")
     return project
+
+
+def project_view(ctx: RequestContext, project: Project) -> dict:
+    """A project as client.get_project and client.get_projects receive it."""
+    world = ctx.backend.world
+    return {
+        "id": project.id, "name": project.name, "description": project.description,
+        "createdAt": project.created_at, "updatedAt": project.updated_at,
+        "setupComplete": project.created_at, "lastActivityTime": project.updated_at,
+        "queueMode": "BATCH", "autoAuditNumberOfLabels": 1, "autoAuditPercentage": 1.0,
+        "allowedMediaType": "DICOM", "editorTaskType": None,
+        "dataRowCount": lambda info: world.row_count(project.id),
+        "modelSetupComplete": False, "uploadType": None,
+        "isBenchmarkEnabled": project.quality is QualityMode.BENCHMARK,
+        "isConsensusEnabled": project.quality is QualityMode.CONSENSUS,
+        "organization": lambda info: Root.organization(info),
+        "createdBy": lambda info: user_view(project.owner, ctx, ctx.backend.user_timezone),
+        "labelingFrontend": _editor_frontend(project.id),
+        "ontology": lambda info: ontology_view(*_ontologies(world)[project.ontology.id]),
+    }
 
 
 def _ontologies(world: World) -> dict[str, tuple[Ontology, Project]]:

@@ -36,6 +36,8 @@ EMULATED: tuple[Call, ...] = (
     Call("Client(api_key=...) / client.get_user()", ("GetUserPyApi",), ("user",)),
     Call("client.get_organization()", ("GetOrganizationPyApi",), ("organization",)),
     Call("client.get_project(id)", ("GetProjectPyApi",), ("project",)),
+    Call("client.get_projects(where=...): every project; where: Project.name == x, Project.uid == x, joined with &",
+         ("GetProjectsPyApi",), ("projects",)),
     Call("client.get_labeling_frontends()", (), ("labelingFrontends",)),
     Call("project.export(params, filters) / project.export_v2(...)", ("exportDataRowsInProjectPyApi",),
          ("exportDataRowsInProject",)),
@@ -54,6 +56,8 @@ EMULATED: tuple[Call, ...] = (
          ("GET /files/legacy/<export_id>", "GET /v1/frames/<label_id>", "GET /masks/feature/<feature_id>/<frame>"),
          ("3.40.1", "3.72.2")),
     Call("client.get_dataset(id)", ("GetDatasetPyApi",), ("dataset",)),
+    Call("client.get_datasets(where=...): every dataset; where: Dataset.name == x, Dataset.uid == x, joined with &",
+         ("GetDatasetsPyApi",), ("datasets",)),
     Call("client.get_data_row(id) (with its metadata)", ("GetDataRowPyApi", "GetMetadataOntologyBetaPyApi"),
          ("dataRow", "customMetadataOntology")),
     Call("project.ontology() / client.get_ontology(id)", ("GetProjectOntologyPyApi", "GetOntologyPyApi"),
@@ -71,8 +75,6 @@ EMULATED: tuple[Call, ...] = (
 # What a refusal names for calls users try first (root field or operation name -> SDK method).
 KNOWN_OTHERS: dict[str, str] = {
     "createDataset": "client.create_dataset", "CreateDatasetPyApi": "client.create_dataset",
-    "projects": "client.get_projects", "GetProjectsPyApi": "client.get_projects",
-    "datasets": "client.get_datasets", "GetDatasetsPyApi": "client.get_datasets",
     "queryAllDataRowsHaveBeenProcessed": "project.create_batch",
     "CheckAllDataRowsHaveBeenProcessedPyApi": "project.create_batch",
     "createBatchV2": "project.create_batch", "createBatch": "project.create_batch",

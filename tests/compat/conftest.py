@@ -344,6 +344,48 @@ def ontology_doc(release, ontology_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
+def projects_world():
+    """Five projects sharing the datasets, two of them with one name: the first seed from 3 that draws it."""
+    for seed in range(3, 43):
+        candidate = seeded_world(seed, 6, n_projects=5)
+        if len({p.name for p in candidate.projects}) < len(candidate.projects):
+            return candidate
+    pytest.fail("no seed in 3..42 draws two of five projects with one name", pytrace=False)
+
+
+def projects_plan(world) -> dict:
+    first = world.projects[0]
+    other = next(p for p in world.projects if p.name != first.name)
+    return {"project_ids": [p.id for p in world.projects], "names": sorted({p.name for p in world.projects}),
+            "name_and_id": [[first.name, first.id], [first.name, other.id]],
+            "dataset_names": [d.name for d in world.datasets],
+            "page_sizes": [2, len(world.projects)]}  # a short last page; a full one, then an empty one
+
+
+@pytest.fixture(scope="session")
+def projects_factory(sdk_venv_factory, projects_world, shared_docs):
+    """``release -> driver document``: ``sdk_projects.py`` once per release and session, against a
+    threaded in-process server on the five-project world."""
+
+    def get(release: str) -> dict:
+        plan = projects_plan(projects_world)
+
+        def run() -> dict:
+            with mocks.serving(projects_world) as server:
+                return run_driver(sdk_venv_factory(release), "sdk_projects.py",
+                                  [server.base_url, api_key_for(release), server.project_id], plan)
+
+        return {**shared_docs.get(f"projects-{release}", run), "plan": plan}
+
+    return get
+
+
+@pytest.fixture
+def projects_doc(release, projects_factory) -> dict:
+    return projects_factory(release)
+
+
+@pytest.fixture(scope="session")
 def auth_servers(tmp_path_factory):
     """The error-mapping servers, one per release (its driver sets faults and transitions, which are
     server-wide): only ``AUTH_KEY`` is accepted."""
