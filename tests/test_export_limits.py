@@ -11,12 +11,16 @@ creations it matches, so one or two exports reach them.
 
 from __future__ import annotations
 
+import threading
+
 import labelbox
+import mocks
 import pytest
 from lbox.exceptions import OperationNotAllowedException  # labelbox 7.x raises it
 from sdk_streams import buffered
 
 from lbmock.mockserver import Fault
+from lbmock.mockserver.backend.state_manager import EXPORT_TASK, Transition
 
 pytestmark = pytest.mark.lb_world(seed=5, rows=12, projects=2)
 
@@ -53,6 +57,21 @@ def test_the_organization_limit_counts_every_project_and_catalog_exports(lb_mock
         client.get_dataset(lb_world.datasets[0].id).export(params={"all_projects": True})
     with pytest.raises(OperationNotAllowedException, match="the organization has 2 running exports"):
         first.export(params={})
+
+
+@pytest.mark.lb_server_options(running_exports_per_project=1)
+def test_a_refused_export_uses_no_fault_it_would_have_carried(lb_mock, lb_world):
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    project = client.get_project(lb_world.project.id)
+    running = _stuck(lb_mock, project)
+    lb_mock.fault(Fault.EXPORT_FAILS, times=1)
+    with pytest.raises(OperationNotAllowedException, match="has 1 running exports"):
+        project.export(params={})
+    assert [f["name"] for f in lb_mock.faults.active()] == [Fault.EXPORT_FAILS.value]  # still there
+    lb_mock.advance_task(running.uid)
+    failing = project.export(params={})  # the next admitted export carries it
+    failing.wait_till_done()
+    assert failing.status == "FAILED" and lb_mock.faults.active() == []
 
 
 def test_default_limits_are_labelboxs_and_finished_exports_do_not_count(lb_mock, lb_world):
@@ -94,3 +113,55 @@ def test_both_state_engines_list_the_tasks_that_may_still_run(state_location):
     s.bump_refresh("t3")
     s.advance_task("t2", "COMPLETE")
     assert s.unfinished_tasks() == [("t3", "bob", {"transition": {"progression": "manual", "times": 2}}, 1, None)]
+
+
+CREATORS = 12  # clients exporting at once, released together
+
+
+def _race(clients: list, project_id: str) -> list[str]:
+    """Every client exports ``project_id`` at the same moment (a barrier; each from its own thread
+    and connection); what each got: "created", or the message of the refusal the SDK raised."""
+    projects = [client.get_project(project_id) for client in clients]
+    start, outcomes = threading.Barrier(len(projects)), [""] * len(projects)
+
+    def export(i: int) -> None:
+        start.wait()
+        try:
+            projects[i].export(params={})
+            outcomes[i] = "created"
+        except OperationNotAllowedException as exc:
+            outcomes[i] = str(exc)
+
+    threads = [threading.Thread(target=export, args=(i,)) for i in range(len(projects))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return outcomes
+
+
+def _exactly_one_created(outcomes: list[str], project_id: str) -> None:
+    assert outcomes.count("created") == 1, outcomes
+    refused = [o for o in outcomes if o != "created"]
+    assert len(refused) == CREATORS - 1
+    assert all(f"project {project_id} has 1 running exports, at most 1 may run at once" in o for o in refused), refused
+
+
+@pytest.mark.lb_server_options(running_exports_per_project=1, transitions={EXPORT_TASK: Transition.never()})
+def test_concurrent_exports_never_pass_the_limit_together_in_memory(lb_mock, lb_world):
+    """The count of running exports and the creation are one transaction of the in-memory store,
+    taken under its lock: of twelve exports racing for a limit of one, exactly one is created."""
+    clients = [labelbox.Client(**lb_mock.client_kwargs) for _ in range(CREATORS)]
+    _exactly_one_created(_race(clients, lb_world.project.id), lb_world.project.id)
+    assert len(lb_mock.backend.running_exports()) == 1
+
+
+def test_concurrent_exports_through_two_hosts_sharing_postgresql_never_pass_the_limit(postgres, lb_world):
+    """Two servers (two hosts) on one PostgreSQL database: the creation transaction's row lock queues
+    creations across hosts, so of twelve exports racing through both, exactly one is created."""
+    url = postgres.database()
+    options = {"state_path": url, "running_exports_per_project": 1, "transitions": {EXPORT_TASK: Transition.never()}}
+    with mocks.serving(lb_world, **options) as first, mocks.serving(lb_world, **options) as second:
+        clients = [labelbox.Client(**(first if i % 2 else second).client_kwargs) for i in range(CREATORS)]
+        _exactly_one_created(_race(clients, lb_world.project.id), lb_world.project.id)
+        assert len(first.backend.running_exports()) == len(second.backend.running_exports()) == 1

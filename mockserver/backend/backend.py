@@ -19,7 +19,7 @@ import secrets
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -28,13 +28,13 @@ import orjson
 from lbmock.export import ExportFilters, ExportScope, LegacyWindow, legacy_array_chunks
 from lbmock.hostile import hostile_row, hostile_world
 from lbmock.ids import base36
-from lbmock.mockserver.backend.faults import ActiveFault, Fault, FaultBook
+from lbmock.mockserver.backend.faults import ActiveFault, Fault, FaultBook, taken_fault
 from lbmock.mockserver.backend.journal import Journal
 from lbmock.mockserver.backend.legacy import LegacyExport
 from lbmock.mockserver.backend.signing import UrlSigner
 from lbmock.mockserver.backend.state import is_database_url, open_state
 from lbmock.mockserver.backend.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
-from lbmock.mockserver.backend.store import Store
+from lbmock.mockserver.backend.store import Store, TakenFault, UnfinishedTask
 from lbmock.mockserver.backend.stubs import StubBook
 from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
@@ -50,6 +50,10 @@ from lbmock.world import DataRow, Feature, Label, World
 from lbmock.world_spec import WorldSpec
 
 __all__ = ["MockBackend", "issue_login_code", "key_owner"]
+
+
+# The faults an export task carries, in the order they are used.
+TASK_FAULTS = (Fault.EXPORT_FAILS, Fault.EXPORT_ERRORS, Fault.SLOW_TASK, Fault.STUCK_TASK, Fault.INDEX_LAG)
 
 
 @functools.lru_cache(maxsize=64)  # asked at every request (journal, task lookups), for a few keys
@@ -219,41 +223,45 @@ class MockBackend:
                       name: str | None, streamable: bool, now_ms: int,
                       scope: ExportScope | None = None) -> ExportTask:
         """A new export task (``scope`` None: of the world's first project); :class:`NotAllowed` when
-        its project or the organization already runs as many exports as the limits allow."""
-        self._check_running_exports(scope, self.faults.take(Fault.EXPORT_LIMIT))
+        its project or the organization already runs as many exports as the limits allow.  The count
+        and the creation are one store transaction, which creations take one at a time in every
+        worker and host (``Store.create_task``): concurrent creations never pass a limit together."""
+        limit = self.faults.take(Fault.EXPORT_LIMIT)  # used by a refused export too (outside the transaction)
         task = ExportTask(
             id=_new_id(), owner_key=key_owner(api_key), name=name, params=params, filters=filters, urls=urls,
             created_at=now_ms, streamable=streamable, scope=scope,
             transition=self.state_manager.get_transition(EXPORT_TASK))
-        if self.faults.take(Fault.EXPORT_FAILS):
-            task.failed = True
-        if (fault := self.faults.take(Fault.EXPORT_ERRORS)) is not None:
-            task.error_every = fault.arg or 3
-        if (fault := self.faults.take(Fault.SLOW_TASK)) is not None:  # a manual transition for this task
-            task.transition = Transition.manual(fault.arg or 3)
-        if self.faults.take(Fault.STUCK_TASK) is not None:  # never COMPLETE (unless advanced by hand)
-            task.transition = Transition.never()
-        if (fault := self.faults.take(Fault.INDEX_LAG)) is not None:
-            task.lag_rows = fault.arg2 or 1
         task.hostile = self._hostile  # its rows keep the strings they were exported with
-        self.state.put_task(task.id, task.owner_key, task.spec())
+        made = task.transition
+
+        def admitted(unfinished: list[UnfinishedTask], take: Callable[[str], TakenFault | None]) -> dict:
+            """The task's spec if the limits admit it; the faults it carries are used only then (each
+            set afresh: a transaction retried after a lost connection runs this again)."""
+            self._check_running_exports(scope, limit, _running(unfinished))
+            failed, errors, slow, stuck, lag = (taken_fault(f, take(f.value)) for f in TASK_FAULTS)
+            task.failed = failed is not None
+            task.error_every = (errors.arg or 3) if errors else None  # rows with index % n == n - 1 fail
+            # stuck: never COMPLETE (unless advanced by hand); slow: a manual transition for this task
+            task.transition = Transition.never() if stuck else Transition.manual(slow.arg or 3) if slow else made
+            task.lag_rows = (lag.arg2 or 1) if lag else None
+            return task.spec()
+
+        self.state.create_task(task.id, task.owner_key, admitted)
         return task
 
     def running_exports(self) -> list[ExportTask]:
         """Every client's export tasks still IN_PROGRESS (per the state manager's transitions, as of
         their last status read): the organization's running exports."""
-        tasks = (ExportTask.from_spec(task_id, owner, spec, reads, advanced)
-                 for task_id, owner, spec, reads, advanced in self.state.unfinished_tasks())
-        return [t for t in tasks if t.progress()[0] == "IN_PROGRESS"]
+        return _running(self.state.unfinished_tasks())
 
-    def _check_running_exports(self, scope: ExportScope | None, fault: ActiveFault | None) -> None:
+    def _check_running_exports(self, scope: ExportScope | None, fault: ActiveFault | None,
+                               running: list[ExportTask]) -> None:
         """Labelbox's export limits (limits page: 10 running exports per project, 20 per organization;
         ServerConfig, or fault export-limit's argument): the error shape is not public, so the refusal is
         OPERATION_NOT_ALLOWED, which the SDK raises as OperationNotAllowedException ("Raised when user
         ... has exceeded usage limit")."""
         per_project = self.config.running_exports_per_project if fault is None else fault.arg or 0
         per_organization = self.config.running_exports_per_organization if fault is None else fault.arg or 0
-        running = self.running_exports()
         project_id = self._project_of(scope)
         if project_id is not None:
             in_project = sum(1 for t in running if self._project_of(t.scope) == project_id)
@@ -447,6 +455,13 @@ def issue_login_code(state: Store) -> str:
     code = secrets.token_urlsafe(24)
     state.put_setting(LOGIN_CODE, code.encode())
     return code
+
+
+def _running(unfinished: list[UnfinishedTask]) -> list[ExportTask]:
+    """The tasks still IN_PROGRESS (per their transitions, as of their last status read) of those that may run."""
+    tasks = (ExportTask.from_spec(task_id, owner, spec, reads, advanced)
+             for task_id, owner, spec, reads, advanced in unfinished)
+    return [t for t in tasks if t.progress()[0] == "IN_PROGRESS"]
 
 
 def _new_id() -> str:

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-from lbmock.mockserver.backend.store import SharedState, Store
+from lbmock.mockserver.backend.store import SharedState, Store, TakenFault
 
 
 class Fault(str, Enum):
@@ -82,6 +82,14 @@ class ActiveFault:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def taken_fault(fault: Fault, taken: TakenFault | None) -> ActiveFault | None:
+    """A use of ``fault`` as the store's ``take_fault`` reported it (None: the fault is not set)."""
+    if taken is None:
+        return None
+    arg, arg2, remaining, uses = taken
+    return ActiveFault(fault.value, arg, None if remaining is None else remaining - 1, arg2, uses)
 
 
 def latency_ms(fault: ActiveFault, seed: int | None) -> int:
@@ -181,11 +189,7 @@ class FaultBook:
 
     def take(self, fault: Fault) -> ActiveFault | None:
         """The fault if active, counting this call against its remaining uses."""
-        taken = self._state.take_fault(fault.value)
-        if taken is None:
-            return None
-        arg, arg2, remaining, uses = taken
-        return ActiveFault(fault.value, arg, None if remaining is None else remaining - 1, arg2, uses)
+        return taken_fault(fault, self._state.take_fault(fault.value))
 
     def is_active(self, fault: Fault) -> bool:
         """Whether the fault is set, without using it up (faults that change what is served)."""

@@ -78,13 +78,14 @@ class Store(Protocol):
     def advance_task(self, task_id: str, status: str) -> bool: ...
     def task_ids_of(self, owner: str) -> list[str]: ...
     def recent_task_ids(self, limit: int | None = None) -> list[str]: ...
-    def unfinished_tasks(self) -> list[tuple[str, str, dict, int, str | None]]: ...
+    def unfinished_tasks(self) -> list[UnfinishedTask]: ...
+    def create_task(self, task_id: str, owner: str, make_spec: MakeSpec) -> dict: ...
     def bump_refresh(self, task_id: str) -> None: ...
     def legacy_poll(self, key: str, new_id: str, spec: dict) -> tuple[str, dict, int]: ...
     def get_legacy(self, export_id: str) -> dict | None: ...
     def set_fault(self, name: str, arg: int | None, remaining: int | None, arg2: int | None = None) -> None: ...
     def clear_faults(self, name: str | None = None) -> None: ...
-    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None: ...
+    def take_fault(self, name: str) -> TakenFault | None: ...
     def any_fault(self) -> bool: ...
     def has_fault(self, name: str) -> bool: ...
     def faults(self) -> list[tuple[str, int | None, int | None, int | None, int]]: ...
@@ -111,6 +112,15 @@ IMMEDIATE_SPEC = b'"progression":"immediate"'  # in a task's spec (orjson: no sp
 _WINDOW = "seq > (SELECT COALESCE(MAX(seq), 0) FROM journal) - ?"  # the journal's last MAX_JOURNAL entries
 
 T = TypeVar("T")
+UnfinishedTask = tuple[str, str, dict, int, None]  # (id, owner, spec, status reads, advanced: None)
+TakenFault = tuple[int | None, int | None, int | None, int]  # (arg, arg2, remaining before this use, uses)
+# create_task's callback: (unfinished tasks, take_fault) -> the new task's spec, or raise to refuse it
+MakeSpec = Callable[[list[UnfinishedTask], Callable[[str], TakenFault | None]], dict]
+_UNFINISHED = "SELECT id, owner, spec, refreshes FROM tasks WHERE advanced IS NULL"
+
+
+def _unfinished(rows: list) -> list[UnfinishedTask]:
+    return [(r[0], r[1], orjson.loads(bytes(r[2])), r[3], None) for r in rows if IMMEDIATE_SPEC not in bytes(r[2])]
 
 
 class Cursor(Protocol):
@@ -169,13 +179,34 @@ class KeyedTables:
     # ------------------------------------------------------------ tasks
 
     def put_task(self, task_id: str, owner: str, spec: dict) -> None:
-        def body(db: Tx) -> None:
-            seq = self._next(db, "tasks")
-            db.execute("INSERT INTO tasks(id, owner, spec, seq) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                       (task_id, owner, orjson.dumps(spec), seq))
-            db.execute("DELETE FROM tasks WHERE seq <= ?", (seq - MAX_TASKS,))
+        self._transaction(lambda db: self._insert_task(db, self._next(db, "tasks"), task_id, owner, spec), once=True)
 
-        self._transaction(body, once=True)
+    def create_task(self, task_id: str, owner: str, make_spec: MakeSpec) -> dict:
+        """Create a task unless ``make_spec`` refuses it, in one transaction that creations take one at
+        a time, on every engine and host: its first statement bumps the task counter, whose row lock
+        PostgreSQL holds to COMMIT (a second creation waits there, then reads what the first wrote);
+        SQLite's BEGIN IMMEDIATE, and the in-memory database's lock, serialise the whole transaction.
+
+        ``make_spec(unfinished, take_fault)`` gets every task that may still run (as
+        :meth:`unfinished_tasks`) and a ``take_fault(name)`` using faults up in the same transaction (as
+        :meth:`take_fault`); it returns the new task's spec, or raises to refuse it: then nothing is
+        written and no fault is used.  Returns the spec stored."""
+
+        def body(db: Tx) -> dict:
+            seq = self._next(db, "tasks")  # first: the lock every creation queues on
+            unfinished = _unfinished(db.execute(_UNFINISHED).fetchall())
+            faulted = db.execute("SELECT 1 FROM faults LIMIT 1").fetchone() is not None
+            spec = make_spec(unfinished, lambda name: self._take_fault(db, name) if faulted else None)
+            self._insert_task(db, seq, task_id, owner, spec)
+            return spec
+
+        return self._transaction(body, once=True)
+
+    @staticmethod
+    def _insert_task(db: Tx, seq: int, task_id: str, owner: str, spec: dict) -> None:
+        db.execute("INSERT INTO tasks(id, owner, spec, seq) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                   (task_id, owner, orjson.dumps(spec), seq))
+        db.execute("DELETE FROM tasks WHERE seq <= ?", (seq - MAX_TASKS,))
 
     def get_task(self, task_id: str) -> tuple[str, dict, int, str | None] | None:
         """(owner, spec, status reads, status it was advanced to by hand or None)."""
@@ -198,13 +229,11 @@ class KeyedTables:
                          (self._NO_LIMIT if limit is None else limit,))
         return [r[0] for r in rows]
 
-    def unfinished_tasks(self) -> list[tuple[str, str, dict, int, str | None]]:
+    def unfinished_tasks(self) -> list[UnfinishedTask]:
         """(id, owner, spec, status reads, None) of every task that may still be running: not moved on
         by hand, and not on the immediate transition (finished at its first read: most tasks, skipped
         before their spec is parsed)."""
-        rows = self._all("SELECT id, owner, spec, refreshes FROM tasks WHERE advanced IS NULL")
-        return [(r[0], r[1], orjson.loads(bytes(r[2])), r[3], None) for r in rows
-                if IMMEDIATE_SPEC not in bytes(r[2])]
+        return _unfinished(self._all(_UNFINISHED))
 
     def _write_once(self, sql: str, params: tuple) -> int:
         """One statement that a repeat would change (a count, a take); how many rows it changed.
@@ -255,24 +284,24 @@ class KeyedTables:
         else:
             self._write("DELETE FROM faults WHERE name = ?", (name,))
 
-    def take_fault(self, name: str) -> tuple[int | None, int | None, int | None, int] | None:
+    def take_fault(self, name: str) -> TakenFault | None:
         """(arg, arg2, remaining before this use, uses including this one) of an active fault,
         using it up once; None if inactive.  One UPDATE does it: takers on several hosts queue on
         the row, and each gets its own use."""
-
-        def body(db: Tx) -> tuple[int | None, int | None, int | None, int] | None:
-            rows = db.execute("UPDATE faults SET remaining = remaining - 1, uses = uses + 1 WHERE name = ? "
-                              "RETURNING arg, arg2, remaining, uses", (name,)).fetchall()
-            if not rows:
-                return None
-            arg, arg2, left, uses = rows[0]
-            if left is not None and left <= 0:
-                db.execute("DELETE FROM faults WHERE name = ?", (name,))
-            return arg, arg2, None if left is None else left + 1, uses
-
         if not self.any_fault():  # cheap read first: almost every request meets no fault
             return None
-        return self._transaction(body, once=True)
+        return self._transaction(lambda db: self._take_fault(db, name), once=True)
+
+    @staticmethod
+    def _take_fault(db: Tx, name: str) -> TakenFault | None:
+        rows = db.execute("UPDATE faults SET remaining = remaining - 1, uses = uses + 1 WHERE name = ? "
+                          "RETURNING arg, arg2, remaining, uses", (name,)).fetchall()
+        if not rows:
+            return None
+        arg, arg2, left, uses = rows[0]
+        if left is not None and left <= 0:
+            db.execute("DELETE FROM faults WHERE name = ?", (name,))
+        return arg, arg2, None if left is None else left + 1, uses
 
     def any_fault(self) -> bool:
         return self._hot_read("any_fault", lambda: self._one("SELECT 1 FROM faults LIMIT 1") is not None)
