@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ import pytest
 
 from lbmock.contract_tests import wire
 from lbmock.png import PNG_SIGNATURE, Png, decode_png
+from lbmock.render.common import parse_iso
 
 PARAMS = tuple(wire.PARAM_FLAGS)
 ALL_ON = dict.fromkeys(PARAMS, True)
@@ -134,12 +135,6 @@ def labels(row: dict, project_id: str) -> list[dict]:
 
 def ids(rows: list[dict]) -> list[str]:
     return [r["data_row"]["id"] for r in rows]
-
-
-def instant(text: str) -> datetime:
-    """An export timestamp as an aware datetime (a bare date or no offset counts as UTC)."""
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def v2_objects(label: dict) -> Iterator[tuple[str, int, str, dict]]:
@@ -393,7 +388,7 @@ def test_dataset_export_shows_the_projects_labels_as_the_project_export(lb_targe
 
 def test_last_activity_at_window(lb_target):
     unfiltered = full_export(lb_target)
-    activity = {r["data_row"]["id"]: instant(r["data_row"]["details"]["last_activity_at"])
+    activity = {r["data_row"]["id"]: parse_iso(r["data_row"]["details"]["last_activity_at"])
                 for r in unfiltered if "last_activity_at" in r["data_row"].get("details", {})}
     tz = timezone_of(lb_target)
     window = gap_window(list(activity.values()), tz)
@@ -403,7 +398,7 @@ def test_last_activity_at_window(lb_target):
     rows = _filtered(lb_target, [wire.date_item("last_activity_at", start, end, tz)], "filter-last_activity_at")
     _subset(rows, unfiltered, "last_activity_at")
     for row in rows:
-        seen = instant(row["data_row"]["details"]["last_activity_at"])
+        seen = parse_iso(row["data_row"]["details"]["last_activity_at"])
         assert lo <= seen <= hi, f"row {row['data_row']['id']} last active {seen}, outside [{start}, {end}] {tz}"
     inside = {i for i, t in activity.items() if lo <= t <= hi}
     missing = inside - set(ids(rows))
@@ -414,7 +409,7 @@ def test_last_activity_at_window(lb_target):
 def test_labeled_at_window(lb_target):
     pid = lb_target.project_id
     unfiltered = full_export(lb_target)
-    created = [instant(lb["label_details"]["created_at"]) for r in unfiltered for lb in labels(r, pid)]
+    created = [parse_iso(lb["label_details"]["created_at"]) for r in unfiltered for lb in labels(r, pid)]
     tz = timezone_of(lb_target)
     window = gap_window(created, tz)
     if window is None:
@@ -423,7 +418,7 @@ def test_labeled_at_window(lb_target):
     rows = _filtered(lb_target, [wire.date_item("label_created_at", start, end, tz)], "filter-labeled_at")
     _subset(rows, unfiltered, "labeled_at")
     for row in rows:
-        times = [instant(lb["label_details"]["created_at"]) for lb in labels(row, pid)]
+        times = [parse_iso(lb["label_details"]["created_at"]) for lb in labels(row, pid)]
         assert any(lo <= t <= hi for t in times), \
             f"row {row['data_row']['id']} has no label created in [{start}, {end}] {tz}: {times}"
     assert rows, f"labels were created in [{start}, {end}] {tz} but the filter returned no row"

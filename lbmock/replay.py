@@ -27,7 +27,6 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 import orjson
 
 from lbmock.ontology import derived_id, parse_ontology
+from lbmock.render.common import parse_iso
 from lbmock.world import (
     SERIES_NOT_DRAWN,
     Batch,
@@ -107,12 +107,9 @@ def _ms(value: Any, where: str) -> int | None:
     if not isinstance(value, str):
         raise ValueError(f"{where}: not a timestamp: {value!r}")
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        return int(parse_iso(value).timestamp() * 1000)
     except ValueError:
         raise ValueError(f"{where}: not a timestamp: {value!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp() * 1000)
 
 
 def _check_time(value: Any, where: Callable[[], str]) -> None:
@@ -122,7 +119,7 @@ def _check_time(value: Any, where: Callable[[], str]) -> None:
         return
     if isinstance(value, str):
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+            parse_iso(value)
             return
         except ValueError:
             pass

@@ -442,20 +442,27 @@ class WorldSpec:
 WORLD_FILE_SCHEMA = "world_file.schema.json"  # in lbmock's fixtures/schemas: editors complete world files with it
 
 
-def load_world_file(path: str | Path) -> WorldSpec:
-    """The world a TOML world file describes: its keys are :class:`WorldSpec`'s options; ontology
-    values are paths of JSON files, relative to the world file.  Errors name the file and the key."""
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text as a dict: tomllib, or tomli on Python 3.10 (a dependency there); its
+    TOMLDecodeError (a ValueError) when the text is not TOML."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(text)
 
+
+def load_world_file(path: str | Path) -> WorldSpec:
+    """The world a TOML world file describes: its keys are :class:`WorldSpec`'s options; ontology
+    values are paths of JSON files, relative to the world file.  Errors name the file and the key."""
     path = Path(path)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the world file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    try:
+        document = parse_toml(text)
+    except ValueError as exc:  # TOMLDecodeError
         raise SpecError(f"{path}: not TOML: {exc}") from None
     try:
         known = [name for name, _d, _o in WorldSpec.options()]

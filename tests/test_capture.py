@@ -67,9 +67,9 @@ def world_file(tmp_path_factory) -> Path:
 
 
 def _toml(text: str) -> dict:
-    import tomllib  # 3.11+, as in test_world_file
+    from lbmock.world_spec import parse_toml
 
-    return tomllib.loads(text)
+    return parse_toml(text)
 
 
 def _capture(server: ThreadedMockServer, project_id: str, out: Path, *extra: str, key: str = KEY,

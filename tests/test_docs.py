@@ -198,6 +198,17 @@ def test_every_block_that_cannot_run_says_why():
     assert counted["run"] > 20
 
 
+@contextlib.contextmanager
+def _inside(folder: Path):
+    """Run in ``folder`` (contextlib has a chdir of its own from Python 3.11 on; the floor is 3.10)."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 class Page:
     """One page's run: its scratch folder, namespace and server."""
 
@@ -259,7 +270,7 @@ class Page:
             (self.folder / block.arg).write_text(self.fill(block.code))
         elif block.lang == "python":
             code = self.fill(block.code)
-            with contextlib.chdir(self.folder), contextlib.redirect_stdout(io.StringIO()):
+            with _inside(self.folder), contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(code, where, "exec"), self.namespace)
         elif block.lang == "toml":
             from lbmock.world_spec import load_world_file

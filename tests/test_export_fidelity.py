@@ -14,6 +14,7 @@ import pytest
 import requests
 from sdk_streams import exported
 
+from lbmock.render.common import parse_iso
 from lbmock.world import World
 
 SEED, ROWS = 9, 16
@@ -92,7 +93,7 @@ def test_slice_thickness_seconds_and_keys_follow_public_material(lb_mock, lb_wor
                 if m["schema_name"] == "captureDateTime"]
     assert captured, "no row has the captureDateTime field"
     for url, value in captured:
-        assert datetime.fromisoformat(value.replace("Z", "+00:00")) == _stated_acquisition(url, lb_mock.api_key)
+        assert parse_iso(value) == _stated_acquisition(url, lb_mock.api_key)
     labels = [label for row in rows for project in row["projects"].values() for label in project["labels"]]
     assert labels
     for label in labels:

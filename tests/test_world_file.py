@@ -17,7 +17,7 @@ from sdk_streams import exported
 from lbmock import fixtures_dir
 from lbmock.mockserver import mock_labelbox
 from lbmock.strategies.served_world import resolve_world
-from lbmock.world_spec import SpecError, WorldSpec, load_world_file
+from lbmock.world_spec import SpecError, WorldSpec, load_world_file, parse_toml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "world"
 ONTOLOGY = EXAMPLES / "abdomen-ontology.json"
@@ -25,9 +25,7 @@ SCHEMA = json.loads((fixtures_dir() / "schemas" / "world_file.schema.json").read
 
 
 def _toml_as_json(path: Path) -> dict:
-    import tomllib
-
-    return tomllib.loads(path.read_text())
+    return parse_toml(path.read_text())
 
 
 def test_the_example_world_file_follows_its_schema_and_loads():

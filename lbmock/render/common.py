@@ -121,6 +121,21 @@ def _utc_seconds(ms: int) -> str:
     return f"{_utc_day(day)}{hours:02d}:{minutes:02d}:{second:02d}."
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_iso(text: str) -> datetime:
+    """An export timestamp (``...Z``, ``+00:00``, any fraction of a second, a bare date) as an aware
+    datetime (no offset: UTC); ValueError if it is none.  Python 3.10's ``fromisoformat`` reads neither
+    ``Z`` nor fractions of other than 3 or 6 digits: those are rewritten when it refuses."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        offset = text[:-1] + "+00:00" if text.endswith("Z") else text
+        when = datetime.fromisoformat(_FRACTION.sub(lambda m: "." + (m[1] + "00000")[:6], offset, count=1))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def iso_z_millis(ms: int) -> str:
     """``2022-05-09T03:14:41.000Z``: legacy exports and GraphQL DateTime values."""
     return f"{_utc_seconds(ms)}{ms % 1000:03d}Z"
