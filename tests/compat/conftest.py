@@ -320,22 +320,26 @@ def ontology_plan(world) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def ontology_factory(sdk_venv_factory, ontology_world, shared_docs):
-    """``release -> driver document``: ``sdk_ontology.py`` once per release and session, against a
-    threaded in-process server on the world built here (one user ontology, one drawn)."""
+def in_process_docs(sdk_venv_factory, shared_docs, world, plan: dict, script: str, name: str):
+    """``release -> driver document``: ``drivers/<script>`` once per release and session (shared as
+    ``<name>-<release>``), against a threaded in-process server on ``world``; the plan rides along."""
 
     def get(release: str) -> dict:
-        plan = ontology_plan(ontology_world)
-
         def run() -> dict:
-            with mocks.serving(ontology_world) as server:
-                return run_driver(sdk_venv_factory(release), "sdk_ontology.py",
+            with mocks.serving(world) as server:
+                return run_driver(sdk_venv_factory(release), script,
                                   [server.base_url, api_key_for(release), server.project_id], plan)
 
-        return {**shared_docs.get(f"ontology-{release}", run), "plan": plan}
+        return {**shared_docs.get(f"{name}-{release}", run), "plan": plan}
 
     return get
+
+
+@pytest.fixture(scope="session")
+def ontology_factory(sdk_venv_factory, ontology_world, shared_docs):
+    """``sdk_ontology.py`` on the world built here (one user ontology, one drawn)."""
+    return in_process_docs(sdk_venv_factory, shared_docs, ontology_world, ontology_plan(ontology_world),
+                           "sdk_ontology.py", "ontology")
 
 
 @pytest.fixture
@@ -362,27 +366,11 @@ def projects_plan(world) -> dict:
             "page_sizes": [2, len(world.projects)]}  # a short last page; a full one, then an empty one
 
 
-@pytest.fixture(scope="session")
-def projects_factory(sdk_venv_factory, projects_world, shared_docs):
-    """``release -> driver document``: ``sdk_projects.py`` once per release and session, against a
-    threaded in-process server on the five-project world."""
-
-    def get(release: str) -> dict:
-        plan = projects_plan(projects_world)
-
-        def run() -> dict:
-            with mocks.serving(projects_world) as server:
-                return run_driver(sdk_venv_factory(release), "sdk_projects.py",
-                                  [server.base_url, api_key_for(release), server.project_id], plan)
-
-        return {**shared_docs.get(f"projects-{release}", run), "plan": plan}
-
-    return get
-
-
 @pytest.fixture
-def projects_doc(release, projects_factory) -> dict:
-    return projects_factory(release)
+def projects_doc(release, sdk_venv_factory, projects_world, shared_docs) -> dict:
+    """``sdk_projects.py``'s document for ``release``, on the five-project world."""
+    return in_process_docs(sdk_venv_factory, shared_docs, projects_world, projects_plan(projects_world),
+                           "sdk_projects.py", "projects")(release)
 
 
 @pytest.fixture(scope="session")

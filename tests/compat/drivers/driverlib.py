@@ -2,7 +2,7 @@
 
 The drivers run under an SDK virtualenv's interpreter, where only ``labelbox``
 and its dependencies (``requests`` among them) are installed: this module uses
-the standard library and ``requests`` only, and never imports lbmock.
+the standard library, ``requests`` and (in ``begin``) ``labelbox`` only, and never imports lbmock.
 
 A driver reads its plan (one JSON object) from stdin, runs SDK flows and
 writes ONE JSON document to stdout.  Anything else the SDK or the reference
@@ -75,6 +75,22 @@ def json_stdout():
         yield lambda doc: (real_stdout.write(json.dumps(doc)), real_stdout.flush())
     finally:
         sys.stdout = real_stdout
+
+
+def begin(argv: list[str]) -> tuple[dict, Flows, dict, object]:
+    """What a driver starts with: its plan (``read_plan``), its flows, the document they fill (the
+    SDK's version, the base URL) and a ``labelbox.Client`` of the plan's server; deprecations quiet."""
+    import warnings
+
+    import labelbox
+
+    plan = read_plan(argv)
+    base = plan["base_url"]
+    flows = Flows()
+    doc: dict = {"sdk_version": labelbox.__version__, "base_url": base, "flows": flows.results}
+    warnings.simplefilter("ignore", DeprecationWarning)
+    client = labelbox.Client(api_key=plan["api_key"], endpoint=f"{base}/graphql", rest_endpoint=f"{base}/api/v1")
+    return plan, flows, doc, client
 
 
 def run_driver(main, sdk_version) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import re
 import sys
-import warnings
 
 import driverlib as lib
 import labelbox
@@ -40,12 +39,7 @@ def fields(entity) -> dict:
 
 
 def main() -> dict:
-    plan = lib.read_plan(sys.argv[1:])
-    base, api_key = plan["base_url"], plan["api_key"]
-    flows = lib.Flows()
-    doc: dict = {"sdk_version": labelbox.__version__, "base_url": base, "flows": flows.results}
-    warnings.simplefilter("ignore", DeprecationWarning)
-    client = labelbox.Client(api_key=api_key, endpoint=f"{base}/graphql", rest_endpoint=f"{base}/api/v1")
+    plan, flows, doc, client = lib.begin(sys.argv[1:])
     ids, names = plan["project_ids"], plan["names"]
 
     with flows.flow("projects") as rec:
