@@ -21,7 +21,7 @@ from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.dashboard import dashboard_blueprint
 from lbmock.mockserver.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_AFTER, StateUnavailable, disk_full, printable
 from lbmock.mockserver.guard import LOGIN_PATH, api_host_allowed, install_guard, login
-from lbmock.mockserver.handlers.common import JSON, NDJSON, backend_of, json_error
+from lbmock.mockserver.handlers.common import GRAPHQL_PATHS, JSON, NDJSON, backend_of, json_error
 from lbmock.mockserver.handlers.emulated import refusal
 from lbmock.mockserver.handlers.files import export_file_fast
 from lbmock.mockserver.handlers.graphql import file_from_offset_fast
@@ -79,7 +79,7 @@ def _install_rest_stubs(app: Flask) -> None:
 
     @app.before_request
     def _stubbed() -> Response | None:
-        if request.path.startswith("/_mock/") or request.path == "/graphql":
+        if request.path.startswith("/_mock/") or request.path in GRAPHQL_PATHS:
             return None
         stubs = backend_of(request.environ, app).stubs
         if not stubs.has_rest():

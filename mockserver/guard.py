@@ -34,7 +34,7 @@ from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from lbmock.mockserver.config import ServerConfig
-from lbmock.mockserver.handlers.common import backend, backend_of, json_error
+from lbmock.mockserver.handlers.common import GRAPHQL_PATHS, backend, backend_of, json_error
 
 __all__ = ["ADMIN_PREFIX", "COOKIE", "LOGIN_PATH", "TOKEN_HEADER", "cookie_value", "cross_site_reason",
            "host_allowed", "install_guard", "login"]
@@ -211,7 +211,7 @@ def _refuse(status: int, message: str, code: str) -> Response:
     """A refusal in the shape of what was asked: an HTML page under the dashboard, else JSON."""
     if request.path.startswith(DASHBOARD_PREFIX + "/") or request.path == DASHBOARD_PREFIX:
         raise (Forbidden if status == 403 else Unauthorized)(message)
-    if request.path == "/graphql" and request.routing_exception is None:  # the SDK reads GraphQL's shape
+    if request.path in GRAPHQL_PATHS and request.routing_exception is None:  # the SDK reads GraphQL's shape
         import orjson
 
         body = {"errors": [{"message": message, "extensions": {"code": code}}]}

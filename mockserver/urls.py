@@ -12,6 +12,7 @@ from lbmock.mockserver.handlers import admin, files, frames, graphql, landing, m
 ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
     "graphql": [
         ("/graphql", graphql.handle_graphql, ["POST"]),
+        ("/_gql", graphql.handle_graphql, ["POST"]),  # the experimental endpoint: the same schema
     ],
     "files": [
         ("/files/<task_id>/<stream>/<index>", files.export_file, ["GET"]),

@@ -139,6 +139,32 @@ def test_unsupported_sdk_calls_are_refused_by_name(lb_mock):
     assert (Path(__file__).parents[1] / "docs" / "reference" / "sdk-calls.md").is_file()
 
 
+def test_an_sdk_call_wanting_a_field_lbmock_lacks_is_refused_by_name(lb_mock):
+    """project.get_label_count() selects Project.labelCount (lbmock emulates `project`, not that field);
+    project.batches() posts to the experimental /_gql endpoint: each is refused as an SDK call lbmock
+    does not emulate, in GraphQL's shape the SDK raises word for word, not as a typo or a bare 404."""
+    client = labelbox.Client(**lb_mock.client_kwargs)
+    project = client.get_project(lb_mock.project_id)
+    with pytest.raises(InvalidQueryError, match=r"^lbmock does not emulate `Project.labelCount` "
+                                                r"\(project.get_label_count; operation LabelCountPyApi\)\. "
+                                                r"Cannot query field 'labelCount' on type 'Project'"):
+        project.get_label_count()
+    with pytest.raises(InvalidQueryError, match=r"^lbmock does not emulate `Project.batches` \(project.batches; "):
+        list(project.batches())
+    refused = lb_mock.journal.entries(unmatched=True)
+    assert [(e.operation, e.path) for e in refused] == [("LabelCountPyApi", "/graphql"),
+                                                        ("GetProjectBatchesPyApi", "/_gql")]
+    assert all("docs/reference/sdk-calls.md" in e.unmatched for e in refused)
+    # the experimental endpoint is the same GraphQL endpoint: a stub answers there too
+    no_batches = {"nodes": [], "pageInfo": {"endCursor": None}}
+    lb_mock.stub(operation="GetProjectBatchesPyApi", response={"project": {"id": lb_mock.project_id,
+                                                                           "batches": no_batches}})
+    assert list(project.batches()) == []
+    # and a misspelt field of a query lbmock emulates still names the closest real one
+    with pytest.raises(InvalidQueryError, match=r"`Project.nmae`.*Did you mean 'name'\?"):
+        client.execute('query P { project(where: {id: "x"}) { nmae } }')
+
+
 def test_a_label_import_upload_is_refused_before_its_body_is_parsed(lb_mock):
     from labelbox.schema.annotation_import import LabelImport
 

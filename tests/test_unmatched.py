@@ -69,7 +69,7 @@ def test_unknown_route_names_the_closest_route_pattern_aware(lb_server):
     assert method.json()["error"].startswith("lbmock does not emulate `GET /graphql`. Method not allowed; "
                                              "/graphql answers POST")
     far = requests.get(f"{base}/nothing-like-it", timeout=10)
-    assert far.status_code == 404 and "nor one like it (routes: /, /api/v1/export-errors" in far.json()["error"]
+    assert far.status_code == 404 and "nor one like it (routes: /, /_gql, /api/v1/export-errors" in far.json()["error"]
     admin = requests.post(f"{base}/_mock/fault", json={"name": "rate-limit"}, timeout=10)
     assert admin.status_code == 404 and "Did you mean POST /_mock/faults?" in admin.json()["error"]
     # a known route with an unknown id is matched: a plain 404, not a near miss

@@ -13,6 +13,10 @@ __all__ = ["JSON", "NDJSON", "backend", "backend_of", "base_url", "bearer_key", 
 
 NDJSON = "application/x-ndjson; charset=utf-8"
 JSON = "application/json; charset=utf-8"
+# Labelbox's GraphQL endpoint, and its experimental twin (the SDK's ``Client(enable_experimental=True)``
+# and calls such as ``project.batches()`` post there): one schema answers both, and what lbmock lacks
+# is refused in GraphQL's shape, which the SDK raises word for word (a bare 404 it would show as "404 NOT FOUND").
+GRAPHQL_PATHS = ("/graphql", "/_gql")
 
 
 def backend_of(environ: dict, app: Flask) -> MockBackend:

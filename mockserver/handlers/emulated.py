@@ -86,6 +86,13 @@ KNOWN_OTHERS: dict[str, str] = {
     "createMALPredictionImportByFilePyApi": "MALPredictionImport.create_from_objects (an upload)",
     "uploadFile": "client.upload_file / upload_data",
     "deleteDatasets": "dataset.delete", "deleteProjects": "project.delete", "labels": "project.labels",
+    # Project fields lbmock lacks, by the SDK's operation names (labelbox 7.x): the SDK's X-SDK-Method
+    # header can name an earlier call (a paginated call that raised leaves its method set)
+    "LabelCountPyApi": "project.get_label_count", "GetProjectLabelsPyApi": "project.labels",
+    "GetProjectBatchesPyApi": "project.batches", "GetProjectTaskQueuesPyApi": "project.task_queues",
+    "ProjectGetOverviewPyApi": "project.get_overview", "ProjectMemberOverviewPyApi": "project.members",
+    "ProjectReviewMetricsPyApi": "project.review_metrics",
+    "getDataRowsForGlobalKeysPyApi": "client.get_data_row_ids_for_global_keys",
 }
 
 

@@ -1,8 +1,9 @@
-"""POST /graphql: the Labelbox GraphQL endpoint."""
+"""POST /graphql (and /_gql, its experimental twin): the Labelbox GraphQL endpoint."""
 
 from __future__ import annotations
 
 import io
+import re
 
 import orjson
 from flask import Response, request
@@ -97,7 +98,7 @@ def _upload() -> Response:
     stub = backend().stubs.take_graphql(names, None)
     if stub is not None:
         return _stub_reply(stub, {"operation": operation, "root_fields": [field] if field else [], "variables": None,
-                                  "method": "POST", "path": "/graphql", "upload": True})
+                                  "method": "POST", "path": request.path, "upload": True})
     near = backend().stubs.near_miss(names=names) if names else None
     what = field or operation or "multipart uploads"
     return _refuse(refusal(what, sdk_method_of(field, operation, header=header) or "a file upload", near,
@@ -119,10 +120,10 @@ def _stubbed_or_refused(payload: dict) -> Response | None:
     if stub is not None:
         request.environ["lbmock.variables"] = _journalable(variables)
         return _stub_reply(stub, {"operation": operation, "root_fields": list(fields), "variables": variables,
-                                  "method": "POST", "path": "/graphql"})
+                                  "method": "POST", "path": request.path})
     unknown = [f for f in fields if f not in emulated_root_fields() and not f.startswith("__")]
     if not unknown:
-        return None
+        return _lacking_fields(query, operation, names, variables)
     checked = _checked_document(query) if len(query) <= 16_384 else None
     schema_says = getattr(checked, "unmatched", None)
     near = be.stubs.near_miss(names=names)
@@ -131,6 +132,24 @@ def _stubbed_or_refused(payload: dict) -> Response | None:
     what = ", ".join(unknown)
     return _refuse(refusal(what, sdk_method_of(*unknown, operation, header=request.headers.get("X-SDK-Method")),
                            closest, operation), operation)
+
+
+_UNKNOWN_FIELD = re.compile(r"Cannot query field ['\"](\w+)['\"] on type ['\"](\w+)['\"]")
+
+
+def _lacking_fields(query: str, operation: str | None, names: set[str], variables: object) -> Response | None:
+    """The refusal of a document whose root fields lbmock emulates but which selects a field it lacks
+    (``project { labelCount }``: ``project.get_label_count()``): named as an SDK call lbmock does not
+    emulate, as an unknown root field is, not left to read as a typo; None: nothing lacking."""
+    checked = _checked_document(query) if len(query) <= 16_384 else None
+    said = getattr(checked, "unmatched", None)
+    lacking = list(dict.fromkeys(f"{owner}.{field}" for field, owner in _UNKNOWN_FIELD.findall(said or "")))
+    if not lacking:
+        return None  # (other validation errors are answered by the ordinary path, with their near misses)
+    near = backend().stubs.near_miss(names=names)
+    request.environ["lbmock.variables"] = _journalable(variables)
+    return _refuse(refusal(", ".join(lacking), sdk_method_of(operation, header=request.headers.get("X-SDK-Method")),
+                           "; ".join(x for x in (said, near) if x), operation), operation)
 
 
 def _journalable(variables: object) -> object:
