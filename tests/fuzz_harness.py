@@ -5,6 +5,7 @@ and totals, and the final check that the fuzzed app still serves like a fresh on
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from lbmock.contract_tests.wire import PARAM_FLAGS, FlaskTransport, WireClient, placeholder_sign, unsigned
 from lbmock.export import ExportFilters, selected_rows, v2_lines
+from lbmock.mockserver.handlers.common import GRAPHQL_PATHS
 from lbmock.mockserver.urls import ROUTES
 from lbmock.render.common import Urls
 from lbmock.render.v2 import ExportParams
@@ -173,10 +175,13 @@ def check_graphql_body(where: str, status: int, body: dict) -> None:
             raise ServerFault(f"{where}: {error}")
 
 
+_GRAPHQL_PATHS = itertools.cycle(GRAPHQL_PATHS)  # /graphql and /_gql in turn: one handler, fuzzed as hard
+
+
 def gql(body: dict | bytes, headers: dict | None = None):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    return send("graphql", "POST", "/graphql", rule="/graphql", data=data,
-                headers=AUTH if headers is None else headers)
+    path = next(_GRAPHQL_PATHS)
+    return send("graphql", "POST", path, rule=path, data=data, headers=AUTH if headers is None else headers)
 
 
 # ================================================================== after all of it: still right

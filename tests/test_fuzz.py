@@ -52,6 +52,7 @@ from lbmock.contract_tests.wire import CREATED_TASKS as TASKS
 from lbmock.contract_tests.wire import EXPORT, FROM_LINE, FROM_OFFSET, HEADER, export_variables
 from lbmock.mockserver.backend.faults import FAULTS
 from lbmock.mockserver.gql import labelbox_schema
+from lbmock.mockserver.handlers.common import GRAPHQL_PATHS
 from lbmock.mockserver.urls import ROUTES
 
 # ================================================================== value strategies
@@ -498,10 +499,10 @@ def odd_headers(draw) -> dict:
 @budget(600)
 @given(headers=odd_headers(), body=st.one_of(st.just({"query": "{user{id timezone}}"}), st.just({"query": TASKS}),
                                              garbage_bodies()),
-       method=st.sampled_from(["POST"] * 6 + METHODS))
-def fuzz_graphql_headers_and_methods(headers, body, method):
+       method=st.sampled_from(["POST"] * 6 + METHODS), path=st.sampled_from(GRAPHQL_PATHS))
+def fuzz_graphql_headers_and_methods(headers, body, method, path):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    send("graphql", method, "/graphql", rule="/graphql", data=data, headers=headers)
+    send("graphql", method, path, rule=path, data=data, headers=headers)
 
 
 # ================================================================== 4. exports: filters, dates, timezones
