@@ -43,6 +43,7 @@ ROUTES: dict[str, list[tuple[str, object, list[str]]]] = {
         ("/_mock/state-manager/set-transition", admin.set_transition, ["POST"]),
         ("/_mock/state-manager/get-transition", admin.get_transition, ["GET"]),
         ("/_mock/state-manager/unset-transition", admin.unset_transition, ["POST"]),
+        ("/_mock/tasks/<task_id>", admin.task, ["GET"]),
         ("/_mock/tasks/<task_id>/advance", admin.advance_task, ["POST"]),
     ],
 }

@@ -15,9 +15,11 @@ import pytest
 import requests
 from lbox import exceptions as lbx
 from PIL import Image
+from render_pause import in_thread, paused_at
 from sdk_streams import buffered
 
 from lbmock.labelmap import choose_label
+from lbmock.mockserver.exports import progress as render_progress
 
 pytestmark = [pytest.mark.lb_world(seed=1, rows=16), pytest.mark.lb_server_options(file_bytes=8_000)]
 PARAMS = {"label_details": True, "project_details": True}
@@ -242,3 +244,27 @@ def test_the_tasks_page_links_the_files_the_sdk_read(page, lb_server, sdk_projec
     assert [json.loads(line) for line in fetched.splitlines()] == rows
     line_ranges = page.locator('table.files[data-stream="RESULT"] tbody tr td:nth-child(2)').all_inner_texts()
     assert line_ranges[0].startswith("0–") and line_ranges[-1].endswith(f"–{len(rows) - 1}")
+
+
+def test_the_tasks_page_shows_a_render_as_it_goes(page, lb_server, sdk_project, lb_world, monkeypatch):
+    """The SDK's first header read waits for the rows to be rendered: the tasks page says how far the
+    render is ("rendering N of M rows"), and moves on to the finished count without a reload."""
+    monkeypatch.setattr(render_progress, "BLOCK_ROWS", 4)
+    rows_total = len(lb_world)
+    read: list = []
+    with paused_at(monkeypatch, 8) as (reached, release):
+        task = sdk_project.export(params={"performance_details": True})  # a stream no other test rendered
+        sdk = in_thread(lambda: (task.wait_till_done(), read.extend(buffered(task))))
+        assert reached.wait(WAIT_MS / 1000), "the SDK's export never started rendering"
+        open_from_overview(page, lb_server, "Tasks")
+        page.evaluate("window.__notReloaded = true")
+        line = page.locator(f'#tasks tr[data-task="{task.uid}"] .render-progress')
+        assert line.inner_text().startswith(f"rendering 8 of {rows_total} rows")
+        assert line.get_attribute("data-finished") == "false"
+        release.set()
+        sdk.join(WAIT_MS / 1000)
+    assert not sdk.is_alive() and len(read) == rows_total
+    page.wait_for_function("id => document.querySelector(`#tasks tr[data-task='${id}'] .render-progress`)"
+                           "?.dataset.finished === 'true'", arg=task.uid, timeout=WAIT_MS)
+    assert page.evaluate("window.__notReloaded") is True
+    assert line.inner_text().startswith(f"rendered {rows_total} of {rows_total} rows")

@@ -65,7 +65,7 @@ def test_a_task_reads_its_rows_while_the_template_is_still_rendered(as_parts, tm
     expected = direct(b, task).splitlines(keepends=True)
     half_read, rendered = threading.Event(), []
 
-    def render(template_job: ExportJob):
+    def render(template_job: ExportJob, _progress):
         lines = list(template_job.lines())
         halves = (lines[:20], lines[20:])
         for number, half in enumerate(halves):
@@ -80,7 +80,7 @@ def test_a_task_reads_its_rows_while_the_template_is_still_rendered(as_parts, tm
             rendered.append(number)
 
     got = []
-    for line in b.exports.templates.lines(b.job(task, RESULT), render):
+    for line in b.exports.templates.lines(b.job(task, RESULT), render)[0]:
         got.append(line)
         if len(got) == 20:
             assert rendered == [0], "the first rows arrived only after the whole template was rendered"
@@ -95,12 +95,12 @@ def test_a_failed_render_reaches_the_task_waiting_for_it(tmp_path):
     b = backend(seeded_world(3, 10))
     task = export(b)
 
-    def render(_task):
+    def render(_task, _progress):
         yield b'{"row": 0}\n'
         raise OSError("disk full")
 
     with pytest.raises(RuntimeError, match="could not be rendered"):  # (at once, or where the rows stop)
-        list(b.exports.templates.lines(b.job(task, RESULT), render))
+        list(b.exports.templates.lines(b.job(task, RESULT), render)[0])
     assert template_files(b.exports.spool.scratch_dir()) == []
     assert served(b, task) == direct(b, task)  # the next attempt renders afresh
 

@@ -36,12 +36,13 @@ from lbmock.mockserver.backend.state import is_database_url, open_state
 from lbmock.mockserver.backend.state_manager import EXPORT_TASK, LEGACY_EXPORT, StateManager, Transition
 from lbmock.mockserver.backend.store import Store, TakenFault, UnfinishedTask
 from lbmock.mockserver.backend.stubs import StubBook
-from lbmock.mockserver.backend.tasks import ExportTask, export_file_path
+from lbmock.mockserver.backend.tasks import RESULT, ExportTask, export_file_path
 from lbmock.mockserver.config import ServerConfig
 from lbmock.mockserver.errors import NotAllowed, NotFound
 from lbmock.mockserver.exports.job import ExportJob
 from lbmock.mockserver.exports.keys import world_key
 from lbmock.mockserver.exports.pipeline import ExportPipeline
+from lbmock.mockserver.exports.progress import ProgressView
 from lbmock.mockserver.exports.spool import PLAN_CACHE, StreamPlan
 from lbmock.render.common import Urls, dicom_file_name
 from lbmock.render.v2 import ExportParams
@@ -320,8 +321,21 @@ class MockBackend:
         task.reads += 1
 
     def task_progress(self, task: ExportTask) -> tuple[str, float]:
-        """(status, completion percentage)."""
-        return task.progress()
+        """(status, completion percentage).  The status is the transition's alone; while IN_PROGRESS,
+        the percentage is the share of the task's rows rendered when a render of them runs in this
+        process (a big world's plain export is rendered ahead), else the transition's."""
+        status, percent = task.progress()
+        if status == "IN_PROGRESS":
+            rendering = self.render_progress(task)
+            fraction = None if rendering is None else rendering.fraction()
+            if fraction is not None:
+                percent = round(min(fraction, 0.99) * 100, 1)
+        return status, percent
+
+    def render_progress(self, task: ExportTask) -> ProgressView | None:
+        """How far the render of the task's RESULT stream has got in this process (another worker's
+        render is not seen here), or None if none ran or runs (see ``ExportPipeline.progress``)."""
+        return self.exports.progress(self.job(task, RESULT))
 
     def advance_task(self, task_id: str, fail: bool = False) -> ExportTask:
         """Move a task on by hand: COMPLETE, or FAILED with ``fail``."""

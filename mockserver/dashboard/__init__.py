@@ -42,6 +42,7 @@ ROUTES: list[tuple[str, Callable[..., object], list[str]]] = [
     ("/rows/<row_id>/<plane>/<int:frame>/image.png", pages.slice_image, ["GET"]),
     ("/rows/<row_id>/<plane>/<int:frame>/overlay.png", pages.overlay_image, ["GET"]),
     ("/tasks", tasks_page.tasks, ["GET"]),
+    ("/tasks/rows", tasks_page.task_rows, ["GET"]),
     ("/tasks/<task_id>", tasks_page.task, ["GET"]),
     ("/tasks/<task_id>/plan", tasks_page.task_plan, ["POST"]),
     ("/tasks/<task_id>/advance", tasks_page.task_advance, ["POST"]),

@@ -17,6 +17,7 @@ from lbmock.mockserver.backend.backend import MockBackend
 from lbmock.mockserver.backend.tasks import ERRORS, RESULT, ExportTask
 from lbmock.mockserver.dashboard.forms import done, field, refuse_cross_site
 from lbmock.mockserver.errors import NotFound
+from lbmock.mockserver.exports.progress import ProgressView
 from lbmock.mockserver.handlers.common import backend, base_url
 
 SHOWN_TASKS = 100  # newest first; the state keeps up to MAX_TASKS
@@ -65,9 +66,18 @@ def _streams(be: MockBackend, task: ExportTask, base: str) -> list[dict[str, obj
     return found
 
 
+def render_facts(view: ProgressView | None) -> dict[str, object] | None:
+    """A render's counts and the line the pages show of them: "rendering N of M rows (R rows/s)"."""
+    if view is None or view.rows_total is None:
+        return None
+    rate = f" ({view.rows_per_second:,.0f} rows/s)" if view.rows_per_second else ""
+    verb = "rendered" if view.finished else "rendering"
+    return {**view.to_json(), "text": f"{verb} {view.rows_done:,} of {view.rows_total:,} rows{rate}"}
+
+
 def task_facts(be: MockBackend, task: ExportTask, base: str, with_files: bool) -> dict[str, object]:
     """What the pages show of one task (from its spec: the one description of a task)."""
-    status, percent = task.progress()
+    status, percent = be.task_progress(task)
     spec = task.spec()
     facts: dict[str, object] = {
         "id": task.id, "name": task.name, "status": status, "percent": percent, "client": task.owner_key,
@@ -77,6 +87,7 @@ def task_facts(be: MockBackend, task: ExportTask, base: str, with_files: bool) -
         "params_off": [name for name, on in spec["params"].items() if not on],
         "filters": [(name, _filter_text(name, value)) for name, value in spec["filters"].items() if value is not None],
         "scope": _scope_text(be, spec["scope"]),
+        "render": render_facts(be.render_progress(task)),
         "faults": [text for text in (
             "export-fails: every selected row fails" if task.failed else None,
             f"export-errors: one row in {task.error_every} fails" if task.error_every else None) if text],
@@ -89,13 +100,21 @@ def task_facts(be: MockBackend, task: ExportTask, base: str, with_files: bool) -
     return facts
 
 
-def tasks() -> str:
-    """``GET /_mock/dashboard/tasks``: the newest export tasks of every client."""
+def _listed() -> list[dict[str, object]]:
     be = backend()
     base = base_url()
-    shown = [task_facts(be, task, base, with_files=False) for task in be.recent_tasks(SHOWN_TASKS)]
-    return render_template("dashboard/tasks.html", title="Export tasks", tasks=shown, shown_max=SHOWN_TASKS,
+    return [task_facts(be, task, base, with_files=False) for task in be.recent_tasks(SHOWN_TASKS)]
+
+
+def tasks() -> str:
+    """``GET /_mock/dashboard/tasks``: the newest export tasks of every client."""
+    return render_template("dashboard/tasks.html", title="Export tasks", tasks=_listed(), shown_max=SHOWN_TASKS,
                            notice=request.args.get("notice"))
+
+
+def task_rows() -> str:
+    """``GET /_mock/dashboard/tasks/rows``: the tasks table's rows alone (the page's auto-refresh)."""
+    return render_template("dashboard/_task_rows.html", tasks=_listed())
 
 
 def _task_or_404(task_id: str) -> ExportTask:
@@ -119,7 +138,7 @@ def task_plan(task_id: str) -> Response:
     refuse_cross_site()
     be = backend()
     found = _task_or_404(task_id)
-    status, _ = found.progress()
+    status, _ = be.task_progress(found)
     if status not in ("COMPLETE", "FAILED"):
         abort(409, f"task {task_id} is {status}: it has files once it is COMPLETE (or FAILED: its errors)")
     for stream in (RESULT, ERRORS):

@@ -18,6 +18,8 @@ DICOM volumes (``volume_cache.py``) are kept here too: files on disk beside the 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -25,8 +27,9 @@ from lbmock.export import ExportFilters, ExportScope
 from lbmock.mockserver.errors import NotFound
 from lbmock.mockserver.exports.job import RESULT, ExportJob
 from lbmock.mockserver.exports.keys import world_key
+from lbmock.mockserver.exports.progress import ProgressView, RenderProgress
 from lbmock.mockserver.exports.render_workers import RenderWorkers
-from lbmock.mockserver.exports.spool import Lines, Spool, StreamPlan
+from lbmock.mockserver.exports.spool import PLAN_CACHE, Lines, Spool, StreamPlan
 from lbmock.mockserver.exports.templates import TEMPLATE_URLS, ExportTemplates
 from lbmock.mockserver.exports.volume_cache import VolumeCache
 from lbmock.render.v2 import ExportParams
@@ -46,6 +49,9 @@ class ExportPipeline:
         self.templates = ExportTemplates(self.spool.scratch_dir, template_cache)
         self.render_workers = RenderWorkers(render_processes)
         self.volumes = VolumeCache(os.path.join(spool_dir, "volumes") if spool_dir else None)
+        # the render each stream's lines came from, by stream key (this process's renders; as many as plans)
+        self._renders: OrderedDict[str, RenderProgress] = OrderedDict()
+        self._renders_lock = threading.Lock()  # leaf
 
     # ------------------------------------------------------------ the way in
 
@@ -72,6 +78,16 @@ class ExportPipeline:
         """The job's stream plan if any worker rendered it already; never renders."""
         return self.spool.planned(self.stream_key(job))
 
+    def progress(self, job: ExportJob) -> ProgressView | None:
+        """How far the render of the job's stream has got in this process: the render its lines come
+        from (finished ones too, while the plan is remembered), else a template build under way that
+        they would come from (a build ahead); None if neither."""
+        with self._renders_lock:
+            progress = self._renders.get(self.stream_key(job))
+        if progress is None:
+            progress = self.templates.progress(job)
+        return None if progress is None else progress.read()
+
     def knows(self, job: ExportJob) -> bool:
         """Whether this worker has the job's stream plan at hand (nothing is read)."""
         return self.spool.known_plan(self.stream_key(job)) is not None
@@ -86,11 +102,17 @@ class ExportPipeline:
 
     def _lines(self, job: ExportJob) -> Lines:
         """The stream's lines: filled in from a template when the job can use one, else rendered."""
-        return self.templates.lines(job, self._render)
+        lines, progress = self.templates.lines(job, self._render)
+        if progress is not None:
+            with self._renders_lock:
+                self._renders[self.stream_key(job)] = progress
+                while len(self._renders) > PLAN_CACHE:
+                    self._renders.popitem(last=False)
+        return lines
 
-    def _render(self, job: ExportJob) -> Lines:
+    def _render(self, job: ExportJob, progress: RenderProgress) -> Lines:
         """The rows drawn and rendered: by the helpers for a big world, else in this process."""
-        return self.render_workers.lines(job.with_lagging(), self.spool.scratch_dir())
+        return self.render_workers.lines(job.with_lagging(), self.spool.scratch_dir(), progress)
 
     # ------------------------------------------------------------ lifetime
 
@@ -107,6 +129,8 @@ class ExportPipeline:
     def forget(self) -> None:
         """Drop this worker's plans (another world is served: no stream of the last one is asked again)."""
         self.spool.forget()
+        with self._renders_lock:
+            self._renders.clear()
 
     def close(self) -> None:
         """Stop the helpers and a template built ahead; streams on disk stay for other workers."""

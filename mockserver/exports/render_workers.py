@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from lbmock.mockserver.exports.job import ExportJob
+from lbmock.mockserver.exports.progress import RenderProgress, in_blocks
 from lbmock.mockserver.exports.spool import Lines, RenderedPart
 from lbmock.world import World
 
@@ -74,18 +75,20 @@ class RenderWorkers:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def lines(self, job: ExportJob, scratch: Path) -> Lines:
-        """The job's lines, rendered by the helpers when its world is big enough."""
+    def lines(self, job: ExportJob, scratch: Path, progress: RenderProgress) -> Lines:
+        """The job's lines, rendered by the helpers when its world is big enough; ``progress``
+        counts its rows as they are rendered (per part, or per block here)."""
         if not (self.used_for(job.world) and job.needs_rows()):
-            return job.lines()
+            return in_blocks(job, progress)
         try:
             blob = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):  # a world no helper can rebuild
-            return job.lines()
-        return self._parts(job, blob, scratch)
+            return in_blocks(job, progress)
+        return self._parts(job, blob, scratch, progress)
 
-    def _parts(self, job: ExportJob, blob: bytes, scratch: Path) -> Iterator:
+    def _parts(self, job: ExportJob, blob: bytes, scratch: Path, progress: RenderProgress) -> Iterator:
         n = len(job.world)
+        progress.start(n)
         size = self.part_rows or max(500, min(2000, n // (self.processes * 8) or 1))  # small: a short tail
         starts = iter(range(0, n, size))
         packed = (hashlib.blake2b(blob, digest_size=16).hexdigest(), blob)
@@ -110,17 +113,20 @@ class RenderWorkers:
                 pending.popleft()
                 submit()
                 done_upto = min(start + size, n)
+                progress.advance(done_upto)
                 yield RenderedPart(path, lengths)
         except (BrokenProcessPool, CancelledError, OSError, RuntimeError):
             # a helper died, none could start, or close() stopped them: the rest renders here, same bytes
             self.close()
-            yield from job.lines(range(done_upto, n))
+            yield from in_blocks(job, progress, done_upto)
+            return
         finally:
             for _start, path, future in pending:
                 if not future.cancel():
                     with contextlib.suppress(Exception):  # cleaning up after a failure elsewhere
                         future.result()  # the helper may still write the part: wait, then delete
                 Path(path).unlink(missing_ok=True)
+        progress.finish()
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:

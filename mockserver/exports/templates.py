@@ -36,6 +36,7 @@ import orjson
 
 from lbmock.mockserver.exports.job import RESULT, ExportJob
 from lbmock.mockserver.exports.keys import code_fingerprint, world_digest
+from lbmock.mockserver.exports.progress import RenderProgress
 from lbmock.mockserver.exports.spool import Lines, RenderedPart, append_file, prune_least_recent, remove_orphans
 from lbmock.render.common import STORAGE_PREFIX, Urls
 
@@ -50,6 +51,8 @@ API = "lbmock-template:api-base"
 STORAGE = "lbmock-template:storage-base"
 SIGNED = "lbmock-template:signed"
 _API, _STORAGE, _SIGNED = API.encode(), STORAGE.encode(), b"?" + SIGNED.encode()
+
+Render = Callable[[ExportJob, RenderProgress], Lines]  # a job's rows drawn and rendered, counted in the progress
 
 
 def _sign_placeholder(path: str) -> str:  # a module function: helper processes unpickle it
@@ -84,6 +87,7 @@ class _Build:
         self.finished = False
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None  # the thread writing it
+        self.progress = RenderProgress()  # of its render: every task reading the build shows it
 
     def grew(self, size: int) -> None:
         with self.changed:
@@ -149,17 +153,30 @@ class ExportTemplates:
         self._builds: dict[str, _Build] = {}  # templates being written by this process
         self._guess: tuple[str, threading.Event] | None = None  # a build ahead of any task, and its stop
 
-    def lines(self, job: ExportJob, render: Callable[[ExportJob], Lines]) -> Lines:
+    def lines(self, job: ExportJob, render: Render) -> tuple[Lines, RenderProgress | None]:
         """The job's lines: from its template (built first, with ``render``, if need be) when the job
-        can use one, else ``render(job)``.  ``job.urls`` carries the server's bases and signer."""
+        can use one, else ``render(job)``.  ``job.urls`` carries the server's bases and signer.  With
+        them, the progress of the render they wait for (None: a finished template, nothing renders)."""
         key = self._key(job)
         if job.stream == RESULT:
             self._adopt_or_stop_guess(key)
         if key is None:
-            return render(job)
-        return _fill(self._template(key, job, render), job.urls)
+            progress = RenderProgress()
+            return render(job, progress), progress
+        template, progress = self._template(key, job, render)
+        return _fill(template, job.urls), progress
 
-    def build_ahead(self, job: ExportJob, render: Callable[[ExportJob], Lines]) -> None:
+    def progress(self, job: ExportJob) -> RenderProgress | None:
+        """The progress of the template build the job's lines would come from, if one is under way
+        in this process (a build ahead runs before any task asks for its stream)."""
+        key = self._key(job)
+        if key is None:
+            return None
+        with self._lock:
+            build = self._builds.get(key)
+        return None if build is None else build.progress
+
+    def build_ahead(self, job: ExportJob, render: Render) -> None:
         """Build the template of a RESULT ``job`` in a background thread, before any client asks (a
         big world was loaded: its plain project export is the likely first request).  A job wanting
         another stream stops it, so the guess never delays the real export; a job wanting this one
@@ -196,8 +213,8 @@ class ExportTemplates:
                     guess[1].set()
                 self._guess = None  # a task wants it: no longer a guess, never stopped
 
-    def _template(self, key: str, job: ExportJob, render: Callable[[ExportJob], Lines]) -> Iterator[bytes]:
-        """The template's lines: the finished file, or the lines of a build as they land."""
+    def _template(self, key: str, job: ExportJob, render: Render) -> tuple[Iterator[bytes], RenderProgress | None]:
+        """The template's lines: the finished file, or the lines of a build as they land (and its progress)."""
         with self._lock:
             build = self._builds.get(key)
             if build is None:
@@ -209,10 +226,10 @@ class ExportTemplates:
                 else:
                     with contextlib.suppress(OSError):  # (a cache another user owns: read, not touched)
                         os.utime(handle.fileno())  # recently used: pruned last
-                    return _finished_lines(handle)
-            return build.open_lines()
+                    return _finished_lines(handle), None
+            return build.open_lines(), build.progress
 
-    def _start(self, key: str, job: ExportJob, render: Callable[[ExportJob], Lines],
+    def _start(self, key: str, job: ExportJob, render: Render,
                stop: threading.Event | None = None) -> _Build:
         """Start building ``key`` in a thread of its own (the caller holds ``self._lock``)."""
         path = self._path(key)
@@ -228,13 +245,13 @@ class ExportTemplates:
         return build
 
     def _build(self, key: str, build: _Build, out: BinaryIO, job: ExportJob,
-               render: Callable[[ExportJob], Lines], stop: threading.Event | None) -> None:
+               render: Render, stop: threading.Event | None) -> None:
         error: BaseException | None = None
         lines: Lines = ()
         try:
             with out:
                 self._prune()
-                lines = render(job)
+                lines = render(job, build.progress)
                 published = 0
                 for item in lines:
                     if stop is not None and stop.is_set():  # a guess no task wanted: leave no template

@@ -145,6 +145,21 @@ def unset_transition() -> Response:
     return _json({"model_name": body["model_name"], "transition": transition.to_json()})
 
 
+def task(task_id: str) -> Response:
+    """GET /_mock/tasks/<id>: one export task as the API reports it (status, completion percentage)
+    and, while or once this worker renders its rows, how far: ``render`` is ``{"rows_done",
+    "rows_total", "rows_per_second", "finished"}`` or null.  Not a client's poll: nothing moves on."""
+    be = backend()
+    try:
+        found = be.task_by_id(task_id)
+    except NotFound:
+        return json_error(404, f"no export task {task_id}", "NOT_FOUND")
+    status, percent = be.task_progress(found)
+    rendering = be.render_progress(found)
+    return _json({"id": found.id, "name": found.name, "status": status, "completion_percentage": percent,
+                  "render": None if rendering is None else rendering.to_json()})
+
+
 def advance_task(task_id: str) -> Response:
     """POST /_mock/tasks/<id>/advance {"fail": false}: move one export task on, to COMPLETE (or FAILED)."""
     try:
