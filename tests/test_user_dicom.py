@@ -440,3 +440,80 @@ def test_a_preview_pydicom_cannot_decode_is_a_clear_422(tmp_path):
     client = mocks.flask_client(world)
     reply = client.get(f"/_mock/dashboard/rows/{world.row(0).id}/Axial/1/image.png", headers={"Host": "127.0.0.1"})
     assert reply.status_code == 422 and b"broken.dcm" in reply.data, reply.data[:300]
+
+
+def gradient_file(path: Path, photometric: str) -> None:
+    """Classic multi-frame MR whose stored values rise along each row (left to right), 10 more a frame."""
+    ds = _base(MR_IMAGE, "MR", 12, 16, 4)
+    ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, 0]
+    ds.PixelSpacing, ds.SpacingBetweenSlices, ds.SliceThickness = [1, 1], 2, 2
+    ds.PhotometricInterpretation = photometric
+    ds.WindowCenter, ds.WindowWidth = 800, 1600
+    values = 50 + 100 * np.arange(16)[None, None, :] + 10 * np.arange(4)[:, None, None] + np.zeros((4, 12, 1))
+    ds.PixelData = values.astype(np.uint16).tobytes()
+    _write(ds, path)
+
+
+def previews(folder: Path, planes: tuple[tuple[str, int], ...], window: str) -> list[bytes]:
+    """The dashboard's PNG previews of the folder's one file (served as ``lbmock serve --dicom-dir``)."""
+    world = resolve_world(WorldSpec(seed=1, rows=1, dicom_dir=str(folder)))
+    client = mocks.flask_client(world)
+    out = []
+    for plane, frame in planes:
+        reply = client.get(f"/_mock/dashboard/rows/{world.row(0).id}/{plane}/{frame}/image.png?window={window}",
+                           headers={"Host": "127.0.0.1"})
+        assert reply.status_code == 200, reply.data[:300]
+        out.append(reply.data)
+    return out
+
+
+def test_a_monochrome1_preview_is_inverted_after_windowing(tmp_path):
+    """MONOCHROME1 (low values bright) shows as a viewer shows it: the brightest pixels are where the
+    stored values are lowest, and every grey level is the MONOCHROME2 twin's inverted, in every window."""
+    from lbmock.render.slices import WINDOWS
+
+    for photometric in ("MONOCHROME1", "MONOCHROME2"):
+        gradient_file(tmp_path / photometric / "gradient.dcm", photometric)
+    for window in WINDOWS:
+        shown = {photometric: np.asarray(Image.open(io.BytesIO(previews(tmp_path / photometric, (("Axial", 1),),
+                                                                         window)[0])), dtype=np.int64)
+                 for photometric in ("MONOCHROME1", "MONOCHROME2")}
+        assert np.array_equal(shown["MONOCHROME1"], 255 - shown["MONOCHROME2"]), window
+    for window in ("dicom", "auto"):  # windows that span the gradient: lowest and highest differ
+        first = previews(tmp_path / "MONOCHROME1", (("Axial", 1),), window)[0]
+        m1 = np.asarray(Image.open(io.BytesIO(first)))
+        m2 = np.asarray(Image.open(io.BytesIO(previews(tmp_path / "MONOCHROME2", (("Axial", 1),), window)[0])))
+        assert m1[:, 0].min() > m1[:, 1:].max(), window  # stored values lowest in the first column
+        assert m2[:, -1].min() > m2[:, :-1].max(), window  # and highest in the last
+
+
+def test_side_and_front_previews_decode_a_file_once(tmp_path, monkeypatch):
+    """Sagittal and Coronal previews of a multi-frame file decode it once (the row page's three views
+    at once too), with the same PNG bytes as decoding it a frame at a time for every preview."""
+    import threading
+
+    from lbmock.render import slices
+
+    gradient_file(tmp_path / "gradient.dcm", "MONOCHROME1")
+    planes = (("Sagittal", 1), ("Sagittal", 7), ("Coronal", 3), ("Axial", 2), ("Sagittal", 1))
+    decodes = []
+    decode = slices._decode_volume
+    monkeypatch.setattr(slices, "_decode_volume", lambda path: (decodes.append(path), decode(path))[1])
+    monkeypatch.setattr(slices, "_DECODED", slices.DecodedVolumes(slices.DECODED_BYTES))
+    cached = previews(tmp_path, planes, "auto")
+    assert len(decodes) == 1
+    previews(tmp_path, planes, "dicom")
+    assert len(decodes) == 1  # kept: another request, another window, no decode
+
+    monkeypatch.setattr(slices, "_DECODED", slices.DecodedVolumes(0))  # nothing fits: a frame at a time
+    assert previews(tmp_path, planes, "auto") == cached
+    assert len(decodes) == 1
+
+    monkeypatch.setattr(slices, "_DECODED", slices.DecodedVolumes(slices.DECODED_BYTES))
+    world = resolve_world(WorldSpec(seed=1, rows=1, dicom_dir=str(tmp_path)))
+    views = [threading.Thread(target=slices.stored_plane, args=(world.row(0), plane, 1)) for plane in slices.PLANE_AXES]
+    for view in views:
+        view.start()
+    for view in views:
+        view.join(60)
+    assert len(decodes) == 2  # the page's three views at once: one more decode, not three

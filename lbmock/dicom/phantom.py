@@ -112,15 +112,6 @@ def real_value(series: DicomSeries, stored: float) -> float:
     return stored * series.rescale_slope + series.rescale_intercept
 
 
-def phantom_value(series: DicomSeries, stored: np.ndarray) -> np.ndarray:
-    """The phantom's real-world values (HU for CT) of stored pixel values, mirrored back under
-    MONOCHROME1: what a display shows, windowed as the MONOCHROME2 image would be."""
-    if inverted(series):
-        lo, hi = stored_range(series)
-        stored = (lo + hi) - stored
-    return stored * series.rescale_slope + series.rescale_intercept
-
-
 def noise_amplitude(series: DicomSeries) -> int:
     """Half-width of the noise in stored units."""
     return max(1, round(NOISE / series.rescale_slope))

@@ -326,6 +326,9 @@ def _series_of(ds: Any, path: Path, relative: str) -> FileSeries:
         window_center=_first(window_source.get("WindowCenter"), center_default),
         window_width=_first(window_source.get("WindowWidth"), width_default),
         noise_seed=0, path=str(path), relative_path=relative, size=0, sha256="",
+        # MONOCHROME1 (low values bright): previews invert after windowing, as a viewer does
+        photometric_interpretation="MONOCHROME1" if ds.get("PhotometricInterpretation") == "MONOCHROME1"
+        else "MONOCHROME2",
         tag_orientation=orientation, tag_spacing=spacing, tag_positions=positions,  # type: ignore[arg-type]
         tag_step=step if step is not None else thickness,
         tag_slice_thickness=_stated_thickness(ds, functional),

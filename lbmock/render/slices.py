@@ -11,12 +11,15 @@ written by :mod:`lbmock.render.masks`' encoder.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from lbmock.dicom.geometry import PLANE_AXES
-from lbmock.dicom.phantom import phantom_frames, phantom_value, polyline_pixels
+from lbmock.dicom.phantom import phantom_frames, polyline_pixels, read_value
 from lbmock.dicom.user_files import FileSeries
 from lbmock.labelmap import rasterise
 from lbmock.render.masks import encode_png_gray8, encode_png_rgba8
@@ -74,7 +77,8 @@ class PreviewUnavailable(Exception):
 
 
 def _file_plane(series: FileSeries, frame_axis: int, at: int) -> np.ndarray:
-    """Plane ``at`` (0-based) of a user's file, decoded by pydicom a frame at a time (stored values).
+    """Plane ``at`` (0-based) of a user's file (stored values): from its decoded volume, kept while it
+    fits in :data:`DECODED_BYTES`; a bigger file is decoded a frame at a time for every preview.
 
     :class:`~lbmock.dicom.user_files.UserFileChanged` if the file changed since the start;
     :class:`PreviewUnavailable` if pydicom cannot decode it.
@@ -82,30 +86,126 @@ def _file_plane(series: FileSeries, frame_axis: int, at: int) -> np.ndarray:
     from pydicom.pixels import iter_pixels, pixel_array  # late: only --dicom-dir previews decode files
 
     series.check_unchanged()
+    part = (slice(None), at) if frame_axis == 0 else (at, slice(None))
     try:
+        volume = _DECODED.volume(series)
+        if volume is not None:
+            return volume[at] if frame_axis == 2 else volume[(slice(None), *part)]
         if frame_axis == 2:
             return pixel_array(series.path, index=at)
-        part = (slice(None), at) if frame_axis == 0 else (at, slice(None))
         return np.stack([frame[part] for frame in iter_pixels(series.path)])
     except Exception as exc:  # a missing plugin, a codec's own error on broken data: the preview says which
         raise PreviewUnavailable(f"pydicom cannot decode {series.relative_path} for a preview: {exc}") from exc
 
 
+def _decode_volume(path: str) -> np.ndarray:
+    """Every frame of the file at ``path``, decoded by pydicom: stored values ``[frame, row, column]``."""
+    from pydicom.pixels import pixel_array
+
+    pixels = pixel_array(path)
+    return pixels if pixels.ndim == 3 else pixels[None]
+
+
+DECODED_BYTES = 256 * 1024**2  # users' decoded volumes kept for previews (a 512 x 512 x 500 CT is 250 MiB)
+
+
+class DecodedVolumes:
+    """Users' files decoded whole, the most recently previewed kept within ``max_bytes``: a Sagittal or
+    Coronal preview takes one column or row of every frame, so without them each request (every move
+    of a slider) would decode the whole file again.
+
+    Locks: ``_lock`` guards the table and the byte count only, never a decode (previews of other rows
+    go on meanwhile); a decode holds its file's own lock from ``_decoding``, so the three previews a row
+    page asks for at once decode the file once.  Order: a file's lock, then ``_lock`` (a leaf)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._volumes: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._decoding: dict[tuple[str, int, int], tuple[threading.Lock, int]] = {}  # per file: lock, users
+        self._lock = threading.Lock()
+
+    def volume(self, series: FileSeries) -> np.ndarray | None:
+        """The file's stored values ``[frame, row, column]`` (read-only), decoded on first use; None when
+        they cannot fit (judged at two bytes a value before decoding, by the array after)."""
+        v = series.volume
+        if v.rows * v.cols * v.slices * 2 > self.max_bytes:
+            return None
+        stat = os.stat(series.path)
+        key = (series.path, stat.st_size, stat.st_mtime_ns)  # a file rewritten since is decoded again
+        found = self._cached(key)
+        if found is not None:
+            return found
+        with self._lock:
+            lock, users = self._decoding.get(key, (threading.Lock(), 0))
+            self._decoding[key] = (lock, users + 1)
+        try:
+            with lock:
+                found = self._cached(key)  # decoded by the thread this one waited for
+                if found is not None:
+                    return found
+                decoded = _decode_volume(series.path)
+                decoded.flags.writeable = False  # shared by request threads
+                if decoded.nbytes <= self.max_bytes:
+                    self._keep(key, decoded)
+                return decoded
+        finally:
+            with self._lock:
+                lock, users = self._decoding[key]
+                if users == 1:
+                    del self._decoding[key]
+                else:
+                    self._decoding[key] = (lock, users - 1)
+
+    def _cached(self, key: tuple[str, int, int]) -> np.ndarray | None:
+        with self._lock:
+            found = self._volumes.get(key)
+            if found is not None:
+                self._volumes.move_to_end(key)
+            return found
+
+    def _keep(self, key: tuple[str, int, int], decoded: np.ndarray) -> None:
+        with self._lock:
+            self._volumes[key] = decoded
+            self._bytes += decoded.nbytes
+            while self._bytes > self.max_bytes:
+                _key, dropped = self._volumes.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+
+_DECODED = DecodedVolumes(DECODED_BYTES)  # one per process: every backend previews the same files alike
+
+
 def window_values(row: DataRow, stored: np.ndarray, window: str) -> np.ndarray:
-    """8-bit grey levels of stored values through ``window`` (real-world values, DICOM's linear function)."""
+    """8-bit grey levels of stored values as a DICOM viewer shows them (PS3.4 N.2): the modality LUT
+    (rescale) gives the file's values, ``window`` maps them linearly (PS3.3 C.11.2.1.2), and under
+    MONOCHROME1 (low values bright) the result is inverted.  One path for a drawn series and a user's
+    file: a drawn MONOCHROME1 file stores the phantom mirrored, window too, and shows as its
+    MONOCHROME2 twin to one grey level (DICOM's half-step asymmetry)."""
+    series = row.series
     chosen = WINDOWS[window]
-    real = phantom_value(row.series, stored.astype(np.float64))  # a drawn MONOCHROME1 series shows as MONOCHROME2
-    if chosen.name == "dicom":
-        center, width = row.series.window_center, row.series.window_width
-    elif chosen.name == "auto":
+    real = stored.astype(np.float64) * series.rescale_slope + series.rescale_intercept
+    if chosen.name == "auto":
         low, high = float(real.min()), float(real.max())
         center, width = (low + high) / 2 + 0.5, max(high - low + 1, 1.0)
+    elif chosen.name == "dicom":
+        center, width = _file_value(row, series.window_center), series.window_width
     else:
-        center, width = chosen.center, chosen.width
+        center, width = _file_value(row, chosen.center), chosen.width
     if width <= 1:  # PS3.3: width 1 is a threshold at the centre
-        return np.where(real >= center - 0.5, 255, 0).astype(np.uint8)
-    scaled = ((real - (center - 0.5)) / (width - 1) + 0.5) * 255
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        grey = np.where(real >= center - 0.5, 255, 0).astype(np.uint8)
+    else:
+        scaled = ((real - (center - 0.5)) / (width - 1) + 0.5) * 255
+        grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return 255 - grey if series.photometric_interpretation == "MONOCHROME1" else grey
+
+
+def _file_value(row: DataRow, value: float | None) -> float:
+    """A value in the phantom's units (a preset's HU, a drawn series' window) as the file's values hold
+    it: a drawn MONOCHROME1 file stores the phantom mirrored (``read_value``); a user's file holds its
+    own values, in which its window and the presets are read as they are."""
+    assert value is not None
+    return value if isinstance(row.series, FileSeries) else float(read_value(row.series, value))
 
 
 def slice_png(row: DataRow, plane: str, frame: int, window: str) -> bytes:
