@@ -21,6 +21,7 @@ import numpy as np
 from lbmock.dicom.geometry import PLANE_AXES
 from lbmock.dicom.phantom import phantom_frames, polyline_pixels, read_value
 from lbmock.dicom.user_files import FileSeries
+from lbmock.keyed_locks import KeyedLocks
 from lbmock.labelmap import rasterise
 from lbmock.render.masks import encode_png_gray8, encode_png_rgba8
 from lbmock.world import DataRow, Feature, Label, MaskShape, Polyline
@@ -115,14 +116,14 @@ class DecodedVolumes:
     of a slider) would decode the whole file again.
 
     Locks: ``_lock`` guards the table and the byte count only, never a decode (previews of other rows
-    go on meanwhile); a decode holds its file's own lock from ``_decoding``, so the three previews a row
+    go on meanwhile); a decode holds its file's own lock (``_decoding``), so the three previews a row
     page asks for at once decode the file once.  Order: a file's lock, then ``_lock`` (a leaf)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._volumes: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
         self._bytes = 0
-        self._decoding: dict[tuple[str, int, int], tuple[threading.Lock, int]] = {}  # per file: lock, users
+        self._decoding = KeyedLocks()  # per file: one decode, the others wait for it
         self._lock = threading.Lock()
 
     def volume(self, series: FileSeries) -> np.ndarray | None:
@@ -136,26 +137,15 @@ class DecodedVolumes:
         found = self._cached(key)
         if found is not None:
             return found
-        with self._lock:
-            lock, users = self._decoding.get(key, (threading.Lock(), 0))
-            self._decoding[key] = (lock, users + 1)
-        try:
-            with lock:
-                found = self._cached(key)  # decoded by the thread this one waited for
-                if found is not None:
-                    return found
-                decoded = _decode_volume(series.path)
-                decoded.flags.writeable = False  # shared by request threads
-                if decoded.nbytes <= self.max_bytes:
-                    self._keep(key, decoded)
-                return decoded
-        finally:
-            with self._lock:
-                lock, users = self._decoding[key]
-                if users == 1:
-                    del self._decoding[key]
-                else:
-                    self._decoding[key] = (lock, users - 1)
+        with self._decoding.holding(key):
+            found = self._cached(key)  # decoded by the thread this one waited for
+            if found is not None:
+                return found
+            decoded = _decode_volume(series.path)
+            decoded.flags.writeable = False  # shared by request threads
+            if decoded.nbytes <= self.max_bytes:
+                self._keep(key, decoded)
+            return decoded
 
     def _cached(self, key: tuple[str, int, int]) -> np.ndarray | None:
         with self._lock:

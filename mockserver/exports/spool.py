@@ -15,14 +15,14 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
+from lbmock.keyed_locks import KeyedLocks
 from lbmock.mockserver.errors import BadInput, NotFound, small_number
 
 PLAN_CACHE = 64  # stream plans kept per worker (each is a few boundaries per file)
@@ -82,7 +82,7 @@ class Spool:
         self._dir: Path | None = Path(directory) if directory else None
         self.file_bytes = file_bytes
         self._plans: OrderedDict[str, StreamPlan] = OrderedDict()  # derived, per worker
-        self._rendering: dict[str, tuple[threading.Lock, int]] = {}  # per stream being planned: lock, users
+        self._rendering = KeyedLocks()  # per stream being planned: one render, a retry waits for it
         self._lock = threading.Lock()
 
     def forget(self) -> None:
@@ -97,7 +97,7 @@ class Spool:
             if plan is not None:
                 self._plans.move_to_end(key)
         if plan is None:
-            with self._rendering_lock(key):  # one render per stream: a client's retry waits for it
+            with self._rendering.holding(key):  # one render per stream: a client's retry waits for it
                 plan = self._load_plan(key) or self._render(key, lines())
             with self._lock:
                 self._plans[key] = plan
@@ -113,22 +113,6 @@ class Spool:
     def planned(self, key: str) -> StreamPlan | None:
         """The plan of stream ``key`` if it was rendered already (by any worker); never renders."""
         return self.known_plan(key) or self._load_plan(key)
-
-    @contextmanager
-    def _rendering_lock(self, key: str) -> Iterator[None]:
-        with self._lock:
-            lock, users = self._rendering.get(key, (threading.Lock(), 0))
-            self._rendering[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._lock:
-                lock, users = self._rendering[key]
-                if users == 1:
-                    del self._rendering[key]
-                else:
-                    self._rendering[key] = (lock, users - 1)
 
     def open_at(self, key: str, lines: Callable[[], Lines], start: int) -> BinaryIO:
         """Stream ``key``'s file, opened and positioned at ``start`` (rendered again if pruned meanwhile)."""
