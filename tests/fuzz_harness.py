@@ -75,7 +75,8 @@ def env() -> Env:
         "project": [project.id], "organization": [project.organization.id], "user": [project.owner.id],
         "label": [lb.id for lb in labels[:6]], "feature": [f.feature_id for f in features[:6]],
         "mask": [m[0] for m in masks[:4]], "row": [r.id for r in world][:4],
-        "global_key": [r.global_key for r in world][:3], "batch": sorted({r.batch.id for r in world}),
+        "global_key": [r.global_key for r in world if r.global_key is not None][:3],  # (rows may have none)
+        "batch": sorted({r.batch.id for r in world}),
     }
 
     def export(key: str, query=(), flags=None) -> str:

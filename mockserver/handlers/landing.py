@@ -52,7 +52,8 @@ def landing_page() -> Response:
         if rule.endpoint.startswith("admin."):
             methods = [m for m in ("GET", "POST", "DELETE") if m in (rule.methods or ())]
             shown = escape(rule.rule)
-            link = f'<a href="{shown}">{shown}</a>' if "GET" in methods else f"<code>{shown}</code>"
+            linked = "GET" in methods and not rule.arguments  # a rule with <parts> is no address to follow
+            link = f'<a href="{shown}">{shown}</a>' if linked else f"<code>{shown}</code>"
             items.append(f"<li>{escape(' '.join(methods))} {link}</li>")
     ids = _world_ids(world)
     disabled = "" if be.config.admin else "<p>The admin API is disabled (<code>--no-admin</code>); health stays.</p>\n"
