@@ -64,9 +64,10 @@ def _operation_names(document: DocumentNode | None) -> list[str]:
 
 # What a refusal asked for (group "asked") and where lbmock looked: (description, candidates).
 Lookup = Callable[[GraphQLSchema, DocumentNode | None, re.Match], tuple[str, list[str]]]
+# graphql-core's refusal of a field the schema's type lacks (groups "asked", "type")
+UNKNOWN_FIELD = re.compile(rf"Cannot query field {_named('asked')} on type {_named('type')}")
 _PATTERNS: list[tuple[re.Pattern, Lookup]] = [
-    (re.compile(rf"Cannot query field {_named('asked')} on type {_named('type')}"),
-     lambda s, d, m: (f"field of '{m['type']}'", _fields(s, m["type"]))),
+    (UNKNOWN_FIELD, lambda s, d, m: (f"field of '{m['type']}'", _fields(s, m["type"]))),
     (re.compile(rf"Unknown argument {_named('asked')} on field {_Q}(?P<type>{_NAME})\.(?P<field>{_NAME}){_Q}"),
      lambda s, d, m: (f"argument of '{m['type']}.{m['field']}'", _arguments(s, m["type"], m["field"]))),
     (re.compile(rf"Unknown argument {_named('asked')} on directive {_Q}@(?P<directive>{_NAME}){_Q}"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 
 import orjson
 from flask import Response, request
@@ -15,6 +14,7 @@ from lbmock.mockserver.backend.stubs import answer
 from lbmock.mockserver.errors import BadInput, NotFound, small_number
 from lbmock.mockserver.gql import RequestContext, document_roots, run_graphql
 from lbmock.mockserver.gql.execution import _checked_document
+from lbmock.mockserver.gql.near_miss import UNKNOWN_FIELD
 from lbmock.mockserver.handlers.common import JSON, backend, base_url, bearer_key, request_urls
 from lbmock.mockserver.handlers.emulated import emulated_root_fields, multipart_operation, refusal, sdk_method_of
 
@@ -122,34 +122,20 @@ def _stubbed_or_refused(payload: dict) -> Response | None:
         return _stub_reply(stub, {"operation": operation, "root_fields": list(fields), "variables": variables,
                                   "method": "POST", "path": request.path})
     unknown = [f for f in fields if f not in emulated_root_fields() and not f.startswith("__")]
-    if not unknown:
-        return _lacking_fields(query, operation, names, variables)
     checked = _checked_document(query) if len(query) <= 16_384 else None
     schema_says = getattr(checked, "unmatched", None)
+    if not unknown:  # every root emulated: refused still when it selects a field lbmock lacks below them
+        # (project { labelCount }: project.get_label_count(), named as a call lbmock does not emulate,
+        # not left to read as a typo; other validation errors take the ordinary path, near misses and all)
+        unknown = list(dict.fromkeys(f"{m['type']}.{m['asked']}" for m in UNKNOWN_FIELD.finditer(schema_says or "")))
+        if not unknown:
+            return None
     near = be.stubs.near_miss(names=names)
     closest = "; ".join(x for x in (schema_says, near) if x) or None
     request.environ["lbmock.variables"] = _journalable(variables)
     what = ", ".join(unknown)
     return _refuse(refusal(what, sdk_method_of(*unknown, operation, header=request.headers.get("X-SDK-Method")),
                            closest, operation), operation)
-
-
-_UNKNOWN_FIELD = re.compile(r"Cannot query field ['\"](\w+)['\"] on type ['\"](\w+)['\"]")
-
-
-def _lacking_fields(query: str, operation: str | None, names: set[str], variables: object) -> Response | None:
-    """The refusal of a document whose root fields lbmock emulates but which selects a field it lacks
-    (``project { labelCount }``: ``project.get_label_count()``): named as an SDK call lbmock does not
-    emulate, as an unknown root field is, not left to read as a typo; None: nothing lacking."""
-    checked = _checked_document(query) if len(query) <= 16_384 else None
-    said = getattr(checked, "unmatched", None)
-    lacking = list(dict.fromkeys(f"{owner}.{field}" for field, owner in _UNKNOWN_FIELD.findall(said or "")))
-    if not lacking:
-        return None  # (other validation errors are answered by the ordinary path, with their near misses)
-    near = backend().stubs.near_miss(names=names)
-    request.environ["lbmock.variables"] = _journalable(variables)
-    return _refuse(refusal(", ".join(lacking), sdk_method_of(operation, header=request.headers.get("X-SDK-Method")),
-                           "; ".join(x for x in (said, near) if x), operation), operation)
 
 
 def _journalable(variables: object) -> object:
